@@ -1,0 +1,60 @@
+"""The one place where errors become HTTP answers: ``{"statusCode", "message", "error", "field"?}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from companion.errors import CompanionError
+
+log = logging.getLogger(__name__)
+
+
+def error_body(status: int, message: str, code: str, field: str | None = None, **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"statusCode": status, "message": message, "error": code}
+    if field:
+        body["field"] = field
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return body
+
+
+async def _companion_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, CompanionError)
+    if exc.status >= 500:
+        log.warning("%s: %s", exc.code, exc.message)
+    return JSONResponse(
+        error_body(exc.status, exc.message, exc.code, exc.field, **exc.extra), status_code=exc.status
+    )
+
+
+async def _request_validation(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
+        details.append({"field": ".".join(loc), "message": err.get("msg", "invalid")})
+    first = details[0] if details else {"field": "", "message": "invalid request"}
+    message = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
+    return JSONResponse(
+        error_body(422, message, "invalid_input", first["field"] or None, errors=details), status_code=422
+    )
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return JSONResponse(
+        error_body(exc.status_code, str(exc.detail), "http_error"),
+        status_code=exc.status_code,
+        headers=getattr(exc, "headers", None),
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(CompanionError, _companion_error)
+    app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(StarletteHTTPException, _http_error)

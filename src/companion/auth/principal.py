@@ -1,0 +1,30 @@
+"""The authenticated caller and the access rule every route applies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from companion.errors import Forbidden
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    CAREGIVER = "caregiver"
+    DEVICE = "device"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    role: Role
+    token_id: str
+    user_id: str | None = None  # devices: the one user they speak for
+    caregiver_id: str | None = None  # caregivers: whose assignments apply
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+    def require_admin(self) -> None:
+        if not self.is_admin:
+            raise Forbidden("This action needs an admin token")

@@ -1,0 +1,148 @@
+"""The ``companion`` command: run the service, seed the demo, manage tokens and caregivers.
+
+This module is the only place that prints; everything else logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from companion.auth import Role
+from companion.demo import DemoCredentials, seed_demo
+from companion.errors import CompanionError
+from companion.services import Services
+from companion.settings import Settings
+
+app = typer.Typer(
+    help="Companion: realtime voice companions whose instructions follow the care profile.",
+    no_args_is_help=True,
+)
+tokens_app = typer.Typer(help="API tokens (each is printed once and stored only as a hash).")
+caregivers_app = typer.Typer(help="Caregiver accounts.")
+users_app = typer.Typer(help="People cared for.")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(caregivers_app, name="caregivers")
+app.add_typer(users_app, name="users")
+
+out = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+
+def _print_demo(creds: DemoCredentials, base_url: str | None = None) -> None:
+    table = Table(title=f"Demo: {creds.user_id}", show_header=False)
+    table.add_row("caregiver login", f"{creds.caregiver_username} / {creds.caregiver_password}")
+    table.add_row("admin token", creds.admin_token)
+    table.add_row("caregiver token", creds.caregiver_token)
+    table.add_row("device token", creds.device_token)
+    out.print(table)
+    if base_url:
+        out.print(
+            f"Try: curl -H 'Authorization: Bearer {creds.caregiver_token}' {base_url}/api/users/{creds.user_id}"
+        )
+
+
+def _with_services(action: Callable[[Services], Awaitable[T]]) -> T:
+    """Run one action against the configured store, then close it; errors become a clear exit."""
+    from companion.app import build_services
+
+    async def main() -> T:
+        services = await build_services(Settings())
+        try:
+            return await action(services)
+        finally:
+            await services.store.close()
+
+    try:
+        return asyncio.run(main())
+    except CompanionError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
+    demo: Annotated[bool, typer.Option("--demo", help="Seed the demo person and print its tokens")] = False,
+) -> None:
+    """Run the service (HTTP API, live-session WebSocket, dashboard)."""
+    import uvicorn
+
+    from companion.app import create_app
+
+    settings = Settings()
+    host = host or settings.host
+    port = port or settings.port
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    async def on_ready(services: Services) -> None:
+        if demo:
+            _print_demo(await seed_demo(services), f"http://{host}:{port}")
+
+    uvicorn.run(create_app(settings, on_ready=on_ready), host=host, port=port, log_level="info")
+
+
+@app.command("demo")
+def demo_command() -> None:
+    """Seed the demo person user-tiferet-001 and its caregiver, and print tokens to use."""
+    _print_demo(_with_services(seed_demo))
+
+
+@tokens_app.command("create")
+def tokens_create(
+    role: Annotated[Role, typer.Option(help="admin, caregiver or device")],
+    user: Annotated[str | None, typer.Option(help="The user a device token speaks for")] = None,
+    caregiver: Annotated[str | None, typer.Option(help="The caregiver id a caregiver token acts as")] = None,
+    label: Annotated[str | None, typer.Option(help="A note to recognise the token by")] = None,
+) -> None:
+    """Create a token and print it once."""
+
+    async def action(services: Services) -> str:
+        token, _ = await services.auth.create_token(role, user_id=user, caregiver_id=caregiver, label=label)
+        return token
+
+    out.print(_with_services(action), soft_wrap=True)
+
+
+@caregivers_app.command("create")
+def caregivers_create(
+    username: Annotated[str, typer.Option(help="Login name")],
+    name: Annotated[str, typer.Option(help="Display name")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+    user: Annotated[list[str] | None, typer.Option(help="Assign this person (repeatable)")] = None,
+) -> None:
+    """Create a caregiver account (the password is stored hashed with argon2)."""
+
+    async def action(services: Services) -> str:
+        record = await services.auth.create_caregiver(name=name, username=username, password=password)
+        for user_id in user or []:
+            await services.store.assign(record.id, user_id)
+        return record.id
+
+    out.print(f"caregiver {_with_services(action)} created")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List the people in the store."""
+    for user_id in _with_services(lambda s: s.store.list_user_ids()):
+        out.print(user_id)
+
+
+@users_app.command("create")
+def users_create(user_id: str) -> None:
+    """Add a person (its profile is then filled through the API or the dashboard)."""
+    _with_services(lambda s: s.store.create_user(user_id))
+    out.print(f"user {user_id} created")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,119 @@
+"""The demo person, ``user-tiferet-001``: a Hebrew-speaking man with mild dementia, and his caregiver.
+
+Seeding is idempotent: sections that already exist are left as they are (a caregiver may have edited
+them), and fresh tokens are issued on every run because old ones cannot be shown again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from companion.auth import Role
+from companion.errors import AlreadyExists
+from companion.services import Services
+
+DEMO_USER = "user-tiferet-001"
+DEMO_CAREGIVER_USERNAME = "tiferet"
+DEMO_CAREGIVER_PASSWORD = "demo-password"  # a demo account on a local machine; shown in the README
+
+DEMO_SECTIONS: dict[str, dict[str, Any]] = {
+    "profile": {
+        "personalInfo": {
+            "fullName": "משה לוי",
+            "preferredName": "משה",
+            "gender": "male",
+            "age": 82,
+            "language": "he",
+            "timezone": "Asia/Jerusalem",
+        },
+        "cognitiveMode": "dementia-mild",
+        "background": {
+            "condition": "דמנציה בשלב מוקדם",
+            "personality": "חם, אוהב לספר סיפורים, לפעמים מתבלבל בשעות הערב",
+            "hobbies": ["גינון", "שחמט", "שירי ארץ ישראל"],
+            "lifeStory": "נולד בחיפה, עבד ארבעים שנה כמורה למתמטיקה, גידל שלושה ילדים עם אשתו רחל.",
+        },
+        "familyMembers": [
+            {"name": "תפארת", "relationship": "בת", "phone": "050-123-4567", "isEmergencyContact": True},
+            {"name": "רחל", "relationship": "אשה", "notes": "נפטרה לפני חמש שנים; לדבר עליה בעדינות"},
+            {"name": "יוסי", "relationship": "בן", "phone": "052-765-4321"},
+        ],
+        "routine": {"wake": "07:00", "breakfast": "08:00", "lunch": "13:00", "dinner": "19:00", "sleep": "22:30"},
+    },
+    "safety": {
+        "emergencyContacts": [{"name": "תפארת", "relationship": "בת", "phone": "050-123-4567"}],
+        "medications": [
+            {"name": "אריספט", "dosage": "5 מ\"ג", "times": ["08:00"], "instructions": "עם ארוחת הבוקר"},
+            {"name": "אלטרוקסין", "dosage": "50 מק\"ג", "times": ["07:00"], "instructions": "על קיבה ריקה"},
+        ],
+        "neverAllow": [
+            {"rule": "לצאת מהבית לבד", "reason": "סכנת התמצאות", "severity": "critical"},
+            {"rule": "להדליק את הגז", "reason": "סכנת שריפה", "severity": "high"},
+        ],
+        "forbiddenTopics": ["פוליטיקה", "מצב כלכלי"],
+        "crisisTriggers": [
+            {"phrase": "אני הולך לאיבוד", "severity": "critical"},
+            {"phrase": "אני מפחד", "severity": "high"},
+            {"phrase": "תעזרו לי", "severity": "critical"},
+        ],
+    },
+    "music": {
+        "enabled": True,
+        "preferredArtists": ["נעמי שמר", "אריק איינשטיין"],
+        "preferredSongs": ["ירושלים של זהב", "אני ואתה"],
+        "preferredGenres": ["שירי ארץ ישראל"],
+        "dislikedArtists": [],
+        "allowAutoPlay": False,
+        "playOnSadness": True,
+        "maxSongsPerSession": 3,
+    },
+}
+
+DEMO_MEMORIES: tuple[dict[str, Any], ...] = (
+    {"text": "אוהב לספר על הטיול לגליל עם רחל ב-1975", "type": "life-story", "importance": 4},
+    {"text": "הנכדה נועה מבקרת בימי שישי", "type": "family", "importance": 5},
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DemoCredentials:
+    user_id: str
+    caregiver_username: str
+    caregiver_password: str
+    admin_token: str
+    caregiver_token: str
+    device_token: str
+
+
+async def seed_demo(services: Services) -> DemoCredentials:
+    store = services.store
+    if not await store.user_exists(DEMO_USER):
+        await store.create_user(DEMO_USER)
+    for section, body in DEMO_SECTIONS.items():
+        if await store.get(DEMO_USER, section, "main") is None:
+            await services.profiles.save_section(DEMO_USER, section, body, if_match=None)
+    if not await services.profiles.list_memories(DEMO_USER):
+        for memory in DEMO_MEMORIES:
+            await services.profiles.add_memory(DEMO_USER, memory)
+    caregiver = await store.find_caregiver_by_username(DEMO_CAREGIVER_USERNAME)
+    if caregiver is None:
+        try:
+            caregiver = await services.auth.create_caregiver(
+                name="תפארת", username=DEMO_CAREGIVER_USERNAME, password=DEMO_CAREGIVER_PASSWORD
+            )
+        except AlreadyExists:  # another instance seeded it at the same moment
+            caregiver = await store.find_caregiver_by_username(DEMO_CAREGIVER_USERNAME)
+            assert caregiver is not None
+    await store.assign(caregiver.id, DEMO_USER)
+    admin, _ = await services.auth.create_token(Role.ADMIN, label="demo admin")
+    care, _ = await services.auth.create_token(Role.CAREGIVER, caregiver_id=caregiver.id, label="demo caregiver")
+    device, _ = await services.auth.create_token(Role.DEVICE, user_id=DEMO_USER, label="demo device")
+    return DemoCredentials(
+        user_id=DEMO_USER,
+        caregiver_username=DEMO_CAREGIVER_USERNAME,
+        caregiver_password=DEMO_CAREGIVER_PASSWORD,
+        admin_token=admin,
+        caregiver_token=care,
+        device_token=device,
+    )

@@ -1,0 +1,84 @@
+"""Typed events between the parts of the service, and the bus that carries them.
+
+A profile save publishes ``ProfileChanged``; live sessions subscribe and refresh. ``publish`` waits
+for the subscribers so that the save's response can say what happened to the live conversations.
+The in-process bus serves one instance; a networked bus (Redis) implements the same protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileChanged:
+    user_id: str
+    sections: tuple[str, ...]
+    version: int
+
+
+@dataclass(slots=True)
+class RefreshCounts:
+    """How the live sessions of a user took a change: the body of ``liveSessions`` in a save."""
+
+    refreshed: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    details: list[dict[str, object]] = field(default_factory=list)
+
+    def add(self, other: RefreshCounts) -> None:
+        self.refreshed += other.refreshed
+        self.unchanged += other.unchanged
+        self.failed += other.failed
+        self.details.extend(other.details)
+
+    @property
+    def total(self) -> int:
+        return self.refreshed + self.unchanged + self.failed
+
+    def as_json(self) -> dict[str, int]:
+        return {"refreshed": self.refreshed, "unchanged": self.unchanged, "failed": self.failed}
+
+
+ProfileChangeHandler = Callable[[ProfileChanged], Awaitable[RefreshCounts]]
+
+
+class EventBus(Protocol):
+    def subscribe(self, handler: ProfileChangeHandler) -> None: ...
+
+    async def publish(self, event: ProfileChanged) -> RefreshCounts: ...
+
+    async def close(self) -> None: ...
+
+
+class InProcessBus:
+    """Delivers to handlers in this process and sums what they report.
+
+    A failing handler is logged and counted as nothing refreshed: a save has already happened and must
+    not be reported as failed because a subscriber broke.
+    """
+
+    def __init__(self) -> None:
+        self._handlers: list[ProfileChangeHandler] = []
+
+    def subscribe(self, handler: ProfileChangeHandler) -> None:
+        self._handlers.append(handler)
+
+    async def publish(self, event: ProfileChanged) -> RefreshCounts:
+        total = RefreshCounts()
+        results = await asyncio.gather(*(h(event) for h in self._handlers), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                log.error("profile-change handler failed for user %s: %r", event.user_id, result)
+                continue
+            total.add(result)
+        return total
+
+    async def close(self) -> None:
+        self._handlers.clear()

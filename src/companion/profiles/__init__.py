@@ -1,0 +1,1 @@
+"""Care-profile documents and the service that loads and saves them."""

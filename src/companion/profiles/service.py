@@ -1,0 +1,194 @@
+"""Loads and saves care-profile documents with optimistic concurrency, and announces every change.
+
+Sections (``profile``, ``safety``, ``music``) are one document each; memories are a collection. A save
+of an existing section must name the version it was based on (If-Match), so two caregivers editing at
+once can never silently overwrite each other. Every successful save publishes ``ProfileChanged`` and
+returns what the live sessions did with it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from companion.errors import InvalidInput, NotFound, PreconditionRequired
+from companion.events import EventBus, ProfileChanged, RefreshCounts
+from companion.profiles.models import (
+    MAX_MEMORIES,
+    SECTION_MODELS,
+    CareContext,
+    Memory,
+    MemoryInput,
+    MemorySource,
+    Model,
+    Music,
+    Profile,
+    Safety,
+)
+from companion.store import DocumentStore, StoredDocument
+
+SECTION_DOC_ID = "main"
+MEMORY_KIND = "memory"
+
+
+@dataclass(frozen=True, slots=True)
+class SectionState:
+    name: str
+    data: Model | None
+    version: int | None
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SaveResult:
+    section: str
+    data: Model
+    version: int
+    live_sessions: RefreshCounts
+
+
+def _section_model(section: str) -> type[Model]:
+    try:
+        return SECTION_MODELS[section]
+    except KeyError:
+        raise NotFound(f"Unknown profile section '{section}' (known: {', '.join(SECTION_MODELS)})") from None
+
+
+def validation_error(exc: ValidationError, prefix: str = "") -> InvalidInput:
+    """Turn pydantic's report into one clear message naming the first field at fault."""
+    errors = exc.errors(include_url=False, include_input=False)
+    first = errors[0] if errors else {"loc": (), "msg": "invalid value"}
+    field = ".".join(str(p) for p in (prefix, *first["loc"]) if p != "")
+    message = f"{field}: {first['msg']}" if field else str(first["msg"])
+    details = [
+        {"field": ".".join(str(p) for p in (prefix, *e["loc"]) if p != ""), "message": e["msg"]} for e in errors
+    ]
+    return InvalidInput(message, field=field or None, errors=details)
+
+
+def parse_section(section: str, body: Any) -> Model:
+    model = _section_model(section)
+    if not isinstance(body, dict):
+        raise InvalidInput(f"The {section} section must be a JSON object", field=section)
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+
+
+def context_from_documents(user_id: str, docs: list[StoredDocument]) -> CareContext:
+    """Assemble a CareContext from one ``load_user`` result; bad stored data is skipped, not fatal."""
+    sections: dict[str, Model] = {}
+    memories: list[Memory] = []
+    for doc in docs:
+        if doc.kind in SECTION_MODELS and doc.doc_id == SECTION_DOC_ID:
+            sections[doc.kind] = SECTION_MODELS[doc.kind].model_validate(doc.body)
+        elif doc.kind == MEMORY_KIND:
+            memories.append(Memory.model_validate(doc.body))
+    memories.sort(key=lambda m: (m.created_at, m.id))
+    profile = sections.get("profile")
+    safety = sections.get("safety")
+    music = sections.get("music")
+    return CareContext(
+        user_id=user_id,
+        profile=profile if isinstance(profile, Profile) else None,
+        safety=safety if isinstance(safety, Safety) else Safety(),
+        music=music if isinstance(music, Music) else Music(),
+        memories=tuple(memories),
+    )
+
+
+class ProfileService:
+    def __init__(self, store: DocumentStore, bus: EventBus) -> None:
+        self._store = store
+        self._bus = bus
+
+    async def context(self, user_id: str) -> CareContext:
+        """The whole care context in one store query: what a live session builds from."""
+        return context_from_documents(user_id, await self._store.load_user(user_id))
+
+    async def all_sections(self, user_id: str) -> tuple[list[SectionState], list[Memory]]:
+        docs = await self._store.load_user(user_id)
+        by_kind = {d.kind: d for d in docs if d.doc_id == SECTION_DOC_ID and d.kind in SECTION_MODELS}
+        states = []
+        for name, model in SECTION_MODELS.items():
+            doc = by_kind.get(name)
+            states.append(
+                SectionState(
+                    name=name,
+                    data=model.model_validate(doc.body) if doc else None,
+                    version=doc.version if doc else None,
+                    updated_at=doc.updated_at if doc else None,
+                )
+            )
+        memories = context_from_documents(user_id, docs).memories
+        return states, list(memories)
+
+    async def get_section(self, user_id: str, section: str) -> SectionState:
+        model = _section_model(section)
+        doc = await self._store.get(user_id, section, SECTION_DOC_ID)
+        if doc is None:
+            raise NotFound(f"User {user_id} has no {section} section yet")
+        return SectionState(section, model.model_validate(doc.body), doc.version, doc.updated_at)
+
+    async def save_section(
+        self, user_id: str, section: str, body: Any, *, if_match: int | None, if_match_any: bool = False
+    ) -> SaveResult:
+        """Validate and save one section; an existing one needs the version it was based on."""
+        data = parse_section(section, body)
+        current = await self._store.get(user_id, section, SECTION_DOC_ID)
+        expected: int | None = if_match
+        if current is not None and if_match is None:
+            if not if_match_any:
+                raise PreconditionRequired(
+                    f"The {section} section already exists: send If-Match with its version "
+                    f"(current ETag \"{current.version}\") so that no one else's change is overwritten",
+                    currentVersion=current.version,
+                )
+            expected = current.version
+        payload = data.model_dump(mode="json", by_alias=True)
+        saved = await self._store.put(user_id, section, SECTION_DOC_ID, payload, expected_version=expected)
+        live = await self._bus.publish(ProfileChanged(user_id, (section,), saved.version))
+        return SaveResult(section, data, saved.version, live)
+
+    async def list_memories(self, user_id: str) -> list[Memory]:
+        docs = await self._store.list(user_id, MEMORY_KIND)
+        return sorted((Memory.model_validate(d.body) for d in docs), key=lambda m: (m.created_at, m.id))
+
+    async def add_memory(
+        self, user_id: str, body: Any, *, source: MemorySource = MemorySource.CAREGIVER
+    ) -> tuple[Memory, RefreshCounts]:
+        if not isinstance(body, dict):
+            raise InvalidInput("A memory must be a JSON object", field="memory")
+        try:
+            data = MemoryInput.model_validate(body)
+        except ValidationError as exc:
+            raise validation_error(exc) from None
+        existing = await self._store.list(user_id, MEMORY_KIND)
+        if len(existing) >= MAX_MEMORIES:
+            raise InvalidInput(
+                f"This person already has {MAX_MEMORIES} memories; remove one before adding another",
+                field="memories",
+            )
+        memory = Memory(
+            id="mem-" + uuid.uuid4().hex[:12],
+            text=data.text,
+            type=data.type,
+            importance=data.importance,
+            source=source,
+            created_at=datetime.now(UTC),
+        )
+        saved = await self._store.put(
+            user_id, MEMORY_KIND, memory.id, memory.model_dump(mode="json", by_alias=True), expected_version=None
+        )
+        live = await self._bus.publish(ProfileChanged(user_id, ("memories",), saved.version))
+        return memory, live
+
+    async def delete_memory(self, user_id: str, memory_id: str) -> RefreshCounts:
+        if not await self._store.delete(user_id, MEMORY_KIND, memory_id):
+            raise NotFound(f"Memory {memory_id} not found")
+        return await self._bus.publish(ProfileChanged(user_id, ("memories",), 0))

@@ -1,0 +1,57 @@
+"""Every setting of the service, read once from ``COMPANION_*`` environment variables.
+
+``Settings()`` is built by the CLI (or a test) and handed to ``create_app``; nothing else reads the
+environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+UpstreamKind = Literal["local", "openai", "azure"]
+RefreshTiming = Literal["immediate", "after_response"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="COMPANION_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Field(default=Path("data"), description="Where the default SQLite file lives")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy async URL; default sqlite+aiosqlite:///<data_dir>/companion.db",
+    )
+    admin_token: SecretStr | None = Field(default=None, description="Bootstrap admin bearer token")
+    log_level: str = "INFO"
+
+    # Instructions
+    token_budget: int = Field(default=6000, ge=500, le=100_000)
+
+    # Live sessions
+    upstream: UpstreamKind = "local"
+    upstream_url: str | None = None
+    upstream_api_key: SecretStr | None = None
+    upstream_model: str = "gpt-realtime"
+    azure_api_version: str | None = None
+    refresh_timeout_s: float = Field(default=3.0, gt=0, le=60)
+    refresh_timing: RefreshTiming = "immediate"
+    allowed_origins: list[str] = Field(default_factory=list)
+    voice: str = "alloy"
+
+    # Offline engine
+    local_max_session_s: float = Field(default=3600.0, gt=0)
+    local_chat_url: str | None = None
+
+    # Dashboard
+    secret_key: SecretStr | None = Field(default=None, description="Signs dashboard cookies; random if unset")
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'companion.db'}"

@@ -1,0 +1,204 @@
+"""The account half of ``SqlStore``: users, tokens, caregivers and assignments.
+
+Uniqueness (user ids, token hashes, caregiver usernames) is enforced by database constraints and
+detected with ``INSERT ... ON CONFLICT DO NOTHING`` so concurrent registrations cannot both succeed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, exists, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from companion.errors import AlreadyExists, InvalidInput, NotFound
+from companion.store._engine import SqlBase, check_key
+from companion.store.base import TOKEN_ROLES, CaregiverRecord, TokenRecord
+from companion.store.schema import ID_MAX, api_tokens, caregiver_assignments, caregivers, users
+
+
+class SqlAccounts(SqlBase):
+    # -- users --------------------------------------------------------------------------------------
+
+    async def create_user(self, user_id: str) -> None:
+        check_key("user_id", user_id, ID_MAX)
+        async with self._tx() as conn:
+            result = await conn.execute(
+                self._insert_ignore(users).values(user_id=user_id, created_at=self._now())
+            )
+        if result.rowcount != 1:
+            raise AlreadyExists(f"user {user_id!r} already exists", field="user_id")
+
+    async def user_exists(self, user_id: str) -> bool:
+        async with self._read() as conn:
+            found = await conn.scalar(select(exists().where(users.c.user_id == user_id)))
+        return bool(found)
+
+    # -- tokens -------------------------------------------------------------------------------------
+
+    async def add_token(self, token: TokenRecord) -> None:
+        check_key("id", token.id, ID_MAX)
+        check_key("token_hash", token.token_hash, 128)
+        if token.role not in TOKEN_ROLES:
+            raise InvalidInput(f"unknown token role {token.role!r}", field="role")
+        _check_aware(token.created_at)
+        async with self._tx() as conn:
+            if token.caregiver_id is not None and not await _caregiver_exists(conn, token.caregiver_id):
+                raise NotFound(f"caregiver {token.caregiver_id!r} does not exist", field="caregiver_id")
+            result = await conn.execute(
+                self._insert_ignore(api_tokens).values(
+                    id=token.id,
+                    token_hash=token.token_hash,
+                    role=token.role,
+                    user_id=token.user_id,
+                    caregiver_id=token.caregiver_id,
+                    label=token.label,
+                    created_at=token.created_at,
+                )
+            )
+        if result.rowcount != 1:
+            # Deliberately does not say whether the id or the hash collided.
+            raise AlreadyExists("a token with this id or secret already exists", field="id")
+
+    async def find_token(self, token_hash: str) -> TokenRecord | None:
+        async with self._read() as conn:
+            row = (await conn.execute(select(api_tokens).where(api_tokens.c.token_hash == token_hash))).first()
+        return None if row is None else _token(row._mapping)
+
+    async def list_tokens(self) -> list[TokenRecord]:
+        async with self._read() as conn:
+            rows = await conn.execute(select(api_tokens).order_by(api_tokens.c.created_at, api_tokens.c.id))
+        return [_token(row._mapping) for row in rows]
+
+    async def revoke_token(self, token_id: str) -> bool:
+        async with self._tx() as conn:
+            result = await conn.execute(delete(api_tokens).where(api_tokens.c.id == token_id))
+        return result.rowcount > 0
+
+    # -- caregivers ---------------------------------------------------------------------------------
+
+    async def add_caregiver(self, caregiver: CaregiverRecord) -> None:
+        check_key("id", caregiver.id, ID_MAX)
+        check_key("username", caregiver.username, ID_MAX)
+        check_key("name", caregiver.name, ID_MAX)
+        check_key("password_hash", caregiver.password_hash, 500)
+        _check_aware(caregiver.created_at)
+        async with self._tx() as conn:
+            result = await conn.execute(
+                self._insert_ignore(caregivers).values(
+                    id=caregiver.id,
+                    name=caregiver.name,
+                    username=caregiver.username,
+                    password_hash=caregiver.password_hash,
+                    created_at=caregiver.created_at,
+                )
+            )
+            if result.rowcount == 1:
+                return
+            taken = await conn.scalar(
+                select(exists().where(caregivers.c.username == caregiver.username))
+            )
+        if taken:
+            raise AlreadyExists(f"username {caregiver.username!r} is taken", field="username")
+        raise AlreadyExists(f"caregiver {caregiver.id!r} already exists", field="id")
+
+    async def get_caregiver(self, caregiver_id: str) -> CaregiverRecord | None:
+        async with self._read() as conn:
+            row = (await conn.execute(select(caregivers).where(caregivers.c.id == caregiver_id))).first()
+        return None if row is None else _caregiver(row._mapping)
+
+    async def find_caregiver_by_username(self, username: str) -> CaregiverRecord | None:
+        async with self._read() as conn:
+            row = (await conn.execute(select(caregivers).where(caregivers.c.username == username))).first()
+        return None if row is None else _caregiver(row._mapping)
+
+    async def list_caregivers(self) -> list[CaregiverRecord]:
+        async with self._read() as conn:
+            rows = await conn.execute(select(caregivers).order_by(caregivers.c.username))
+        return [_caregiver(row._mapping) for row in rows]
+
+    async def update_caregiver_password(self, caregiver_id: str, password_hash: str) -> bool:
+        """Returns False when the caregiver does not exist."""
+        check_key("password_hash", password_hash, 500)
+        async with self._tx() as conn:
+            result = await conn.execute(
+                update(caregivers).where(caregivers.c.id == caregiver_id).values(password_hash=password_hash)
+            )
+        return result.rowcount > 0
+
+    # -- assignments --------------------------------------------------------------------------------
+
+    async def assign(self, caregiver_id: str, user_id: str) -> None:
+        """Idempotent. Raises NotFound for an unknown caregiver; the user need not be registered,
+        because documents can exist for users created before accounts were introduced."""
+        check_key("user_id", user_id, ID_MAX)
+        async with self._tx() as conn:
+            if not await _caregiver_exists(conn, caregiver_id):
+                raise NotFound(f"caregiver {caregiver_id!r} does not exist", field="caregiver_id")
+            await conn.execute(
+                self._insert_ignore(caregiver_assignments).values(
+                    caregiver_id=caregiver_id, user_id=user_id, created_at=self._now()
+                )
+            )
+
+    async def unassign(self, caregiver_id: str, user_id: str) -> bool:
+        async with self._tx() as conn:
+            result = await conn.execute(
+                delete(caregiver_assignments).where(
+                    caregiver_assignments.c.caregiver_id == caregiver_id,
+                    caregiver_assignments.c.user_id == user_id,
+                )
+            )
+        return result.rowcount > 0
+
+    async def users_of(self, caregiver_id: str) -> list[str]:
+        async with self._read() as conn:
+            rows = await conn.scalars(
+                select(caregiver_assignments.c.user_id)
+                .where(caregiver_assignments.c.caregiver_id == caregiver_id)
+                .order_by(caregiver_assignments.c.user_id)
+            )
+            return list(rows)
+
+    async def is_assigned(self, caregiver_id: str, user_id: str) -> bool:
+        async with self._read() as conn:
+            found = await conn.scalar(
+                select(
+                    exists().where(
+                        caregiver_assignments.c.caregiver_id == caregiver_id,
+                        caregiver_assignments.c.user_id == user_id,
+                    )
+                )
+            )
+        return bool(found)
+
+
+async def _caregiver_exists(conn: AsyncConnection, caregiver_id: str) -> bool:
+    return bool(await conn.scalar(select(exists().where(caregivers.c.id == caregiver_id))))
+
+
+def _check_aware(value: Any) -> None:
+    if getattr(value, "tzinfo", None) is None:
+        raise InvalidInput("created_at must be a timezone-aware datetime", field="created_at")
+
+
+def _token(row: Any) -> TokenRecord:
+    return TokenRecord(
+        id=row["id"],
+        token_hash=row["token_hash"],
+        role=row["role"],
+        user_id=row["user_id"],
+        caregiver_id=row["caregiver_id"],
+        label=row["label"],
+        created_at=row["created_at"],
+    )
+
+
+def _caregiver(row: Any) -> CaregiverRecord:
+    return CaregiverRecord(
+        id=row["id"],
+        name=row["name"],
+        username=row["username"],
+        password_hash=row["password_hash"],
+        created_at=row["created_at"],
+    )

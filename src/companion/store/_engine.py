@@ -1,0 +1,185 @@
+"""Engine setup, transactions and error translation shared by the document and account halves of
+``SqlStore``.
+
+Everything that touches the database goes through ``_tx``/``_read`` so that driver and SQLAlchemy
+exceptions about connectivity become ``StoreUnavailable`` in exactly one place.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Table, event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql.dml import Insert
+
+from companion.errors import InvalidInput, StoreUnavailable
+
+log = logging.getLogger("companion.store")
+
+Clock = Callable[[], datetime]
+
+# Only these two backends are tested; anything else would silently lose the CAS guarantees.
+_ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
+
+# Failures that mean "the database is not there right now" rather than "the request is wrong".
+# OSError covers refused/unreachable sockets and connect timeouts raised by asyncpg before SQLAlchemy
+# can wrap them.
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.DisconnectionError,
+    sa_exc.TimeoutError,
+    OSError,
+)
+
+_json_dumps = functools.partial(json.dumps, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def normalise_url(url: str) -> URL:
+    """Parse ``url`` and pick the async driver when a bare ``postgresql://``/``sqlite://`` was given."""
+    try:
+        parsed = make_url(url)
+    except sa_exc.ArgumentError as exc:
+        raise InvalidInput("database URL cannot be parsed", field="database_url") from exc
+    backend = parsed.get_backend_name()
+    if backend not in _ASYNC_DRIVERS:
+        raise InvalidInput(
+            f"unsupported database backend {backend!r}; use sqlite or postgresql", field="database_url"
+        )
+    if parsed.drivername == backend:
+        parsed = parsed.set(drivername=_ASYNC_DRIVERS[backend])
+    return parsed
+
+
+def json_roundtrip(body: Any) -> dict[str, Any]:
+    """Validate ``body`` up front and return exactly what a later ``get`` will return.
+
+    Done before the database sees it so that both backends reject the same inputs (NaN, sets, ...)
+    with the same error, and so ``put`` can return the stored form without reading it back.
+    """
+    if not isinstance(body, dict):
+        raise InvalidInput("document body must be a JSON object", field="body")
+    try:
+        loaded = json.loads(_json_dumps(body))
+    except (TypeError, ValueError) as exc:
+        # The message names the offending type only; never echo the body.
+        raise InvalidInput(f"document body is not valid JSON: {type(exc).__name__}", field="body") from None
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def check_key(field: str, value: object, max_len: int) -> None:
+    """Reject keys both backends would not treat identically (PostgreSQL enforces lengths and
+    refuses NUL characters; SQLite does neither)."""
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(f"{field} must be a non-empty string", field=field)
+    if len(value) > max_len:
+        raise InvalidInput(f"{field} is longer than {max_len} characters", field=field)
+    if "\x00" in value:
+        raise InvalidInput(f"{field} must not contain NUL characters", field=field)
+
+
+def _describe(exc: BaseException) -> str:
+    # SQLAlchemy's own str() carries the SQL; the driver's message is the useful part. Parameters are
+    # hidden by the engine anyway (hide_parameters=True).
+    inner = getattr(exc, "orig", None) or exc
+    text = str(inner).strip().splitlines()[0] if str(inner).strip() else type(inner).__name__
+    return text[:200]
+
+
+class SqlBase:
+    """Owns the engine; subclasses add the actual queries."""
+
+    def __init__(self, url: str, *, clock: Clock = utcnow) -> None:
+        parsed = normalise_url(url)
+        self._url = parsed
+        self._clock = clock
+        self.backend: str = parsed.get_backend_name()
+        kwargs: dict[str, Any] = {
+            "hide_parameters": True,  # bound parameters include document bodies (health data)
+            "json_serializer": _json_dumps,
+            "pool_pre_ping": True,
+        }
+        if self.backend == "postgresql":
+            kwargs["connect_args"] = {"timeout": 10}
+        else:
+            # Writers queue on SQLite's single write lock; wait instead of failing under bursts.
+            kwargs["connect_args"] = {"timeout": 30}
+        try:
+            self._engine: AsyncEngine = create_async_engine(parsed, **kwargs)
+        except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, sa_exc.InvalidRequestError) as exc:
+            raise InvalidInput(f"cannot use database URL: {exc}", field="database_url") from exc
+        if self.backend == "sqlite":
+            event.listen(self._engine.sync_engine, "connect", _sqlite_on_connect)
+
+    @property
+    def url(self) -> str:
+        """The URL without its password, safe to log."""
+        return self._url.render_as_string(hide_password=True)
+
+    def _now(self) -> datetime:
+        now = self._clock()
+        if now.tzinfo is None:
+            raise ValueError("store clock must return aware datetimes")
+        return now.astimezone(UTC)
+
+    def _unavailable(self, exc: BaseException) -> StoreUnavailable:
+        log.warning("store %s unavailable: %s", self.backend, _describe(exc))
+        return StoreUnavailable(f"{self.backend} database unavailable: {_describe(exc)}")
+
+    @asynccontextmanager
+    async def _tx(self) -> AsyncIterator[AsyncConnection]:
+        """One transaction; commits on success, rolls back on any exception."""
+        try:
+            async with self._engine.begin() as conn:
+                yield conn
+        except _UNAVAILABLE as exc:
+            raise self._unavailable(exc) from exc
+        except sa_exc.DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise self._unavailable(exc) from exc
+            raise
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for single-statement reads (no explicit transaction needed)."""
+        try:
+            async with self._engine.connect() as conn:
+                yield conn
+        except _UNAVAILABLE as exc:
+            raise self._unavailable(exc) from exc
+        except sa_exc.DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise self._unavailable(exc) from exc
+            raise
+
+    def _insert_ignore(self, table: Table) -> Insert:
+        """``INSERT ... ON CONFLICT DO NOTHING``: the unique constraints decide, and ``rowcount``
+        tells whether this caller won, without an aborted transaction to recover from."""
+        if self.backend == "postgresql":
+            return postgresql.insert(table).on_conflict_do_nothing()
+        return sqlite.insert(table).on_conflict_do_nothing()
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        # WAL lets readers proceed while a writer holds the lock; foreign keys are off by default.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cursor.close()

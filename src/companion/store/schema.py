@@ -1,0 +1,131 @@
+"""Table definitions used by the queries in ``sql.py``.
+
+Alembic owns the real schema (``migrations/versions``); these objects only describe it for query
+building. ``tests/store`` compares the two after migrating, so drift fails a test instead of
+surfacing in production.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+ID_MAX = 200
+KIND_MAX = 64
+
+# Explicit constraint names keep the migration, this module and both backends in agreement.
+metadata = MetaData(
+    naming_convention={
+        "pk": "pk_%(table_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s",
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+    }
+)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend.
+
+    SQLite has no time-zone-aware type and hands back naive values; PostgreSQL hands back values in the
+    session time zone. Normalising here means callers can compare and serialise without caring.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are ambiguous; pass an aware UTC datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+# The primary key starts with user_id, so it already is the user_id index that ``load_user`` needs;
+# a separate index would only slow writes down.
+documents = Table(
+    "documents",
+    metadata,
+    Column("user_id", String(ID_MAX), primary_key=True),
+    Column("kind", String(KIND_MAX), primary_key=True),
+    Column("doc_id", String(ID_MAX), primary_key=True),
+    Column("body", JSON, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    CheckConstraint("version >= 1", name="version_positive"),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("user_id", String(ID_MAX), primary_key=True),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+caregivers = Table(
+    "caregivers",
+    metadata,
+    Column("id", String(ID_MAX), primary_key=True),
+    Column("name", String(ID_MAX), nullable=False),
+    Column("username", String(ID_MAX), nullable=False),
+    Column("password_hash", String(500), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("username"),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(ID_MAX), primary_key=True),
+    Column("token_hash", String(128), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("user_id", String(ID_MAX), nullable=True),
+    Column(
+        "caregiver_id",
+        String(ID_MAX),
+        ForeignKey("caregivers.id", ondelete="CASCADE"),
+        nullable=True,
+    ),
+    Column("label", String(ID_MAX), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("token_hash"),
+    CheckConstraint("role IN ('admin', 'caregiver', 'device')", name="role"),
+)
+
+caregiver_assignments = Table(
+    "caregiver_assignments",
+    metadata,
+    Column(
+        "caregiver_id",
+        String(ID_MAX),
+        ForeignKey("caregivers.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("user_id", String(ID_MAX), primary_key=True),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+ALL_TABLES = (documents, users, caregivers, api_tokens, caregiver_assignments)
