@@ -5,36 +5,74 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from companion import __version__
-from companion.api import admin, errors, health, users
+from companion.api import admin, alerts, errors, health, live, sessions, users
 from companion.auth import AuthService
 from companion.events import EventBus, InProcessBus
+from companion.profiles.alerts import AlertService
 from companion.profiles.service import ProfileService
+from companion.prompt import build
+from companion.realtime.config import base_session_factory
+from companion.realtime.manager import SessionManager
+from companion.realtime.metrics import Metrics
+from companion.realtime.session import SessionConfig
+from companion.realtime.tools import ToolRuntime, tools_for
+from companion.realtime.upstream import connector_from_settings
 from companion.services import Services
 from companion.settings import Settings
 from companion.store import open_store
 
 log = logging.getLogger(__name__)
+ReadyHook = Callable[[Services], Awaitable[None]]
 
 
-async def build_services(settings: Settings, *, bus: EventBus | None = None) -> Services:
+async def build_services(settings: Settings, *, bus: EventBus | None = None, live: bool = False) -> Services:
+    """Open the store (migrating it) and build every service; ``live`` also starts the offline engine."""
     store = await open_store(settings.effective_database_url)
     await store.migrate()
     bus = bus or InProcessBus()
     admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None
+    profiles = ProfileService(store, bus)
+    alert_service = AlertService(store)
+    metrics = Metrics()
+    local_engine = None
+    local_url: str | None = None
+    if live and settings.upstream == "local" and not settings.upstream_url:
+        from companion.localmodel.server import LocalModelServer
+
+        local_engine = LocalModelServer(max_session_s=settings.local_max_session_s, chat_url=settings.local_chat_url)
+        await local_engine.start("127.0.0.1", 0)
+        local_url = local_engine.url
+    manager = SessionManager(
+        connector=partial(connector_from_settings, settings, local_url=local_url),
+        load_context=profiles.context,
+        build=partial(build, budget_tokens=settings.token_budget),
+        tools_for=tools_for,
+        tool_runtime=ToolRuntime(profiles, alert_service),
+        config=SessionConfig(
+            refresh_timeout_s=settings.refresh_timeout_s,
+            after_response=settings.refresh_timing == "after_response",
+            base_session=base_session_factory(settings),
+        ),
+        metrics=metrics,
+    )
+    bus.subscribe(manager.on_profile_changed)
     return Services(
         settings=settings,
         store=store,
         bus=bus,
         auth=AuthService(store, admin_token=admin_token),
-        profiles=ProfileService(store, bus),
+        profiles=profiles,
+        alerts=alert_service,
+        sessions=manager,
+        metrics=metrics,
+        local_engine=local_engine,
     )
-
-
-ReadyHook = Callable[[Services], Awaitable[None]]
 
 
 def create_app(settings: Settings | None = None, *, on_ready: ReadyHook | None = None) -> FastAPI:
@@ -43,7 +81,7 @@ def create_app(settings: Settings | None = None, *, on_ready: ReadyHook | None =
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = await build_services(settings)
+        services = await build_services(settings, live=True)
         app.state.services = services
         if on_ready is not None:
             await on_ready(services)
@@ -51,12 +89,20 @@ def create_app(settings: Settings | None = None, *, on_ready: ReadyHook | None =
         try:
             yield
         finally:
-            await services.bus.close()
-            await services.store.close()
+            await services.close()
 
     app = FastAPI(title="Companion", version=__version__, lifespan=lifespan)
     errors.install(app)
     app.include_router(health.router)
+    app.include_router(alerts.router)
     app.include_router(users.router)
     app.include_router(admin.router)
+    app.include_router(sessions.router)
+    app.include_router(live.router)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        services: Services = app.state.services
+        return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
     return app

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from companion.auth import Role
+from companion.cli_remote import refresh_command, sessions_command
 from companion.demo import DemoCredentials, seed_demo
 from companion.errors import CompanionError
 from companion.services import Services
@@ -142,6 +143,28 @@ def users_create(user_id: str) -> None:
     """Add a person (its profile is then filled through the API or the dashboard)."""
     _with_services(lambda s: s.store.create_user(user_id))
     out.print(f"user {user_id} created")
+
+
+app.command("sessions")(sessions_command)
+app.command("refresh")(refresh_command)
+
+
+@app.command("local-model")
+def local_model(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 9000,
+) -> None:
+    """Run the offline realtime engine on its own (not an AI: deterministic rules for trying and testing)."""
+    from companion.localmodel.server import serve_forever
+
+    settings = Settings()
+    out.print(f"offline realtime engine on ws://{host}:{port}/v1/realtime (Ctrl-C to stop)")
+    try:
+        asyncio.run(
+            serve_forever(host, port, max_session_s=settings.local_max_session_s, chat_url=settings.local_chat_url)
+        )
+    except KeyboardInterrupt:
+        pass
 
 
 def main() -> None:

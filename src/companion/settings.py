@@ -55,3 +55,12 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{self.data_dir / 'companion.db'}"
+
+
+class ClientSettings(BaseSettings):
+    """What the CLI needs to talk to a running server."""
+
+    model_config = SettingsConfigDict(env_prefix="COMPANION_", extra="ignore")
+
+    url: str = "http://127.0.0.1:8000"
+    token: SecretStr | None = None

@@ -26,7 +26,8 @@ class SqlAccounts(SqlBase):
             result = await conn.execute(
                 self._insert_ignore(users).values(user_id=user_id, created_at=self._now())
             )
-        if result.rowcount != 1:
+            created = result.rowcount == 1
+        if not created:
             raise AlreadyExists(f"user {user_id!r} already exists", field="user_id")
 
     async def user_exists(self, user_id: str) -> bool:
@@ -56,13 +57,16 @@ class SqlAccounts(SqlBase):
                     created_at=token.created_at,
                 )
             )
-        if result.rowcount != 1:
+            created = result.rowcount == 1
+        if not created:
             # Deliberately does not say whether the id or the hash collided.
             raise AlreadyExists("a token with this id or secret already exists", field="id")
 
     async def find_token(self, token_hash: str) -> TokenRecord | None:
         async with self._read() as conn:
-            row = (await conn.execute(select(api_tokens).where(api_tokens.c.token_hash == token_hash))).first()
+            row = (
+                await conn.execute(select(api_tokens).where(api_tokens.c.token_hash == token_hash))
+            ).first()
         return None if row is None else _token(row._mapping)
 
     async def list_tokens(self) -> list[TokenRecord]:
@@ -73,7 +77,7 @@ class SqlAccounts(SqlBase):
     async def revoke_token(self, token_id: str) -> bool:
         async with self._tx() as conn:
             result = await conn.execute(delete(api_tokens).where(api_tokens.c.id == token_id))
-        return result.rowcount > 0
+            return result.rowcount > 0
 
     # -- caregivers ---------------------------------------------------------------------------------
 
@@ -95,9 +99,7 @@ class SqlAccounts(SqlBase):
             )
             if result.rowcount == 1:
                 return
-            taken = await conn.scalar(
-                select(exists().where(caregivers.c.username == caregiver.username))
-            )
+            taken = await conn.scalar(select(exists().where(caregivers.c.username == caregiver.username)))
         if taken:
             raise AlreadyExists(f"username {caregiver.username!r} is taken", field="username")
         raise AlreadyExists(f"caregiver {caregiver.id!r} already exists", field="id")
@@ -124,7 +126,7 @@ class SqlAccounts(SqlBase):
             result = await conn.execute(
                 update(caregivers).where(caregivers.c.id == caregiver_id).values(password_hash=password_hash)
             )
-        return result.rowcount > 0
+            return result.rowcount > 0
 
     # -- assignments --------------------------------------------------------------------------------
 
@@ -149,7 +151,7 @@ class SqlAccounts(SqlBase):
                     caregiver_assignments.c.user_id == user_id,
                 )
             )
-        return result.rowcount > 0
+            return result.rowcount > 0
 
     async def users_of(self, caregiver_id: str) -> list[str]:
         async with self._read() as conn:

@@ -144,28 +144,32 @@ class SqlBase:
     @asynccontextmanager
     async def _tx(self) -> AsyncIterator[AsyncConnection]:
         """One transaction; commits on success, rolls back on any exception."""
-        try:
-            async with self._engine.begin() as conn:
-                yield conn
-        except _UNAVAILABLE as exc:
-            raise self._unavailable(exc) from exc
-        except sa_exc.DBAPIError as exc:
-            if exc.connection_invalidated:
+        async with self._read() as conn:
+            try:
+                async with conn.begin():
+                    yield conn
+            except _UNAVAILABLE as exc:
                 raise self._unavailable(exc) from exc
-            raise
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for single-statement reads (no explicit transaction needed)."""
+        """A pooled connection. Any failure to obtain one (refused, unknown database, bad credentials,
+        too many clients, pool exhausted) means the store is unavailable, whatever its SQL class."""
+        conn = self._engine.connect()
         try:
-            async with self._engine.connect() as conn:
-                yield conn
+            await conn.start()
+        except (sa_exc.DBAPIError, *_UNAVAILABLE) as exc:
+            raise self._unavailable(exc) from exc
+        try:
+            yield conn
         except _UNAVAILABLE as exc:
             raise self._unavailable(exc) from exc
         except sa_exc.DBAPIError as exc:
             if exc.connection_invalidated:
                 raise self._unavailable(exc) from exc
             raise
+        finally:
+            await conn.close()
 
     def _insert_ignore(self, table: Table) -> Insert:
         """``INSERT ... ON CONFLICT DO NOTHING``: the unique constraints decide, and ``rowcount``

@@ -7,6 +7,7 @@ is a compare-and-swap on ``version``.
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -84,9 +85,9 @@ class DocumentStore(Protocol):
 
     async def list(self, user_id: str, kind: str) -> list[StoredDocument]: ...
 
-    async def load_user(self, user_id: str) -> list[StoredDocument]: ...
+    async def load_user(self, user_id: str) -> builtins.list[StoredDocument]: ...
 
-    async def list_user_ids(self) -> list[str]: ...
+    async def list_user_ids(self) -> builtins.list[str]: ...
 
     async def health(self) -> dict[str, Any]: ...
 

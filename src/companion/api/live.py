@@ -1,0 +1,96 @@
+"""``GET /v1/realtime``: the OpenAI Realtime protocol (GA shapes) for the elder's app or any SDK client.
+
+Authentication: ``Authorization: Bearer <device token>``, or for browsers, which cannot set headers on
+a WebSocket, the ``openai-insecure-api-key.<token>`` subprotocol. A device token speaks for its user;
+an admin or caregiver token may open a session for a person it can see with ``?user=<userId>``.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, WebSocket
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from companion.auth import Role
+from companion.errors import CompanionError
+from companion.services import Services
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+KEY_SUBPROTOCOL = "openai-insecure-api-key."
+CLOSE_POLICY = 1008  # policy violation: bad credentials or origin
+
+
+class StarletteChannel:
+    """The client side of a LiveSession over Starlette's WebSocket."""
+
+    def __init__(self, ws: WebSocket) -> None:
+        self._ws = ws
+
+    async def receive(self) -> str | None:
+        try:
+            message = await self._ws.receive()
+        except (WebSocketDisconnect, RuntimeError):
+            return None
+        if message["type"] == "websocket.disconnect":
+            return None
+        text = message.get("text")
+        if text is None and message.get("bytes") is not None:
+            text = message["bytes"].decode("utf-8", "replace")
+        return text or ""
+
+    async def send(self, text: str) -> None:
+        await self._ws.send_text(text)
+
+    async def close(self, code: int, reason: str) -> None:
+        if self._ws.application_state is WebSocketState.CONNECTED:
+            await self._ws.close(code, reason)
+
+
+def _credentials(ws: WebSocket) -> tuple[str | None, str | None]:
+    """(token, subprotocol to echo)."""
+    scheme, _, value = ws.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip(), None
+    offered = [p.strip() for p in ws.headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
+    for proto in offered:
+        if proto.startswith(KEY_SUBPROTOCOL):
+            echo = "realtime" if "realtime" in offered else proto
+            return proto[len(KEY_SUBPROTOCOL) :], echo
+    return None, None
+
+
+def origin_allowed(origin: str | None, host: str | None, allowed: list[str]) -> bool:
+    """Non-browser clients send no Origin; a browser page must come from this host or the allow-list."""
+    if origin is None:
+        return True
+    if origin in allowed or "*" in allowed:
+        return True
+    return host is not None and urlsplit(origin).netloc == host
+
+
+@router.websocket("/v1/realtime")
+async def realtime(ws: WebSocket) -> None:
+    services: Services = ws.app.state.services
+    if not origin_allowed(ws.headers.get("origin"), ws.headers.get("host"), services.settings.allowed_origins):
+        log.info("live session refused: origin %s not allowed", ws.headers.get("origin"))
+        await ws.close(CLOSE_POLICY, "origin not allowed")
+        return
+    token, subprotocol = _credentials(ws)
+    try:
+        principal = await services.auth.authenticate(token)
+        if principal.role is Role.DEVICE:
+            assert principal.user_id is not None
+            user_id = principal.user_id
+        else:
+            user_id = ws.query_params.get("user", "")
+        await services.auth.require_user(principal, user_id)
+    except CompanionError as exc:
+        await ws.close(CLOSE_POLICY, exc.message[:120])
+        return
+    await ws.accept(subprotocol=subprotocol)
+    session = services.sessions.open(user_id, StarletteChannel(ws))
+    await services.sessions.run(session)

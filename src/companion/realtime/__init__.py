@@ -1,0 +1,1 @@
+"""Live conversations with a realtime model: wire protocol, upstream connectors, sessions."""

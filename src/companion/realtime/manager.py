@@ -1,0 +1,170 @@
+"""All live sessions of this instance: open, find, refresh, close.
+
+The manager subscribes to ``ProfileChanged`` and refreshes every live session of that user in
+parallel, so a caregiver's save answers with what each conversation did with it. Recently closed
+sessions are remembered for a while so that a refresh of one answers "closed" (409), not "unknown" (404).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from companion.errors import CompanionError, NotFound, SessionNotActive
+from companion.events import ProfileChanged, RefreshCounts
+from companion.realtime.metrics import Metrics
+from companion.realtime.relaying import RelayFilter
+from companion.realtime.session import (
+    Builder,
+    ClientChannel,
+    ContextLoader,
+    LiveSession,
+    RefreshRecord,
+    RefreshResult,
+    SessionConfig,
+    Status,
+    ToolsFor,
+)
+from companion.realtime.tools import ToolRuntime
+from companion.realtime.upstream import Connector
+
+log = logging.getLogger(__name__)
+
+RECENTLY_CLOSED = 1000  # how many closed sessions are remembered for 409 answers and the dashboard
+
+
+class SessionManager:
+    def __init__(
+        self,
+        *,
+        connector: Callable[[], Connector],
+        load_context: ContextLoader,
+        build: Builder,
+        tools_for: ToolsFor,
+        tool_runtime: ToolRuntime,
+        config: SessionConfig,
+        metrics: Metrics,
+    ) -> None:
+        self._connector = connector
+        self._load_context = load_context
+        self._build = build
+        self._tools_for = tools_for
+        self._tool_runtime = tool_runtime
+        self._config = config
+        self.metrics = metrics
+        self._live: dict[str, LiveSession] = {}
+        self._closed: OrderedDict[str, LiveSession] = OrderedDict()
+
+    # ---- lifecycle ---------------------------------------------------------------------------------
+
+    def open(self, user_id: str, client: ClientChannel) -> LiveSession:
+        session = LiveSession(
+            user_id=user_id,
+            client=client,
+            connector=self._connector(),
+            load_context=self._load_context,
+            build=self._build,
+            tools_for=self._tools_for,
+            relay=RelayFilter(self._tool_runtime, self.metrics),
+            config=self._config,
+            on_refresh=self._observe_refresh,
+        )
+        self._live[session.id] = session
+        self.metrics.live_sessions.set(len(self._live))
+        return session
+
+    async def run(self, session: LiveSession) -> None:
+        log.info("session %s opened for user %s", session.id, session.user_id)
+        try:
+            await session.run()
+        finally:
+            self._live.pop(session.id, None)
+            self._closed[session.id] = session
+            while len(self._closed) > RECENTLY_CLOSED:
+                self._closed.popitem(last=False)
+            self.metrics.live_sessions.set(len(self._live))
+            outcome = "completed" if session.instructions is not None else "failed_to_start"
+            self.metrics.sessions_total.labels(outcome=outcome).inc()
+            log.info(
+                "session %s closed for user %s: %d turns, %d tokens",
+                session.id,
+                session.user_id,
+                session.turn_count,
+                session.token_usage,
+            )
+
+    async def close_all(self) -> None:
+        await asyncio.gather(*(s.close(1001, "server shutting down") for s in list(self._live.values())))
+
+    # ---- queries -----------------------------------------------------------------------------------
+
+    def get(self, session_id: str) -> LiveSession:
+        session = self._live.get(session_id) or self._closed.get(session_id)
+        if session is None:
+            raise NotFound(f"Session {session_id} not found")
+        return session
+
+    def live(self) -> list[LiveSession]:
+        return list(self._live.values())
+
+    def all(self, *, include_closed: bool = False) -> list[LiveSession]:
+        sessions = list(self._live.values())
+        if include_closed:
+            sessions += list(self._closed.values())
+        return sorted(sessions, key=lambda s: s.started_at)
+
+    def of_user(self, user_id: str) -> list[LiveSession]:
+        return [s for s in self._live.values() if s.user_id == user_id]
+
+    # ---- refresh -----------------------------------------------------------------------------------
+
+    async def refresh(self, session_id: str) -> RefreshRecord:
+        session = self.get(session_id)
+        if session.status is not Status.ACTIVE:
+            raise SessionNotActive(f"Session {session_id} has no active WebSocket connection")
+        return await session.refresh()
+
+    async def refresh_user(self, user_id: str) -> list[tuple[LiveSession, RefreshRecord | CompanionError]]:
+        sessions = [s for s in self.of_user(user_id) if s.status is Status.ACTIVE]
+
+        async def one(session: LiveSession) -> RefreshRecord | CompanionError:
+            try:
+                return await session.refresh()
+            except CompanionError as exc:
+                return exc
+
+        results = await asyncio.gather(*(one(s) for s in sessions))
+        return list(zip(sessions, results, strict=True))
+
+    async def on_profile_changed(self, event: ProfileChanged) -> RefreshCounts:
+        counts = RefreshCounts()
+        for session, result in await self.refresh_user(event.user_id):
+            detail: dict[str, Any] = {"sessionId": session.id}
+            if isinstance(result, CompanionError):
+                counts.failed += 1
+                detail.update(result="failed", message=result.message)
+            elif result.result is RefreshResult.UNCHANGED:
+                counts.unchanged += 1
+                detail.update(result="unchanged")
+            else:
+                counts.refreshed += 1
+                detail.update(result="refreshed", latencyMs=round(result.latency_ms, 3))
+            counts.details.append(detail)
+        return counts
+
+    def _observe_refresh(self, session: LiveSession, record: RefreshRecord) -> None:
+        self.metrics.refreshes.labels(result=record.result.value).inc()
+        if record.result is RefreshResult.REFRESHED:
+            self.metrics.refresh_latency.observe(record.latency_ms / 1000)
+        # Never the instructions or any profile content here: only ids, version, result and timing.
+        log.info(
+            "refresh session=%s user=%s version=%s result=%s latency_ms=%.1f",
+            session.id,
+            session.user_id,
+            record.version,
+            record.result.value,
+            record.latency_ms,
+        )

@@ -1,0 +1,137 @@
+"""The tools the model may call, and what the relay does with each call.
+
+``remember`` and ``alert_family`` are answered by the relay itself (the elder's app never sees them).
+``play_music`` and ``stop_music`` belong to the app, but ``play_music`` is checked first against the
+person's current music preferences: a refused request is answered to the model with what it may play
+and never reaches the app, so a removed artist is not played even if the model ignores its instructions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+from companion.errors import CompanionError
+from companion.profiles.alerts import AlertService
+from companion.profiles.models import CareContext, MemorySource, Music
+from companion.profiles.service import ProfileService
+from companion.prompt import tool_definitions
+
+log = logging.getLogger(__name__)
+
+SERVER_TOOLS = frozenset({"remember", "alert_family"})
+MUSIC_TOOLS = frozenset({"play_music", "stop_music"})
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    name: str
+    call_id: str
+    item_id: str
+    arguments: str
+
+    def args(self) -> dict[str, Any]:
+        try:
+            value = json.loads(self.arguments or "{}")
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
+
+
+@dataclass(frozen=True, slots=True)
+class MusicDecision:
+    allowed: bool
+    output: dict[str, Any]
+
+
+def tools_for(context: CareContext) -> list[dict[str, Any]]:
+    """Every tool, except the music ones when music is switched off for this person."""
+    tools = tool_definitions()
+    if not context.music.enabled:
+        tools = [t for t in tools if t.get("name") not in MUSIC_TOOLS]
+    return tools
+
+
+def _fold(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def check_music(music: Music, args: dict[str, Any], played: int) -> MusicDecision:
+    """Decide a ``play_music`` request against the preferences as they are now."""
+    artists = list(music.preferred_artists)
+    may_play: dict[str, Any] = {
+        "artists": artists,
+        "songs": list(music.preferred_songs),
+        "genres": list(music.preferred_genres),
+    }
+
+    def refuse(reason: str, message: str) -> MusicDecision:
+        return MusicDecision(False, {"ok": False, "error": reason, "message": message, "mayPlay": may_play})
+
+    if not music.enabled:
+        return refuse("music_disabled", "Music is switched off for this person; do not offer music.")
+    if played >= music.max_songs_per_session:
+        return refuse(
+            "song_limit_reached",
+            f"The limit of {music.max_songs_per_session} songs for this conversation has been reached.",
+        )
+    artist = _fold(str(args.get("artist") or ""))
+    song = _fold(str(args.get("song") or ""))
+    genre = _fold(str(args.get("genre") or ""))
+    if artist and artist in {_fold(a) for a in music.disliked_artists}:
+        return refuse("artist_disliked", "This person does not want to hear this artist. Offer one of mayPlay.")
+    if artist:
+        if artist in {_fold(a) for a in artists}:
+            return MusicDecision(True, {})
+        return refuse("artist_not_preferred", "This artist is not in the person's music list. Offer one of mayPlay.")
+    if song and song in {_fold(s) for s in music.preferred_songs}:
+        return MusicDecision(True, {})
+    if genre and genre in {_fold(g) for g in music.preferred_genres}:
+        return MusicDecision(True, {})
+    return refuse("not_preferred", "Only the person's preferred artists, songs or genres may be played.")
+
+
+class ToolRuntime:
+    """Runs the server-side tools for one user's session."""
+
+    def __init__(self, profiles: ProfileService, alerts: AlertService) -> None:
+        self._profiles = profiles
+        self._alerts = alerts
+
+    async def run(self, call: ToolCall, *, user_id: str, session_id: str) -> dict[str, Any]:
+        args = call.args()
+        try:
+            if call.name == "remember":
+                return await self._remember(user_id, args)
+            if call.name == "alert_family":
+                alert = await self._alerts.record(user_id, _alert_body(args), session_id=session_id)
+                log.info("alert %s (%s) recorded for user %s", alert.id, alert.severity.value, user_id)
+                return {"ok": True, "alertId": alert.id, "message": "The family has been alerted."}
+        except CompanionError as exc:
+            return {"ok": False, "error": exc.code, "message": exc.message}
+        return {"ok": False, "error": "unknown_tool", "message": f"No tool named {call.name}"}
+
+    async def _remember(self, user_id: str, args: dict[str, Any]) -> dict[str, Any]:
+        text = args.get("text") or args.get("value") or ""
+        key = args.get("key")
+        if key and text and key not in text:
+            text = f"{key}: {text}"
+        body: dict[str, Any] = {"text": text}
+        if args.get("type"):
+            body["type"] = args["type"]
+        if args.get("importance") is not None:
+            body["importance"] = args["importance"]
+        memory, _ = await self._profiles.add_memory(user_id, body, source=MemorySource.CONVERSATION)
+        return {"ok": True, "memoryId": memory.id}
+
+
+def _alert_body(args: dict[str, Any]) -> dict[str, Any]:
+    summary = args.get("summary") or args.get("what_was_asked") or args.get("message") or "(no details given)"
+    return {
+        "severity": args.get("severity") or "high",
+        "summary": str(summary)[:300],
+        "rule": str(args.get("rule") or "")[:300],
+    }

@@ -1,0 +1,186 @@
+"""Connections to the realtime model: OpenAI, Azure OpenAI (GA and preview), or the offline engine.
+
+The rest of the relay speaks GA event shapes only; a connection made to a preview (beta) endpoint
+translates on the way out and on the way in, so nothing above this module knows which dialect is on
+the wire. Third-party errors are translated here into ``UpstreamError``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+from urllib.parse import urlencode
+
+import websockets
+from websockets.asyncio.client import ClientConnection, connect
+
+from companion.errors import UpstreamError
+from companion.realtime import protocol
+from companion.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Dialect = Literal["ga", "beta"]
+CONNECT_TIMEOUT_S = 10.0  # a realtime handshake that takes longer than this is not going to be usable
+PING_INTERVAL_S = 20.0  # keeps NATs and proxies from dropping a quiet conversation
+PING_TIMEOUT_S = 20.0  # an upstream that misses a pong for this long is gone
+MAX_FRAME_BYTES = 16 * 1024 * 1024  # session.updated for a maximum-size prompt plus audio chunks fit well
+AZURE_SCOPE = "https://cognitiveservices.azure.com/.default"
+TokenProvider = Callable[[], Awaitable[str]]
+
+
+class UpstreamConnection(Protocol):
+    """One realtime conversation with the model, in GA shapes."""
+
+    async def send(self, event: dict[str, Any]) -> None: ...
+
+    async def recv(self) -> list[dict[str, Any]]:
+        """The next server event(s) (a beta event may translate to several); raises UpstreamError on close."""
+        ...
+
+    async def close(self) -> None: ...
+
+    @property
+    def close_info(self) -> tuple[int | None, str]: ...
+
+
+class Connector(Protocol):
+    async def connect(self) -> UpstreamConnection: ...
+
+    @property
+    def description(self) -> str: ...
+
+
+@dataclass(slots=True)
+class Target:
+    """Where and how to connect: the URL, the headers, and which dialect is spoken there."""
+
+    url: str
+    dialect: Dialect = "ga"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class WebSocketUpstream:
+    def __init__(self, ws: ClientConnection, dialect: Dialect) -> None:
+        self._ws = ws
+        self._dialect = dialect
+
+    async def send(self, event: dict[str, Any]) -> None:
+        wire = protocol.client_event_ga_to_beta(event) if self._dialect == "beta" else event
+        try:
+            await self._ws.send(protocol.dump_event(wire))
+        except websockets.ConnectionClosed as exc:
+            raise UpstreamError(f"The realtime model connection is closed ({exc.rcvd or 'no close frame'})") from exc
+
+    async def recv(self) -> list[dict[str, Any]]:
+        try:
+            raw = await self._ws.recv()
+        except websockets.ConnectionClosed as exc:
+            raise UpstreamError("The realtime model closed the connection") from exc
+        if isinstance(raw, bytes):
+            raw = raw.decode("utf-8", "replace")
+        try:
+            event = json.loads(raw)
+        except ValueError:
+            log.warning("upstream sent a frame that is not JSON; ignored")
+            return []
+        if not isinstance(event, dict):
+            return []
+        return protocol.server_event_beta_to_ga(event) if self._dialect == "beta" else [event]
+
+    async def close(self) -> None:
+        await self._ws.close()
+
+    @property
+    def close_info(self) -> tuple[int | None, str]:
+        rcvd = self._ws.close_rcvd
+        return (rcvd.code, rcvd.reason) if rcvd else (None, "")
+
+
+class WebSocketConnector:
+    """Opens a WebSocket to a ``Target``; an optional token provider supplies fresh bearer tokens."""
+
+    def __init__(self, target: Target, *, token_provider: TokenProvider | None = None) -> None:
+        self.target = target
+        self._token_provider = token_provider
+
+    @property
+    def description(self) -> str:
+        return f"{self.target.url.split('?')[0]} ({self.target.dialect})"
+
+    async def connect(self) -> UpstreamConnection:
+        headers = dict(self.target.headers)
+        if self._token_provider is not None:
+            headers["Authorization"] = f"Bearer {await self._token_provider()}"
+        try:
+            ws = await connect(
+                self.target.url,
+                additional_headers=headers,
+                open_timeout=CONNECT_TIMEOUT_S,
+                ping_interval=PING_INTERVAL_S,
+                ping_timeout=PING_TIMEOUT_S,
+                max_size=MAX_FRAME_BYTES,
+                compression=None,
+            )
+        except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.InvalidURI) as exc:
+            raise UpstreamError(f"Could not connect to the realtime model at {self.description}: {exc}") from exc
+        return WebSocketUpstream(ws, self.target.dialect)
+
+
+def openai_target(settings: Settings, api_key: str) -> Target:
+    base = settings.upstream_url or "wss://api.openai.com/v1/realtime"
+    url = f"{base}?{urlencode({'model': settings.upstream_model})}"
+    # GA never gets an OpenAI-Beta header: the server would close with beta_api_shape_disabled.
+    return Target(url=url, dialect="ga", headers={"Authorization": f"Bearer {api_key}"})
+
+
+def azure_target(settings: Settings, api_key: str | None) -> Target:
+    """GA: ``/openai/v1/realtime?model=``; preview (api-version set): ``/openai/realtime?api-version=&deployment=``."""
+    if not settings.upstream_url:
+        raise UpstreamError(
+            "COMPANION_UPSTREAM_URL must name the Azure resource, e.g. wss://myres.openai.azure.com"
+        )
+    base = settings.upstream_url.rstrip("/")
+    for suffix in ("/openai/v1/realtime", "/openai/realtime"):
+        base = base.removesuffix(suffix)
+    headers = {"api-key": api_key} if api_key else {}
+    if settings.azure_api_version:
+        query = urlencode({"api-version": settings.azure_api_version, "deployment": settings.upstream_model})
+        return Target(url=f"{base}/openai/realtime?{query}", dialect="beta", headers=headers)
+    query = urlencode({"model": settings.upstream_model})
+    return Target(url=f"{base}/openai/v1/realtime?{query}", dialect="ga", headers=headers)
+
+
+def entra_token_provider() -> TokenProvider:
+    """Bearer tokens from Microsoft Entra ID (managed identity, CLI login, ...), refreshed by azure-identity."""
+    try:
+        from azure.identity.aio import DefaultAzureCredential
+    except ImportError as exc:  # pragma: no cover - depends on the optional extra
+        raise UpstreamError("Azure without an API key needs azure-identity: pip install 'companion[azure]'") from exc
+    credential = DefaultAzureCredential()
+
+    async def provide() -> str:
+        token = await credential.get_token(AZURE_SCOPE)
+        return str(token.token)
+
+    return provide
+
+
+def connector_from_settings(settings: Settings, *, local_url: str | None = None) -> WebSocketConnector:
+    """The connector the settings ask for; ``local_url`` is the in-process offline engine's address."""
+    key = settings.upstream_api_key.get_secret_value() if settings.upstream_api_key else None
+    if settings.upstream == "local":
+        url = settings.upstream_url or local_url
+        if not url:
+            raise UpstreamError("The offline engine is not running and COMPANION_UPSTREAM_URL is not set")
+        sep = "&" if "?" in url else "?"
+        return WebSocketConnector(Target(url=f"{url}{sep}{urlencode({'model': settings.upstream_model})}"))
+    if settings.upstream == "openai":
+        if not key:
+            raise UpstreamError("COMPANION_UPSTREAM_API_KEY is required for the OpenAI upstream")
+        return WebSocketConnector(openai_target(settings, key))
+    target = azure_target(settings, key)
+    return WebSocketConnector(target, token_provider=None if key else entra_token_provider())

@@ -1,0 +1,204 @@
+"""``SqlStore``: documents and accounts on SQLite (aiosqlite) or PostgreSQL (asyncpg).
+
+Concurrency rests on the database, not on this process: a create is an insert guarded by the primary
+key, an update is ``UPDATE ... WHERE version = :expected`` whose row count says who won. That keeps the
+guarantee when several workers or replicas share one PostgreSQL database. On SQLite the single write
+lock serialises writers; ``put`` always writes before it reads, so a waiting writer re-reads the row
+after the lock is released and sees the winner's version.
+"""
+
+from __future__ import annotations
+
+import builtins
+import logging
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, delete, literal_column, select, text, union, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from companion.errors import InvalidInput, PreconditionFailed, StoreUnavailable
+from companion.store._accounts import SqlAccounts
+from companion.store._engine import Clock, check_key, json_roundtrip, normalise_url, utcnow
+from companion.store.base import StoredDocument
+from companion.store.schema import ID_MAX, KIND_MAX, documents, users
+
+log = logging.getLogger("companion.store")
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+# Arbitrary constant shared by every Companion process: serialises concurrent `migrate()` calls
+# (e.g. several replicas starting at once) on PostgreSQL.
+_MIGRATION_LOCK_KEY = 0x636F6D70  # "comp"
+
+_doc = documents.c
+
+
+class SqlStore(SqlAccounts):
+    """Implements both ``DocumentStore`` and ``AccountStore``. Call ``migrate()`` once on start."""
+
+    def __init__(self, url: str, *, clock: Clock = utcnow) -> None:
+        super().__init__(url, clock=clock)
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+
+    async def migrate(self) -> None:
+        """Bring the schema to the newest revision; a no-op when it already is."""
+        async with self._tx() as conn:
+            # Several workers may start at once; the first migrates, the others wait and find it done.
+            if self.backend == "postgresql":
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+            else:
+                await conn.exec_driver_sql("BEGIN IMMEDIATE")
+            await conn.run_sync(_upgrade_to_head)
+        log.info("store schema up to date (%s)", self.backend)
+
+    async def health(self) -> dict[str, Any]:
+        """Never raises: health endpoints need an answer most when the database is down."""
+        try:
+            async with self._read() as conn:
+                await conn.execute(text("SELECT 1"))
+        except StoreUnavailable as exc:
+            return {"backend": self.backend, "ok": False, "error": exc.message}
+        return {"backend": self.backend, "ok": True}
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+
+    # -- documents ----------------------------------------------------------------------------------
+
+    async def get(self, user_id: str, kind: str, doc_id: str) -> StoredDocument | None:
+        async with self._read() as conn:
+            row = (await conn.execute(select(documents).where(*_key(user_id, kind, doc_id)))).first()
+        return None if row is None else _document(row._mapping)
+
+    async def put(
+        self,
+        user_id: str,
+        kind: str,
+        doc_id: str,
+        body: dict[str, Any],
+        *,
+        expected_version: int | None,
+    ) -> StoredDocument:
+        _check_doc_key(user_id, kind, doc_id)
+        if expected_version is not None and (
+            isinstance(expected_version, bool) or not isinstance(expected_version, int)
+        ):
+            raise InvalidInput("expected_version must be an integer or None", field="expected_version")
+        stored = json_roundtrip(body)
+        now = self._now()
+        new_version = 1 if expected_version is None else expected_version + 1
+        current: int | None = None
+        async with self._tx() as conn:
+            if expected_version is None:
+                statement: Any = self._insert_ignore(documents).values(
+                    user_id=user_id, kind=kind, doc_id=doc_id, body=stored, version=1, updated_at=now
+                )
+            else:
+                statement = (
+                    update(documents)
+                    .where(*_key(user_id, kind, doc_id), _doc.version == expected_version)
+                    .values(body=stored, version=new_version, updated_at=now)
+                )
+            won = (await conn.execute(statement)).rowcount == 1
+            if not won:
+                # Same transaction, after our write attempt: sees the version that beat us.
+                current = await _current_version(conn, user_id, kind, doc_id)
+        if won:
+            return StoredDocument(user_id, kind, doc_id, stored, new_version, now)
+        raise _precondition_failed(kind, doc_id, expected_version, current)
+
+    async def delete(self, user_id: str, kind: str, doc_id: str) -> bool:
+        async with self._tx() as conn:
+            result = await conn.execute(delete(documents).where(*_key(user_id, kind, doc_id)))
+            return result.rowcount > 0
+
+    async def list(self, user_id: str, kind: str) -> list[StoredDocument]:
+        query = (
+            select(documents)
+            .where(_doc.user_id == user_id, _doc.kind == kind)
+            .order_by(_doc.updated_at, _doc.doc_id)
+        )
+        async with self._read() as conn:
+            rows = await conn.execute(query)
+            return [_document(row._mapping) for row in rows]
+
+    async def load_user(self, user_id: str) -> builtins.list[StoredDocument]:
+        """Every document of one user in a single round trip, grouped by kind, oldest first."""
+        query = (
+            select(documents).where(_doc.user_id == user_id).order_by(_doc.kind, _doc.updated_at, _doc.doc_id)
+        )
+        async with self._read() as conn:
+            rows = await conn.execute(query)
+            return [_document(row._mapping) for row in rows]
+
+    async def list_user_ids(self) -> builtins.list[str]:
+        """Users with documents plus registered users, so a freshly registered user is listed too."""
+        both = union(select(_doc.user_id), select(users.c.user_id)).subquery()
+        query = select(both.c.user_id).order_by(literal_column("user_id"))
+        async with self._read() as conn:
+            return list(await conn.scalars(query))
+
+
+def open_store(url: str, *, clock: Clock = utcnow) -> SqlStore:
+    """Build a store for ``url``, creating the directory of a SQLite file if needed.
+
+    Does not connect or migrate; call ``await store.migrate()`` on start.
+    """
+    parsed = normalise_url(url)
+    database = parsed.database
+    is_file = bool(database) and database != ":memory:" and not str(database).startswith("file:")
+    if parsed.get_backend_name() == "sqlite" and database and is_file:
+        try:
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot create directory for SQLite database: {exc}") from exc
+    return SqlStore(url, clock=clock)
+
+
+def _upgrade_to_head(connection: Connection) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+def _key(user_id: str, kind: str, doc_id: str) -> tuple[Any, ...]:
+    return (_doc.user_id == user_id, _doc.kind == kind, _doc.doc_id == doc_id)
+
+
+def _check_doc_key(user_id: str, kind: str, doc_id: str) -> None:
+    check_key("user_id", user_id, ID_MAX)
+    check_key("kind", kind, KIND_MAX)
+    check_key("doc_id", doc_id, ID_MAX)
+
+
+async def _current_version(conn: AsyncConnection, user_id: str, kind: str, doc_id: str) -> int | None:
+    version = await conn.scalar(select(_doc.version).where(*_key(user_id, kind, doc_id)))
+    return None if version is None else int(version)
+
+
+def _precondition_failed(
+    kind: str, doc_id: str, expected: int | None, current: int | None
+) -> PreconditionFailed:
+    if expected is None:
+        message = f"{kind}/{doc_id} already exists (version {current})"
+    elif current is None:
+        message = f"{kind}/{doc_id} does not exist"
+    else:
+        message = f"{kind}/{doc_id} is at version {current}, not {expected}"
+    return PreconditionFailed(message, current_version=current)
+
+
+def _document(row: Any) -> StoredDocument:
+    return StoredDocument(
+        user_id=row["user_id"],
+        kind=row["kind"],
+        doc_id=row["doc_id"],
+        body=row["body"],
+        version=int(row["version"]),
+        updated_at=row["updated_at"],
+    )

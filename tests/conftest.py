@@ -1,0 +1,79 @@
+"""Shared database fixtures: throwaway PostgreSQL databases for tests that need the real thing.
+
+``COMPANION_TEST_POSTGRES_URL`` names a maintenance database on the test server (default
+``postgresql+asyncpg://postgres@127.0.0.1:5432/postgres``). Each session creates randomly named
+``companion_test_<hex>`` databases next to it and drops them at the end, so runs never share state
+and never touch a real database. An unreachable server skips, or fails under ``CI=true``
+(see ``services.require_service``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import asyncpg
+import pytest
+from services import require_service
+from sqlalchemy.engine import URL, make_url
+
+DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+
+
+def _run(coro: Coroutine[Any, Any, None]) -> None:
+    """Run ``coro`` to completion even when called from inside a running event loop (async fixtures)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, coro).result()
+
+
+class PostgresDatabases:
+    """Creates databases on the test server and remembers them for cleanup."""
+
+    def __init__(self, maintenance_url: URL) -> None:
+        self.maintenance_url = maintenance_url
+        self.created: list[str] = []
+
+    def _dsn(self, url: URL) -> str:
+        return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    async def _execute(self, sql: str) -> None:
+        conn = await asyncpg.connect(self._dsn(self.maintenance_url), timeout=5)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    def create(self) -> str:
+        """A new empty database; returns its SQLAlchemy async URL."""
+        name = f"companion_test_{secrets.token_hex(6)}"
+        _run(self._execute(f'CREATE DATABASE "{name}"'))
+        self.created.append(name)
+        return self.maintenance_url.set(database=name).render_as_string(hide_password=False)
+
+    def drop_all(self) -> None:
+        for name in self.created:
+            _run(self._execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        self.created.clear()
+
+
+@pytest.fixture(scope="session")
+def postgres_databases() -> Iterator[PostgresDatabases]:
+    url = make_url(os.environ.get("COMPANION_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL))
+    databases = PostgresDatabases(url)
+    shown = url.render_as_string(hide_password=True)
+    try:
+        _run(databases._execute("SELECT 1"))
+    except (OSError, asyncpg.PostgresError) as exc:  # OSError includes timeouts
+        require_service("PostgreSQL", f"at {shown}: {type(exc).__name__}: {exc}")
+    yield databases
+    databases.drop_all()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_databases: PostgresDatabases) -> str:
+    """One empty database shared by the session; tests that use it clean up their own tables."""
+    return postgres_databases.create()

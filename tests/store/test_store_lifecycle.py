@@ -1,0 +1,159 @@
+"""Migrations, URLs, health and behaviour when the database is not there."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, create_engine, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from companion.errors import InvalidInput, StoreUnavailable
+from companion.store import SqlStore, open_store
+from companion.store.schema import metadata
+
+CLOSED_PORT_URL = "postgresql+asyncpg://postgres@127.0.0.1:1/x"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty, never migrated database."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
+    url: str = request.getfixturevalue("postgres_databases").create()
+    return url
+
+
+async def _inspect(url: str, fn: Any) -> Any:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return await conn.run_sync(fn)
+    finally:
+        await engine.dispose()
+
+
+def _revision(conn: Connection) -> str | None:
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+async def test_migrate_twice_is_harmless(store: SqlStore, store_url: str) -> None:
+    doc = await store.put("u1", "profile", "main", {"a": "ב"}, expected_version=None)
+    await store.migrate()
+    await store.migrate()
+    assert await store.get("u1", "profile", "main") == doc
+    assert await _inspect(store_url, _revision) == "0001"
+
+
+async def test_concurrent_first_migrations(fresh_url: str) -> None:
+    """Several workers starting at once on an empty database must all succeed."""
+    stores = [open_store(fresh_url) for _ in range(3)]
+    try:
+        await asyncio.gather(*(s.migrate() for s in stores))
+        doc = await stores[0].put("u1", "profile", "main", {}, expected_version=None)
+        assert await stores[2].get("u1", "profile", "main") == doc
+    finally:
+        for s in stores:
+            await s.close()
+    assert await _inspect(fresh_url, _revision) == "0001"
+
+
+async def test_schema_matches_table_definitions(store_url: str) -> None:
+    """The hand-written migration and ``schema.py`` must describe the same tables."""
+
+    def diff(conn: Connection) -> list[Any]:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        return [d for d in compare_metadata(context, metadata) if d[0] != "remove_table"]
+
+    assert await _inspect(store_url, diff) == []
+
+
+async def test_open_store_creates_sqlite_directory(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "companion.db"
+    s = open_store(f"sqlite:///{path}")  # bare sqlite:// gets the async driver
+    try:
+        await s.migrate()
+        assert path.exists()
+        assert await s.health() == {"backend": "sqlite", "ok": True}
+    finally:
+        await s.close()
+
+
+@pytest.mark.parametrize("url", ["mysql+aiomysql://x@localhost/db", "not a url"])
+def test_unsupported_urls(url: str) -> None:
+    with pytest.raises(InvalidInput):
+        open_store(url)
+
+
+async def test_unreachable_postgres_is_store_unavailable(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    s = open_store(CLOSED_PORT_URL)
+    try:
+        with pytest.raises(StoreUnavailable):
+            await s.migrate()
+        with pytest.raises(StoreUnavailable):
+            await s.get("u1", "profile", "main")
+        with pytest.raises(StoreUnavailable) as info:
+            await s.put("u1", "profile", "main", {"dx": "SECRET-BODY"}, expected_version=None)
+        with pytest.raises(StoreUnavailable):
+            await s.load_user("u1")
+        with pytest.raises(StoreUnavailable):
+            await s.find_token("abc")
+        health = await s.health()
+        assert health["backend"] == "postgresql"
+        assert health["ok"] is False
+    finally:
+        await s.close()
+    assert info.value.status == 503
+    assert "SECRET" not in str(info.value)
+    assert "SECRET" not in str(info.value.__cause__)
+    assert "SECRET" not in caplog.text
+
+
+async def test_unknown_postgres_database_is_store_unavailable(postgres_url: str) -> None:
+    s = open_store(postgres_url.rsplit("/", 1)[0] + "/companion_no_such_database")
+    try:
+        with pytest.raises(StoreUnavailable):
+            await s.get("u1", "profile", "main")
+    finally:
+        await s.close()
+
+
+async def test_unopenable_sqlite_is_store_unavailable(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    url = f"sqlite+aiosqlite:///{blocker / 'companion.db'}"
+    with pytest.raises(StoreUnavailable):
+        open_store(url)  # cannot create the parent directory
+    s = SqlStore(url)
+    try:
+        with pytest.raises(StoreUnavailable):
+            await s.get("u1", "profile", "main")
+        assert (await s.health())["ok"] is False
+    finally:
+        await s.close()
+
+
+def test_sqlite_text_is_stored_readably(tmp_path: Path) -> None:
+    """Hebrew is stored as UTF-8, not as \\u escapes, so the file stays greppable and compact."""
+    path = tmp_path / "c.db"
+
+    async def write() -> None:
+        s = open_store(f"sqlite+aiosqlite:///{path}")
+        try:
+            await s.migrate()
+            await s.put("u1", "profile", "main", {"name": "שלום"}, expected_version=None)
+        finally:
+            await s.close()
+
+    asyncio.run(write())
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.connect() as conn:
+        raw = conn.execute(text("SELECT body FROM documents")).scalar_one()
+    engine.dispose()
+    assert raw == '{"name":"שלום"}'
