@@ -45,6 +45,23 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 _json_dumps = functools.partial(json.dumps, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
+class _DropDriverDebug(logging.Filter):
+    """aiosqlite logs every call with its bound parameters at DEBUG, i.e. document bodies, which hold
+    health data. Those records are dropped even when the service runs with DEBUG logging."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.DEBUG
+
+
+def _silence_driver_debug() -> None:
+    driver_log = logging.getLogger("aiosqlite")
+    if not any(isinstance(f, _DropDriverDebug) for f in driver_log.filters):
+        driver_log.addFilter(_DropDriverDebug())
+
+
+_silence_driver_debug()
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

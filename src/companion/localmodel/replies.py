@@ -1,0 +1,153 @@
+"""Deterministic replies grounded in the current instructions. This is not an AI.
+
+The point is to prove that instructions reach the model and take effect: a reply names the person
+and the music that the *current* instructions name, so a test can change the care profile mid-call
+and hear the difference on the next response.
+
+Contract with the instruction builder: a data line is tagged with a key in square brackets followed
+by values in guillemets, e.g. ``שם מועדף [preferred_name]: «משה»`` or
+``Favourite artists [preferred_artists]: «Naomi Shemer», «Arik Einstein»``. The label before the
+bracket varies by language; lines are found by their ``[key]:`` tag.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+from companion.localmodel.items import item_text
+
+_TAG: Final = re.compile(r"\[([A-Za-z0-9_.\-]+)\]\s*:(.*)$")
+_VALUE: Final = re.compile(r"«([^»]*)»")
+_HEBREW: Final = re.compile(r"[\u05d0-\u05ea]")
+MUSIC_WORDS: Final = ("מוזיקה", "שיר", "תנגן", "נגן", "music", "song", "play")
+MUSIC_TOOL: Final = "play_music"
+SNIPPET_CHARS: Final = 60  # echoed user text is cut here so replies stay short
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What the next response says: text, or a call of ``name`` with JSON ``arguments``."""
+
+    kind: Literal["text", "function_call"]
+    text: str = ""
+    name: str = ""
+    arguments: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyContext:
+    """Everything a reply may depend on, frozen at the moment the response was created."""
+
+    instructions: str
+    items: Sequence[Mapping[str, Any]]
+    tools: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
+    tool_choice: Any = "auto"
+
+
+def tagged_values(instructions: str) -> dict[str, list[str]]:
+    """``{key: [values...]}`` for every ``[key]:`` line; a key seen twice keeps its first line."""
+    found: dict[str, list[str]] = {}
+    for line in instructions.splitlines():
+        match = _TAG.search(line)
+        if match and match.group(1) not in found:
+            found[match.group(1)] = [v.strip() for v in _VALUE.findall(match.group(2)) if v.strip()]
+    return found
+
+
+def is_hebrew(text: str) -> bool:
+    return bool(_HEBREW.search(text))
+
+
+def mentions_music(text: str) -> bool:
+    lowered = text.casefold()
+    return any(word in lowered for word in MUSIC_WORDS)
+
+
+def _may_call_music(ctx: ReplyContext) -> bool:
+    """A model can only call declared tools; a session with no tools at all is let through so the
+    engine can be tried bare. ``tool_choice: "none"`` forbids calls."""
+    if ctx.tool_choice == "none":
+        return False
+    names = {t.get("name") for t in ctx.tools if t.get("type") == "function"}
+    return not ctx.tools or MUSIC_TOOL in names
+
+
+def _last_turn(items: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    for item in reversed(items):
+        if item.get("type") in ("function_call", "function_call_output"):
+            return item
+        if item.get("type") == "message" and item.get("role") in ("user", "assistant"):
+            return item
+    return None
+
+
+def _ack(ctx: ReplyContext, output_item: Mapping[str, Any], hebrew: bool) -> str:
+    call = next(
+        (
+            i
+            for i in ctx.items
+            if i.get("type") == "function_call" and i.get("call_id") == output_item.get("call_id")
+        ),
+        None,
+    )
+    artist = ""
+    if call is not None and call.get("name") == MUSIC_TOOL:
+        try:
+            artist = str(json.loads(call.get("arguments") or "{}").get("artist", ""))
+        except (json.JSONDecodeError, AttributeError):
+            artist = ""
+    if artist:
+        return f"מנגן עכשיו את {artist}. האזנה נעימה!" if hebrew else f"Now playing {artist}. Enjoy!"
+    return "סיימתי. במה עוד אפשר לעזור?" if hebrew else "Done. What else can I help with?"
+
+
+def _music(ctx: ReplyContext, values: Mapping[str, list[str]], hebrew: bool) -> Reply:
+    artists = values.get("preferred_artists", [])
+    if not _may_call_music(ctx):
+        return Reply(
+            "text",
+            "אין לי אפשרות לנגן מוזיקה כרגע. על מה נדבר?"
+            if hebrew
+            else "I can't play music right now. What shall we talk about?",
+        )
+    if not artists:
+        return Reply(
+            "text",
+            "עדיין לא הוגדרה עבורך מוזיקה. איזו מוזיקה היית רוצה לשמוע?"
+            if hebrew
+            else "No music is configured for you yet. What kind of music would you like to hear?",
+        )
+    reason = "המשתמש ביקש מוזיקה" if hebrew else "The user asked for music"
+    arguments = json.dumps({"artist": artists[0], "reason": reason}, ensure_ascii=False)
+    return Reply("function_call", name=MUSIC_TOOL, arguments=arguments)
+
+
+def plan_reply(ctx: ReplyContext) -> Reply:
+    """The next reply, by fixed rules (see the module docstring for why)."""
+    values = tagged_values(ctx.instructions)
+    hebrew = is_hebrew(ctx.instructions)
+    names = values.get("preferred_name", [])
+    name = names[0] if names else ""
+    if not any(i.get("type") == "message" and i.get("role") == "user" for i in ctx.items):
+        if hebrew:
+            return Reply("text", f"שלום {name}! מה שלומך היום?" if name else "שלום! מה שלומך היום?")
+        return Reply("text", f"Hello {name}! How are you feeling today?" if name else "Hello! How are you today?")
+    last = _last_turn(ctx.items)
+    if last is not None and last.get("type") == "function_call_output":
+        return Reply("text", _ack(ctx, last, hebrew))
+    if last is None or last.get("role") != "user":
+        return Reply("text", "על מה עוד נדבר?" if hebrew else "What else would you like to talk about?")
+    said = item_text(last).strip()
+    if mentions_music(said):
+        return _music(ctx, values, hebrew)
+    if not said:
+        return Reply("text", "שמעתי אותך. אפשר לשמוע עוד?" if hebrew else "I heard you. Tell me more?")
+    snippet = said if len(said) <= SNIPPET_CHARS else said[:SNIPPET_CHARS].rstrip() + "…"
+    if hebrew:
+        return Reply("text", f"שמעתי{' ' + name if name else ''}: «{snippet}». אפשר לשמוע עוד?")
+    who = f", {name}" if name else ""
+    return Reply("text", f'I hear you{who}: "{snippet}". Would you like to tell me more?')
