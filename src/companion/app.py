@@ -33,7 +33,7 @@ ReadyHook = Callable[[Services], Awaitable[None]]
 
 async def build_services(settings: Settings, *, bus: EventBus | None = None, live: bool = False) -> Services:
     """Open the store (migrating it) and build every service; ``live`` also starts the offline engine."""
-    store = await open_store(settings.effective_database_url)
+    store = open_store(settings.effective_database_url)
     await store.migrate()
     bus = bus or InProcessBus()
     admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None

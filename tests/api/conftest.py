@@ -30,8 +30,11 @@ class Api:
     def auth(self, token: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {token}"}
 
-    async def admin(self, method: str, url: str, **kw: object) -> httpx.Response:
-        return await self.client.request(method, url, headers=self.auth(ADMIN), **kw)  # type: ignore[arg-type]
+    async def admin(
+        self, method: str, url: str, *, headers: dict[str, str] | None = None, **kw: object
+    ) -> httpx.Response:
+        merged = {**self.auth(ADMIN), **(headers or {})}
+        return await self.client.request(method, url, headers=merged, **kw)  # type: ignore[arg-type]
 
     async def caregiver(self, name: str, users: list[str]) -> str:
         r = await self.admin(
@@ -55,6 +58,19 @@ def make_settings(tmp_path: Path, database_url: str | None = None) -> Settings:
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[Api]:
     app = create_app(make_settings(tmp_path))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield Api(app, client)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def any_api(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Api]:
+    """The same app on SQLite and on the real PostgreSQL server (its own fresh database)."""
+    url = None
+    if request.param == "postgresql":
+        url = request.getfixturevalue("postgres_databases").create()
+    app = create_app(make_settings(tmp_path, url))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:

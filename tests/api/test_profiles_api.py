@@ -23,6 +23,7 @@ async def test_health_reports_store(api: Api) -> None:
     body = r.json()
     assert body["status"] == "ok"
     assert body["store"]["backend"] == "sqlite"
+    assert body["store"]["ok"] is True
 
 
 async def test_no_token_is_401_with_json_error(api: Api) -> None:
@@ -34,7 +35,8 @@ async def test_no_token_is_401_with_json_error(api: Api) -> None:
     assert r.status_code == 401
 
 
-async def test_create_get_and_etag(api: Api) -> None:
+async def test_create_get_and_etag(any_api: Api) -> None:
+    api = any_api
     await create_user(api)
     r = await api.admin("PUT", f"/api/users/{USER}/profile", json=payloads.profile())
     assert r.status_code == 200, r.text
@@ -67,7 +69,8 @@ async def test_update_requires_if_match_and_rejects_stale(api: Api) -> None:
     assert r.headers["etag"] == '"2"'
 
 
-async def test_two_saves_from_the_same_version_one_wins(api: Api) -> None:
+async def test_two_saves_from_the_same_version_one_wins(any_api: Api) -> None:
+    api = any_api
     await create_user(api)
     url = f"/api/users/{USER}/music"
     await api.admin("PUT", url, json=payloads.music("A"))

@@ -137,7 +137,7 @@ def _integer(value: Any, path: str, low: int, high: int | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise invalid_type(path, "an integer", value)
     if value < low or (high is not None and value > high):
-        raise out_of_range(path, value, low, high)
+        raise out_of_range(path, value, low, high, kind="integer")
 
 
 def _string(value: Any, path: str) -> None:
@@ -332,7 +332,9 @@ def validate_response_overrides(response: Any, dialect: Dialect) -> JsonDict:
         _check_fields({k: v for k, v in body.items() if k != "audio"}, "response")
         if "audio" in body:
             _object(body["audio"], "response.audio", frozenset({"output"}))
-            out = _object(body["audio"].get("output", {}), "response.audio.output", frozenset({"format", "voice"}))
+            out = _object(
+                body["audio"].get("output", {}), "response.audio.output", frozenset({"format", "voice"})
+            )
             _check_audio({"output": out}, "response.audio", ("output",))
     except EngineError as exc:
         raise (_as_beta_error(exc, "response") if dialect == "beta" else exc) from None
@@ -351,7 +353,7 @@ def check_response_field_names(response: Any, dialect: Dialect) -> None:
             _check_beta_fields(response, "response")
 
 
-def _fill_defaults(direction: str, key: str, value: Any) -> Any:
+def fill_defaults(direction: str, key: str, value: Any) -> Any:
     if key == "turn_detection" and isinstance(value, Mapping):
         return {**_VAD_DEFAULTS[value["type"]], **value}
     if key == "transcription" and isinstance(value, Mapping):
@@ -369,7 +371,7 @@ def merge_session(current: Mapping[str, Any], update: Mapping[str, Any]) -> Json
             for direction, fields in value.items():
                 target = merged.setdefault("audio", {}).setdefault(direction, {})
                 for sub_key, sub_value in fields.items():
-                    target[sub_key] = _fill_defaults(direction, sub_key, sub_value)
+                    target[sub_key] = fill_defaults(direction, sub_key, sub_value)
         else:
             merged[key] = copy.deepcopy(value)
     return merged

@@ -74,12 +74,15 @@ def invalid_type(path: str, expected: str, value: object) -> EngineError:
     )
 
 
-def out_of_range(path: str, value: float, low: float | None, high: float | None) -> EngineError:
-    kind = "integer" if isinstance(value, int) else "decimal"
+def out_of_range(
+    path: str, value: float, low: float | None, high: float | None, *, kind: str = "decimal"
+) -> EngineError:
+    """``kind`` is the field's type ("integer" or "decimal"), whatever JSON number was sent."""
     if low is not None and value < low:
         return EngineError(
             f"{kind}_below_min_value",
-            f"Invalid '{path}': {kind} below minimum value. Expected a value >= {low}, but got {value} instead.",
+            f"Invalid '{path}': {kind} below minimum value. "
+            f"Expected a value >= {low}, but got {value} instead.",
             param=path,
         )
     return EngineError(

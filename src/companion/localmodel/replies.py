@@ -77,12 +77,13 @@ def _may_call_music(ctx: ReplyContext) -> bool:
 
 
 def _last_turn(items: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
-    for item in reversed(items):
-        if item.get("type") in ("function_call", "function_call_output"):
-            return item
-        if item.get("type") == "message" and item.get("role") in ("user", "assistant"):
-            return item
-    return None
+    turns = [
+        item
+        for item in items
+        if item.get("type") in ("function_call", "function_call_output")
+        or (item.get("type") == "message" and item.get("role") in ("user", "assistant"))
+    ]
+    return turns[-1] if turns else None
 
 
 def _ack(ctx: ReplyContext, output_item: Mapping[str, Any], hebrew: bool) -> str:
@@ -135,7 +136,9 @@ def plan_reply(ctx: ReplyContext) -> Reply:
     if not any(i.get("type") == "message" and i.get("role") == "user" for i in ctx.items):
         if hebrew:
             return Reply("text", f"שלום {name}! מה שלומך היום?" if name else "שלום! מה שלומך היום?")
-        return Reply("text", f"Hello {name}! How are you feeling today?" if name else "Hello! How are you today?")
+        return Reply(
+            "text", f"Hello {name}! How are you feeling today?" if name else "Hello! How are you today?"
+        )
     last = _last_turn(ctx.items)
     if last is not None and last.get("type") == "function_call_output":
         return Reply("text", _ack(ctx, last, hebrew))

@@ -1,0 +1,147 @@
+"""Care context -> the model's instructions. Pure: no I/O, no clock, no randomness.
+
+The same context always gives byte-identical text and so the same ``version``, which is what lets a
+live session skip a ``session.update`` when a save changed nothing the model sees. The current time is
+deliberately not in the text (it would change the version every minute); the session supplies it.
+
+Budget policy
+-------------
+The instructions must stay under ``budget_tokens`` (estimated by ``estimate_tokens``, which
+over-counts). When the full text is over budget, the builder gives up, in this order, only as much
+as it must:
+
+1. memories, one at a time: lowest importance first, then oldest first (the result equals dropping
+   them one by one; a binary search finds the count, since each drop only shortens the text);
+2. the life story, shortened, then left out;
+3. optional free-text notes (condition, personality, family notes, medication instructions, rule
+   reasons, crisis actions): the cap on their length is lowered, so the longest are cut first, then
+   they are left out;
+4. optional lists (hobbies, family members, music lists): shortened to their first entries;
+   family members who are emergency contacts are kept first;
+5. each value (names, safety rules, crisis phrases, topics, medication names and dosages) is
+   shortened, with "…". Every rule, phrase, topic and medication with all its times stays;
+6. last resort: the optional lists are emptied (emergency contacts from the safety section stay).
+
+Never dropped: the identity section with its language rule, cognitive guidance, safety, medications,
+style and tools. Step 5 exists because the schema allows more safety and medication text than the
+default budget holds (30 rules of 300 characters alone come to about 3,600 tokens in Hebrew).
+If even the last level is over budget (a tiny budget), the smallest text is returned and its
+``tokens_estimate`` shows by how much.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC
+from typing import Final
+
+from companion.profiles.models import CareContext, Memory
+
+from .lang import pack_for
+from .render import Caps, Draft, Section, memory_item, render
+from .tokens import estimate_tokens
+
+DEFAULT_BUDGET_TOKENS: Final = 6000  # leaves most of a realtime model's context for the conversation
+VERSION_HEX_CHARS: Final = 16  # 64 bits: collisions between two versions of one profile are negligible
+
+# Step 2 onwards of the budget policy: (what was cut, limits), each level tighter than the one before.
+LEVELS: Final[tuple[tuple[str, Caps], ...]] = (
+    ("life_story", Caps(life_story=600)),
+    ("life_story", Caps(life_story=0)),
+    ("notes", Caps(life_story=0, note=120)),
+    ("notes", Caps(life_story=0, note=0)),
+    ("lists", Caps(life_story=0, note=0, items=10)),
+    ("lists", Caps(life_story=0, note=0, items=3)),
+    ("values", Caps(life_story=0, note=0, items=3, text=120)),
+    ("values", Caps(life_story=0, note=0, items=3, text=60)),
+    ("values", Caps(life_story=0, note=0, items=3, text=40)),
+    ("lists", Caps(life_story=0, note=0, items=0, text=40)),  # last resort: only what keeps them safe
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Instructions:
+    """The compiled instructions and what the relay and the dashboard need to know about them."""
+
+    text: str
+    version: str  # first 16 hex characters of the SHA-256 of ``text``
+    language: str
+    sections: tuple[Section, ...]
+    tokens_estimate: int
+    dropped_memories: int
+    trimmed: tuple[str, ...] = ()  # budget steps beyond memories that were applied, in order
+
+    @property
+    def section_names(self) -> tuple[str, ...]:
+        return tuple(section.name for section in self.sections)
+
+
+def _moment(memory: Memory) -> float:
+    """Seconds since the epoch; a naive timestamp is taken as UTC so mixed inputs still sort."""
+    created = memory.created_at
+    return (created if created.tzinfo else created.replace(tzinfo=UTC)).timestamp()
+
+
+def _drop_key(memory: Memory) -> tuple[int, float, str, str, str, str]:
+    """Lowest importance, then oldest, first; the rest makes the order total, so input order never matters."""
+    return (
+        memory.importance,
+        _moment(memory),
+        memory.id,
+        memory.text,
+        memory.type.value,
+        memory.source.value,
+    )
+
+
+def build(context: CareContext, *, budget_tokens: int = DEFAULT_BUDGET_TOKENS) -> Instructions:
+    """Compile ``context`` into instructions within ``budget_tokens`` (see the module docstring)."""
+    profile = context.profile
+    pack = pack_for(profile.personal_info.language if profile else None)
+    # Each memory's line is rendered once; the budget search only chooses how many to keep.
+    drop_order = tuple(memory_item(pack, memory) for memory in sorted(context.memories, key=_drop_key))
+
+    def attempt(caps: Caps, dropped: int) -> tuple[tuple[Section, ...], str, int]:
+        kept = tuple(line for line in reversed(drop_order[dropped:]) if line)  # most important first
+        sections = render(Draft(context=context, pack=pack, caps=caps, memories=kept))
+        text = "\n\n".join(section.text for section in sections)
+        return sections, text, estimate_tokens(text)
+
+    def result(
+        sections: tuple[Section, ...], text: str, tokens: int, dropped: int, trimmed: tuple[str, ...]
+    ) -> Instructions:
+        return Instructions(
+            text=text,
+            version=hashlib.sha256(text.encode("utf-8")).hexdigest()[:VERSION_HEX_CHARS],
+            language=pack.code,
+            sections=sections,
+            tokens_estimate=tokens,
+            dropped_memories=dropped,
+            trimmed=trimmed,
+        )
+
+    full = Caps()
+    first = attempt(full, 0)
+    if first[2] <= budget_tokens:
+        return result(*first, 0, ())
+    all_dropped = len(drop_order)
+    without_memories = attempt(full, all_dropped)
+    if without_memories[2] <= budget_tokens:
+        low, high = 1, all_dropped  # dropping ``high`` fits; dropping ``low - 1`` does not
+        while low < high:
+            middle = (low + high) // 2
+            if attempt(full, middle)[2] <= budget_tokens:
+                high = middle
+            else:
+                low = middle + 1
+        return result(*attempt(full, high), high, ())
+    trimmed: list[str] = []
+    last = without_memories
+    for step, caps in LEVELS:
+        if step not in trimmed:
+            trimmed.append(step)
+        last = attempt(caps, all_dropped)
+        if last[2] <= budget_tokens:
+            break
+    return result(*last, all_dropped, tuple(trimmed))

@@ -1,0 +1,117 @@
+"""The functions the model may call, in the GA Realtime ``session.tools`` shape.
+
+Descriptions are English whatever the conversation's language: they are read by the model, never
+spoken, and one set keeps the relay's argument validation simple. When each tool may be used is the
+instructions' job (the ``tools`` section and the rules it points to); these schemas only say what a
+call must contain. ``additionalProperties: false`` everywhere so the relay can reject invented fields.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Final
+
+from companion.profiles.models import LONG_TEXT, MEDIUM_TEXT, MemoryType, Severity
+
+_MEMORY_TYPES: Final = [member.value for member in MemoryType]
+_SEVERITIES: Final = [member.value for member in Severity]
+PLAY_REASONS: Final = ("requested", "sadness", "proactive")
+
+REMEMBER: Final[dict[str, Any]] = {
+    "type": "function",
+    "name": "remember",
+    "description": (
+        "Save one new, important fact the person told you, so that future conversations can use it. "
+        "One short factual sentence; never a guess, never something already in your instructions."
+    ),
+    "parameters": {
+        "type": "object",
+        "properties": {
+            "type": {"type": "string", "enum": _MEMORY_TYPES, "description": "What kind of fact this is."},
+            "text": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": LONG_TEXT,
+                "description": "The fact, in the conversation's language, e.g. 'Her grandson Noam is 7'.",
+            },
+            "importance": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 5,
+                "description": "1 = trivia, 3 = useful, 5 = essential (family, health, strong feelings).",
+            },
+        },
+        "required": ["type", "text", "importance"],
+        "additionalProperties": False,
+    },
+}
+
+ALERT_FAMILY: Final[dict[str, Any]] = {
+    "type": "function",
+    "name": "alert_family",
+    "description": (
+        "Notify the family when a safety rule applies: a never-allow rule, a crisis phrase, or an "
+        "emergency. Keep talking warmly with the person after calling it."
+    ),
+    "parameters": {
+        "type": "object",
+        "properties": {
+            "severity": {
+                "type": "string",
+                "enum": _SEVERITIES,
+                "description": "critical = possible danger now; high = needs attention today; medium = FYI.",
+            },
+            "what_was_asked": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MEDIUM_TEXT,
+                "description": "What the person said or asked, as close to their words as possible.",
+            },
+            "rule": {
+                "type": "string",
+                "maxLength": MEDIUM_TEXT,
+                "description": "The rule or crisis phrase from your instructions that applies, if any.",
+            },
+        },
+        "required": ["severity", "what_was_asked"],
+        "additionalProperties": False,
+    },
+}
+
+PLAY_MUSIC: Final[dict[str, Any]] = {
+    "type": "function",
+    "name": "play_music",
+    "description": (
+        "Play one song. Give at least one of artist, song or genre, taken only from the music lists "
+        "in your instructions; never a disliked or unlisted artist."
+    ),
+    "parameters": {
+        "type": "object",
+        "properties": {
+            "artist": {"type": "string", "description": "An artist from the preferred artists list."},
+            "song": {"type": "string", "description": "A song title, if a specific song is wanted."},
+            "genre": {"type": "string", "description": "A genre from the preferred genres list."},
+            "reason": {
+                "type": "string",
+                "enum": list(PLAY_REASONS),
+                "description": "requested = the person asked; sadness = to comfort; proactive = your idea.",
+            },
+        },
+        "required": ["reason"],
+        "additionalProperties": False,
+    },
+}
+
+STOP_MUSIC: Final[dict[str, Any]] = {
+    "type": "function",
+    "name": "stop_music",
+    "description": "Stop the music now: the person asked to stop, or seems bothered by it.",
+    "parameters": {"type": "object", "properties": {}, "additionalProperties": False},
+}
+
+TOOLS: Final[tuple[dict[str, Any], ...]] = (REMEMBER, ALERT_FAMILY, PLAY_MUSIC, STOP_MUSIC)
+
+
+def tool_definitions() -> list[dict[str, Any]]:
+    """Fresh deep copies, so a caller that edits its session config cannot change ours."""
+    return copy.deepcopy(list(TOOLS))

@@ -1,0 +1,228 @@
+"""Care contexts to build instructions from: a realistic one, and one at every schema limit."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from companion.profiles.models import (
+    LONG_TEXT,
+    MAX_CONTACTS,
+    MAX_FAMILY,
+    MAX_HOBBIES,
+    MAX_MEDICATIONS,
+    MAX_MEMORIES,
+    MAX_MUSIC_ITEMS,
+    MAX_RULES,
+    MAX_TIMES_PER_MEDICATION,
+    MEDIUM_TEXT,
+    SHORT_TEXT,
+    CareContext,
+    Memory,
+    Music,
+    Profile,
+    Safety,
+)
+
+# The contract the offline engine parses: ``<label> [<key>]: «v1», «v2»`` on one line.
+DATA_LINE = re.compile(
+    r"^(?P<label>[^\[\]«»\n]+) \[(?P<key>[a-z_]+)\]: (?P<values>«[^«»\n]*»(?:, «[^«»\n]*»)*)$"
+)
+TAG = re.compile(r"\[([a-z_]+)\]:")
+
+
+def data_lines(text: str) -> dict[str, list[str]]:
+    """Every data line of ``text`` as key -> values; fails on a key seen twice."""
+    found: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        match = DATA_LINE.match(line)
+        if match:
+            key = match["key"]
+            assert key not in found, f"data key {key} appears twice"
+            found[key] = re.findall(r"«([^«»]*)»", match["values"])
+    return found
+
+
+def profile(
+    *,
+    gender: str = "male",
+    language: str = "he",
+    mode: str = "dementia-mild",
+    name: str = "משה לוי",
+    preferred: str | None = "משה",
+    **extra: Any,
+) -> Profile:
+    body: dict[str, Any] = {
+        "personalInfo": {
+            "fullName": name,
+            "preferredName": preferred,
+            "gender": gender,
+            "age": 84,
+            "language": language,
+        },
+        "cognitiveMode": mode,
+        "background": {
+            "condition": "אלצהיימר בשלב מוקדם",
+            "personality": "חם ומצחיק",
+            "hobbies": ["שחמט", "גינון"],
+            "lifeStory": "נולד בבגדד, עלה לארץ ב-1951 ועבד כנגר בחיפה.",
+        },
+        "familyMembers": [
+            {"name": "תפארת", "relationship": "בת", "phone": "050-123-4567", "isEmergencyContact": True},
+            {"name": "נועם", "relationship": "נכד", "notes": "בן 7, אוהב כדורגל"},
+        ],
+        "routine": {"wake": "07:00", "lunch": "12:30", "sleep": "22:00"},
+    }
+    body.update(extra)
+    return Profile.model_validate(body)
+
+
+def safety() -> Safety:
+    return Safety.model_validate(
+        {
+            "emergencyContacts": [{"name": "דוד", "relationship": "בן", "phone": "052-765-4321"}],
+            "medications": [
+                {
+                    "name": "אריספט",
+                    "dosage": "5 mg",
+                    "times": ["08:00", "20:00"],
+                    "instructions": "אחרי האוכל",
+                },
+                {"name": "אקמול", "dosage": "500 mg", "times": ["14:00"]},
+            ],
+            "neverAllow": [{"rule": "לצאת מהבית לבד", "reason": "הלך לאיבוד בעבר", "severity": "high"}],
+            "forbiddenTopics": ["פוליטיקה", "המלחמה"],
+            "crisisTriggers": [
+                {"phrase": "אני מפחד"},
+                {"phrase": "הלכתי לאיבוד", "severity": "high", "action": "להזכיר שתפארת בדרך"},
+            ],
+        }
+    )
+
+
+def music(**overrides: Any) -> Music:
+    body: dict[str, Any] = {
+        "preferredArtists": ["אריק איינשטיין", "שושנה דמארי"],
+        "preferredSongs": ["אני ואתה"],
+        "preferredGenres": ["שירי ארץ ישראל"],
+        "dislikedArtists": ["נעמי שמר"],
+        "maxSongsPerSession": 2,
+    }
+    body.update(overrides)
+    return Music.model_validate(body)
+
+
+def memory(text: str, importance: int = 3, day: int = 1, memory_id: str | None = None) -> Memory:
+    return Memory(
+        id=memory_id or f"m-{importance}-{day}",
+        text=text,
+        type="family",
+        importance=importance,
+        created_at=datetime(2024, 1, 1, tzinfo=UTC) + timedelta(days=day),
+    )
+
+
+def context(**profile_kw: Any) -> CareContext:
+    return CareContext(
+        user_id="user-1",
+        profile=profile(**profile_kw),
+        safety=safety(),
+        music=music(),
+        memories=(memory("הנכד נועם בן 7", 5, 1), memory("אוהב קפה שחור", 2, 2)),
+    )
+
+
+def hebrew(length: int, tag: str) -> str:
+    """Hebrew text of exactly ``length`` characters that starts with a unique ``tag``."""
+    filler = " שלום עולם ומה נשמע היום בבית"
+    text = tag + filler * (length // len(filler) + 1)
+    return text[: length - 1] + "ה"
+
+
+def max_context() -> CareContext:
+    """Every list at its maximum length and every text at its maximum length, in Hebrew."""
+    times = [f"{hour:02d}:00" for hour in range(6, 6 + MAX_TIMES_PER_MEDICATION)]
+    profile_body = {
+        "personalInfo": {
+            "fullName": hebrew(SHORT_TEXT, "שם"),
+            "preferredName": hebrew(SHORT_TEXT, "כינוי"),
+            "gender": "female",
+            "age": 91,
+        },
+        "cognitiveMode": "dementia-moderate",
+        "background": {
+            "condition": hebrew(MEDIUM_TEXT, "מצב"),
+            "personality": hebrew(MEDIUM_TEXT, "אופי"),
+            "hobbies": [hebrew(SHORT_TEXT, f"תחביב{i:02d}") for i in range(MAX_HOBBIES)],
+            "lifeStory": hebrew(LONG_TEXT, "סיפור"),
+        },
+        "familyMembers": [
+            {
+                "name": hebrew(SHORT_TEXT, f"בן-משפחה{i:02d}"),
+                "relationship": hebrew(SHORT_TEXT, "קרבה"),
+                "phone": f"050-123-45{i:02d}",
+                "isEmergencyContact": i % 5 == 0,
+                "notes": hebrew(MEDIUM_TEXT, f"הערה{i:02d}"),
+            }
+            for i in range(MAX_FAMILY)
+        ],
+        "routine": {
+            "wake": "06:30",
+            "breakfast": "07:30",
+            "lunch": "12:30",
+            "dinner": "18:30",
+            "sleep": "21:30",
+        },
+    }
+    safety_body = {
+        "emergencyContacts": [
+            {"name": hebrew(SHORT_TEXT, f"חירום{i}"), "relationship": "בן", "phone": f"052-765-432{i}"}
+            for i in range(MAX_CONTACTS)
+        ],
+        "medications": [
+            {
+                "name": hebrew(SHORT_TEXT, f"תרופה{i:02d}"),
+                "dosage": hebrew(SHORT_TEXT, f"מינון{i:02d}"),
+                "times": times,
+                "instructions": hebrew(MEDIUM_TEXT, f"הוראה{i:02d}"),
+            }
+            for i in range(MAX_MEDICATIONS)
+        ],
+        "neverAllow": [
+            {
+                "rule": hebrew(MEDIUM_TEXT, f"כלל{i:02d}"),
+                "reason": hebrew(MEDIUM_TEXT, "סיבה"),
+                "severity": "high",
+            }
+            for i in range(MAX_RULES)
+        ],
+        "forbiddenTopics": [hebrew(SHORT_TEXT, f"נושא{i:02d}") for i in range(MAX_RULES)],
+        "crisisTriggers": [
+            {
+                "phrase": hebrew(SHORT_TEXT, f"מצוקה{i:02d}"),
+                "severity": "high",
+                "action": hebrew(MEDIUM_TEXT, "פעולה"),
+            }
+            for i in range(MAX_RULES)
+        ],
+    }
+    music_body = {
+        "preferredArtists": [hebrew(SHORT_TEXT, f"אמן{i:02d}") for i in range(MAX_MUSIC_ITEMS)],
+        "preferredSongs": [hebrew(SHORT_TEXT, f"שיר{i:02d}") for i in range(MAX_MUSIC_ITEMS)],
+        "preferredGenres": [hebrew(SHORT_TEXT, f"סגנון{i:02d}") for i in range(MAX_MUSIC_ITEMS)],
+        "dislikedArtists": [hebrew(SHORT_TEXT, f"שנוא{i:02d}") for i in range(MAX_MUSIC_ITEMS)],
+        "allowAutoPlay": True,
+        "maxSongsPerSession": 5,
+    }
+    memories = tuple(
+        memory(hebrew(LONG_TEXT, f"זיכרון{i:03d}"), importance=i % 5 + 1, day=i, memory_id=f"m{i:03d}")
+        for i in range(MAX_MEMORIES)
+    )
+    return CareContext(
+        user_id="max",
+        profile=Profile.model_validate(profile_body),
+        safety=Safety.model_validate(safety_body),
+        music=Music.model_validate(music_body),
+        memories=memories,
+    )
