@@ -86,6 +86,17 @@ def _last_turn(items: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     return turns[-1] if turns else None
 
 
+def _refusal(output_item: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The tool's answer when it says no (``{"ok": false, ...}``): the reply must not claim success."""
+    try:
+        output = json.loads(str(output_item.get("output") or "{}"))
+    except json.JSONDecodeError:
+        return None
+    if isinstance(output, dict) and output.get("ok") is False:
+        return output
+    return None
+
+
 def _ack(ctx: ReplyContext, output_item: Mapping[str, Any], hebrew: bool) -> str:
     call = next(
         (
@@ -95,6 +106,13 @@ def _ack(ctx: ReplyContext, output_item: Mapping[str, Any], hebrew: bool) -> str
         ),
         None,
     )
+    refusal = _refusal(output_item)
+    if refusal is not None:
+        options = refusal.get("mayPlay", {}).get("artists", []) if isinstance(refusal.get("mayPlay"), dict) else []
+        if options:
+            other = options[0]
+            return f"את זה אי אפשר לנגן עכשיו. אולי {other}?" if hebrew else f"I can't play that. How about {other}?"
+        return "את זה אי אפשר לנגן עכשיו. על מה נדבר?" if hebrew else "I can't play that now. What shall we talk about?"
     artist = ""
     if call is not None and call.get("name") == MUSIC_TOOL:
         try:

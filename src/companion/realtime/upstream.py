@@ -96,8 +96,7 @@ class WebSocketUpstream:
 
     @property
     def close_info(self) -> tuple[int | None, str]:
-        rcvd = self._ws.close_rcvd
-        return (rcvd.code, rcvd.reason) if rcvd else (None, "")
+        return self._ws.close_code, self._ws.close_reason or ""
 
 
 class WebSocketConnector:
