@@ -18,8 +18,9 @@ from typing import Any
 
 import asyncpg
 import pytest
-from services import require_service
 from sqlalchemy.engine import URL, make_url
+
+from services import require_service
 
 DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 

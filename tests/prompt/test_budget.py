@@ -71,14 +71,15 @@ def test_memories_go_least_important_then_oldest_first() -> None:
 
 def test_dropping_is_minimal() -> None:
     ctx = _memory_context(20)
-    full = build(ctx, budget_tokens=10**6).tokens_estimate
-    result = build(ctx, budget_tokens=full - 300)
-    one_fewer = result.dropped_memories - 1
-    assert one_fewer >= 0
-    # Keeping one more memory would not have fitted.
-    bigger = build(ctx, budget_tokens=result.tokens_estimate + 1)
-    assert bigger.dropped_memories >= one_fewer
-    assert build(ctx, budget_tokens=full - 300).dropped_memories == result.dropped_memories
+    budget = build(ctx, budget_tokens=10**6).tokens_estimate - 300
+    result = build(ctx, budget_tokens=budget)
+    assert result.dropped_memories >= 1
+    # Keeping one more memory (the next in drop order) would have gone over the budget.
+    drop_order = sorted(ctx.memories, key=lambda m: (m.importance, m.created_at))
+    one_more = ctx.model_copy(update={"memories": tuple(drop_order[result.dropped_memories - 1 :])})
+    assert build(one_more, budget_tokens=10**6).tokens_estimate > budget
+    exact = ctx.model_copy(update={"memories": tuple(drop_order[result.dropped_memories :])})
+    assert build(exact, budget_tokens=10**6).text == result.text
 
 
 def test_life_story_is_cut_before_notes() -> None:

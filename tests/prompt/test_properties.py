@@ -11,8 +11,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
-from tests.prompt.factories import DATA_LINE, TAG
-from tests.prompt.test_sanitize import DANGEROUS_CHARS, DANGEROUS_STRINGS
+from tests.prompt.factories import DANGEROUS_CHARS, DANGEROUS_STRINGS, DATA_LINE, TAG
 
 from companion.profiles.models import CareContext, CognitiveMode, Gender, MemoryType, Severity
 from companion.prompt import LANGUAGES, build, sanitize_value
@@ -65,7 +64,8 @@ profiles = st.fixed_dictionaries(
 safety = st.fixed_dictionaries(
     {
         "medications": st.lists(
-            st.fixed_dictionaries({"name": short, "dosage": short, "times": times, "instructions": note}), **few
+            st.fixed_dictionaries({"name": short, "dosage": short, "times": times, "instructions": note}),
+            **few,
         ),
         "neverAllow": st.lists(
             st.fixed_dictionaries(
@@ -104,7 +104,13 @@ memories = st.lists(
     **few,
 )
 contexts = st.fixed_dictionaries(
-    {"user_id": st.just("u"), "profile": _optional(profiles), "safety": safety, "music": music, "memories": memories}
+    {
+        "user_id": st.just("u"),
+        "profile": _optional(profiles),
+        "safety": safety,
+        "music": music,
+        "memories": memories,
+    }
 )
 
 
@@ -115,7 +121,9 @@ def _context(data: dict[str, Any]) -> CareContext:
         reject()
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]
+)
 @given(contexts)
 def test_no_value_can_forge_structure(data: dict[str, Any]) -> None:
     ctx = _context(data)
@@ -127,7 +135,9 @@ def test_no_value_can_forge_structure(data: dict[str, Any]) -> None:
     expected_names = 0
     if ctx.profile is not None:
         info = ctx.profile.personal_info
-        expected_names = 1 if sanitize_value(info.preferred_name or "", 300) or sanitize_value(info.full_name) else 0
+        expected_names = (
+            1 if sanitize_value(info.preferred_name or "", 300) or sanitize_value(info.full_name) else 0
+        )
     assert sum(1 for line in lines if "[preferred_name]:" in line) == expected_names
 
     # each tag at most once, each tagged line in the exact contract format, only known keys

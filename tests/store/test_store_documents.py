@@ -14,7 +14,7 @@ from companion.store import DocumentStore, SqlStore, StoredDocument, open_store
 HEBREW = {
     "fullName": "שרה כהן",
     "notes": ["אוהבת שירים של אריק איינשטיין", "נכדה: נועה 🎵"],
-    "nested": {"מפתח": "ערך עם \"מרכאות\" ו-\\ לוכסן", "mixed": "abc אבג 123"},
+    "nested": {"מפתח": 'ערך עם "מרכאות" ו-\\ לוכסן', "mixed": "abc אבג 123"},
     "rtl": "\u200fשלום\u200e",
 }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +138,17 @@ async def test_unopenable_sqlite_is_store_unavailable(tmp_path: Path) -> None:
         assert (await s.health())["ok"] is False
     finally:
         await s.close()
+        await _aiosqlite_threads_finished()
+
+
+async def _aiosqlite_threads_finished() -> None:
+    """aiosqlite stops the worker thread of a failed connect without awaiting it; let those threads
+    finish while this test's event loop is still open, or they report "Event loop is closed" into
+    whichever test runs next."""
+    for _ in range(200):
+        if not any("_connection_worker_thread" in t.name for t in threading.enumerate()):
+            return
+        await asyncio.sleep(0.01)
 
 
 def test_sqlite_text_is_stored_readably(tmp_path: Path) -> None:

@@ -8,12 +8,25 @@ Contract with the instruction builder: a data line is tagged with a key in squar
 by values in guillemets, e.g. ``שם מועדף [preferred_name]: «משה»`` or
 ``Favourite artists [preferred_artists]: «Naomi Shemer», «Arik Einstein»``. The label before the
 bracket varies by language; lines are found by their ``[key]:`` tag.
+
+Rules, first match wins, on the last user text:
+
+1. it contains one of the ``[crisis_phrases]`` values (the tag the instruction builder uses for crisis
+   phrases): call ``alert_family`` with severity ``critical``, the text and the matched phrase;
+2. it starts with "תזכור ש", "תזכרי ש", "זכור ש" or "remember that": call ``remember`` with the rest;
+3. it mentions music: call ``play_music`` with the first ``[preferred_artists]`` value;
+4. otherwise the text is echoed back with a question.
+
+A rule that calls a tool applies only when the session may call it (see :func:`may_call`); otherwise the
+next rule is tried. After a tool's output the reply acknowledges it, or says it failed when the output
+is ``{"ok": false, ...}``: a refused call is never spoken of as done.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
@@ -25,6 +38,11 @@ _VALUE: Final = re.compile(r"«([^»]*)»")
 _HEBREW: Final = re.compile(r"[\u05d0-\u05ea]")
 MUSIC_WORDS: Final = ("מוזיקה", "שיר", "תנגן", "נגן", "music", "song", "play")
 MUSIC_TOOL: Final = "play_music"
+REMEMBER_TOOL: Final = "remember"
+ALERT_TOOL: Final = "alert_family"
+CRISIS_KEY: Final = "crisis_phrases"  # the builder's tag for crisis phrases (prompt/render.py: safety)
+REMEMBER_TRIGGERS: Final = ("תזכור ש", "תזכרי ש", "זכור ש", "remember that")
+SUMMARY_CHARS: Final = 200  # an alert's summary is the user's text cut here
 SNIPPET_CHARS: Final = 60  # echoed user text is cut here so replies stay short
 
 
@@ -67,13 +85,36 @@ def mentions_music(text: str) -> bool:
     return any(word in lowered for word in MUSIC_WORDS)
 
 
-def _may_call_music(ctx: ReplyContext) -> bool:
+def may_call(ctx: ReplyContext, tool: str) -> bool:
     """A model can only call declared tools; a session with no tools at all is let through so the
     engine can be tried bare. ``tool_choice: "none"`` forbids calls."""
     if ctx.tool_choice == "none":
         return False
     names = {t.get("name") for t in ctx.tools if t.get("type") == "function"}
-    return not ctx.tools or MUSIC_TOOL in names
+    return not ctx.tools or tool in names
+
+
+def _may_call_music(ctx: ReplyContext) -> bool:
+    return may_call(ctx, MUSIC_TOOL)
+
+
+def _fold(text: str) -> str:
+    """Compare the way the builder writes values: NFKC, case-folded, whitespace runs as one space."""
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def crisis_phrase(said: str, phrases: Sequence[str]) -> str | None:
+    """The first listed crisis phrase that the user's text contains, as the instructions spell it."""
+    folded = _fold(said)
+    return next((p for p in phrases if _fold(p) and _fold(p) in folded), None)
+
+
+def remembered_text(said: str) -> str | None:
+    """What follows a "remember that" opening, or ``None`` when the text does not open with one."""
+    for trigger in REMEMBER_TRIGGERS:
+        if said[: len(trigger)].casefold() == trigger:
+            return said[len(trigger) :].strip()
+    return None
 
 
 def _last_turn(items: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
@@ -97,6 +138,21 @@ def _refusal(output_item: Mapping[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def _music_refusal(refusal: Mapping[str, Any], hebrew: bool) -> str:
+    may_play = refusal.get("mayPlay")
+    options = may_play.get("artists", []) if isinstance(may_play, dict) else []
+    if options:
+        other = options[0]
+        return (
+            f"את זה אי אפשר לנגן עכשיו. אולי {other}?" if hebrew else f"I can't play that. How about {other}?"
+        )
+    return (
+        "את זה אי אפשר לנגן עכשיו. על מה נדבר?"
+        if hebrew
+        else "I can't play that now. What shall we talk about?"
+    )
+
+
 def _ack(ctx: ReplyContext, output_item: Mapping[str, Any], hebrew: bool) -> str:
     call = next(
         (
@@ -106,15 +162,28 @@ def _ack(ctx: ReplyContext, output_item: Mapping[str, Any], hebrew: bool) -> str
         ),
         None,
     )
+    tool = call.get("name") if call is not None else None
     refusal = _refusal(output_item)
+    if tool == REMEMBER_TOOL:
+        if refusal is not None:
+            return "לא הצלחתי לשמור את זה כרגע." if hebrew else "I couldn't save that right now."
+        return "אזכור את זה." if hebrew else "I'll remember that."
+    if tool == ALERT_TOOL:
+        if refusal is not None:
+            return (
+                "לא הצלחתי להודיע למשפחה כרגע. אני כאן איתך."
+                if hebrew
+                else "I couldn't reach your family just now. I'm here with you."
+            )
+        return (
+            "הודעתי למשפחה, הם ייצרו קשר בקרוב. אני כאן איתך."
+            if hebrew
+            else "I've let your family know. I'm here with you."
+        )
     if refusal is not None:
-        options = refusal.get("mayPlay", {}).get("artists", []) if isinstance(refusal.get("mayPlay"), dict) else []
-        if options:
-            other = options[0]
-            return f"את זה אי אפשר לנגן עכשיו. אולי {other}?" if hebrew else f"I can't play that. How about {other}?"
-        return "את זה אי אפשר לנגן עכשיו. על מה נדבר?" if hebrew else "I can't play that now. What shall we talk about?"
+        return _music_refusal(refusal, hebrew)
     artist = ""
-    if call is not None and call.get("name") == MUSIC_TOOL:
+    if call is not None and tool == MUSIC_TOOL:
         try:
             artist = str(json.loads(call.get("arguments") or "{}").get("artist", ""))
         except (json.JSONDecodeError, AttributeError):
@@ -122,6 +191,19 @@ def _ack(ctx: ReplyContext, output_item: Mapping[str, Any], hebrew: bool) -> str
     if artist:
         return f"מנגן עכשיו את {artist}. האזנה נעימה!" if hebrew else f"Now playing {artist}. Enjoy!"
     return "סיימתי. במה עוד אפשר לעזור?" if hebrew else "Done. What else can I help with?"
+
+
+def _tool_rule(ctx: ReplyContext, said: str, values: Mapping[str, list[str]]) -> Reply | None:
+    """The crisis rule, then the remember rule; ``None`` when neither applies or may call its tool."""
+    phrase = crisis_phrase(said, values.get(CRISIS_KEY, []))
+    if phrase is not None and may_call(ctx, ALERT_TOOL):
+        alert = {"severity": "critical", "summary": said[:SUMMARY_CHARS], "rule": phrase}
+        return Reply("function_call", name=ALERT_TOOL, arguments=json.dumps(alert, ensure_ascii=False))
+    fact = remembered_text(said)
+    if fact and may_call(ctx, REMEMBER_TOOL):
+        memory = {"type": "preference", "text": fact, "importance": 3}
+        return Reply("function_call", name=REMEMBER_TOOL, arguments=json.dumps(memory, ensure_ascii=False))
+    return None
 
 
 def _music(ctx: ReplyContext, values: Mapping[str, list[str]], hebrew: bool) -> Reply:
@@ -163,6 +245,9 @@ def plan_reply(ctx: ReplyContext) -> Reply:
     if last is None or last.get("role") != "user":
         return Reply("text", "על מה עוד נדבר?" if hebrew else "What else would you like to talk about?")
     said = item_text(last).strip()
+    tool_reply = _tool_rule(ctx, said, values)
+    if tool_reply is not None:
+        return tool_reply
     if mentions_music(said):
         return _music(ctx, values, hebrew)
     if not said:

@@ -34,7 +34,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC
-from typing import Final
+from typing import Final, NamedTuple
 
 from companion.profiles.models import CareContext, Memory
 
@@ -77,6 +77,13 @@ class Instructions:
         return tuple(section.name for section in self.sections)
 
 
+class _Attempt(NamedTuple):
+    sections: tuple[Section, ...]
+    text: str
+    tokens: int
+    dropped: int
+
+
 def _moment(memory: Memory) -> float:
     """Seconds since the epoch; a naive timestamp is taken as UTC so mixed inputs still sort."""
     created = memory.created_at
@@ -102,46 +109,43 @@ def build(context: CareContext, *, budget_tokens: int = DEFAULT_BUDGET_TOKENS) -
     # Each memory's line is rendered once; the budget search only chooses how many to keep.
     drop_order = tuple(memory_item(pack, memory) for memory in sorted(context.memories, key=_drop_key))
 
-    def attempt(caps: Caps, dropped: int) -> tuple[tuple[Section, ...], str, int]:
+    def attempt(caps: Caps, dropped: int) -> _Attempt:
         kept = tuple(line for line in reversed(drop_order[dropped:]) if line)  # most important first
         sections = render(Draft(context=context, pack=pack, caps=caps, memories=kept))
         text = "\n\n".join(section.text for section in sections)
-        return sections, text, estimate_tokens(text)
+        return _Attempt(sections, text, estimate_tokens(text), dropped)
 
-    def result(
-        sections: tuple[Section, ...], text: str, tokens: int, dropped: int, trimmed: tuple[str, ...]
-    ) -> Instructions:
+    def result(chosen: _Attempt, trimmed: tuple[str, ...] = ()) -> Instructions:
         return Instructions(
-            text=text,
-            version=hashlib.sha256(text.encode("utf-8")).hexdigest()[:VERSION_HEX_CHARS],
+            text=chosen.text,
+            version=hashlib.sha256(chosen.text.encode("utf-8")).hexdigest()[:VERSION_HEX_CHARS],
             language=pack.code,
-            sections=sections,
-            tokens_estimate=tokens,
-            dropped_memories=dropped,
+            sections=chosen.sections,
+            tokens_estimate=chosen.tokens,
+            dropped_memories=chosen.dropped,
             trimmed=trimmed,
         )
 
     full = Caps()
     first = attempt(full, 0)
-    if first[2] <= budget_tokens:
-        return result(*first, 0, ())
-    all_dropped = len(drop_order)
-    without_memories = attempt(full, all_dropped)
-    if without_memories[2] <= budget_tokens:
-        low, high = 1, all_dropped  # dropping ``high`` fits; dropping ``low - 1`` does not
+    if first.tokens <= budget_tokens:
+        return result(first)
+    without_memories = attempt(full, len(drop_order))
+    if without_memories.tokens <= budget_tokens:
+        low, high = 1, len(drop_order)  # dropping ``high`` fits; dropping ``low - 1`` does not
         while low < high:
             middle = (low + high) // 2
-            if attempt(full, middle)[2] <= budget_tokens:
+            if attempt(full, middle).tokens <= budget_tokens:
                 high = middle
             else:
                 low = middle + 1
-        return result(*attempt(full, high), high, ())
+        return result(attempt(full, high))
     trimmed: list[str] = []
     last = without_memories
     for step, caps in LEVELS:
         if step not in trimmed:
             trimmed.append(step)
-        last = attempt(caps, all_dropped)
-        if last[2] <= budget_tokens:
+        last = attempt(caps, len(drop_order))
+        if last.tokens <= budget_tokens:
             break
-    return result(*last, all_dropped, tuple(trimmed))
+    return result(last, tuple(trimmed))

@@ -32,7 +32,7 @@ QUOTE_OPEN: Final = "«"
 QUOTE_CLOSE: Final = "»"
 
 # Delimiters of the prompt's data format, mapped to harmless look-alikes inside values.
-_DELIMITERS: Final = {"«": "‹", "»": "›"}
+_DELIMITERS: Final = {"«": "‹", "»": "›", "[": "(", "]": ")"}
 
 # Categories that never carry visible meaning in a name, a rule or a life story.
 _DROP_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
@@ -74,7 +74,7 @@ def _kind(char: str) -> int:
         return _SPACE
     if is_invisible(char):
         return _DROP
-    if unicodedata.combining(char) or unicodedata.category(char) == "Me":
+    if unicodedata.category(char) in ("Mn", "Me"):  # combining marks, e.g. niqqud
         return _MARK
     return _KEEP
 

@@ -42,6 +42,10 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,
 )
 
+# While obtaining a connection every error means unavailable: unknown database, bad credentials and
+# "too many clients" arrive as plain DBAPIError.
+_CONNECT_FAILURES: tuple[type[BaseException], ...] = (sa_exc.DBAPIError, *_UNAVAILABLE)
+
 _json_dumps = functools.partial(json.dumps, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
@@ -175,7 +179,7 @@ class SqlBase:
         conn = self._engine.connect()
         try:
             await conn.start()
-        except (sa_exc.DBAPIError, *_UNAVAILABLE) as exc:
+        except _CONNECT_FAILURES as exc:
             raise self._unavailable(exc) from exc
         try:
             yield conn

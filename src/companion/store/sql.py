@@ -39,9 +39,6 @@ _doc = documents.c
 class SqlStore(SqlAccounts):
     """Implements both ``DocumentStore`` and ``AccountStore``. Call ``migrate()`` once on start."""
 
-    def __init__(self, url: str, *, clock: Clock = utcnow) -> None:
-        super().__init__(url, clock=clock)
-
     # -- lifecycle ----------------------------------------------------------------------------------
 
     async def migrate(self) -> None:
