@@ -17,8 +17,8 @@ from companion.settings import ClientSettings
 
 REQUEST_TIMEOUT_S = 15.0  # a refresh waits up to the server's confirm timeout (3 s by default) per session
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)  # messages stay on one line, whatever the terminal width
+err = Console(stderr=True, soft_wrap=True)
 
 
 class RemoteError(Exception):
@@ -55,7 +55,9 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 def _sessions_table(sessions: list[dict[str, Any]]) -> Table:
     table = Table(title="Live sessions / שיחות פעילות")
-    for column in ("id", "user", "status", "started", "turns", "tokens", "version", "last refresh"):
+    for column in ("id", "user"):
+        table.add_column(column, no_wrap=True)  # ids are copied from here into `companion refresh`
+    for column in ("status", "started", "turns", "tokens", "version", "last refresh"):
         table.add_column(column)
     for s in sessions:
         last = s.get("lastRefresh") or {}

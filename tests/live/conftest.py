@@ -110,7 +110,8 @@ async def run_live(tmp_path: Path, **settings: Any) -> AsyncIterator[Live]:
     engine_kwargs = settings.pop("engine_kwargs", {})
     engine = LocalModelServer(**engine_kwargs)
     await engine.start()
-    settings.setdefault("upstream_url", engine.url)
+    # "local" talks to the engine's OpenAI path; "azure" is given the resource base URL, as in production
+    settings.setdefault("upstream_url", engine.base_url if settings.get("upstream") == "azure" else engine.url)
     config = Settings(data_dir=tmp_path, admin_token=ADMIN, refresh_timeout_s=1.0, **settings)
     app = create_app(config)
     server = uvicorn.Server(

@@ -197,7 +197,7 @@ def _tool_rule(ctx: ReplyContext, said: str, values: Mapping[str, list[str]]) ->
     """The crisis rule, then the remember rule; ``None`` when neither applies or may call its tool."""
     phrase = crisis_phrase(said, values.get(CRISIS_KEY, []))
     if phrase is not None and may_call(ctx, ALERT_TOOL):
-        alert = {"severity": "critical", "summary": said[:SUMMARY_CHARS], "rule": phrase}
+        alert = {"severity": "critical", "what_was_asked": said[:SUMMARY_CHARS], "rule": phrase}
         return Reply("function_call", name=ALERT_TOOL, arguments=json.dumps(alert, ensure_ascii=False))
     fact = remembered_text(said)
     if fact and may_call(ctx, REMEMBER_TOOL):

@@ -88,6 +88,9 @@ class RelayFilter:
         redacted = dict(session)
         if "instructions" in redacted:
             redacted["instructions"] = REDACTED
+        if isinstance(redacted.get("tools"), list):
+            # the client only needs the tools it answers itself
+            redacted["tools"] = [t for t in redacted["tools"] if t.get("name") not in SERVER_TOOLS]
         return {"type": kind, "event_id": protocol.new_event_id(), "session": redacted}
 
     def from_upstream(self, event: dict[str, Any]) -> list[dict[str, Any]]:
