@@ -45,7 +45,9 @@ async def build_services(settings: Settings, *, bus: EventBus | None = None, liv
     if live and settings.upstream == "local" and not settings.upstream_url:
         from companion.localmodel.server import LocalModelServer
 
-        local_engine = LocalModelServer(max_session_s=settings.local_max_session_s, chat_url=settings.local_chat_url)
+        local_engine = LocalModelServer(
+            max_session_s=settings.local_max_session_s, chat_url=settings.local_chat_url
+        )
         await local_engine.start("127.0.0.1", 0)
         local_url = local_engine.url
     manager = SessionManager(
@@ -85,7 +87,9 @@ def create_app(settings: Settings | None = None, *, on_ready: ReadyHook | None =
         app.state.services = services
         if on_ready is not None:
             await on_ready(services)
-        log.info("companion %s ready (store: %s)", __version__, (await services.store.health()).get("backend"))
+        log.info(
+            "companion %s ready (store: %s)", __version__, (await services.store.health()).get("backend")
+        )
         try:
             yield
         finally:

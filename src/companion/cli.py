@@ -6,6 +6,7 @@ This module is the only place that prints; everything else logs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
@@ -46,7 +47,8 @@ def _print_demo(creds: DemoCredentials, base_url: str | None = None) -> None:
     out.print(table)
     if base_url:
         out.print(
-            f"Try: curl -H 'Authorization: Bearer {creds.caregiver_token}' {base_url}/api/users/{creds.user_id}"
+            f"Try: curl -H 'Authorization: Bearer {creds.caregiver_token}' "
+            f"{base_url}/api/users/{creds.user_id}"
         )
 
 
@@ -159,12 +161,12 @@ def local_model(
 
     settings = Settings()
     out.print(f"offline realtime engine on ws://{host}:{port}/v1/realtime (Ctrl-C to stop)")
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(
-            serve_forever(host, port, max_session_s=settings.local_max_session_s, chat_url=settings.local_chat_url)
+            serve_forever(
+                host, port, max_session_s=settings.local_max_session_s, chat_url=settings.local_chat_url
+            )
         )
-    except KeyboardInterrupt:
-        pass
 
 
 def main() -> None:

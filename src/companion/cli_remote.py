@@ -93,8 +93,8 @@ def _report(result: dict[str, Any]) -> bool:
         return False
     if result["result"] == "refreshed":
         out.print(
-            f"✓ {result['sessionId']}: refreshed to {result['instructionsVersion']} in {result['latencyMs']} ms "
-            "/ ההנחיות עודכנו ואושרו"
+            f"✓ {result['sessionId']}: refreshed to {result['instructionsVersion']} "
+            f"in {result['latencyMs']} ms / ההנחיות עודכנו ואושרו"
         )
     else:
         out.print(f"✓ {result['sessionId']}: already current / ההנחיות כבר מעודכנות")
@@ -102,7 +102,9 @@ def _report(result: dict[str, Any]) -> bool:
 
 
 def refresh_command(
-    session_id: Annotated[str | None, typer.Argument(help="Session to refresh; omit when only one is live")] = None,
+    session_id: Annotated[
+        str | None, typer.Argument(help="Session to refresh; omit when only one is live")
+    ] = None,
     user: Annotated[str | None, typer.Option("--user", help="Refresh every session of this person")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Refresh every live session")] = False,
 ) -> None:

@@ -39,13 +39,19 @@ DEMO_SECTIONS: dict[str, dict[str, Any]] = {
             {"name": "רחל", "relationship": "אשה", "notes": "נפטרה לפני חמש שנים; לדבר עליה בעדינות"},
             {"name": "יוסי", "relationship": "בן", "phone": "052-765-4321"},
         ],
-        "routine": {"wake": "07:00", "breakfast": "08:00", "lunch": "13:00", "dinner": "19:00", "sleep": "22:30"},
+        "routine": {
+            "wake": "07:00",
+            "breakfast": "08:00",
+            "lunch": "13:00",
+            "dinner": "19:00",
+            "sleep": "22:30",
+        },
     },
     "safety": {
         "emergencyContacts": [{"name": "תפארת", "relationship": "בת", "phone": "050-123-4567"}],
         "medications": [
-            {"name": "אריספט", "dosage": "5 מ\"ג", "times": ["08:00"], "instructions": "עם ארוחת הבוקר"},
-            {"name": "אלטרוקסין", "dosage": "50 מק\"ג", "times": ["07:00"], "instructions": "על קיבה ריקה"},
+            {"name": "אריספט", "dosage": '5 מ"ג', "times": ["08:00"], "instructions": "עם ארוחת הבוקר"},
+            {"name": "אלטרוקסין", "dosage": '50 מק"ג', "times": ["07:00"], "instructions": "על קיבה ריקה"},
         ],
         "neverAllow": [
             {"rule": "לצאת מהבית לבד", "reason": "סכנת התמצאות", "severity": "critical"},
@@ -107,7 +113,9 @@ async def seed_demo(services: Services) -> DemoCredentials:
             assert caregiver is not None
     await store.assign(caregiver.id, DEMO_USER)
     admin, _ = await services.auth.create_token(Role.ADMIN, label="demo admin")
-    care, _ = await services.auth.create_token(Role.CAREGIVER, caregiver_id=caregiver.id, label="demo caregiver")
+    care, _ = await services.auth.create_token(
+        Role.CAREGIVER, caregiver_id=caregiver.id, label="demo caregiver"
+    )
     device, _ = await services.auth.create_token(Role.DEVICE, user_id=DEMO_USER, label="demo device")
     return DemoCredentials(
         user_id=DEMO_USER,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from tests.api import payloads
 from tests.api.conftest import Api
 
@@ -44,7 +43,9 @@ async def test_caregiver_cannot_detect_another_caregivers_user(
     assert theirs.json()["message"] == f"User {THEIRS} not found"
     assert missing.status_code == 404
     # the answer for another family's person has the same shape as for no person at all
-    assert theirs.json()["message"].replace(THEIRS, "X") == missing.json()["message"].replace("user-nobody", "X")
+    assert theirs.json()["message"].replace(THEIRS, "X") == missing.json()["message"].replace(
+        "user-nobody", "X"
+    )
     r = await api.admin("GET", f"/api/users/{THEIRS}/music")
     assert r.json()["data"]["preferredArtists"] == ["A"] and r.json()["version"] == 1
 
@@ -61,7 +62,9 @@ async def test_caregiver_reads_and_writes_own_user(api: Api, world: dict[str, st
 
 async def test_caregiver_creating_a_person_is_assigned_to_it(api: Api, world: dict[str, str]) -> None:
     headers = api.auth(world["me"])
-    assert (await api.client.post("/api/users", json={"userId": "user-new"}, headers=headers)).status_code == 201
+    assert (
+        await api.client.post("/api/users", json={"userId": "user-new"}, headers=headers)
+    ).status_code == 201
     assert (await api.client.get("/api/users", headers=headers)).json() == {"users": [MINE, "user-new"]}
 
 
@@ -103,14 +106,18 @@ async def test_token_validation(api: Api) -> None:
 
 
 async def test_caregiver_passwords_hashed_with_argon2(api: Api) -> None:
-    r = await api.admin("POST", "/api/caregivers", json={"name": "B", "username": "bob", "password": "s3cret-pass"})
+    r = await api.admin(
+        "POST", "/api/caregivers", json={"name": "B", "username": "bob", "password": "s3cret-pass"}
+    )
     assert r.status_code == 201
     assert "password" not in r.json()
     record = await api.services.store.find_caregiver_by_username("bob")
     assert record is not None and record.password_hash.startswith("$argon2")
     assert await api.services.auth.verify_caregiver("bob", "s3cret-pass") is not None
     assert await api.services.auth.verify_caregiver("bob", "wrong-pass") is None
-    r = await api.admin("POST", "/api/caregivers", json={"name": "B", "username": "bob", "password": "s3cret-pass"})
+    r = await api.admin(
+        "POST", "/api/caregivers", json={"name": "B", "username": "bob", "password": "s3cret-pass"}
+    )
     assert r.status_code == 409
     r = await api.admin("POST", "/api/caregivers", json={"name": "B", "username": "bo", "password": "short"})
     assert r.status_code == 422

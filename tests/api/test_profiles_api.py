@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from tests.api import payloads
 from tests.api.conftest import Api
 
@@ -59,12 +58,18 @@ async def test_update_requires_if_match_and_rejects_stale(api: Api) -> None:
     r = await api.admin("PUT", url, json=payloads.music("אריק איינשטיין"))
     assert r.status_code == 428
     assert "If-Match" in r.json()["message"]
-    r = await api.admin("PUT", url, json=payloads.music("x"), headers={**api.auth("test-admin-token"), "If-Match": '"7"'})
+    r = await api.admin(
+        "PUT", url, json=payloads.music("x"), headers={**api.auth("test-admin-token"), "If-Match": '"7"'}
+    )
     assert r.status_code == 412
     assert r.json()["currentVersion"] == 1
     r = await api.admin("GET", url)
     assert r.json()["data"]["preferredArtists"] == ["נעמי שמר"], "a refused save must change nothing"
-    r = await api.client.put(url, json=payloads.music("אריק איינשטיין"), headers={**api.auth("test-admin-token"), "If-Match": '"1"'})
+    r = await api.client.put(
+        url,
+        json=payloads.music("אריק איינשטיין"),
+        headers={**api.auth("test-admin-token"), "If-Match": '"1"'},
+    )
     assert r.status_code == 200
     assert r.headers["etag"] == '"2"'
 
@@ -96,25 +101,50 @@ async def test_two_saves_from_the_same_version_one_wins(any_api: Api) -> None:
         ("profile", {"personalInfo": {"fullName": "", "gender": "male"}}, "personalInfo.fullName"),
         ("profile", {"personalInfo": {"fullName": "x" * 81, "gender": "male"}}, "personalInfo.fullName"),
         ("profile", {"personalInfo": {"fullName": "x", "gender": "male", "age": 200}}, "personalInfo.age"),
-        ("profile", {"personalInfo": {"fullName": "x", "gender": "male", "language": "fr"}}, "personalInfo.language"),
-        ("profile", {"personalInfo": {"fullName": "x", "gender": "male"}, "cognitiveMode": "x"}, "cognitiveMode"),
-        ("profile", {"personalInfo": {"fullName": "x", "gender": "male"}, "isAdmin": True}, "isAdmin"),
-        ("profile", {"personalInfo": {"fullName": "x", "gender": "male"}, "routine": {"wake": "7am"}}, "routine.wake"),
         (
             "profile",
-            {"personalInfo": {"fullName": "x", "gender": "male"}, "familyMembers": [{"name": "a", "relationship": "b", "phone": "12ab"}]},
+            {"personalInfo": {"fullName": "x", "gender": "male", "language": "fr"}},
+            "personalInfo.language",
+        ),
+        (
+            "profile",
+            {"personalInfo": {"fullName": "x", "gender": "male"}, "cognitiveMode": "x"},
+            "cognitiveMode",
+        ),
+        ("profile", {"personalInfo": {"fullName": "x", "gender": "male"}, "isAdmin": True}, "isAdmin"),
+        (
+            "profile",
+            {"personalInfo": {"fullName": "x", "gender": "male"}, "routine": {"wake": "7am"}},
+            "routine.wake",
+        ),
+        (
+            "profile",
+            {
+                "personalInfo": {"fullName": "x", "gender": "male"},
+                "familyMembers": [{"name": "a", "relationship": "b", "phone": "12ab"}],
+            },
             "familyMembers.0.phone",
         ),
-        ("safety", {"medications": [{"name": "a", "dosage": "1", "times": ["25:00"]}]}, "medications.0.times.0"),
+        (
+            "safety",
+            {"medications": [{"name": "a", "dosage": "1", "times": ["25:00"]}]},
+            "medications.0.times.0",
+        ),
         ("safety", {"medications": [{"name": "a", "dosage": "1", "times": []}]}, "medications.0.times"),
-        ("safety", {"emergencyContacts": [{"name": "a", "relationship": "b", "phone": "050-123-4567"}] * 4}, "emergencyContacts"),
+        (
+            "safety",
+            {"emergencyContacts": [{"name": "a", "relationship": "b", "phone": "050-123-4567"}] * 4},
+            "emergencyContacts",
+        ),
         ("safety", {"crisisTriggers": [{"phrase": "x", "severity": "low"}]}, "crisisTriggers.0.severity"),
         ("music", {"maxSongsPerSession": 6}, "maxSongsPerSession"),
         ("music", {"preferredArtists": ["a"] * 31}, "preferredArtists"),
         ("music", {"enabled": "maybe"}, "enabled"),
     ],
 )
-async def test_field_validation_is_a_clear_422(api: Api, section: str, body: dict[str, object], field: str) -> None:
+async def test_field_validation_is_a_clear_422(
+    api: Api, section: str, body: dict[str, object], field: str
+) -> None:
     await create_user(api)
     r = await api.admin("PUT", f"/api/users/{USER}/{section}", json=body)
     assert r.status_code == 422, r.text

@@ -43,7 +43,9 @@ class RealtimeClient:
         self.events.append(event)
         return event
 
-    async def until(self, kind: str, pred: Callable[[dict[str, Any]], bool] = lambda e: True) -> dict[str, Any]:
+    async def until(
+        self, kind: str, pred: Callable[[dict[str, Any]], bool] = lambda e: True
+    ) -> dict[str, Any]:
         """The first event of ``kind`` (matching ``pred``) not yet consumed by an earlier ``until``."""
         while True:
             while self._cursor < len(self.events):
@@ -58,7 +60,11 @@ class RealtimeClient:
         await self.send(
             {
                 "type": "conversation.item.create",
-                "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]},
+                "item": {
+                    "type": "message",
+                    "role": "user",
+                    "content": [{"type": "input_text", "text": text}],
+                },
             }
         )
         await self.send({"type": "response.create"})
@@ -95,7 +101,9 @@ class Live:
         current = await self.http.get(f"/api/users/{USER}/music", headers=self.auth())
         body = current.json()["data"] | {"preferredArtists": list(artists)} | extra
         return await self.http.put(
-            f"/api/users/{USER}/music", json=body, headers={**self.auth(), "If-Match": current.headers["etag"]}
+            f"/api/users/{USER}/music",
+            json=body,
+            headers={**self.auth(), "If-Match": current.headers["etag"]},
         )
 
     def engine_session(self, index: int = -1) -> Any:
@@ -111,11 +119,15 @@ async def run_live(tmp_path: Path, **settings: Any) -> AsyncIterator[Live]:
     engine = LocalModelServer(**engine_kwargs)
     await engine.start()
     # "local" talks to the engine's OpenAI path; "azure" is given the resource base URL, as in production
-    settings.setdefault("upstream_url", engine.base_url if settings.get("upstream") == "azure" else engine.url)
+    settings.setdefault(
+        "upstream_url", engine.base_url if settings.get("upstream") == "azure" else engine.url
+    )
     config = Settings(data_dir=tmp_path, admin_token=ADMIN, refresh_timeout_s=1.0, **settings)
     app = create_app(config)
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", ws="websockets-sansio")
+        uvicorn.Config(
+            app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", ws="websockets-sansio"
+        )
     )
     task = asyncio.create_task(server.serve())
     for _ in range(500):

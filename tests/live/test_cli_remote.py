@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 
+from tests.live.conftest import Live
 from typer.testing import CliRunner
 
 from companion.cli import app
-from tests.live.conftest import Live
 
 ARIK = "אריק איינשטיין"
 
 
 async def run_cli(live: Live, *args: str, token: str | None = None) -> tuple[int, str]:
-    env = {"COMPANION_URL": f"http://127.0.0.1:{live.port}", "COMPANION_TOKEN": token or live.creds.caregiver_token}
+    env = {
+        "COMPANION_URL": f"http://127.0.0.1:{live.port}",
+        "COMPANION_TOKEN": token or live.creds.caregiver_token,
+    }
     result = await asyncio.to_thread(CliRunner().invoke, app, list(args), env=env)
     return result.exit_code, result.output
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.live.conftest import USER, Live, eventually, run_live
+from tests.live.conftest import USER, eventually, run_live
 
 ARIK = "אריק איינשטיין"
 
@@ -53,6 +53,7 @@ async def test_upstream_expiry_reaches_the_client_as_error_and_close(tmp_path: P
                 codes.append(event["error"]["code"])
         assert codes[:2] == ["session_expired", "upstream_disconnected"]
         assert client.ws.close_code == 1011
-        await eventually(lambda: not live.services.sessions.of_user(USER), "the session to be closed")
+        sessions = live.services.sessions
+        await eventually(lambda s=sessions: not s.of_user(USER), "the session to be closed")
         closed = live.services.sessions.all(include_closed=True)[0]
         assert closed.status.value == "closed"

@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 from openai import AsyncOpenAI
-
 from tests.live.conftest import USER, Live, eventually
 
 NAOMI = "נעמי שמר"
@@ -64,7 +63,11 @@ async def test_openai_sdk_conversation_follows_the_caregivers_change(live: Live)
 
         # asking for music now: the call that reaches the client names him, and her name never appears
         await conn.conversation.item.create(
-            item={"type": "message", "role": "user", "content": [{"type": "input_text", "text": "תנגן לי מוזיקה"}]}
+            item={
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": "תנגן לי מוזיקה"}],
+            }
         )
         await conn.response.create()
         seen: list[str] = []

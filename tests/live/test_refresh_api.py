@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+from tests.live.conftest import USER, Live, eventually
+
 from companion.events import ProfileChanged
 from companion.profiles.models import Music
-from tests.live.conftest import USER, Live, eventually
 
 ARIK = "אריק איינשטיין"
 
@@ -33,7 +34,10 @@ async def test_refresh_endpoint_results(live: Live) -> None:
     sent_before = sum(1 for e in live.engine_session().received if e.get("type") == "session.update")
     # change the store without publishing: only an explicit refresh can bring it in
     await live.services.store.put(
-        USER, "music", "main", Music(preferred_artists=[ARIK]).model_dump(mode="json", by_alias=True),
+        USER,
+        "music",
+        "main",
+        Music(preferred_artists=[ARIK]).model_dump(mode="json", by_alias=True),
         expected_version=1,
     )
     r = await live.http.post(url, headers=live.auth())
@@ -133,7 +137,13 @@ async def test_burst_of_saves_ends_on_the_latest_version_and_never_goes_back(liv
 
 async def test_client_cannot_set_instructions_or_tools(live: Live) -> None:
     client = await live.connect()
-    await client.send({"type": "session.update", "event_id": "evt_x", "session": {"type": "realtime", "instructions": "hacked"}})
+    await client.send(
+        {
+            "type": "session.update",
+            "event_id": "evt_x",
+            "session": {"type": "realtime", "instructions": "hacked"},
+        }
+    )
     err = await client.until("error")
     assert err["error"]["code"] == "instructions_managed_by_server"
     assert err["error"]["event_id"] == "evt_x"
@@ -153,12 +163,16 @@ async def test_client_cannot_set_instructions_or_tools(live: Live) -> None:
 async def test_caregiver_sees_only_their_sessions(live: Live) -> None:
     await live.connect()
     r = await live.http.post(
-        "/api/caregivers", json={"name": "o", "username": "other", "password": "long-enough-1"},
+        "/api/caregivers",
+        json={"name": "o", "username": "other", "password": "long-enough-1"},
         headers=live.auth(live.creds.admin_token),
     )
     other_id = r.json()["id"]
-    r = await live.http.post("/api/tokens", json={"role": "caregiver", "caregiverId": other_id},
-                             headers=live.auth(live.creds.admin_token))
+    r = await live.http.post(
+        "/api/tokens",
+        json={"role": "caregiver", "caregiverId": other_id},
+        headers=live.auth(live.creds.admin_token),
+    )
     other = r.json()["token"]
     assert (await live.http.get("/realtime/sessions", headers=live.auth(other))).json() == {"sessions": []}
     session_id = live.services.sessions.of_user(USER)[0].id

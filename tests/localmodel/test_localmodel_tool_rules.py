@@ -63,7 +63,11 @@ def test_builder_writes_crisis_phrases_under_the_tag_the_engine_reads() -> None:
 )
 def test_crisis_phrase_calls_alert_family(instructions: str, text: str, rule: str) -> None:
     reply = reply_to(text, instructions, tools=[ALERT_TOOL, REMEMBER_TOOL, MUSIC_TOOL])
-    assert arguments(reply, "alert_family") == {"severity": "critical", "what_was_asked": text.strip(), "rule": rule}
+    assert arguments(reply, "alert_family") == {
+        "severity": "critical",
+        "what_was_asked": text.strip(),
+        "rule": rule,
+    }
 
 
 def test_alert_summary_is_cut_to_200_characters() -> None:

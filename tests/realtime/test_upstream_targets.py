@@ -18,7 +18,9 @@ def test_openai_ga_uses_bearer_and_no_beta_header() -> None:
 
 
 def test_azure_ga_and_preview_url_forms() -> None:
-    ga = azure_target(Settings(upstream="azure", upstream_url="wss://res.openai.azure.com/", upstream_model="dep"), "k")
+    ga = azure_target(
+        Settings(upstream="azure", upstream_url="wss://res.openai.azure.com/", upstream_model="dep"), "k"
+    )
     assert ga.url == "wss://res.openai.azure.com/openai/v1/realtime?model=dep"
     assert ga.headers == {"api-key": "k"} and ga.dialect == "ga"
     preview = azure_target(
@@ -30,7 +32,10 @@ def test_azure_ga_and_preview_url_forms() -> None:
         ),
         "k",
     )
-    assert preview.url == "wss://res.openai.azure.com/openai/realtime?api-version=2025-04-01-preview&deployment=dep"
+    assert (
+        preview.url
+        == "wss://res.openai.azure.com/openai/realtime?api-version=2025-04-01-preview&deployment=dep"
+    )
     assert preview.dialect == "beta"
 
 

@@ -24,8 +24,8 @@ class Strict(BaseModel):
 
 class NewToken(Strict):
     role: Literal["admin", "caregiver", "device"]
-    userId: Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)] | None = None  # noqa: N815
-    caregiverId: Annotated[str, StringConstraints(max_length=64)] | None = None  # noqa: N815
+    userId: Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)] | None = None
+    caregiverId: Annotated[str, StringConstraints(max_length=64)] | None = None
     label: Annotated[str, StringConstraints(max_length=80)] | None = None
 
 
@@ -52,9 +52,13 @@ async def create_token(body: NewToken, services: ServicesDep, principal: Princip
 
 
 @router.post("/caregivers", status_code=status.HTTP_201_CREATED)
-async def create_caregiver(body: NewCaregiver, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+async def create_caregiver(
+    body: NewCaregiver, services: ServicesDep, principal: PrincipalDep
+) -> dict[str, Any]:
     principal.require_admin()
-    record = await services.auth.create_caregiver(name=body.name, username=body.username, password=body.password)
+    record = await services.auth.create_caregiver(
+        name=body.name, username=body.username, password=body.password
+    )
     return {"id": record.id, "name": record.name, "username": record.username}
 
 
@@ -71,7 +75,9 @@ async def list_caregivers(services: ServicesDep, principal: PrincipalDep) -> dic
 
 
 @router.post("/caregivers/{caregiver_id}/users/{user_id}")
-async def assign(caregiver_id: str, user_id: UserId, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+async def assign(
+    caregiver_id: str, user_id: UserId, services: ServicesDep, principal: PrincipalDep
+) -> dict[str, Any]:
     principal.require_admin()
     if await services.store.get_caregiver(caregiver_id) is None:
         raise NotFound(f"Caregiver {caregiver_id} not found")

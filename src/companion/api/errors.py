@@ -15,7 +15,9 @@ from companion.errors import CompanionError
 log = logging.getLogger(__name__)
 
 
-def error_body(status: int, message: str, code: str, field: str | None = None, **extra: Any) -> dict[str, Any]:
+def error_body(
+    status: int, message: str, code: str, field: str | None = None, **extra: Any
+) -> dict[str, Any]:
     body: dict[str, Any] = {"statusCode": status, "message": message, "error": code}
     if field:
         body["field"] = field

@@ -75,7 +75,9 @@ def origin_allowed(origin: str | None, host: str | None, allowed: list[str]) -> 
 @router.websocket("/v1/realtime")
 async def realtime(ws: WebSocket) -> None:
     services: Services = ws.app.state.services
-    if not origin_allowed(ws.headers.get("origin"), ws.headers.get("host"), services.settings.allowed_origins):
+    if not origin_allowed(
+        ws.headers.get("origin"), ws.headers.get("host"), services.settings.allowed_origins
+    ):
         log.info("live session refused: origin %s not allowed", ws.headers.get("origin"))
         await ws.close(CLOSE_POLICY, "origin not allowed")
         return

@@ -40,7 +40,9 @@ def _refresh_body(session: LiveSession, record: RefreshRecord) -> dict[str, Any]
 
 @router.get("/sessions")
 async def list_sessions(
-    services: ServicesDep, principal: PrincipalDep, includeClosed: bool = False  # noqa: N803
+    services: ServicesDep,
+    principal: PrincipalDep,
+    includeClosed: bool = False,
 ) -> dict[str, Any]:
     visible = set(await services.auth.visible_users(principal))
     sessions = services.sessions.all(include_closed=includeClosed)
@@ -73,7 +75,12 @@ async def refresh_user(user_id: UserId, services: ServicesDep, principal: Princi
     for session, outcome in await services.sessions.refresh_user(user_id):
         if isinstance(outcome, CompanionError):
             results.append(
-                {"success": False, "sessionId": session.id, "statusCode": outcome.status, "message": outcome.message}
+                {
+                    "success": False,
+                    "sessionId": session.id,
+                    "statusCode": outcome.status,
+                    "message": outcome.message,
+                }
             )
         else:
             results.append(_refresh_body(session, outcome))

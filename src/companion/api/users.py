@@ -12,7 +12,6 @@ from companion.auth import Role
 from companion.errors import Forbidden, PreconditionFailed
 
 
-
 async def care_team_only(principal: PrincipalDep) -> None:
     """Profiles are health data for the care team; a device token only opens live sessions."""
     if principal.role is Role.DEVICE:
@@ -28,7 +27,7 @@ NO_VERSION_MATCHES = -1  # an If-Match that is not a version can match nothing
 
 class NewUser(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    userId: Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)]  # noqa: N815  (wire name)
+    userId: Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)]
 
 
 def etag(version: int) -> str:
@@ -126,7 +125,8 @@ async def get_section(
 ) -> dict[str, Any]:
     await services.auth.require_user(principal, user_id)
     state = await services.profiles.get_section(user_id, section)
-    assert state.data is not None and state.version is not None
+    assert state.data is not None
+    assert state.version is not None
     response.headers["ETag"] = etag(state.version)
     return {"data": state.data.model_dump(mode="json", by_alias=True), "version": state.version}
 

@@ -67,7 +67,9 @@ class AlertService:
         alert = Alert.model_validate(doc.body)
         if alert.resolved:
             return alert
-        alert = alert.model_copy(update={"resolved": True, "resolved_at": datetime.now(UTC), "resolved_by": by})
+        alert = alert.model_copy(
+            update={"resolved": True, "resolved_at": datetime.now(UTC), "resolved_by": by}
+        )
         await self._store.put(
             user_id,
             ALERT_KIND,

@@ -65,7 +65,8 @@ def validation_error(exc: ValidationError, prefix: str = "") -> InvalidInput:
     field = ".".join(str(p) for p in (prefix, *first["loc"]) if p != "")
     message = f"{field}: {first['msg']}" if field else str(first["msg"])
     details = [
-        {"field": ".".join(str(p) for p in (prefix, *e["loc"]) if p != ""), "message": e["msg"]} for e in errors
+        {"field": ".".join(str(p) for p in (prefix, *e["loc"]) if p != ""), "message": e["msg"]}
+        for e in errors
     ]
     return InvalidInput(message, field=field or None, errors=details)
 
@@ -146,7 +147,7 @@ class ProfileService:
             if not if_match_any:
                 raise PreconditionRequired(
                     f"The {section} section already exists: send If-Match with its version "
-                    f"(current ETag \"{current.version}\") so that no one else's change is overwritten",
+                    f'(current ETag "{current.version}") so that no one else\'s change is overwritten',
                     currentVersion=current.version,
                 )
             expected = current.version
@@ -183,7 +184,11 @@ class ProfileService:
             created_at=datetime.now(UTC),
         )
         saved = await self._store.put(
-            user_id, MEMORY_KIND, memory.id, memory.model_dump(mode="json", by_alias=True), expected_version=None
+            user_id,
+            MEMORY_KIND,
+            memory.id,
+            memory.model_dump(mode="json", by_alias=True),
+            expected_version=None,
         )
         live = await self._bus.publish(ProfileChanged(user_id, ("memories",), saved.version))
         return memory, live

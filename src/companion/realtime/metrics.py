@@ -30,5 +30,8 @@ class Metrics:
             "companion_tokens", "Tokens the model reported in response.done", registry=self.registry
         )
         self.tool_calls = Counter(
-            "companion_tool_calls", "Tool calls by name and outcome", ["tool", "outcome"], registry=self.registry
+            "companion_tool_calls",
+            "Tool calls by name and outcome",
+            ["tool", "outcome"],
+            registry=self.registry,
         )

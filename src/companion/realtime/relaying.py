@@ -110,9 +110,10 @@ class RelayFilter:
             if name in GUARDED_TOOLS:
                 self._held[item_id] = [event]
                 return []
-        item_id = _item_id(event)
-        if item_id is None:
+        found = _item_id(event)
+        if found is None:
             return [event]
+        item_id = found
         if kind == "response.output_item.done" and item and item.get("type") == "function_call":
             return self._on_call_done(item_id, item, event)
         if item_id in self._hidden:
@@ -122,7 +123,9 @@ class RelayFilter:
             return []
         return [event]
 
-    def _on_call_done(self, item_id: str, item: dict[str, Any], event: dict[str, Any]) -> list[dict[str, Any]]:
+    def _on_call_done(
+        self, item_id: str, item: dict[str, Any], event: dict[str, Any]
+    ) -> list[dict[str, Any]]:
         session = self.session
         call = ToolCall(
             name=str(item.get("name") or self._names.get(item_id, "")),
@@ -154,7 +157,9 @@ class RelayFilter:
     def _on_response_done(self, event: dict[str, Any]) -> dict[str, Any]:
         response = event.get("response")
         if isinstance(response, dict) and isinstance(response.get("output"), list):
-            kept = [o for o in response["output"] if not (isinstance(o, dict) and o.get("id") in self._hidden)]
+            kept = [
+                o for o in response["output"] if not (isinstance(o, dict) and o.get("id") in self._hidden)
+            ]
             if len(kept) != len(response["output"]):
                 event = {**event, "response": {**response, "output": kept}}
         if self._answers:

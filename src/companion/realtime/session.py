@@ -183,9 +183,13 @@ class LiveSession:
             try:
                 await asyncio.wait_for(self._start(), START_TIMEOUT_S)
             except (CompanionError, TimeoutError) as exc:
-                message = exc.message if isinstance(exc, CompanionError) else "the realtime model did not start"
+                message = (
+                    exc.message if isinstance(exc, CompanionError) else "the realtime model did not start"
+                )
                 log.warning("session %s for user %s could not start: %s", self.id, self.user_id, message)
-                await self._client.send(protocol.dump_event(protocol.error_event("upstream_unavailable", message)))
+                await self._client.send(
+                    protocol.dump_event(protocol.error_event("upstream_unavailable", message))
+                )
                 await self._client.close(CLOSE_UPSTREAM_GONE, "realtime model unavailable")
                 return
             self.status = Status.ACTIVE
@@ -213,7 +217,9 @@ class LiveSession:
             self.context = context
             self._tools_sent = tools
             self._set_instructions(built)
-        await self._client.send(protocol.dump_event(self._relay.client_session_event("session.created", effective)))
+        await self._client.send(
+            protocol.dump_event(self._relay.client_session_event("session.created", effective))
+        )
 
     async def _next_upstream_event(self) -> dict[str, Any]:
         assert self._upstream is not None
@@ -226,7 +232,9 @@ class LiveSession:
     async def _pump(self) -> None:
         reader = self.spawn(self._read_client())
         writer = self.spawn(self._write_client())
-        await asyncio.wait({reader, writer, self.spawn(self._closed.wait())}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(
+            {reader, writer, self.spawn(self._closed.wait())}, return_when=asyncio.FIRST_COMPLETED
+        )
 
     async def close(self, code: int = CLOSE_NORMAL, reason: str = "session closed") -> None:
         """Close both sides (the model first: no paid session is left open)."""
@@ -285,7 +293,9 @@ class LiveSession:
             if self.status is not Status.CLOSED:
                 log.info("upstream of session %s closed (%s %s)", self.id, code, reason)
                 message = f"The realtime model ended the conversation ({code or 'no code'} {reason})".strip()
-                await self.to_client(protocol.error_event("upstream_disconnected", message, type="server_error"))
+                await self.to_client(
+                    protocol.error_event("upstream_disconnected", message, type="server_error")
+                )
                 # The writer sends what is queued, then stops; the session then closes with this code.
                 self._close_with = (CLOSE_UPSTREAM_GONE, "realtime model disconnected")
                 await self._outbox.put(None)
@@ -296,16 +306,14 @@ class LiveSession:
     async def _on_upstream_event(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
         pending = self._confirmation
-        if pending is not None and kind == "session.updated":
-            if event.get("session", {}).get("instructions") == pending.instructions:
-                if not pending.future.done():
-                    pending.future.set_result(event.get("session", {}))
-                return
-        if pending is not None and kind == "error":
-            if event.get("error", {}).get("event_id") == pending.event_id:
-                if not pending.future.done():
-                    pending.future.set_exception(UpstreamRejected(_error_message(event)))
-                return
+        if pending is not None and _confirms(event, pending):
+            if not pending.future.done():
+                pending.future.set_result(event.get("session", {}))
+            return
+        if pending is not None and _refuses(event, pending):
+            if not pending.future.done():
+                pending.future.set_exception(UpstreamRejected(_error_message(event)))
+            return
         if kind == "response.created":
             self._idle.clear()
         elif kind == "response.done":
@@ -411,12 +419,33 @@ class LiveSession:
         self.instructions = built
         self.instructions_updated_at = datetime.now(UTC)
 
-    def _record(self, result: RefreshResult, started: float, version: str, message: str = "") -> RefreshRecord:
-        record = RefreshRecord(result, datetime.now(UTC), (time.perf_counter() - started) * 1000, version, message)
+    def _record(
+        self, result: RefreshResult, started: float, version: str, message: str = ""
+    ) -> RefreshRecord:
+        record = RefreshRecord(
+            result, datetime.now(UTC), (time.perf_counter() - started) * 1000, version, message
+        )
         self.last_refresh = record
         if self._on_refresh is not None:
             self._on_refresh(self, record)
         return record
+
+
+def _confirms(event: dict[str, Any], pending: _Confirmation) -> bool:
+    """``session.updated`` does not echo our event_id, so the echoed instructions must match exactly."""
+    session = event.get("session")
+    return (
+        event.get("type") == "session.updated"
+        and isinstance(session, dict)
+        and session.get("instructions") == pending.instructions
+    )
+
+
+def _refuses(event: dict[str, Any], pending: _Confirmation) -> bool:
+    error = event.get("error")
+    return (
+        event.get("type") == "error" and isinstance(error, dict) and error.get("event_id") == pending.event_id
+    )
 
 
 def _error_message(event: dict[str, Any]) -> str:

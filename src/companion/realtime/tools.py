@@ -82,11 +82,15 @@ def check_music(music: Music, args: dict[str, Any], played: int) -> MusicDecisio
     song = _fold(str(args.get("song") or ""))
     genre = _fold(str(args.get("genre") or ""))
     if artist and artist in {_fold(a) for a in music.disliked_artists}:
-        return refuse("artist_disliked", "This person does not want to hear this artist. Offer one of mayPlay.")
+        return refuse(
+            "artist_disliked", "This person does not want to hear this artist. Offer one of mayPlay."
+        )
     if artist:
         if artist in {_fold(a) for a in artists}:
             return MusicDecision(True, {})
-        return refuse("artist_not_preferred", "This artist is not in the person's music list. Offer one of mayPlay.")
+        return refuse(
+            "artist_not_preferred", "This artist is not in the person's music list. Offer one of mayPlay."
+        )
     if song and song in {_fold(s) for s in music.preferred_songs}:
         return MusicDecision(True, {})
     if genre and genre in {_fold(g) for g in music.preferred_genres}:

@@ -73,7 +73,9 @@ class WebSocketUpstream:
         try:
             await self._ws.send(protocol.dump_event(wire))
         except websockets.ConnectionClosed as exc:
-            raise UpstreamError(f"The realtime model connection is closed ({exc.rcvd or 'no close frame'})") from exc
+            raise UpstreamError(
+                f"The realtime model connection is closed ({exc.rcvd or 'no close frame'})"
+            ) from exc
 
     async def recv(self) -> list[dict[str, Any]]:
         try:
@@ -125,7 +127,9 @@ class WebSocketConnector:
                 compression=None,
             )
         except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.InvalidURI) as exc:
-            raise UpstreamError(f"Could not connect to the realtime model at {self.description}: {exc}") from exc
+            raise UpstreamError(
+                f"Could not connect to the realtime model at {self.description}: {exc}"
+            ) from exc
         return WebSocketUpstream(ws, self.target.dialect)
 
 
@@ -137,7 +141,11 @@ def openai_target(settings: Settings, api_key: str) -> Target:
 
 
 def azure_target(settings: Settings, api_key: str | None) -> Target:
-    """GA: ``/openai/v1/realtime?model=``; preview (api-version set): ``/openai/realtime?api-version=&deployment=``."""
+    """Azure URL forms (mixing them gives 404).
+
+    GA: ``/openai/v1/realtime?model=``;
+    preview (api-version set): ``/openai/realtime?api-version=&deployment=``.
+    """
     if not settings.upstream_url:
         raise UpstreamError(
             "COMPANION_UPSTREAM_URL must name the Azure resource, e.g. wss://myres.openai.azure.com"
@@ -154,11 +162,13 @@ def azure_target(settings: Settings, api_key: str | None) -> Target:
 
 
 def entra_token_provider() -> TokenProvider:
-    """Bearer tokens from Microsoft Entra ID (managed identity, CLI login, ...), refreshed by azure-identity."""
+    """Bearer tokens from Microsoft Entra ID (managed identity, CLI login, ...), via azure-identity."""
     try:
         from azure.identity.aio import DefaultAzureCredential
     except ImportError as exc:  # pragma: no cover - depends on the optional extra
-        raise UpstreamError("Azure without an API key needs azure-identity: pip install 'companion[azure]'") from exc
+        raise UpstreamError(
+            "Azure without an API key needs azure-identity: pip install 'companion[azure]'"
+        ) from exc
     credential = DefaultAzureCredential()
 
     async def provide() -> str:
