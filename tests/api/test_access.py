@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from tests.api import payloads
 from tests.api.conftest import Api
 

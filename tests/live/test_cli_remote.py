@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.live.conftest import Live
 from typer.testing import CliRunner
 
 from companion.cli import app
+from tests.live.conftest import Live
 
 ARIK = "אריק איינשטיין"
 

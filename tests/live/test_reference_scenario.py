@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from openai import AsyncOpenAI
+
 from tests.live.conftest import USER, Live, eventually
 
 NAOMI = "נעמי שמר"

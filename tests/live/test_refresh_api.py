@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.live.conftest import USER, Live, eventually
-
 from companion.events import ProfileChanged
 from companion.profiles.models import Music
+from tests.live.conftest import USER, Live, eventually
 
 ARIK = "אריק איינשטיין"
 

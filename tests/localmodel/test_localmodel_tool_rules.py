@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 from lm_helpers import EN_INSTRUCTIONS, HE_INSTRUCTIONS, MUSIC_TOOL
-from tests.prompt.factories import context
 
 from companion.localmodel.replies import CRISIS_KEY, Reply, ReplyContext, plan_reply, tagged_values
 from companion.prompt import build, tool_definitions
+from tests.prompt.factories import context
 
 REMEMBER_TOOL = {"type": "function", "name": "remember", "description": "Remember", "parameters": {}}
 ALERT_TOOL = {"type": "function", "name": "alert_family", "description": "Alert", "parameters": {}}

@@ -6,11 +6,11 @@ import math
 import re
 
 import pytest
-from tests.prompt.factories import context, data_lines, hebrew, max_context, memory, profile
 
 from companion.profiles.models import MAX_MEMORIES, MAX_RULES, Gender
 from companion.prompt import DEFAULT_BUDGET_TOKENS, LANGUAGES, build, estimate_tokens
 from companion.prompt.render import inflect
+from tests.prompt.factories import context, data_lines, hebrew, max_context, memory, profile
 
 HE = LANGUAGES["he"]
 

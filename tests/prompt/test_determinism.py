@@ -8,10 +8,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from tests.prompt.factories import context, memory
 
 from companion.profiles.models import CareContext
 from companion.prompt import build
+from tests.prompt.factories import context, memory
 
 Body = dict[str, Any]
 

@@ -11,11 +11,11 @@ from typing import Any
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
-from tests.prompt.factories import DANGEROUS_CHARS, DANGEROUS_STRINGS, DATA_LINE, TAG
 
 from companion.profiles.models import CareContext, CognitiveMode, Gender, MemoryType, Severity
 from companion.prompt import LANGUAGES, build, sanitize_value
 from companion.prompt.lang import DATA_KEYS
+from tests.prompt.factories import DANGEROUS_CHARS, DANGEROUS_STRINGS, DATA_LINE, TAG
 
 raw = st.one_of(
     st.text(alphabet=st.one_of(st.characters(), st.sampled_from(DANGEROUS_CHARS)), min_size=1, max_size=30),

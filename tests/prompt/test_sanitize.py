@@ -7,10 +7,10 @@ import unicodedata
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from tests.prompt.factories import DANGEROUS_CHARS, DANGEROUS_STRINGS
 
 from companion.prompt import sanitize_value
 from companion.prompt.sanitize import ELLIPSIS, MAX_VALUE_CHARS
+from tests.prompt.factories import DANGEROUS_CHARS, DANGEROUS_STRINGS
 
 texts = st.one_of(
     st.text(alphabet=st.one_of(st.characters(), st.sampled_from(DANGEROUS_CHARS)), max_size=300),

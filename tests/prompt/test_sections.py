@@ -6,12 +6,12 @@ import itertools
 import re
 
 import pytest
-from tests.prompt.factories import DATA_LINE, TAG, context, data_lines, music, profile, safety
 
 from companion.profiles.models import CareContext, CognitiveMode, Gender
 from companion.prompt import LANGUAGES, build
 from companion.prompt.lang import DATA_KEYS
 from companion.prompt.render import inflect
+from tests.prompt.factories import DATA_LINE, TAG, context, data_lines, music, profile, safety
 
 HE = LANGUAGES["he"]
 EN = LANGUAGES["en"]

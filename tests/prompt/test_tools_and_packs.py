@@ -8,12 +8,12 @@ import re
 from pathlib import Path
 
 import pytest
-from tests.prompt.factories import context
 
 from companion.profiles.models import CognitiveMode, Gender, MemoryType, Severity
 from companion.prompt import LANGUAGES, TOOLS, build, tool_definitions
 from companion.prompt.lang import DATA_KEYS, DEFAULT_LANGUAGE, SECTION_NAMES, LanguagePack, pack_for
 from companion.prompt.render import inflect
+from tests.prompt.factories import context
 
 PROMPT_SRC = Path(__file__).parents[2] / "src" / "companion" / "prompt"
 
