@@ -194,3 +194,16 @@ async def test_session_stats_and_metrics(live: Live) -> None:
     assert "companion_live_sessions 1.0" in metrics
     assert 'companion_refreshes_total{result="refreshed"} 1.0' in metrics
     assert f"companion_tokens_total {float(session['tokenUsage'])}" in metrics
+
+
+async def test_save_while_a_session_is_starting_is_not_lost(live: Live) -> None:
+    live.engine.session_update_delay_s = 0.3  # the start's first update is slow to confirm
+    connecting = asyncio.create_task(live.connect())
+    await eventually(lambda: bool(live.services.sessions.of_user(USER)), "the session to register")
+    assert live.services.sessions.of_user(USER)[0].status.value == "connecting"
+    live.engine.session_update_delay_s = 0.0
+    save = await live.put_music(ARIK)
+    assert save.json()["liveSessions"] == {"refreshed": 1, "unchanged": 0, "failed": 0}
+    await connecting
+    assert "נעמי שמר" not in live.engine_session().config["instructions"]
+    assert ARIK in live.engine_session().config["instructions"]

@@ -128,7 +128,7 @@ class SessionManager:
         return await session.refresh()
 
     async def refresh_user(self, user_id: str) -> list[tuple[LiveSession, RefreshRecord | CompanionError]]:
-        sessions = [s for s in self.of_user(user_id) if s.status is Status.ACTIVE]
+        sessions = [s for s in self.of_user(user_id) if s.status is not Status.CLOSED]
 
         async def one(session: LiveSession) -> RefreshRecord | CompanionError:
             try:

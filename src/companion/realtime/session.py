@@ -352,8 +352,12 @@ class LiveSession:
     # ---- refresh -----------------------------------------------------------------------------------
 
     async def refresh(self) -> RefreshRecord:
-        """Rebuild from the store and apply, confirmed. Calls that arrive while one waits share it."""
-        if self.status is not Status.ACTIVE:
+        """Rebuild from the store and apply, confirmed. Calls that arrive while one waits share it.
+
+        A session still starting is refreshed right after its start (which holds the lock): a save
+        made between the start's read of the profile and its confirmation is not lost.
+        """
+        if self.status is Status.CLOSED:
             raise SessionNotActive(f"Session {self.id} has no active WebSocket connection")
         pending = self._pending_refresh
         if pending is None or pending.done():
@@ -365,6 +369,8 @@ class LiveSession:
         async with self._refresh_lock:
             # From here on, a new caller must start another refresh: this one may have loaded too early.
             self._pending_refresh = None
+            if self.instructions is None or self.status is Status.CLOSED:
+                raise SessionNotActive(f"Session {self.id} has no active WebSocket connection")
             return await self._refresh_now()
 
     async def _refresh_now(self) -> RefreshRecord:
