@@ -171,3 +171,7 @@ def local_model(
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""The CLI commands that work on the local store, and `companion serve` as a real process."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from companion.cli import app
+
+SERVE_START_TIMEOUT_S = 30.0  # a cold interpreter plus migrations on a slow CI machine
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {"COMPANION_DATA_DIR": str(tmp_path / "data")}
+
+
+def test_demo_seeds_and_prints_tokens(env: dict[str, str]) -> None:
+    result = CliRunner().invoke(app, ["demo"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "user-tiferet-001" in result.output
+    assert len(re.findall(r"cmp_[A-Za-z0-9_\-]{20,}", result.output)) == 3
+    again = CliRunner().invoke(app, ["demo"], env=env)
+    assert again.exit_code == 0, "seeding twice is harmless"
+    users = CliRunner().invoke(app, ["users", "list"], env=env)
+    assert users.output.split() == ["user-tiferet-001"]
+
+
+def test_tokens_and_caregivers(env: dict[str, str]) -> None:
+    runner = CliRunner()
+    assert runner.invoke(app, ["users", "create", "user-x"], env=env).exit_code == 0
+    device = runner.invoke(app, ["tokens", "create", "--role", "device", "--user", "user-x"], env=env)
+    assert device.exit_code == 0
+    assert device.output.strip().startswith("cmp_")
+    missing = runner.invoke(app, ["tokens", "create", "--role", "device"], env=env)
+    assert missing.exit_code == 1
+    assert "must name the user" in missing.output
+    made = runner.invoke(
+        app,
+        ["caregivers", "create", "--username", "dana", "--name", "Dana", "--user", "user-x"],
+        env=env,
+        input="long-password\nlong-password\n",
+    )
+    assert made.exit_code == 0, made.output
+    assert "created" in made.output
+    duplicate = runner.invoke(
+        app,
+        ["caregivers", "create", "--username", "dana", "--name", "D"],
+        env=env,
+        input="pw-123456\npw-123456\n",
+    )
+    assert duplicate.exit_code == 1
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_serve_runs_on_embedded_defaults(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {**os.environ, "COMPANION_DATA_DIR": str(tmp_path / "data")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "companion.cli", "serve", "--port", str(port), "--demo"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + SERVE_START_TIMEOUT_S
+        body = None
+        while time.monotonic() < deadline:
+            try:
+                body = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).json()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        assert body is not None, "the service did not answer /health"
+        assert body["status"] == "ok"
+        assert body["store"]["backend"] == "sqlite"
+        assert (tmp_path / "data" / "companion.db").exists()
+    finally:
+        proc.terminate()
+        output, _ = proc.communicate(timeout=10)
+    assert "caregiver token" in output
