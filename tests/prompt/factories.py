@@ -7,17 +7,28 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from companion.profiles.models import (
+    ACTION_TEXT,
+    DOSAGE_TEXT,
+    INSTRUCTIONS_TEXT,
     LONG_TEXT,
     MAX_CONTACTS,
+    MAX_CRISIS_TRIGGERS,
     MAX_FAMILY,
+    MAX_FORBIDDEN_TOPICS,
     MAX_HOBBIES,
     MAX_MEDICATIONS,
     MAX_MEMORIES,
     MAX_MUSIC_ITEMS,
-    MAX_RULES,
+    MAX_NEVER_ALLOW,
     MAX_TIMES_PER_MEDICATION,
+    MEDICATION_NAME_TEXT,
     MEDIUM_TEXT,
+    NAME_TEXT,
+    PHRASE_TEXT,
+    RELATIONSHIP_TEXT,
+    RULE_TEXT,
     SHORT_TEXT,
+    TIMEZONE_TEXT,
     CareContext,
     Memory,
     Music,
@@ -180,14 +191,20 @@ def hebrew(length: int, tag: str) -> str:
 
 
 def max_context() -> CareContext:
-    """Every list at its maximum length and every text at its maximum length, in Hebrew."""
-    times = [f"{hour:02d}:00" for hour in range(6, 6 + MAX_TIMES_PER_MEDICATION)]
+    """Every list at its maximum length and every text at its maximum length, in Hebrew.
+
+    Every value is unique (a tag at its start), so none is merged with another as a duplicate, and
+    more family members are emergency contacts than the builder keeps for sure.
+    """
+    times = [f"{hour:02d}:{hour % 6 * 10:02d}" for hour in range(6, 6 + MAX_TIMES_PER_MEDICATION)]
     profile_body = {
         "personalInfo": {
-            "fullName": hebrew(SHORT_TEXT, "שם"),
-            "preferredName": hebrew(SHORT_TEXT, "כינוי"),
+            "fullName": hebrew(NAME_TEXT, "שם"),
+            "preferredName": hebrew(NAME_TEXT, "כינוי"),
             "gender": "female",
             "age": 91,
+            "dateOfBirth": "1933-02-28",
+            "timezone": hebrew(TIMEZONE_TEXT, "אזור"),
         },
         "cognitiveMode": "dementia-moderate",
         "background": {
@@ -198,10 +215,10 @@ def max_context() -> CareContext:
         },
         "familyMembers": [
             {
-                "name": hebrew(SHORT_TEXT, f"בן-משפחה{i:02d}"),
-                "relationship": hebrew(SHORT_TEXT, "קרבה"),
+                "name": hebrew(NAME_TEXT, f"בן-משפחה{i:02d}"),
+                "relationship": hebrew(RELATIONSHIP_TEXT, f"קרבה{i:02d}"),
                 "phone": f"050-123-45{i:02d}",
-                "isEmergencyContact": i % 5 == 0,
+                "isEmergencyContact": i % 4 == 0,
                 "notes": hebrew(MEDIUM_TEXT, f"הערה{i:02d}"),
             }
             for i in range(MAX_FAMILY)
@@ -216,34 +233,38 @@ def max_context() -> CareContext:
     }
     safety_body = {
         "emergencyContacts": [
-            {"name": hebrew(SHORT_TEXT, f"חירום{i}"), "relationship": "בן", "phone": f"052-765-432{i}"}
+            {
+                "name": hebrew(NAME_TEXT, f"חירום{i}"),
+                "relationship": hebrew(RELATIONSHIP_TEXT, f"קרבת-חירום{i}"),
+                "phone": f"052-765-432{i}",
+            }
             for i in range(MAX_CONTACTS)
         ],
         "medications": [
             {
-                "name": hebrew(SHORT_TEXT, f"תרופה{i:02d}"),
-                "dosage": hebrew(SHORT_TEXT, f"מינון{i:02d}"),
+                "name": hebrew(MEDICATION_NAME_TEXT, f"תרופה{i:02d}"),
+                "dosage": hebrew(DOSAGE_TEXT, f"מינון{i:02d}"),
                 "times": times,
-                "instructions": hebrew(MEDIUM_TEXT, f"הוראה{i:02d}"),
+                "instructions": hebrew(INSTRUCTIONS_TEXT, f"הוראה{i:02d}"),
             }
             for i in range(MAX_MEDICATIONS)
         ],
         "neverAllow": [
             {
-                "rule": hebrew(MEDIUM_TEXT, f"כלל{i:02d}"),
-                "reason": hebrew(MEDIUM_TEXT, "סיבה"),
+                "rule": hebrew(RULE_TEXT, f"כלל{i:02d}"),
+                "reason": hebrew(RULE_TEXT, f"סיבה{i:02d}"),
                 "severity": "high",
             }
-            for i in range(MAX_RULES)
+            for i in range(MAX_NEVER_ALLOW)
         ],
-        "forbiddenTopics": [hebrew(SHORT_TEXT, f"נושא{i:02d}") for i in range(MAX_RULES)],
+        "forbiddenTopics": [hebrew(PHRASE_TEXT, f"נושא{i:02d}") for i in range(MAX_FORBIDDEN_TOPICS)],
         "crisisTriggers": [
             {
-                "phrase": hebrew(SHORT_TEXT, f"מצוקה{i:02d}"),
+                "phrase": hebrew(PHRASE_TEXT, f"מצוקה{i:02d}"),
                 "severity": "high",
-                "action": hebrew(MEDIUM_TEXT, "פעולה"),
+                "action": hebrew(ACTION_TEXT, f"פעולה{i:02d}"),
             }
-            for i in range(MAX_RULES)
+            for i in range(MAX_CRISIS_TRIGGERS)
         ],
     }
     music_body = {

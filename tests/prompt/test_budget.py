@@ -7,12 +7,33 @@ import re
 
 import pytest
 
-from companion.profiles.models import MAX_MEMORIES, MAX_RULES, Gender
-from companion.prompt import DEFAULT_BUDGET_TOKENS, LANGUAGES, build, estimate_tokens
+from companion.profiles.models import (
+    ACTION_TEXT,
+    DOSAGE_TEXT,
+    INSTRUCTIONS_TEXT,
+    LONG_TEXT,
+    MAX_CONTACTS,
+    MAX_CRISIS_TRIGGERS,
+    MAX_FAMILY,
+    MAX_FORBIDDEN_TOPICS,
+    MAX_HOBBIES,
+    MAX_MEDICATIONS,
+    MAX_MEMORIES,
+    MAX_MUSIC_ITEMS,
+    MAX_NEVER_ALLOW,
+    MAX_TIMES_PER_MEDICATION,
+    MEDICATION_NAME_TEXT,
+    NAME_TEXT,
+    PHRASE_TEXT,
+    RELATIONSHIP_TEXT,
+    RULE_TEXT,
+    CareContext,
+    Gender,
+)
+from companion.prompt import DEFAULT_BUDGET_TOKENS, LANGUAGES, Instructions, build, estimate_tokens
 from companion.prompt.render import inflect
+from companion.prompt.sanitize import ELLIPSIS, sanitize_value
 from tests.prompt.factories import context, data_lines, hebrew, max_context, memory, profile
-
-HE = LANGUAGES["he"]
 
 
 @pytest.mark.parametrize(
@@ -95,37 +116,147 @@ def test_life_story_is_cut_before_notes() -> None:
     assert len(story) <= 600
 
 
-def test_maximum_profile_fits_and_keeps_every_safety_rule_and_medication() -> None:
-    ctx = max_context()
+def _item(*parts: str) -> str:
+    return "- " + "; ".join(parts)
+
+
+def assert_safety_and_medications_whole(ctx: CareContext, result: Instructions) -> None:
+    """Every safety and medication value is in the text exactly as sanitised: nothing shortened."""
+    labels = LANGUAGES[result.language].labels
+    safety = ctx.safety
+    lines = set(result.text.splitlines())
+    for med in safety.medications:
+        times = ", ".join(f"«{sanitize_value(time)}»" for time in med.times)
+        expected = _item(
+            f"«{sanitize_value(med.name)}»",
+            f"{labels['dosage']}: «{sanitize_value(med.dosage)}»",
+            f"{labels['times']}: {times}",
+            f"{labels['instructions']}: «{sanitize_value(med.instructions)}»",
+        )
+        assert expected in lines, f"medication {med.name[:8]} is not whole"
+    for rule in safety.never_allow:
+        expected = _item(
+            f"«{sanitize_value(rule.rule)}»",
+            f"{labels['reason']}: «{sanitize_value(rule.reason)}»",
+            f"{labels['severity']}: «{rule.severity.value}»",
+        )
+        assert expected in lines, f"never-allow rule {rule.rule[:8]} is not whole"
+    for trigger in safety.crisis_triggers:
+        expected = _item(
+            f"«{sanitize_value(trigger.phrase)}»",
+            f"{labels['severity']}: «{trigger.severity.value}»",
+            f"{labels['action']}: «{sanitize_value(trigger.action)}»",
+        )
+        assert expected in lines, f"crisis trigger {trigger.phrase[:8]} is not whole"
+    for contact in safety.emergency_contacts:
+        expected = _item(
+            f"«{sanitize_value(contact.name)}» («{sanitize_value(contact.relationship)}»)",
+            f"{labels['phone']}: «{contact.phone}»",
+        )
+        assert expected in lines, f"emergency contact {contact.name[:8]} is not whole"
+    found = data_lines(result.text)
+    assert found["crisis_phrases"] == [sanitize_value(t.phrase) for t in safety.crisis_triggers]
+    assert found["forbidden_topics"] == [sanitize_value(topic) for topic in safety.forbidden_topics]
+    for section in result.sections:
+        if section.name in ("medications", "safety"):
+            assert ELLIPSIS not in section.text, f"something in {section.name} was shortened"
+
+
+def _variant(ctx: CareContext, language: str, music_enabled: bool) -> CareContext:
+    assert ctx.profile is not None
+    info = ctx.profile.personal_info.model_copy(update={"language": language})
+    return ctx.model_copy(
+        update={
+            "profile": ctx.profile.model_copy(update={"personal_info": info}),
+            "music": ctx.music.model_copy(update={"enabled": music_enabled}),
+        }
+    )
+
+
+@pytest.mark.parametrize("language", sorted(LANGUAGES))
+@pytest.mark.parametrize("music_enabled", [True, False])
+def test_maximum_profile_fits_with_every_safety_and_medication_value_whole(
+    language: str, music_enabled: bool
+) -> None:
+    ctx = _variant(max_context(), language, music_enabled)
     assert len(ctx.memories) == MAX_MEMORIES
-    assert estimate_tokens(build(ctx, budget_tokens=10**7).text) > 20 * DEFAULT_BUDGET_TOKENS / 6
+    assert estimate_tokens(build(ctx, budget_tokens=10**7).text) > 20 * DEFAULT_BUDGET_TOKENS
     result = build(ctx)
     assert result.tokens_estimate == estimate_tokens(result.text) <= DEFAULT_BUDGET_TOKENS
+    assert result.over_budget is False
     assert result.dropped_memories == MAX_MEMORIES
-    for name in ("identity", "cognitive", "medications", "safety", "style", "tools"):
-        assert name in result.section_names
+    assert set(result.trimmed) <= {"life_story", "notes", "lists"}
+    assert_safety_and_medications_whole(ctx, result)
+    # Even with every allowed cut made, the protected text alone fits: no valid profile needs more.
+    everything_cut = build(ctx, budget_tokens=1)
+    assert everything_cut.tokens_estimate <= DEFAULT_BUDGET_TOKENS
+    pack = LANGUAGES[language]
     text = result.text
-    assert "דבר אך ורק בעברית" in text
-    assert inflect(HE.medications_rules, Gender.FEMALE) in text
-    assert inflect(HE.safety_baseline, Gender.FEMALE) in text
-    assert inflect(HE.crisis_rules, Gender.FEMALE) in text
-    assert inflect(HE.forbidden_rules, Gender.FEMALE) in text
-    assert inflect(HE.never_allow_intro, Gender.FEMALE) in text
-    for i in range(MAX_RULES):
-        assert f"«כלל{i:02d}" in text, f"never-allow rule {i} is missing"
-        assert f"«מצוקה{i:02d}" in text, f"crisis phrase {i} is missing"
-        assert f"«נושא{i:02d}" in text, f"forbidden topic {i} is missing"
-    assert len(data_lines(text)["crisis_phrases"]) == MAX_RULES
-    assert len(data_lines(text)["forbidden_topics"]) == MAX_RULES
-    medication_lines = [line for line in text.splitlines() if line.startswith("- «תרופה")]
-    assert len(medication_lines) == len(ctx.safety.medications)
-    all_times = ", ".join(f"«{t}»" for t in ctx.safety.medications[0].times)
-    assert all(all_times in line for line in medication_lines)
-    assert data_lines(text)["preferred_name"]
+    for name in ("identity", "cognitive", "family", "medications", "safety", "style", "tools"):
+        assert name in result.section_names
+    for template in (
+        pack.language_rule,
+        pack.medications_rules,
+        pack.safety_baseline,
+        pack.crisis_rules,
+        pack.forbidden_rules,
+        pack.never_allow_intro,
+    ):
+        assert inflect(template, Gender.FEMALE) in text
+    assert ctx.profile is not None
+    info = ctx.profile.personal_info
+    assert data_lines(text)["full_name"] == [info.full_name]
+    assert data_lines(text)["preferred_name"] == [info.preferred_name]
 
 
-def test_a_tiny_budget_never_drops_protected_sections() -> None:
-    result = build(max_context(), budget_tokens=1)
-    assert result.tokens_estimate > 1  # best effort, and it says so
+def test_the_maximum_profile_is_at_every_limit() -> None:
+    ctx = max_context()
+    safety, music = ctx.safety, ctx.music
+    assert ctx.profile is not None
+    assert len(safety.never_allow) == MAX_NEVER_ALLOW
+    assert len(safety.crisis_triggers) == MAX_CRISIS_TRIGGERS
+    assert len(safety.forbidden_topics) == MAX_FORBIDDEN_TOPICS
+    assert len(safety.medications) == MAX_MEDICATIONS
+    assert len(safety.emergency_contacts) == MAX_CONTACTS
+    assert all(len(med.times) == MAX_TIMES_PER_MEDICATION for med in safety.medications)
+    assert all(len(rule.rule) == len(rule.reason) == RULE_TEXT for rule in safety.never_allow)
+    assert all(len(t.phrase) == PHRASE_TEXT and len(t.action) == ACTION_TEXT for t in safety.crisis_triggers)
+    assert all(len(topic) == PHRASE_TEXT for topic in safety.forbidden_topics)
+    assert all(
+        (len(m.name), len(m.dosage), len(m.instructions))
+        == (MEDICATION_NAME_TEXT, DOSAGE_TEXT, INSTRUCTIONS_TEXT)
+        for m in safety.medications
+    )
+    assert all(
+        (len(c.name), len(c.relationship)) == (NAME_TEXT, RELATIONSHIP_TEXT)
+        for c in safety.emergency_contacts
+    )
+    family = ctx.profile.family_members
+    assert len(family) == MAX_FAMILY
+    assert sum(member.is_emergency_contact for member in family) > MAX_CONTACTS
+    assert len(ctx.profile.background.hobbies) == MAX_HOBBIES
+    assert len(music.preferred_songs) == len(music.disliked_artists) == MAX_MUSIC_ITEMS
+    assert len(ctx.memories) == MAX_MEMORIES
+    assert all(len(memory.text) == LONG_TEXT for memory in ctx.memories)
+
+
+def test_family_emergency_contacts_survive_every_cut() -> None:
+    ctx = max_context()
+    assert ctx.profile is not None
+    family = ctx.profile.family_members
+    result = build(ctx, budget_tokens=1)
+    kept = [member for member in family if f"- «{member.name}»" in result.text]
+    flagged = [member for member in family if member.is_emergency_contact]
+    assert kept == flagged[:MAX_CONTACTS]
+    assert "«הערה" not in result.text  # their notes are cut like every note
+
+
+def test_a_tiny_budget_keeps_safety_whole_and_says_it_is_over() -> None:
+    ctx = max_context()
+    result = build(ctx, budget_tokens=1)
+    assert result.over_budget is True
+    assert result.tokens_estimate > 1  # best effort, and it says by how much
     assert {"identity", "medications", "safety", "tools"} <= set(result.section_names)
-    assert result.trimmed == ("life_story", "notes", "lists", "values")
+    assert result.trimmed == ("life_story", "notes", "lists")
+    assert_safety_and_medications_whole(ctx, result)
+    assert build(ctx).over_budget is False

@@ -5,13 +5,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import sys
+import types
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from companion.profiles.models import CognitiveMode, Gender, MemoryType, Severity
-from companion.prompt import LANGUAGES, TOOLS, build, tool_definitions
-from companion.prompt.lang import DATA_KEYS, DEFAULT_LANGUAGE, SECTION_NAMES, LanguagePack, pack_for
+from companion.languages import LANGUAGE_NAMES
+from companion.profiles.models import CognitiveMode, Gender, MemoryType, PersonalInfo, Severity
+from companion.prompt import LANGUAGES, TOOLS, build, lang, tool_definitions
+from companion.prompt.lang import DATA_KEYS, DEFAULT_LANGUAGE, SECTION_NAMES, pack_for
 from companion.prompt.render import inflect
 from tests.prompt.factories import context
 
@@ -58,7 +62,8 @@ def test_instructions_explain_every_tool(language: str) -> None:
 
 
 def test_registry_and_default() -> None:
-    assert DEFAULT_LANGUAGE == "he"
+    assert DEFAULT_LANGUAGE == "he" == PersonalInfo(full_name="x", gender=Gender.MALE).language
+    assert list(LANGUAGES) == list(LANGUAGE_NAMES)  # one pack per registered code, nothing else
     assert all(code == pack.code for code, pack in LANGUAGES.items())
     assert pack_for(None) is LANGUAGES["he"]
     assert pack_for("xx") is LANGUAGES["he"]
@@ -110,17 +115,39 @@ def test_an_incomplete_pack_is_refused_at_creation() -> None:
         dataclasses.replace(english, cognitive=dict.fromkeys(CognitiveMode, "same"))
 
 
+def test_the_profile_accepts_exactly_the_registered_languages() -> None:
+    for code in LANGUAGE_NAMES:
+        assert context(language=code).profile is not None
+    with pytest.raises(ValidationError, match=r"supported codes: he \(Hebrew\), en \(English\)") as caught:
+        context(language="fr")
+    assert caught.value.errors()[0]["loc"] == ("personalInfo", "language")
+
+
+def _pack_module(monkeypatch: pytest.MonkeyPatch, code: str, pack: object) -> None:
+    """Stand-in for a new file ``lang/<code>.py`` defining ``PACK``."""
+    module = types.ModuleType(f"{lang.__name__}.{code}")
+    module.PACK = pack  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+
+
 def test_a_new_language_is_one_pack_and_one_registration(monkeypatch: pytest.MonkeyPatch) -> None:
     pirate = dataclasses.replace(LANGUAGES["en"], code="xp", persona="Ahoy, ye be a warm companion.")
-    assert isinstance(pirate, LanguagePack)
-    monkeypatch.setitem(LANGUAGES, "xp", pirate)
-    ctx = context(language="en")
-    profile = ctx.profile
-    assert profile is not None
-    info = profile.personal_info.model_construct(**{**dict(profile.personal_info), "language": "xp"})
-    result = build(ctx.model_copy(update={"profile": profile.model_copy(update={"personal_info": info})}))
+    _pack_module(monkeypatch, "xp", pirate)  # the new pack module
+    monkeypatch.setitem(LANGUAGE_NAMES, "xp", "Pirate")  # its line in the registry
+    with pytest.raises(ValidationError):
+        context(language="xq")
+    monkeypatch.setitem(LANGUAGES, "xp", lang._load("xp"))  # what importing prompt.lang does per code
+    result = build(context(language="xp"))  # the schema accepts it without any other change
     assert result.language == "xp"
     assert "Ahoy, ye be a warm companion." in result.text
+
+
+def test_a_registered_code_without_its_pack_fails_at_import(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ModuleNotFoundError):
+        lang._load("xz")
+    _pack_module(monkeypatch, "xy", LANGUAGES["en"])  # a pack whose code is not its module's
+    with pytest.raises(RuntimeError, match="must define PACK"):
+        lang._load("xy")
 
 
 def test_builder_code_has_no_language_branches() -> None:

@@ -1,8 +1,16 @@
 """The care profile: one schema, split into documents that caregivers save one at a time.
 
-Pure pydantic models, no I/O. Every text field and list has a limit so that a profile can never grow
-past what the instruction builder's budget can hold, and unknown fields are refused (no mass
-assignment). JSON names are camelCase, as the dashboard and the API speak them.
+Pure pydantic models, no I/O. Every text field and list has a limit, and unknown fields are refused
+(no mass assignment). JSON names are camelCase, as the dashboard and the API speak them.
+
+The limits are set so that a profile at every limit fits the instruction builder's default budget
+(6,000 estimated tokens) with its safety and medication content whole: every never-allow rule with
+its reason, every crisis phrase with its action, every forbidden topic, every emergency contact and
+every medication with its dosage, all its times and its instructions. Only what the builder may cut
+has room to spare: memories, the life story, background and family notes, and the optional lists
+(hobbies, music, family members beyond the emergency contacts). ``tests/prompt/test_budget.py``
+proves it for Hebrew text; text in scripts that cost more tokens per character (CJK, emoji) may not
+fit, and then the builder keeps the safety content whole anyway and flags the result ``over_budget``.
 """
 
 from __future__ import annotations
@@ -10,27 +18,47 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.alias_generators import to_camel
 
-# Limits: long enough for real life stories, short enough that a full profile fits the prompt budget.
-SHORT_TEXT = 80  # names, labels, artists
-MEDIUM_TEXT = 300  # one rule, one note, one instruction
-LONG_TEXT = 2000  # life story, memory text
-MAX_FAMILY = 20
+from companion.languages import DEFAULT_LANGUAGE, check_language
+
+# Limits of what the builder may cut when over budget: generous, for real life stories.
+SHORT_TEXT = 80  # one entry of an optional list (hobby, artist, song title, genre); a memory id
+MEDIUM_TEXT = 300  # one optional note: condition, personality, a family member; also alert texts
+LONG_TEXT = 2000  # the life story, one memory
+MAX_FAMILY = 20  # an extended family; beyond the emergency contacts the builder may shorten the list
+MAX_MUSIC_ITEMS = 30  # per music list; the builder may shorten it
+MAX_HOBBIES = 20  # the builder may shorten the list
+TIMEZONE_TEXT = 64  # an IANA zone name; the longest in use is about 30 characters
+
+# Limits of what always reaches the model whole: together they must fit the default budget.
+NAME_TEXT = 60  # a person's or contact's name: long Hebrew full names are about 40 characters
+RELATIONSHIP_TEXT = 40  # "daughter", "grandson", "neighbour from the second floor"
 MAX_CONTACTS = 3  # the onboarding asks for one to three emergency contacts
-MAX_MEDICATIONS = 20
-MAX_TIMES_PER_MEDICATION = 8
-MAX_RULES = 30
-MAX_MUSIC_ITEMS = 30
-MAX_HOBBIES = 20
+RULE_TEXT = 120  # one never-allow rule, or the reason for it: one clear sentence
+MAX_NEVER_ALLOW = 10  # ten firm rules are followed; a long rulebook dilutes each rule
+PHRASE_TEXT = 60  # a crisis phrase or forbidden topic: a few words the model listens for
+ACTION_TEXT = 120  # what to do when a crisis phrase is heard: one clear sentence
+MAX_CRISIS_TRIGGERS = 10  # the phrases that signal distress for this person
+MAX_FORBIDDEN_TOPICS = 15  # topics to steer away from; each is only a few words
+MEDICATION_NAME_TEXT = 60  # brand and generic name, e.g. "Aricept (donepezil hydrochloride)"
+DOSAGE_TEXT = 40  # e.g. "5 mg, half a tablet", "two drops in each eye"
+INSTRUCTIONS_TEXT = 120  # e.g. "after breakfast, with a full glass of water; never on an empty stomach"
+MAX_MEDICATIONS = 12  # a heavy daily regimen for an elderly person; more belongs in a care plan
+MAX_TIMES_PER_MEDICATION = 6  # every four hours around the clock
 
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=SHORT_TEXT)]
-MediumText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MEDIUM_TEXT)]
 OptionalMedium = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MEDIUM_TEXT)]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=LONG_TEXT)]
+
+NameText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_TEXT)]
+RelationshipText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=RELATIONSHIP_TEXT)
+]
+PhraseText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=PHRASE_TEXT)]
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 _PHONE_CHARS = re.compile(r"[\s\-().]")
@@ -121,17 +149,20 @@ class MemorySource(StrEnum):
     CONVERSATION = "conversation"
 
 
-Language = Literal["he", "en"]
+# A code registered in ``companion/languages.py``, i.e. one that has a language pack.
+LanguageCode = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=16), AfterValidator(check_language)
+]
 
 
 class PersonalInfo(Model):
-    full_name: ShortText
-    preferred_name: ShortText | None = None
+    full_name: NameText
+    preferred_name: NameText | None = None
     gender: Gender
     age: Annotated[int, Field(ge=0, le=130)] | None = None
     date_of_birth: date | None = None
-    language: Language = "he"
-    timezone: Annotated[str, StringConstraints(max_length=64)] = "Asia/Jerusalem"
+    language: LanguageCode = DEFAULT_LANGUAGE
+    timezone: Annotated[str, StringConstraints(max_length=TIMEZONE_TEXT)] = "Asia/Jerusalem"
 
     @model_validator(mode="after")
     def _birth_not_future(self) -> PersonalInfo:
@@ -148,8 +179,8 @@ class Background(Model):
 
 
 class FamilyMember(Model):
-    name: ShortText
-    relationship: ShortText
+    name: NameText
+    relationship: RelationshipText
     phone: Phone | None = None
     is_emergency_contact: bool = False
     notes: OptionalMedium = ""
@@ -174,28 +205,30 @@ class Profile(Model):
 
 
 class EmergencyContact(Model):
-    name: ShortText
-    relationship: ShortText
+    name: NameText
+    relationship: RelationshipText
     phone: Phone
 
 
 class Medication(Model):
-    name: ShortText
-    dosage: ShortText
+    name: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MEDICATION_NAME_TEXT)
+    ]
+    dosage: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=DOSAGE_TEXT)]
     times: Annotated[list[HHMM], Field(min_length=1, max_length=MAX_TIMES_PER_MEDICATION)]
-    instructions: OptionalMedium = ""
+    instructions: Annotated[str, StringConstraints(strip_whitespace=True, max_length=INSTRUCTIONS_TEXT)] = ""
 
 
 class NeverAllowRule(Model):
-    rule: MediumText
-    reason: OptionalMedium = ""
+    rule: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=RULE_TEXT)]
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=RULE_TEXT)] = ""
     severity: Severity = Severity.HIGH
 
 
 class CrisisTrigger(Model):
-    phrase: ShortText
+    phrase: PhraseText
     severity: Severity = Severity.CRITICAL
-    action: OptionalMedium = ""
+    action: Annotated[str, StringConstraints(strip_whitespace=True, max_length=ACTION_TEXT)] = ""
 
 
 class Safety(Model):
@@ -203,9 +236,9 @@ class Safety(Model):
 
     emergency_contacts: Annotated[list[EmergencyContact], Field(max_length=MAX_CONTACTS)] = []
     medications: Annotated[list[Medication], Field(max_length=MAX_MEDICATIONS)] = []
-    never_allow: Annotated[list[NeverAllowRule], Field(max_length=MAX_RULES)] = []
-    forbidden_topics: Annotated[list[ShortText], Field(max_length=MAX_RULES)] = []
-    crisis_triggers: Annotated[list[CrisisTrigger], Field(max_length=MAX_RULES)] = []
+    never_allow: Annotated[list[NeverAllowRule], Field(max_length=MAX_NEVER_ALLOW)] = []
+    forbidden_topics: Annotated[list[PhraseText], Field(max_length=MAX_FORBIDDEN_TOPICS)] = []
+    crisis_triggers: Annotated[list[CrisisTrigger], Field(max_length=MAX_CRISIS_TRIGGERS)] = []
 
 
 class Music(Model):

@@ -13,20 +13,20 @@ as it must:
 1. memories, one at a time: lowest importance first, then oldest first (the result equals dropping
    them one by one; a binary search finds the count, since each drop only shortens the text);
 2. the life story, shortened, then left out;
-3. optional free-text notes (condition, personality, family notes, medication instructions, rule
-   reasons, crisis actions): the cap on their length is lowered, so the longest are cut first, then
-   they are left out;
-4. optional lists (hobbies, family members, music lists): shortened to their first entries;
-   family members who are emergency contacts are kept first;
-5. each value (names, safety rules, crisis phrases, topics, medication names and dosages) is
-   shortened, with "…". Every rule, phrase, topic and medication with all its times stays;
-6. last resort: the optional lists are emptied (emergency contacts from the safety section stay).
+3. background and family notes (condition, personality, a family member's notes): the cap on their
+   length is lowered, so the longest are cut first, then they are left out;
+4. optional lists (hobbies, music lists, family members): shortened to their first entries, then
+   emptied. Family members who are emergency contacts (up to ``MAX_CONTACTS`` of them) always stay.
 
-Never dropped: the identity section with its language rule, cognitive guidance, safety, medications,
-style and tools. Step 5 exists because the schema allows more safety and medication text than the
-default budget holds (30 rules of 300 characters alone come to about 3,600 tokens in Hebrew).
-If even the last level is over budget (a tiny budget), the smallest text is returned and its
-``tokens_estimate`` shows by how much.
+Never cut, shortened or dropped: safety and medication content (every never-allow rule with its
+reason, every crisis phrase with its action, every forbidden topic, every emergency contact, every
+medication with its name, dosage, each time and its instructions), the person's names, and the
+identity, cognitive, style and tools sections. The schema's limits (``profiles/models.py``) are set
+so that all of that fits the default budget for a profile at every limit; ``tests/prompt`` proves it.
+If it still does not fit (a budget far below the default, or text in a script that costs more
+tokens per character than Hebrew), the smallest text is returned with the safety content whole,
+``over_budget`` set and ``tokens_estimate`` showing by how much: cutting a rule or a dosage to make
+room would be worse than a long prompt.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ DEFAULT_BUDGET_TOKENS: Final = 6000  # leaves most of a realtime model's context
 VERSION_HEX_CHARS: Final = 16  # 64 bits: collisions between two versions of one profile are negligible
 
 # Step 2 onwards of the budget policy: (what was cut, limits), each level tighter than the one before.
+# ``Caps`` has no limit for safety or medication content, so no level can cut it.
 LEVELS: Final[tuple[tuple[str, Caps], ...]] = (
     ("life_story", Caps(life_story=600)),
     ("life_story", Caps(life_story=0)),
@@ -53,10 +54,7 @@ LEVELS: Final[tuple[tuple[str, Caps], ...]] = (
     ("notes", Caps(life_story=0, note=0)),
     ("lists", Caps(life_story=0, note=0, items=10)),
     ("lists", Caps(life_story=0, note=0, items=3)),
-    ("values", Caps(life_story=0, note=0, items=3, text=120)),
-    ("values", Caps(life_story=0, note=0, items=3, text=60)),
-    ("values", Caps(life_story=0, note=0, items=3, text=40)),
-    ("lists", Caps(life_story=0, note=0, items=0, text=40)),  # last resort: only what keeps them safe
+    ("lists", Caps(life_story=0, note=0, items=0)),  # last: only what keeps them safe and addressed
 )
 
 
@@ -71,6 +69,8 @@ class Instructions:
     tokens_estimate: int
     dropped_memories: int
     trimmed: tuple[str, ...] = ()  # budget steps beyond memories that were applied, in order
+    # True when even every allowed cut left the text over budget; the safety content is still whole
+    over_budget: bool = False
 
     @property
     def section_names(self) -> tuple[str, ...]:
@@ -124,6 +124,7 @@ def build(context: CareContext, *, budget_tokens: int = DEFAULT_BUDGET_TOKENS) -
             tokens_estimate=chosen.tokens,
             dropped_memories=chosen.dropped,
             trimmed=trimmed,
+            over_budget=chosen.tokens > budget_tokens,
         )
 
     full = Caps()

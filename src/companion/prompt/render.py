@@ -6,6 +6,10 @@ line, ``<label> [<key>]: «v1», «v2»``; records with several parts (a family 
 are list items, ``- «name»; <label>: «value»``, which carry no ``[key]`` and so can repeat.
 
 A renderer returns ``None`` when its data is empty, and the section is left out.
+
+Only what the budget policy may cut is ever capped (``Caps``): the life story, background and family
+notes, and the optional lists. Everything else, and above all every safety and medication value, is
+rendered whole (``sanitize_value`` with no cap beyond its absolute ``MAX_VALUE_CHARS``).
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ from dataclasses import dataclass
 
 from companion.profiles.models import (
     LONG_TEXT,
+    MAX_CONTACTS,
+    MAX_FAMILY,
+    MAX_HOBBIES,
     MAX_MUSIC_ITEMS,
     MEDIUM_TEXT,
     CareContext,
@@ -26,7 +33,7 @@ from companion.profiles.models import (
 )
 
 from .lang import SECTION_NAMES, LanguagePack
-from .sanitize import quote, sanitize_value
+from .sanitize import MAX_VALUE_CHARS, quote, sanitize_value
 
 _ALTERNATION = re.compile(r"\{([^{}|]*)\|([^{}|]*)(?:\|([^{}|]*))?\}")
 _SLOT = re.compile(r"\{([a-z_]+)\}")
@@ -62,12 +69,15 @@ class Section:
 
 @dataclass(frozen=True, slots=True)
 class Caps:
-    """Length limits applied while rendering. The budget policy tightens them level by level."""
+    """Limits on what may be cut, applied while rendering; the budget policy tightens them level by level.
+
+    There is deliberately no limit for safety or medication content: it is always rendered whole.
+    """
 
     life_story: int = LONG_TEXT  # characters of the life story (0 leaves it out)
-    note: int = MEDIUM_TEXT  # characters of each optional note (condition, reasons, instructions...)
-    text: int = MEDIUM_TEXT  # characters of every other value: names, rules, phrases, medications
-    items: int = MAX_MUSIC_ITEMS  # entries of each optional list: hobbies, family, music lists
+    note: int = MEDIUM_TEXT  # characters of each background or family note (0 leaves them out)
+    # entries of each optional list: hobbies, music lists, family members beyond the emergency contacts
+    items: int = max(MAX_HOBBIES, MAX_MUSIC_ITEMS, MAX_FAMILY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +101,7 @@ class Draft:
         """Pack text in the person's gender; slots hold pack text or already quoted data."""
         return _SLOT.sub(lambda match: slots[match.group(1)], inflect(template, self.gender))
 
-    def clean_all(self, values: Iterable[object], cap: int) -> list[str]:
+    def clean_all(self, values: Iterable[object], cap: int = MAX_VALUE_CHARS) -> list[str]:
         """Sanitised, non-empty, de-duplicated (case-insensitively) values, in the given order."""
         seen: set[str] = set()
         out: list[str] = []
@@ -102,16 +112,16 @@ class Draft:
                 out.append(clean)
         return out
 
-    def line(self, key: str, values: Iterable[object], cap: int | None = None) -> str | None:
+    def line(self, key: str, values: Iterable[object], cap: int = MAX_VALUE_CHARS) -> str | None:
         """A data line, or ``None`` when no value is left after sanitising."""
-        clean = self.clean_all(values, self.caps.text if cap is None else cap)
+        clean = self.clean_all(values, cap)
         if not clean:
             return None
         return f"{self.pack.labels[key]} [{key}]: " + ", ".join(quote(value) for value in clean)
 
-    def part(self, key: str, value: object, cap: int | None = None) -> str | None:
+    def part(self, key: str, value: object, cap: int = MAX_VALUE_CHARS) -> str | None:
         """One labelled part of a list item, ``label: «value»``."""
-        clean = sanitize_value(str(value), self.caps.text if cap is None else cap)
+        clean = sanitize_value(str(value), cap)
         return f"{self.pack.labels[key]}: {quote(clean)}" if clean else None
 
 
@@ -124,7 +134,7 @@ def _join(*lines: str | None) -> str:
     return "\n".join(line for line in lines if line)
 
 
-def _quoted(value: str, cap: int) -> str | None:
+def _quoted(value: str, cap: int = MAX_VALUE_CHARS) -> str | None:
     clean = sanitize_value(value, cap)
     return quote(clean) if clean else None
 
@@ -139,8 +149,8 @@ def person(d: Draft) -> str | None:
     if d.profile is None:
         return None
     info, background = d.profile.personal_info, d.profile.background
-    full = sanitize_value(info.full_name, d.caps.text)
-    preferred = sanitize_value(info.preferred_name or "", d.caps.text) or full
+    full = sanitize_value(info.full_name)
+    preferred = sanitize_value(info.preferred_name or "") or full
     return _join(
         d.say(d.pack.person_intro),
         d.line("full_name", [full]) if full != preferred else None,
@@ -165,20 +175,23 @@ def cognitive(d: Draft) -> str:
 
 def _someone(d: Draft, name: str, relationship: str, *parts: str | None) -> str | None:
     """A list item for a family member or contact: ``- «name» («relationship»); part; part``."""
-    quoted_name = _quoted(name, d.caps.text)
+    quoted_name = _quoted(name)
     if quoted_name is None:
         return None
-    quoted_relationship = _quoted(relationship, d.caps.text)
+    quoted_relationship = _quoted(relationship)
     head = f"{quoted_name} ({quoted_relationship})" if quoted_relationship else quoted_name
     return _item(head, *parts)
 
 
 def family(d: Draft) -> str | None:
     members = list(d.profile.family_members) if d.profile else []
-    if len(members) > d.caps.items:  # over budget: emergency contacts stay, the family's order stays
-        ranked = sorted(range(len(members)), key=lambda i: not members[i].is_emergency_contact)
-        chosen = set(ranked[: d.caps.items])
-        members = [member for i, member in enumerate(members) if i in chosen]
+    # The first MAX_CONTACTS emergency contacts always stay; of the others, up to ``caps.items``,
+    # emergency contacts first. The family's order stays.
+    ranked = sorted(range(len(members)), key=lambda i: not members[i].is_emergency_contact)
+    protected = [i for i in ranked if members[i].is_emergency_contact][:MAX_CONTACTS]
+    optional = [i for i in ranked if i not in protected][: d.caps.items]
+    chosen = {*protected, *optional}
+    members = [member for i, member in enumerate(members) if i in chosen]
     member_lines = [
         _someone(
             d,
@@ -228,10 +241,10 @@ def medications(d: Draft) -> str | None:
         return None
     items = [
         _item(
-            _quoted(med.name, d.caps.text),
+            _quoted(med.name),
             d.part("dosage", med.dosage),
-            f"{d.pack.labels['times']}: " + ", ".join(quote(time) for time in d.clean_all(med.times, 5)),
-            d.part("instructions", med.instructions, d.caps.note),
+            f"{d.pack.labels['times']}: " + ", ".join(quote(time) for time in d.clean_all(med.times)),
+            d.part("instructions", med.instructions),
         )
         for med in meds
     ]
@@ -242,8 +255,8 @@ def safety(d: Draft) -> str:
     rules = d.context.safety
     never = [
         _item(
-            _quoted(rule.rule, d.caps.text),
-            d.part("reason", rule.reason, d.caps.note),
+            _quoted(rule.rule),
+            d.part("reason", rule.reason),
             d.part("severity", rule.severity.value),
         )
         for rule in rules.never_allow
@@ -251,12 +264,12 @@ def safety(d: Draft) -> str:
     crisis_line = d.line("crisis_phrases", [trigger.phrase for trigger in rules.crisis_triggers])
     crisis_details = [
         _item(
-            _quoted(trigger.phrase, d.caps.text),
+            _quoted(trigger.phrase),
             d.part("severity", trigger.severity.value),
-            d.part("action", trigger.action, d.caps.note),
+            d.part("action", trigger.action),
         )
         for trigger in rules.crisis_triggers
-        if trigger.severity is not Severity.CRITICAL or sanitize_value(trigger.action, d.caps.note)
+        if trigger.severity is not Severity.CRITICAL or sanitize_value(trigger.action)
     ]
     forbidden_line = d.line("forbidden_topics", rules.forbidden_topics)
     return _join(
@@ -283,12 +296,12 @@ def music(d: Draft) -> str | None:
     prefs = d.context.music
     if not prefs.enabled:
         return d.say(d.pack.music_disabled)
-    all_disliked = d.clean_all(prefs.disliked_artists, d.caps.text)
+    all_disliked = d.clean_all(prefs.disliked_artists)
     never = {artist.casefold() for artist in all_disliked}  # disliked wins over preferred
-    artists = [a for a in d.clean_all(prefs.preferred_artists, d.caps.text) if a.casefold() not in never]
+    artists = [a for a in d.clean_all(prefs.preferred_artists) if a.casefold() not in never]
     artists = artists[: d.caps.items]
-    songs = d.clean_all(prefs.preferred_songs, d.caps.text)[: d.caps.items]
-    genres = d.clean_all(prefs.preferred_genres, d.caps.text)[: d.caps.items]
+    songs = d.clean_all(prefs.preferred_songs)[: d.caps.items]
+    genres = d.clean_all(prefs.preferred_genres)[: d.caps.items]
     disliked = all_disliked[: d.caps.items]
     if not (artists or songs or genres or disliked):
         return None

@@ -216,3 +216,5 @@ ENGLISH: Final = LanguagePack(
         "- Never read tool names or technical details aloud."
     ),
 )
+
+PACK: Final = ENGLISH  # what prompt/lang loads for the registered code "en"

@@ -219,3 +219,5 @@ HEBREW: Final = LanguagePack(
         "- אל תקריא בקול שמות של כלים או פרטים טכניים."
     ),
 )
+
+PACK: Final = HEBREW  # what prompt/lang loads for the registered code "he"

@@ -1,7 +1,8 @@
 """What a language must provide: every word of the prompt that is not the family's data.
 
 The builder has no language-specific branches; it only picks strings from a ``LanguagePack``. Adding a
-language means writing one module that builds a pack and registering it in ``lang/__init__.py``.
+language means writing one module, ``lang/<code>.py``, whose ``PACK`` is the pack, and adding the code
+to the registry in ``companion/languages.py``.
 A pack checks itself when it is created, so an incomplete one fails at import, not mid-conversation.
 
 Templates may contain two kinds of braces, resolved by the builder:
