@@ -38,9 +38,19 @@ from typing import Final, NamedTuple
 
 from companion.profiles.models import CareContext, Memory
 
-from .lang import pack_for
-from .render import Caps, Draft, Section, memory_item, render
-from .tokens import estimate_tokens
+from .lang import LanguagePack, pack_for
+from .render import (
+    SECTION_SEPARATOR,
+    Caps,
+    Draft,
+    Section,
+    SectionMemo,
+    memories_intro,
+    memory_item,
+    render,
+    section_head,
+)
+from .tokens import estimate_tokens, estimate_units, units_to_tokens
 
 DEFAULT_BUDGET_TOKENS: Final = 6000  # leaves most of a realtime model's context for the conversation
 VERSION_HEX_CHARS: Final = 16  # 64 bits: collisions between two versions of one profile are negligible
@@ -106,13 +116,28 @@ def build(context: CareContext, *, budget_tokens: int = DEFAULT_BUDGET_TOKENS) -
     """Compile ``context`` into instructions within ``budget_tokens`` (see the module docstring)."""
     profile = context.profile
     pack = pack_for(profile.personal_info.language if profile else None)
-    # Each memory's line is rendered once; the budget search only chooses how many to keep.
-    drop_order = tuple(memory_item(pack, memory) for memory in sorted(context.memories, key=_drop_key))
+    # Each memory's line is rendered and costed once; the budget search only chooses how many to keep.
+    ordered = sorted(context.memories, key=_drop_key)
+    drop_order = tuple(memory_item(pack, memory) for memory in ordered)
+    costs = _MemoryCosts(pack, context, drop_order)
+    others: dict[Caps, tuple[int, int]] = {}
+    memo: SectionMemo = {}
+
+    def tokens(caps: Caps, dropped: int) -> int:
+        """The estimate of the text that ``attempt`` would render, from the parts' costs alone."""
+        if caps not in others:
+            sections = render(Draft(context=context, pack=pack, caps=caps, memories=()), memo)
+            others[caps] = (sum(estimate_units(s.text) for s in sections), len(sections))
+        units, count = others[caps]
+        if costs.kept_lines(dropped):
+            units += costs.section_units(dropped)
+            count += 1
+        return units_to_tokens(units + _SEPARATOR_UNITS * max(count - 1, 0))
 
     def attempt(caps: Caps, dropped: int) -> _Attempt:
         kept = tuple(line for line in reversed(drop_order[dropped:]) if line)  # most important first
-        sections = render(Draft(context=context, pack=pack, caps=caps, memories=kept))
-        text = "\n\n".join(section.text for section in sections)
+        sections = render(Draft(context=context, pack=pack, caps=caps, memories=kept), memo)
+        text = SECTION_SEPARATOR.join(section.text for section in sections)
         return _Attempt(sections, text, estimate_tokens(text), dropped)
 
     def result(chosen: _Attempt, trimmed: tuple[str, ...] = ()) -> Instructions:
@@ -128,25 +153,52 @@ def build(context: CareContext, *, budget_tokens: int = DEFAULT_BUDGET_TOKENS) -
         )
 
     full = Caps()
-    first = attempt(full, 0)
-    if first.tokens <= budget_tokens:
-        return result(first)
-    without_memories = attempt(full, len(drop_order))
-    if without_memories.tokens <= budget_tokens:
+    if tokens(full, 0) <= budget_tokens:
+        return result(attempt(full, 0))
+    if tokens(full, len(drop_order)) <= budget_tokens:
         low, high = 1, len(drop_order)  # dropping ``high`` fits; dropping ``low - 1`` does not
         while low < high:
             middle = (low + high) // 2
-            if attempt(full, middle).tokens <= budget_tokens:
+            if tokens(full, middle) <= budget_tokens:
                 high = middle
             else:
                 low = middle + 1
         return result(attempt(full, high))
     trimmed: list[str] = []
-    last = without_memories
+    chosen = full
     for step, caps in LEVELS:
         if step not in trimmed:
             trimmed.append(step)
-        last = attempt(caps, len(drop_order))
-        if last.tokens <= budget_tokens:
+        chosen = caps
+        if tokens(caps, len(drop_order)) <= budget_tokens:
             break
-    return result(last, tuple(trimmed))
+    return result(attempt(chosen, len(drop_order)), tuple(trimmed))
+
+
+_NEWLINE_UNITS: Final = estimate_units("\n")
+_SEPARATOR_UNITS: Final = estimate_units(SECTION_SEPARATOR)
+
+
+class _MemoryCosts:
+    """Costs of the memories section for any number of dropped memories, from per-line costs.
+
+    The section is ``## title`` + intro, then one line per kept memory, joined by newlines, so its
+    cost is the head's plus, for the kept lines, their own and one newline each.
+    """
+
+    def __init__(self, pack: LanguagePack, context: CareContext, lines: tuple[str | None, ...]) -> None:
+        draft = Draft(context=context, pack=pack, caps=Caps(), memories=())
+        self._head = estimate_units(section_head(draft, "memories") + memories_intro(draft))
+        # suffix sums over the drop order: what is kept when the first ``i`` lines are dropped
+        self._units = [0] * (len(lines) + 1)
+        self._count = [0] * (len(lines) + 1)
+        for i in range(len(lines) - 1, -1, -1):
+            line = lines[i]
+            self._units[i] = self._units[i + 1] + (estimate_units(line) + _NEWLINE_UNITS if line else 0)
+            self._count[i] = self._count[i + 1] + (1 if line else 0)
+
+    def kept_lines(self, dropped: int) -> int:
+        return self._count[dropped]
+
+    def section_units(self, dropped: int) -> int:
+        return self._head + self._units[dropped]

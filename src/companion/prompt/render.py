@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Final
 
 from companion.profiles.models import (
     LONG_TEXT,
@@ -286,10 +287,14 @@ def memory_item(pack: LanguagePack, memory: Memory) -> str | None:
     return f"- {quoted} ({pack.memory_types[memory.type]})" if quoted else None
 
 
+def memories_intro(d: Draft) -> str:
+    return d.say(d.pack.memories_intro)
+
+
 def memories(d: Draft) -> str | None:
     if not d.memories:
         return None
-    return _join(d.say(d.pack.memories_intro), *d.memories)
+    return _join(memories_intro(d), *d.memories)
 
 
 def music(d: Draft) -> str | None:
@@ -349,11 +354,39 @@ if tuple(RENDERERS) != SECTION_NAMES:  # pragma: no cover - a programming error,
     raise RuntimeError("RENDERERS and SECTION_NAMES must list the same sections in the same order")
 
 
-def render(draft: Draft) -> tuple[Section, ...]:
-    """All non-empty sections, in order, each starting with its ``## title`` line."""
+SECTION_SEPARATOR = "\n\n"
+
+
+def section_head(draft: Draft, name: str) -> str:
+    return f"## {draft.pack.titles[name]}\n"
+
+
+# Which limits each section's text depends on; the others (memories aside) depend on none.
+CAPPED_SECTIONS: Final[dict[str, Callable[[Caps], tuple[int, ...]]]] = {
+    "person": lambda caps: (caps.life_story, caps.note, caps.items),
+    "family": lambda caps: (caps.note, caps.items),
+    "music": lambda caps: (caps.items,),
+}
+SectionMemo = dict[tuple[str, tuple[int, ...]], Section | None]
+
+
+def render(draft: Draft, memo: SectionMemo | None = None) -> tuple[Section, ...]:
+    """All non-empty sections, in order, each starting with its ``## title`` line.
+
+    ``memo`` (one per build, for one context and language) keeps sections that another attempt of
+    the budget search already rendered with the same limits; the memories section is never kept.
+    """
     sections = []
     for name, renderer in RENDERERS.items():
-        body = renderer(draft)
-        if body:
-            sections.append(Section(name, f"## {draft.pack.titles[name]}\n{body}"))
+        limits = CAPPED_SECTIONS.get(name)
+        key = (name, limits(draft.caps) if limits else ())
+        if memo is not None and name != "memories" and key in memo:
+            section = memo[key]
+        else:
+            body = renderer(draft)
+            section = Section(name, section_head(draft, name) + body) if body else None
+            if memo is not None and name != "memories":
+                memo[key] = section
+        if section is not None:
+            sections.append(section)
     return tuple(sections)

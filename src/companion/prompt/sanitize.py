@@ -84,6 +84,7 @@ def _one_of(chars: list[str]) -> str:
     return "[" + "".join(re.escape(char) for char in sorted(chars)) + "]"
 
 
+@functools.lru_cache(maxsize=16384)  # pure; a refresh re-sanitises the same values, often several times
 def sanitize_value(value: str, max_chars: int = MAX_VALUE_CHARS) -> str:
     """Return ``value`` as inert, single-line, visible text of at most ``max_chars`` characters.
 
