@@ -16,7 +16,7 @@ from typing import Any
 
 from companion.errors import CompanionError
 from companion.profiles.alerts import AlertService
-from companion.profiles.models import CareContext, MemorySource, Music
+from companion.profiles.models import MEDIUM_TEXT, CareContext, MemorySource, Music
 from companion.profiles.service import ProfileService
 from companion.prompt import tool_definitions
 
@@ -136,6 +136,6 @@ def _alert_body(args: dict[str, Any]) -> dict[str, Any]:
     summary = args.get("summary") or args.get("what_was_asked") or args.get("message") or "(no details given)"
     return {
         "severity": args.get("severity") or "high",
-        "summary": str(summary)[:300],
-        "rule": str(args.get("rule") or "")[:300],
+        "summary": str(summary)[:MEDIUM_TEXT],
+        "rule": str(args.get("rule") or "")[:MEDIUM_TEXT],
     }
