@@ -22,7 +22,7 @@ router = APIRouter()
 
 KEY_SUBPROTOCOL = "openai-insecure-api-key."
 CLOSE_POLICY = 1008  # policy violation: bad credentials or origin
-MAX_CLOSE_REASON_CHARS = 120  # a close frame's reason must fit in 123 bytes
+MAX_CLOSE_REASON_BYTES = 123  # the WebSocket protocol's limit on a close frame's reason
 
 
 class StarletteChannel:
@@ -92,7 +92,7 @@ async def realtime(ws: WebSocket) -> None:
             user_id = ws.query_params.get("user", "")
         await services.auth.require_user(principal, user_id)
     except CompanionError as exc:
-        await ws.close(CLOSE_POLICY, exc.message[:MAX_CLOSE_REASON_CHARS])
+        await ws.close(CLOSE_POLICY, exc.message.encode()[:MAX_CLOSE_REASON_BYTES].decode(errors="ignore"))
         return
     await ws.accept(subprotocol=subprotocol)
     session = services.sessions.open(user_id, StarletteChannel(ws))
