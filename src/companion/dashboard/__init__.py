@@ -1,0 +1,28 @@
+"""The caregiver dashboard: server-rendered pages under ``/dashboard``, Hebrew (RTL) by default.
+
+``install(app)`` adds the routes, the static files and the per-app sign-in state; the pages only use
+the services (profiles, auth, sessions, alerts), never the store's documents directly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from companion.dashboard import account, live, pages, wizard_routes
+from companion.dashboard.web import PREFIX
+from companion.dashboard.websessions import DashboardState
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def install(app: FastAPI) -> None:
+    app.state.dashboard = DashboardState()
+    app.mount(PREFIX + "/static", StaticFiles(directory=STATIC_DIR), name="dashboard-static")
+    for module in (account, pages, wizard_routes, live):
+        app.include_router(module.router)
+
+
+__all__ = ["install"]

@@ -1,0 +1,193 @@
+"""Signing in and out, the language switch, and the admin page (caregiver accounts and assignments).
+
+Caregivers sign in with their username and password (argon2, checked by ``AuthService``). An admin
+signs in by pasting a valid admin bearer token into the login page's second form; the dashboard
+session then acts with the admin's rights until logout. Both forms share the lock-out.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from fastapi import APIRouter, Response
+from pydantic import ValidationError
+
+from companion.api.admin import NewCaregiver
+from companion.auth import Principal, Role
+from companion.dashboard.i18n import LANGUAGES
+from companion.dashboard.web import (
+    LANG_COOKIE,
+    LANG_COOKIE_AGE_S,
+    PREFIX,
+    AdminDep,
+    AdminPostDep,
+    AnonPostDep,
+    DashboardRoute,
+    Page,
+    PageDep,
+    PostDep,
+    safe_next,
+)
+from companion.dashboard.websessions import MAX_FAILURES_PER_CLIENT, MAX_FAILURES_PER_USERNAME
+from companion.errors import AlreadyExists, CompanionError
+
+router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)
+
+
+def _client(page: Page) -> str:
+    return "ip:" + (page.request.client.host if page.request.client else "unknown")
+
+
+def _login(page: Page, status: int = 200, **context: Any) -> Response:
+    values: dict[str, Any] = {"error": None, "admin_error": None, "username": "", "next": PREFIX + "/people"}
+    values.update(context)
+    return page.render("login.html", status=status, **values)
+
+
+def _locked(page: Page, seconds: float, **context: Any) -> Response:
+    message = page.t("login.locked", minutes=max(1, math.ceil(seconds / 60)))
+    return _login(page, 429, **{"error": message, **context})
+
+
+@router.get("")
+async def home(page: PageDep) -> Response:
+    if page.session is not None and page.session.signed_in:
+        return page.redirect(PREFIX + "/people")
+    return page.redirect(PREFIX + "/login")
+
+
+@router.get("/login")
+async def login_form(page: PageDep, next: str | None = None) -> Response:
+    if page.session is not None and page.session.signed_in:
+        return page.redirect(safe_next(next))
+    return _login(page, next=safe_next(next))
+
+
+@router.post("/login")
+async def login(page: AnonPostDep) -> Response:
+    username = page.field("username")
+    raw_password = page.form.get("password")
+    password = raw_password if isinstance(raw_password, str) else ""
+    target = safe_next(page.field("next"))
+    user_key, client_key = "user:" + username.lower(), _client(page)
+    locked = page.state.throttle.locked_for(user_key, client_key)
+    if locked:
+        return _locked(page, locked, username=username, next=target)
+    if not username or not password:
+        return _login(page, 422, error=page.t("login.missing"), username=username, next=target)
+    record = await page.services.auth.verify_caregiver(username, password)
+    if record is None:
+        user_locked = page.state.throttle.fail(user_key, MAX_FAILURES_PER_USERNAME)
+        client_locked = page.state.throttle.fail(client_key, MAX_FAILURES_PER_CLIENT)
+        if user_locked or client_locked:
+            return _locked(page, page.state.throttle.locked_for(user_key, client_key), username=username)
+        return _login(page, 401, error=page.t("login.bad"), username=username, next=target)
+    page.state.throttle.succeed(user_key)
+    principal = Principal(role=Role.CAREGIVER, token_id="dashboard-" + record.id, caregiver_id=record.id)
+    page.sign_in(principal, record.name)
+    return page.redirect(target)
+
+
+@router.post("/login/admin")
+async def login_admin(page: AnonPostDep) -> Response:
+    token = page.field("token")
+    client_key = _client(page)
+    locked = page.state.throttle.locked_for(client_key)
+    if locked:
+        return _login(page, 429, admin_error=page.t("login.locked", minutes=max(1, math.ceil(locked / 60))))
+    try:
+        principal = await page.services.auth.authenticate(token)
+    except CompanionError:
+        principal = None
+    if principal is None or principal.role is not Role.ADMIN:
+        if page.state.throttle.fail(client_key, MAX_FAILURES_PER_CLIENT):
+            return _locked(page, page.state.throttle.locked_for(client_key))
+        return _login(page, 401, admin_error=page.t("login.bad_token"))
+    page.state.throttle.succeed(client_key)
+    page.sign_in(principal, page.t("admin.name"))
+    return page.redirect(PREFIX + "/admin")
+
+
+@router.post("/logout")
+async def logout(page: PostDep) -> Response:
+    page.sign_out()
+    return page.redirect(PREFIX + "/login")
+
+
+@router.get("/lang/{code}")
+async def switch_language(page: PageDep, code: str, next: str | None = None) -> Response:
+    """A preference cookie only: following a link here changes nothing stored, so no CSRF token."""
+    response = page.redirect(safe_next(next))
+    if code in LANGUAGES:
+        response.set_cookie(
+            LANG_COOKIE, code, max_age=LANG_COOKIE_AGE_S, path=PREFIX, samesite="lax", httponly=True
+        )
+    return response
+
+
+# ---- admin -------------------------------------------------------------------------------------
+
+
+async def _admin_page(page: Page, status: int = 200, **context: Any) -> Response:
+    store = page.services.store
+    caregivers = [(c, await store.users_of(c.id)) for c in await store.list_caregivers()]
+    values: dict[str, Any] = {
+        "caregivers": caregivers,
+        "users": await store.list_user_ids(),
+        "errors": {},
+        "values": {},
+        "flash": page.session.pop_flash() if page.session else None,
+    }
+    values.update(context)
+    return page.render("admin.html", status=status, **values)
+
+
+@router.get("/admin")
+async def admin_page(page: AdminDep) -> Response:
+    return await _admin_page(page)
+
+
+@router.post("/admin/caregivers")
+async def admin_create_caregiver(page: AdminPostDep) -> Response:
+    raw_password = page.form.get("password")
+    body = {
+        "name": page.field("name"),
+        "username": page.field("username"),
+        "password": raw_password if isinstance(raw_password, str) else "",
+    }
+    shown = {"name": body["name"], "username": body["username"]}
+    try:
+        data = NewCaregiver.model_validate(body)
+    except ValidationError as exc:
+        errors = {str(e["loc"][0]): page.t(f"admin.invalid.{e['loc'][0]}") for e in exc.errors()}
+        return await _admin_page(page, 422, errors=errors, values=shown)
+    try:
+        record = await page.services.auth.create_caregiver(
+            name=data.name, username=data.username, password=data.password
+        )
+    except AlreadyExists:
+        return await _admin_page(page, 409, errors={"username": page.t("admin.username_taken")}, values=shown)
+    user_id = page.field("user_id")
+    if user_id and await page.services.store.user_exists(user_id):
+        await page.services.store.assign(record.id, user_id)
+    page.set_flash(message=page.t("admin.created", username=record.username))
+    return page.redirect(PREFIX + "/admin")
+
+
+@router.post("/admin/assign")
+async def admin_assign(page: AdminPostDep) -> Response:
+    caregiver_id, user_id = page.field("caregiver_id"), page.field("user_id")
+    store = page.services.store
+    if await store.get_caregiver(caregiver_id) is None or not await store.user_exists(user_id):
+        return await _admin_page(page, 422, errors={"assign": page.t("admin.assign_invalid")})
+    await store.assign(caregiver_id, user_id)
+    page.set_flash(message=page.t("admin.assigned"))
+    return page.redirect(PREFIX + "/admin")
+
+
+@router.post("/admin/unassign")
+async def admin_unassign(page: AdminPostDep) -> Response:
+    await page.services.store.unassign(page.field("caregiver_id"), page.field("user_id"))
+    page.set_flash(message=page.t("admin.unassigned"))
+    return page.redirect(PREFIX + "/admin")

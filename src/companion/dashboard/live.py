@@ -1,0 +1,77 @@
+"""Live sessions of the caregiver's people: a table that updates itself, and confirmed refreshes.
+
+The page polls ``/dashboard/sessions/rows`` (an HTML fragment behind the dashboard session; the JSON
+``/realtime/sessions`` wants a bearer token). "Refresh now" and "refresh all" are CSRF-checked forms
+that wait for the model's confirmation and report it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from companion.dashboard.saving import retry_refresh
+from companion.dashboard.web import PREFIX, DashboardRoute, MemberDep, Page, PostDep
+from companion.errors import CompanionError, NotFound
+from companion.realtime.session import LiveSession
+
+router = APIRouter(prefix=PREFIX + "/sessions", route_class=DashboardRoute, include_in_schema=False)
+
+POLL_INTERVAL_MS = 2000  # fresh enough to watch a refresh land, light enough for a phone
+
+
+async def _visible(page: Page) -> list[LiveSession]:
+    users = set(await page.services.auth.visible_users(page.principal))
+    return [s for s in page.services.sessions.all() if s.user_id in users]
+
+
+def _rows(sessions: list[LiveSession]) -> list[dict[str, Any]]:
+    return [s.as_json() for s in sessions]
+
+
+@router.get("")
+async def sessions_page(page: MemberDep) -> Response:
+    return page.render(
+        "sessions.html",
+        sessions=_rows(await _visible(page)),
+        poll_ms=POLL_INTERVAL_MS,
+        flash=page.session.pop_flash() if page.session else None,
+    )
+
+
+@router.get("/rows")
+async def sessions_rows(page: MemberDep) -> Response:
+    return page.render("sessions_rows.html", sessions=_rows(await _visible(page)))
+
+
+@router.post("/refresh-all")
+async def refresh_all(page: PostDep) -> Response:
+    users = sorted({s.user_id for s in await _visible(page)})
+    refreshed = unchanged = failed = 0
+    for user_id in users:
+        counts = await retry_refresh(page.services, user_id)
+        refreshed, unchanged, failed = (
+            refreshed + counts.refreshed,
+            unchanged + counts.unchanged,
+            failed + counts.failed,
+        )
+    page.set_flash(
+        message=page.t("sessions.refreshed_all", refreshed=refreshed, unchanged=unchanged, failed=failed),
+        failed=failed > 0,
+    )
+    return page.redirect(PREFIX + "/sessions")
+
+
+@router.post("/{session_id}/refresh")
+async def refresh_one(page: PostDep, session_id: str) -> Response:
+    session = page.services.sessions.get(session_id)
+    if not await page.services.auth.can_access(page.principal, session.user_id):
+        raise NotFound(f"Session {session_id} not found")
+    try:
+        record = await page.services.sessions.refresh(session_id)
+    except CompanionError as exc:
+        page.set_flash(message=page.t("sessions.refresh_failed", detail=exc.message), failed=True)
+    else:
+        page.set_flash(message=page.t(f"sessions.result.{record.result.value}"), failed=False)
+    return page.redirect(PREFIX + "/sessions")

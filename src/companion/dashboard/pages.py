@@ -1,0 +1,140 @@
+"""The caregiver's people, one person's page, what the AI is told, and the alerts.
+
+Every page about a person first asks ``AuthService.require_user``: a person not assigned to this
+caregiver gives the same 404 page as one that does not exist.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from companion.api.users import USER_ID_PATTERN
+from companion.dashboard.web import PREFIX, DashboardRoute, MemberDep, Page, PostDep
+from companion.errors import AlreadyExists, NotFound
+from companion.profiles.models import Profile
+from companion.realtime.session import LiveSession
+
+router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)
+
+DIFF_CONTEXT_LINES = 2  # enough around a change to see where in the instructions it is
+_USER_ID = re.compile(USER_ID_PATTERN)
+
+
+async def _name(page: Page, user_id: str) -> str:
+    """The person's preferred or full name, or their id when no profile was saved yet."""
+    try:
+        state = await page.services.profiles.get_section(user_id, "profile")
+    except NotFound:
+        return user_id
+    if not isinstance(state.data, Profile):
+        return user_id
+    info = state.data.personal_info
+    return info.preferred_name or info.full_name
+
+
+async def _summary(page: Page, user_id: str) -> dict[str, Any]:
+    alerts = await page.services.alerts.list(user_id)
+    return {
+        "id": user_id,
+        "name": await _name(page, user_id),
+        "live": len(page.services.sessions.of_user(user_id)),
+        "open_alerts": sum(1 for a in alerts if not a.resolved),
+    }
+
+
+async def _people_page(page: Page, status: int = 200, **context: Any) -> Response:
+    users = await page.services.auth.visible_users(page.principal)
+    people = [await _summary(page, user_id) for user_id in users]
+    values: dict[str, Any] = {"people": people, "error": None, "new_id": ""}
+    values.update(context)
+    return page.render("people.html", status=status, **values)
+
+
+@router.get("/people")
+async def people(page: MemberDep) -> Response:
+    return await _people_page(page)
+
+
+@router.post("/people")
+async def new_person(page: PostDep) -> Response:
+    user_id = page.field("user_id")
+    if not _USER_ID.match(user_id):
+        return await _people_page(page, 422, error=page.t("people.bad_id"), new_id=user_id)
+    try:
+        await page.services.store.create_user(user_id)
+    except AlreadyExists:
+        return await _people_page(page, 409, error=page.t("people.taken"), new_id=user_id)
+    if page.principal.caregiver_id:
+        await page.services.store.assign(page.principal.caregiver_id, user_id)
+    return page.redirect(f"{PREFIX}/people/{user_id}/wizard")
+
+
+@router.get("/people/{user_id}")
+async def person(page: MemberDep, user_id: str) -> Response:
+    await page.person(user_id)
+    states, memories = await page.services.profiles.all_sections(user_id)
+    return page.render(
+        "person.html",
+        person=await _summary(page, user_id),
+        sections=states,
+        memory_count=len(memories),
+        sessions=page.services.sessions.of_user(user_id),
+        has_draft=page.session is not None and user_id in page.session.drafts,
+    )
+
+
+def line_diff(before: str, after: str) -> list[tuple[str, str]]:
+    """(kind, line) pairs: kind is "+", "-", " " or "@" (a hunk header)."""
+    lines = []
+    for line in difflib.unified_diff(
+        before.splitlines(), after.splitlines(), lineterm="", n=DIFF_CONTEXT_LINES
+    ):
+        if line.startswith(("---", "+++")):
+            continue
+        kind = line[:1] if line[:1] in "+- @" else " "
+        lines.append((kind, line[1:] if kind != "@" else line))
+    return lines
+
+
+def _session_diff(session: LiveSession) -> dict[str, Any]:
+    previous, current = session.previous_instructions, session.instructions
+    return {
+        "session": session.as_json(),
+        "diff": line_diff(previous.text, current.text) if previous and current else None,
+    }
+
+
+@router.get("/people/{user_id}/instructions")
+async def instructions(page: MemberDep, user_id: str) -> Response:
+    await page.person(user_id)
+    built = await page.services.instructions(user_id)
+    return page.render(
+        "instructions.html",
+        person=await _summary(page, user_id),
+        built=built,
+        sessions=[_session_diff(s) for s in page.services.sessions.of_user(user_id)],
+    )
+
+
+@router.get("/people/{user_id}/alerts")
+async def alerts(page: MemberDep, user_id: str) -> Response:
+    await page.person(user_id)
+    return page.render(
+        "alerts.html",
+        person=await _summary(page, user_id),
+        alerts=await page.services.alerts.list(user_id),
+        flash=page.session.pop_flash() if page.session else None,
+    )
+
+
+@router.post("/people/{user_id}/alerts/{alert_id}/resolve")
+async def resolve_alert(page: PostDep, user_id: str, alert_id: str) -> Response:
+    await page.person(user_id)
+    principal = page.principal
+    await page.services.alerts.resolve(user_id, alert_id, by=principal.caregiver_id or principal.token_id)
+    page.set_flash(message=page.t("alerts.resolved"))
+    return page.redirect(f"{PREFIX}/people/{user_id}/alerts")

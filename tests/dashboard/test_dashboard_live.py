@@ -1,0 +1,82 @@
+"""Save outcomes and the live-sessions page against the real service and a live conversation."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from companion.realtime.session import Status
+from tests.dashboard.conftest import Dash
+from tests.live.conftest import USER, Live, eventually, run_live
+
+WIZARD = f"/dashboard/people/{USER}/wizard"
+SLOWER_THAN_THE_REFRESH_TIMEOUT_S = 1.5  # run_live waits 1 s for the model's confirmation
+
+
+@pytest.fixture
+async def live(tmp_path: Path) -> AsyncIterator[Live]:
+    async for value in run_live(tmp_path):
+        yield value
+
+
+async def signed_in_with_a_live_session(live: Live) -> Dash:
+    await live.connect()
+    session = live.services.sessions.of_user(USER)[0]
+    await eventually(lambda: session.status is Status.ACTIVE, "the live session is active")
+    dash = Dash(live.services, live.http, live.creds)
+    assert (await dash.login()).status_code == 303
+    return dash
+
+
+async def test_a_failed_refresh_keeps_the_data_says_so_and_can_be_retried(live: Live) -> None:
+    dash = await signed_in_with_a_live_session(live)
+    await dash.get(WIZARD)
+    await dash.step(9, action="remove:preferredArtists:0")
+    live.engine.behaviour.session_update_delay_s = SLOWER_THAN_THE_REFRESH_TIMEOUT_S
+    done = await dash.step(10, action="submit")
+    saved = await dash.get(done.headers["location"])
+    assert "הפרופיל נשמר, אבל לא ניתן היה לעדכן את השיחה הפעילה." in saved.text
+    assert "נסו לעדכן את השיחה שוב" in saved.text
+    music = await live.services.profiles.get_section(USER, "music")
+    assert music.data is not None
+    assert "נעמי שמר" not in music.data.model_dump()["preferred_artists"], "the data is saved"
+
+    live.engine.behaviour.session_update_delay_s = 0
+    retried = await dash.post(f"/dashboard/people/{USER}/refresh", {})
+    page = await dash.get(retried.headers["location"])
+    assert "פרופיל נשמר בהצלחה! השינויים עודכנו באפליקציה הפעילה." in page.text
+    assert "נעמי שמר" not in live.engine_session().config["instructions"]
+
+
+async def test_the_live_sessions_page_lists_and_refreshes(live: Live) -> None:
+    dash = await signed_in_with_a_live_session(live)
+    session = live.services.sessions.of_user(USER)[0]
+    page = await dash.get("/dashboard/sessions")
+    assert session.id in page.text
+    assert 'data-poll="/dashboard/sessions/rows"' in page.text
+    rows = await dash.client.get("/dashboard/sessions/rows", headers={"x-dashboard-fetch": "1"})
+    assert session.id in rows.text
+    assert "פעילה" in rows.text
+    refreshed = await dash.post("/dashboard/sessions/refresh-all", {})
+    assert refreshed.status_code == 303
+    page = await dash.get("/dashboard/sessions")
+    assert "רענון הסתיים: עודכנו 0, כבר מעודכנות 1, נכשלו 0." in page.text
+    one = await dash.post(f"/dashboard/sessions/{session.id}/refresh", {})
+    assert one.status_code == 303
+    assert "ההנחיות כבר עדכניות; לא נשלח דבר." in (await dash.get("/dashboard/sessions")).text
+    other = await dash.post("/dashboard/sessions/sess-unknown/refresh", {})
+    assert other.status_code == 404
+
+
+async def test_another_caregiver_cannot_refresh_or_see_the_session(live: Live) -> None:
+    await signed_in_with_a_live_session(live)
+    session = live.services.sessions.of_user(USER)[0]
+    await live.services.auth.create_caregiver(name="dana", username="dana", password="dana-password-1")
+    dana = Dash(live.services, live.http, live.creds)
+    live.http.cookies.clear()
+    await dana.login("dana", "dana-password-1")
+    assert session.id not in (await dana.get("/dashboard/sessions")).text
+    refused = await dana.post(f"/dashboard/sessions/{session.id}/refresh", {})
+    assert refused.status_code == 404
