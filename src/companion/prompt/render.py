@@ -14,6 +14,7 @@ rendered whole (``sanitize_value`` with no cap beyond its absolute ``MAX_VALUE_C
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -104,14 +105,7 @@ class Draft:
 
     def clean_all(self, values: Iterable[object], cap: int = MAX_VALUE_CHARS) -> list[str]:
         """Sanitised, non-empty, de-duplicated (case-insensitively) values, in the given order."""
-        seen: set[str] = set()
-        out: list[str] = []
-        for value in values:
-            clean = sanitize_value(str(value), cap)
-            if clean and clean.casefold() not in seen:
-                seen.add(clean.casefold())
-                out.append(clean)
-        return out
+        return list(_clean_all(tuple(str(value) for value in values), cap))
 
     def line(self, key: str, values: Iterable[object], cap: int = MAX_VALUE_CHARS) -> str | None:
         """A data line, or ``None`` when no value is left after sanitising."""
@@ -124,6 +118,19 @@ class Draft:
         """One labelled part of a list item, ``label: «value»``."""
         clean = sanitize_value(str(value), cap)
         return f"{self.pack.labels[key]}: {quote(clean)}" if clean else None
+
+
+@functools.lru_cache(maxsize=4096)  # pure; every refresh and every budget attempt cleans the same lists
+def _clean_all(values: tuple[str, ...], cap: int) -> tuple[str, ...]:
+    seen: set[str] = set()
+    out: list[str] = []
+    for value in values:
+        clean = sanitize_value(value, cap)
+        folded = clean.casefold()
+        if clean and folded not in seen:
+            seen.add(folded)
+            out.append(clean)
+    return tuple(out)
 
 
 def _item(*parts: str | None) -> str | None:
