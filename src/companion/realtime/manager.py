@@ -22,6 +22,8 @@ from companion.realtime.session import (
     ClientChannel,
     ContextLoader,
     LiveSession,
+    Prepared,
+    Preparer,
     RefreshRecord,
     RefreshResult,
     SessionConfig,
@@ -129,15 +131,33 @@ class SessionManager:
 
     async def refresh_user(self, user_id: str) -> list[tuple[LiveSession, RefreshRecord | CompanionError]]:
         sessions = [s for s in self.of_user(user_id) if s.status is not Status.CLOSED]
+        prepare = self._shared_preparation(user_id) if len(sessions) > 1 else None
 
         async def one(session: LiveSession) -> RefreshRecord | CompanionError:
             try:
-                return await session.refresh()
+                return await session.refresh(prepare)
             except CompanionError as exc:
                 return exc
 
         results = await asyncio.gather(*(one(s) for s in sessions))
         return list(zip(sessions, results, strict=True))
+
+    def _shared_preparation(self, user_id: str) -> Preparer:
+        """One read of the store and one build for all of a person's sessions refreshed together
+        (ten sessions would otherwise read and build the same thing ten times). The read starts
+        when the first session needs it, so always after the change that asked for the refresh."""
+        shared: list[asyncio.Future[Prepared]] = []
+
+        async def prepare() -> Prepared:
+            if not shared:
+                shared.append(asyncio.ensure_future(self._prepare(user_id)))
+            return await asyncio.shield(shared[0])
+
+        return prepare
+
+    async def _prepare(self, user_id: str) -> Prepared:
+        context = await self._load_context(user_id)
+        return Prepared(context, self._build(context), self._tools_for(context))
 
     async def on_profile_changed(self, event: ProfileChanged) -> RefreshCounts:
         counts = RefreshCounts()

@@ -99,6 +99,18 @@ ToolsFor = Callable[[CareContext], list[dict[str, Any]]]
 RefreshObserver = Callable[["LiveSession", RefreshRecord], None]
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What a refresh applies: the context read from the store, and what was built from it."""
+
+    context: CareContext
+    built: Instructions
+    tools: list[dict[str, Any]]
+
+
+Preparer = Callable[[], Awaitable[Prepared]]
+
+
 class _Confirmation:
     """What a sent ``session.update`` is waiting for."""
 
@@ -148,6 +160,7 @@ class LiveSession:
         self._send_lock = asyncio.Lock()
         self._refresh_lock = asyncio.Lock()
         self._pending_refresh: asyncio.Task[RefreshRecord] | None = None
+        self._pending_prepare: Preparer | None = None
         self._confirmation: _Confirmation | None = None
         self._idle = asyncio.Event()
         self._idle.set()
@@ -272,8 +285,8 @@ class LiveSession:
             text = await self._client.receive()
             if text is None:
                 return
-            for event in await self._relay.from_client(text):
-                await self.send_upstream(event)
+            for event, frame in await self._relay.from_client(text):
+                await self.send_upstream(event, frame=frame)
 
     async def _write_client(self) -> None:
         while True:
@@ -286,8 +299,7 @@ class LiveSession:
         assert self._upstream is not None
         try:
             while True:
-                for event in await self._upstream.recv():
-                    await self._on_upstream_event(event)
+                await self._on_upstream_events(await self._upstream.recv())
         except UpstreamError:
             code, reason = self._upstream.close_info
             if self.status is not Status.CLOSED:
@@ -302,6 +314,13 @@ class LiveSession:
             pending = self._confirmation
             if pending is not None and not pending.future.done():
                 pending.future.set_exception(UpstreamError("The realtime model closed the connection"))
+
+    async def _on_upstream_events(self, events: list[dict[str, Any]]) -> None:
+        """In a frame of its own, so that a quiet session does not hold on to the last event while it
+        waits for the next: after the start that is a ``session.updated`` with the whole session
+        config, instructions and tools included (~24 KB of an idle session's ~160 KB)."""
+        for event in events:
+            await self._on_upstream_event(event)
 
     async def _on_upstream_event(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
@@ -336,11 +355,12 @@ class LiveSession:
             return
         await self._outbox.put(protocol.dump_event(event))
 
-    async def send_upstream(self, event: dict[str, Any]) -> None:
+    async def send_upstream(self, event: dict[str, Any], *, frame: str | None = None) -> None:
+        """``frame``: the client's text of exactly this event, sent as it is where the dialect allows."""
         if self._upstream is None or self.status is Status.CLOSED:
             raise SessionNotActive(f"Session {self.id} has no active WebSocket connection")
         async with self._send_lock:
-            await self._upstream.send(event)
+            await self._upstream.send(event, frame=frame)
 
     async def wait_idle(self) -> None:
         await self._idle.wait()
@@ -351,37 +371,49 @@ class LiveSession:
 
     # ---- refresh -----------------------------------------------------------------------------------
 
-    async def refresh(self) -> RefreshRecord:
+    async def refresh(self, prepare: Preparer | None = None) -> RefreshRecord:
         """Rebuild from the store and apply, confirmed. Calls that arrive while one waits share it.
 
         A session still starting is refreshed right after its start (which holds the lock): a save
         made between the start's read of the profile and its confirmation is not lost.
+
+        ``prepare`` lets the sessions of one person refreshed together share one read of the store
+        and one build (the manager passes it). A waiting refresh that a later caller joins drops it
+        and reads for itself: that caller may announce a change newer than the shared read.
         """
         if self.status is Status.CLOSED:
             raise SessionNotActive(f"Session {self.id} has no active WebSocket connection")
         pending = self._pending_refresh
         if pending is None or pending.done():
+            self._pending_prepare = prepare
             pending = self.spawn(self._refresh_when_free())
             self._pending_refresh = pending
+        else:
+            self._pending_prepare = None
         return await asyncio.shield(pending)
 
     async def _refresh_when_free(self) -> RefreshRecord:
         async with self._refresh_lock:
             # From here on, a new caller must start another refresh: this one may have loaded too early.
             self._pending_refresh = None
+            prepare, self._pending_prepare = self._pending_prepare, None
             if self.instructions is None or self.status is Status.CLOSED:
                 raise SessionNotActive(f"Session {self.id} has no active WebSocket connection")
-            return await self._refresh_now()
+            return await self._refresh_now(prepare or self._prepare)
 
-    async def _refresh_now(self) -> RefreshRecord:
-        started = time.perf_counter()
+    async def _prepare(self) -> Prepared:
         context = await self._load_context(self.user_id)
-        self.context = context
-        built = self._build(context)
+        return Prepared(context, self._build(context), self._tools_for(context))
+
+    async def _refresh_now(self, prepare: Preparer) -> RefreshRecord:
+        started = time.perf_counter()
+        prepared = await prepare()
+        self.context = prepared.context
+        built = prepared.built
         if self.instructions is not None and built.version == self.instructions.version:
             return self._record(RefreshResult.UNCHANGED, started, built.version)
         session: dict[str, Any] = {"type": "realtime", "instructions": built.text}
-        tools = self._tools_for(context)
+        tools = prepared.tools
         if tools != self._tools_sent:
             session["tools"] = tools
         if self._config.after_response and self.response_active:

@@ -35,7 +35,9 @@ TokenProvider = Callable[[], Awaitable[str]]
 class UpstreamConnection(Protocol):
     """One realtime conversation with the model, in GA shapes."""
 
-    async def send(self, event: dict[str, Any]) -> None: ...
+    async def send(self, event: dict[str, Any], *, frame: str | None = None) -> None:
+        """Send ``event``; ``frame`` is its JSON text as a GA client wrote it, if already at hand."""
+        ...
 
     async def recv(self) -> list[dict[str, Any]]:
         """The next server event(s) (a beta event may translate to several); raises UpstreamError on close."""
@@ -68,10 +70,13 @@ class WebSocketUpstream:
         self._ws = ws
         self._dialect = dialect
 
-    async def send(self, event: dict[str, Any]) -> None:
-        wire = protocol.client_event_ga_to_beta(event) if self._dialect == "beta" else event
+    async def send(self, event: dict[str, Any], *, frame: str | None = None) -> None:
+        if self._dialect == "beta":
+            text = protocol.dump_event(protocol.client_event_ga_to_beta(event))
+        else:
+            text = frame if frame is not None else protocol.dump_event(event)
         try:
-            await self._ws.send(protocol.dump_event(wire))
+            await self._ws.send(text)
         except websockets.ConnectionClosed as exc:
             raise UpstreamError(
                 f"The realtime model connection is closed ({exc.rcvd or 'no close frame'})"

@@ -1,0 +1,92 @@
+"""How big and how long each scenario runs: the full run, ``--quick``, and the smoke test's tiny one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+SCENARIOS = ("build", "memory", "bulk", "refresh", "save_to_confirmed", "relay")
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    name: str
+    build_samples: int
+    memory_n: int
+    bulk_n: int
+    refresh_n: tuple[int, ...]
+    refresh_samples: int
+    direct_samples: int
+    max_profile_samples: int  # refreshes of one session with a maximum-size profile (0: skip)
+    save_k: tuple[int, ...]
+    save_samples: int
+    relay_n: tuple[int, ...]
+    relay_warmup_s: float
+    relay_window_s: float
+    warmup: int = 5  # untimed operations before each timed series
+
+    def pool_size(self, only: frozenset[str]) -> int:
+        """How many pool users (one realistic profile and one device token each) to seed."""
+        sizes = [1]
+        if "memory" in only:
+            sizes.append(self.memory_n)
+        if "bulk" in only:
+            sizes.append(self.bulk_n)
+        if "refresh" in only:
+            sizes += self.refresh_n
+        if "relay" in only:
+            sizes += self.relay_n
+        return max(sizes)
+
+
+FULL = BenchConfig(
+    name="full",
+    build_samples=50,
+    memory_n=1000,
+    bulk_n=1000,
+    refresh_n=(1, 100, 1000),
+    refresh_samples=300,
+    direct_samples=300,
+    max_profile_samples=30,
+    save_k=(1, 10),
+    save_samples=200,
+    relay_n=(50, 200, 500),
+    relay_warmup_s=2.0,
+    relay_window_s=15.0,
+)
+
+QUICK = replace(
+    FULL,
+    name="quick",
+    build_samples=10,
+    memory_n=200,
+    bulk_n=200,
+    refresh_n=(1, 100),
+    refresh_samples=100,
+    direct_samples=100,
+    max_profile_samples=10,
+    save_samples=50,
+    relay_n=(50,),
+    relay_warmup_s=1.0,
+    relay_window_s=4.0,
+)
+
+# The smoke test's: proves the code paths work end to end in a few seconds; its figures mean nothing.
+SMOKE = replace(
+    QUICK,
+    name="smoke",
+    build_samples=3,
+    memory_n=2,
+    bulk_n=2,
+    refresh_n=(2,),
+    refresh_samples=3,
+    direct_samples=3,
+    max_profile_samples=0,
+    save_k=(2,),
+    save_samples=3,
+    relay_n=(2,),
+    relay_warmup_s=0.2,
+    relay_window_s=0.6,
+    warmup=1,
+)
+
+PRESETS = {config.name: config for config in (FULL, QUICK, SMOKE)}

@@ -1,0 +1,37 @@
+"""The benchmark code works end to end (its smallest configuration); no timing is asserted here."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+SMOKE_TIMEOUT_S = 180  # the smoke run takes a few seconds; a stuck child is killed by this bound
+
+
+def test_smoke_run_writes_results_and_the_table(tmp_path: Path) -> None:
+    out, docs = tmp_path / "latest.json", tmp_path / "performance.md"
+    docs.write_text("# Performance\n\nhand-written text stays\n")
+    command = [sys.executable, "-m", "bench.run", "--smoke", "--only", "build", "--only", "refresh"]
+    result = subprocess.run(
+        [*command, "--out", str(out), "--docs", str(docs)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=SMOKE_TIMEOUT_S,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert results["machine"]["cores"] >= 1 and results["machine"]["python"]
+    assert len(results["commit"]) >= 7
+    assert results["build"]["p50_ms"] > 0 and results["build"]["chars"] > 0
+    refresh = results["refresh"]
+    assert refresh["n"] == [2]
+    assert refresh["results"]["2"]["samples"] == 3 and refresh["results"]["2"]["p99_ms"] > 0
+    assert refresh["direct"]["2"]["p50_ms"] > 0
+    page = docs.read_text()
+    assert "hand-written text stays" in page
+    assert "| refresh | 2 |" in page and "| build | max profile |" in page
