@@ -10,7 +10,8 @@ from companion.auth import Principal
 from companion.services import Services
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    """Async so that FastAPI calls it on the loop instead of hopping to a worker thread."""
     services: Services = request.app.state.services
     return services
 
