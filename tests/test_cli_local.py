@@ -52,6 +52,21 @@ def test_tokens_and_caregivers(env: dict[str, str]) -> None:
     )
     assert made.exit_code == 0, made.output
     assert "created" in made.output
+    typo = runner.invoke(
+        app,
+        ["caregivers", "create", "--username", "avi", "--name", "A", "--user", "user-typo"],
+        env=env,
+        input="long-password\nlong-password\n",
+    )
+    assert typo.exit_code == 1
+    assert "User user-typo not found" in typo.output
+    retry = runner.invoke(
+        app,
+        ["caregivers", "create", "--username", "avi", "--name", "A"],
+        env=env,
+        input="pw-123456\npw-123456\n",
+    )
+    assert retry.exit_code == 0, "the failed attempt left no half-made account behind"
     duplicate = runner.invoke(
         app,
         ["caregivers", "create", "--username", "dana", "--name", "D"],

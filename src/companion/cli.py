@@ -18,7 +18,7 @@ from rich.table import Table
 from companion.auth import Role
 from companion.cli_remote import refresh_command, sessions_command
 from companion.demo import DemoCredentials, seed_demo
-from companion.errors import CompanionError
+from companion.errors import CompanionError, NotFound
 from companion.services import Services
 from companion.settings import Settings
 
@@ -125,6 +125,9 @@ def caregivers_create(
     """Create a caregiver account (the password is stored hashed with argon2)."""
 
     async def action(services: Services) -> str:
+        for user_id in user or []:  # checked first, so a typo does not leave a half-made account
+            if not await services.store.user_exists(user_id):
+                raise NotFound(f"User {user_id} not found (create it with: companion users create {user_id})")
         record = await services.auth.create_caregiver(name=name, username=username, password=password)
         for user_id in user or []:
             await services.store.assign(record.id, user_id)

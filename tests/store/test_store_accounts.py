@@ -117,6 +117,8 @@ async def test_concurrent_duplicate_username_one_wins(store: SqlStore) -> None:
 async def test_assignments(store: SqlStore) -> None:
     await store.add_caregiver(caregiver("cg1", "dana"))
     await store.add_caregiver(caregiver("cg2", "avi"))
+    for user_id in ("u1", "u2"):
+        await store.create_user(user_id)
     await store.assign("cg1", "u2")
     await store.assign("cg1", "u1")
     await store.assign("cg1", "u1")  # idempotent
@@ -134,3 +136,5 @@ async def test_assignments(store: SqlStore) -> None:
 
     with pytest.raises(NotFound):
         await store.assign("ghost", "u1")
+    with pytest.raises(NotFound):
+        await store.assign("cg1", "u-unregistered")

@@ -124,7 +124,12 @@ class AuthService:
 
     async def require_user(self, principal: Principal, user_id: str) -> None:
         """Raise NotFound unless the user exists and this caller may see it (one answer for both)."""
-        if not await self.can_access(principal, user_id) or not await self._accounts.user_exists(user_id):
+        if principal.role is Role.CAREGIVER:
+            # assignments are only made to registered users, so one query answers both questions
+            allowed = await self.can_access(principal, user_id)
+        else:
+            allowed = await self.can_access(principal, user_id) and await self._accounts.user_exists(user_id)
+        if not allowed:
             raise NotFound(f"User {user_id} not found")
 
     async def visible_users(self, principal: Principal) -> list[str]:

@@ -131,12 +131,14 @@ class SqlAccounts(SqlBase):
     # -- assignments --------------------------------------------------------------------------------
 
     async def assign(self, caregiver_id: str, user_id: str) -> None:
-        """Idempotent. Raises NotFound for an unknown caregiver; the user need not be registered,
-        because documents can exist for users created before accounts were introduced."""
+        """Idempotent. Raises NotFound for an unknown caregiver or an unregistered user: an assignment
+        then proves the user exists, which spares the access check a query on every request."""
         check_key("user_id", user_id, ID_MAX)
         async with self._tx() as conn:
             if not await _caregiver_exists(conn, caregiver_id):
                 raise NotFound(f"caregiver {caregiver_id!r} does not exist", field="caregiver_id")
+            if not await conn.scalar(select(exists().where(users.c.user_id == user_id))):
+                raise NotFound(f"user {user_id!r} does not exist", field="user_id")
             await conn.execute(
                 self._insert_ignore(caregiver_assignments).values(
                     caregiver_id=caregiver_id, user_id=user_id, created_at=self._now()
