@@ -49,3 +49,28 @@ def test_missing_credentials_are_clear_errors() -> None:
 def test_local_engine_url_gets_the_model() -> None:
     connector = connector_from_settings(Settings(upstream="local"), local_url="ws://127.0.0.1:9/v1/realtime")
     assert connector.target.url == "ws://127.0.0.1:9/v1/realtime?model=gpt-realtime"
+
+
+async def test_token_provider_supplies_a_fresh_bearer_token_per_connection() -> None:
+    """The Entra ID path: no api-key; each connection asks the provider for a bearer token."""
+    from companion.localmodel.server import LocalModelServer
+    from companion.realtime.upstream import Target, WebSocketConnector
+
+    issued: list[str] = []
+
+    async def provider() -> str:
+        issued.append("entra-token")
+        return "entra-token"
+
+    async with LocalModelServer(api_key="entra-token") as engine:
+        target = Target(url=engine.azure_url("dep"), dialect="ga")
+        connector = WebSocketConnector(target, token_provider=provider)
+        for _ in range(2):
+            conn = await connector.connect()
+            first = (await conn.recv())[0]
+            assert first["type"] == "session.created"
+            await conn.close()
+        assert issued == ["entra-token", "entra-token"]
+        wrong = WebSocketConnector(target)  # no credentials at all: the handshake is refused
+        with pytest.raises(UpstreamError, match="Could not connect"):
+            await wrong.connect()
