@@ -29,6 +29,7 @@ from companion.realtime.session import (
     SessionConfig,
     Status,
     ToolsFor,
+    prepare,
 )
 from companion.realtime.tools import ToolRuntime
 from companion.realtime.upstream import Connector
@@ -148,16 +149,15 @@ class SessionManager:
         when the first session needs it, so always after the change that asked for the refresh."""
         shared: list[asyncio.Future[Prepared]] = []
 
-        async def prepare() -> Prepared:
+        async def prepare_once() -> Prepared:
             if not shared:
                 shared.append(asyncio.ensure_future(self._prepare(user_id)))
             return await asyncio.shield(shared[0])
 
-        return prepare
+        return prepare_once
 
     async def _prepare(self, user_id: str) -> Prepared:
-        context = await self._load_context(user_id)
-        return Prepared(context, self._build(context), self._tools_for(context))
+        return await prepare(user_id, self._load_context, self._build, self._tools_for)
 
     async def on_profile_changed(self, event: ProfileChanged) -> RefreshCounts:
         counts = RefreshCounts()

@@ -111,6 +111,12 @@ class Prepared:
 Preparer = Callable[[], Awaitable[Prepared]]
 
 
+async def prepare(user_id: str, load_context: ContextLoader, build: Builder, tools_for: ToolsFor) -> Prepared:
+    """Read the person's context and build what a session sends from it."""
+    context = await load_context(user_id)
+    return Prepared(context, build(context), tools_for(context))
+
+
 class _Confirmation:
     """What a sent ``session.update`` is waiting for."""
 
@@ -217,18 +223,17 @@ class LiveSession:
             raise UpstreamError(f"Expected session.created from the model, got {created.get('type')}")
         self.spawn(self._read_upstream())
         async with self._refresh_lock:
-            context = await self._load_context(self.user_id)
-            built = self._build(context)
-            tools = self._tools_for(context)
+            prepared = await self._prepare()
+            built = prepared.built
             session = {
                 **self._config.base_session(built),
                 "type": "realtime",
                 "instructions": built.text,
-                "tools": tools,
+                "tools": prepared.tools,
             }
             effective = await self._update_and_confirm(session, built.text)
-            self.context = context
-            self._tools_sent = tools
+            self.context = prepared.context
+            self._tools_sent = prepared.tools
             self._set_instructions(built)
         await self._client.send(
             protocol.dump_event(self._relay.client_session_event("session.created", effective))
@@ -402,8 +407,7 @@ class LiveSession:
             return await self._refresh_now(prepare or self._prepare)
 
     async def _prepare(self) -> Prepared:
-        context = await self._load_context(self.user_id)
-        return Prepared(context, self._build(context), self._tools_for(context))
+        return await prepare(self.user_id, self._load_context, self._build, self._tools_for)
 
     async def _refresh_now(self, prepare: Preparer) -> RefreshRecord:
         started = time.perf_counter()
