@@ -29,7 +29,6 @@ from companion.realtime.session import (
     SessionConfig,
     Status,
     ToolsFor,
-    prepare,
 )
 from companion.realtime.tools import ToolRuntime
 from companion.realtime.upstream import Connector
@@ -68,9 +67,7 @@ class SessionManager:
             user_id=user_id,
             client=client,
             connector=self._connector(),
-            load_context=self._load_context,
-            build=self._build,
-            tools_for=self._tools_for,
+            prepare=self._prepare,
             relay=RelayFilter(self._tool_runtime, self.metrics),
             config=self._config,
             on_refresh=self._observe_refresh,
@@ -157,7 +154,9 @@ class SessionManager:
         return prepare_once
 
     async def _prepare(self, user_id: str) -> Prepared:
-        return await prepare(user_id, self._load_context, self._build, self._tools_for)
+        """Read the person's context and build what a session sends from it."""
+        context = await self._load_context(user_id)
+        return Prepared(context, self._build(context), self._tools_for(context))
 
     async def on_profile_changed(self, event: ProfileChanged) -> RefreshCounts:
         counts = RefreshCounts()

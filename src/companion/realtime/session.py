@@ -109,12 +109,7 @@ class Prepared:
 
 
 Preparer = Callable[[], Awaitable[Prepared]]
-
-
-async def prepare(user_id: str, load_context: ContextLoader, build: Builder, tools_for: ToolsFor) -> Prepared:
-    """Read the person's context and build what a session sends from it."""
-    context = await load_context(user_id)
-    return Prepared(context, build(context), tools_for(context))
+UserPreparer = Callable[[str], Awaitable[Prepared]]  # reads a person's context and builds from it
 
 
 class _Confirmation:
@@ -133,9 +128,7 @@ class LiveSession:
         user_id: str,
         client: ClientChannel,
         connector: Connector,
-        load_context: ContextLoader,
-        build: Builder,
-        tools_for: ToolsFor,
+        prepare: UserPreparer,
         relay: RelayFilter,
         config: SessionConfig,
         on_refresh: RefreshObserver | None = None,
@@ -154,9 +147,7 @@ class LiveSession:
         self.context: CareContext | None = None
         self._client = client
         self._connector = connector
-        self._load_context = load_context
-        self._build = build
-        self._tools_for = tools_for
+        self._prepare_user = prepare
         self._relay = relay
         self._config = config
         self._on_refresh = on_refresh
@@ -407,7 +398,7 @@ class LiveSession:
             return await self._refresh_now(prepare or self._prepare)
 
     async def _prepare(self) -> Prepared:
-        return await prepare(self.user_id, self._load_context, self._build, self._tools_for)
+        return await self._prepare_user(self.user_id)
 
     async def _refresh_now(self, prepare: Preparer) -> RefreshRecord:
         started = time.perf_counter()
