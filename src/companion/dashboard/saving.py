@@ -21,9 +21,8 @@ from companion.dashboard.wizard import (
     merge,
     validate,
 )
-from companion.errors import CompanionError, NotFound, PreconditionFailed, PreconditionRequired
+from companion.errors import NotFound, PreconditionFailed, PreconditionRequired
 from companion.events import RefreshCounts
-from companion.realtime.session import RefreshResult
 from companion.services import Services
 
 Outcome = Literal["live", "next", "failed", "nothing"]
@@ -117,13 +116,4 @@ async def reapply_mine(services: Services, draft: Draft, section: str) -> SaveRe
 
 async def retry_refresh(services: Services, user_id: str) -> RefreshCounts:
     """The "try again" after a save whose live refresh failed: the data is saved, only refresh."""
-    counts = RefreshCounts()
-    for session, result in await services.sessions.refresh_user(user_id):
-        if isinstance(result, CompanionError):
-            counts.failed += 1
-            counts.details.append({"sessionId": session.id, "result": "failed", "message": result.message})
-        elif result.result is RefreshResult.UNCHANGED:
-            counts.unchanged += 1
-        else:
-            counts.refreshed += 1
-    return counts
+    return await services.sessions.refresh_user_counts(user_id)

@@ -159,8 +159,12 @@ class SessionManager:
         return Prepared(context, self._build(context), self._tools_for(context))
 
     async def on_profile_changed(self, event: ProfileChanged) -> RefreshCounts:
+        return await self.refresh_user_counts(event.user_id)
+
+    async def refresh_user_counts(self, user_id: str) -> RefreshCounts:
+        """Refresh every live session of a person and count how each took it."""
         counts = RefreshCounts()
-        for session, result in await self.refresh_user(event.user_id):
+        for session, result in await self.refresh_user(user_id):
             detail: dict[str, Any] = {"sessionId": session.id}
             if isinstance(result, CompanionError):
                 counts.failed += 1
