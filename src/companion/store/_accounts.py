@@ -32,8 +32,7 @@ class SqlAccounts(SqlBase):
 
     async def user_exists(self, user_id: str) -> bool:
         async with self._read() as conn:
-            found = await conn.scalar(select(exists().where(users.c.user_id == user_id)))
-        return bool(found)
+            return await _user_exists(conn, user_id)
 
     # -- tokens -------------------------------------------------------------------------------------
 
@@ -137,7 +136,7 @@ class SqlAccounts(SqlBase):
         async with self._tx() as conn:
             if not await _caregiver_exists(conn, caregiver_id):
                 raise NotFound(f"caregiver {caregiver_id!r} does not exist", field="caregiver_id")
-            if not await conn.scalar(select(exists().where(users.c.user_id == user_id))):
+            if not await _user_exists(conn, user_id):
                 raise NotFound(f"user {user_id!r} does not exist", field="user_id")
             await conn.execute(
                 self._insert_ignore(caregiver_assignments).values(
@@ -175,6 +174,10 @@ class SqlAccounts(SqlBase):
                 )
             )
         return bool(found)
+
+
+async def _user_exists(conn: AsyncConnection, user_id: str) -> bool:
+    return bool(await conn.scalar(select(exists().where(users.c.user_id == user_id))))
 
 
 async def _caregiver_exists(conn: AsyncConnection, caregiver_id: str) -> bool:
