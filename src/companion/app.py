@@ -10,7 +10,7 @@ from functools import partial
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from companion import __version__, dashboard
+from companion import __version__, dashboard, elder
 from companion.api import admin, alerts, errors, health, live, sessions, users
 from companion.auth import AuthService
 from companion.events import EventBus, InProcessBus
@@ -104,6 +104,7 @@ def create_app(settings: Settings | None = None, *, on_ready: ReadyHook | None =
     app.include_router(sessions.router)
     app.include_router(live.router)
     dashboard.install(app)
+    elder.install(app)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

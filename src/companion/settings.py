@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     local_max_session_s: float = Field(default=3600.0, gt=0)
     local_chat_url: str | None = None
 
+    # The elder's page
+    music_dir: Path | None = Field(default=None, description="Folder of audio files the page may play")
+
     # Dashboard
     secret_key: SecretStr | None = Field(default=None, description="Signs dashboard cookies; random if unset")
 

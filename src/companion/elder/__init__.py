@@ -1,0 +1,20 @@
+"""The elder's side: pairing a tablet as a device of one person, the voice page at ``/app``, and the
+music library the page plays from.
+
+``install(app)`` adds the routes and static files; each module owns one concept.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from companion.elder import music_routes, page, pair_routes
+
+
+def install(app: FastAPI) -> None:
+    page.install_static(app)
+    for module in (pair_routes, music_routes, page):
+        app.include_router(module.router)
+
+
+__all__ = ["install"]
