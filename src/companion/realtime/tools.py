@@ -66,7 +66,8 @@ def tools_for(context: CareContext) -> list[dict[str, Any]]:
     return tools
 
 
-def _fold(text: str) -> str:
+def fold_name(text: str) -> str:
+    """The form names are compared in: "Ofra Haza" matches "ofra  HAZA" (the music library uses it too)."""
     return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
@@ -89,22 +90,22 @@ def check_music(music: Music, args: dict[str, Any], played: int) -> MusicDecisio
             "song_limit_reached",
             f"The limit of {music.max_songs_per_session} songs for this conversation has been reached.",
         )
-    artist = _fold(str(args.get("artist") or ""))
-    song = _fold(str(args.get("song") or ""))
-    genre = _fold(str(args.get("genre") or ""))
-    if artist and artist in {_fold(a) for a in music.disliked_artists}:
+    artist = fold_name(str(args.get("artist") or ""))
+    song = fold_name(str(args.get("song") or ""))
+    genre = fold_name(str(args.get("genre") or ""))
+    if artist and artist in {fold_name(a) for a in music.disliked_artists}:
         return refuse(
             "artist_disliked", "This person does not want to hear this artist. Offer one of mayPlay."
         )
     if artist:
-        if artist in {_fold(a) for a in artists}:
+        if artist in {fold_name(a) for a in artists}:
             return MusicDecision(True, {})
         return refuse(
             "artist_not_preferred", "This artist is not in the person's music list. Offer one of mayPlay."
         )
-    if song and song in {_fold(s) for s in music.preferred_songs}:
+    if song and song in {fold_name(s) for s in music.preferred_songs}:
         return MusicDecision(True, {})
-    if genre and genre in {_fold(g) for g in music.preferred_genres}:
+    if genre and genre in {fold_name(g) for g in music.preferred_genres}:
         return MusicDecision(True, {})
     return refuse("not_preferred", "Only the person's preferred artists, songs or genres may be played.")
 
