@@ -22,6 +22,7 @@ router = APIRouter()
 
 KEY_SUBPROTOCOL = "openai-insecure-api-key."
 CLOSE_POLICY = 1008  # policy violation: bad credentials or origin
+GREET_VALUES = ("1", "true", "yes")  # ``?greet=1``: the companion speaks first (the elder's page asks)
 MAX_CLOSE_REASON_BYTES = 123  # the WebSocket protocol's limit on a close frame's reason
 
 
@@ -95,5 +96,6 @@ async def realtime(ws: WebSocket) -> None:
         await ws.close(CLOSE_POLICY, exc.message.encode()[:MAX_CLOSE_REASON_BYTES].decode(errors="ignore"))
         return
     await ws.accept(subprotocol=subprotocol)
-    session = services.sessions.open(user_id, StarletteChannel(ws))
+    greet = ws.query_params.get("greet", "").lower() in GREET_VALUES
+    session = services.sessions.open(user_id, StarletteChannel(ws), greet=greet)
     await services.sessions.run(session)

@@ -62,7 +62,7 @@ class SessionManager:
 
     # ---- lifecycle ---------------------------------------------------------------------------------
 
-    def open(self, user_id: str, client: ClientChannel) -> LiveSession:
+    def open(self, user_id: str, client: ClientChannel, *, greet: bool = False) -> LiveSession:
         session = LiveSession(
             user_id=user_id,
             client=client,
@@ -71,6 +71,7 @@ class SessionManager:
             relay=RelayFilter(self._tool_runtime, self.metrics),
             config=self._config,
             on_refresh=self._observe_refresh,
+            greet=greet,
         )
         self._live[session.id] = session
         self.metrics.live_sessions.set(len(self._live))

@@ -31,6 +31,7 @@ from companion.errors import (
 from companion.profiles.models import CareContext
 from companion.prompt import Instructions
 from companion.realtime import protocol
+from companion.realtime.greeting import greeting_message
 from companion.realtime.relaying import RelayFilter
 from companion.realtime.upstream import Connector, UpstreamConnection
 
@@ -132,8 +133,10 @@ class LiveSession:
         relay: RelayFilter,
         config: SessionConfig,
         on_refresh: RefreshObserver | None = None,
+        greet: bool = False,
     ) -> None:
         self.id = "sess-" + uuid.uuid4().hex[:16]
+        self.greet = greet  # speak first once started (the elder's page asks for it)
         self.user_id = user_id
         self.status = Status.CONNECTING
         self.started_at = datetime.now(UTC)
@@ -229,6 +232,14 @@ class LiveSession:
         await self._client.send(
             protocol.dump_event(self._relay.client_session_event("session.created", effective))
         )
+        if self.greet:
+            await self._greet(prepared.context)
+
+    async def _greet(self, context: CareContext) -> None:
+        """Ask the model to speak first, with the person's local time to greet by."""
+        item = greeting_message(context, datetime.now(UTC))
+        await self.send_upstream(protocol.conversation_item_create(item, event_id=protocol.new_event_id()))
+        await self.send_upstream(protocol.response_create(protocol.new_event_id()))
 
     async def _next_upstream_event(self) -> dict[str, Any]:
         assert self._upstream is not None
