@@ -129,3 +129,96 @@ class AccountStore(Protocol):
     async def users_of(self, caregiver_id: str) -> list[str]: ...
 
     async def is_assigned(self, caregiver_id: str, user_id: str) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRecord:
+    """A paired browser of one person. ``secret_hash`` is the SHA-256 hex of its cookie's secret."""
+
+    id: str
+    user_id: str
+    label: str
+    secret_hash: str
+    created_at: datetime
+    last_seen_at: datetime
+
+    def __repr__(self) -> str:
+        return f"DeviceRecord(id={self.id!r}, user_id={self.user_id!r}, label={self.label!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class PairingRecord:
+    """A pairing code, known to the store only by its hash."""
+
+    code_hash: str
+    user_id: str
+    created_by: str | None
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+
+    def __repr__(self) -> str:
+        return f"PairingRecord(user_id={self.user_id!r}, expires_at={self.expires_at.isoformat()})"
+
+
+PairingOutcome = Literal["paired", "unknown", "used", "expired"]
+
+
+@dataclass(frozen=True, slots=True)
+class Redemption:
+    """What redeeming a code did: ``device`` is set exactly when ``outcome == "paired"``."""
+
+    outcome: PairingOutcome
+    device: DeviceRecord | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSecretRecord:
+    """A single-use secret for opening one live session, known to the store only by its hash."""
+
+    secret_hash: str
+    device_id: str
+    created_at: datetime
+    expires_at: datetime
+
+    def __repr__(self) -> str:
+        return f"ClientSecretRecord(device_id={self.device_id!r}, expires_at={self.expires_at.isoformat()})"
+
+
+@runtime_checkable
+class DeviceStore(Protocol):
+    """Paired devices, their pairing codes and client secrets.
+
+    Every "use once" step (redeeming a code, consuming a secret) is a single conditional write, so two
+    tablets racing for one code, or two sockets for one secret, cannot both win, on any number of
+    instances. Times are passed in by the caller, whose clock decides expiry.
+    """
+
+    async def add_pairing(self, pairing: PairingRecord, *, purge_before: datetime) -> bool:
+        """False when a row with the same code hash exists (the caller picks another code). Rows that
+        expired before ``purge_before`` are deleted first."""
+        ...
+
+    async def redeem_pairing(
+        self, code_hash: str, *, device_id: str, label: str, secret_hash: str, now: datetime
+    ) -> Redemption: ...
+
+    async def find_device(self, secret_hash: str) -> DeviceRecord | None: ...
+
+    async def get_device(self, device_id: str) -> DeviceRecord | None: ...
+
+    async def list_devices(self, user_id: str) -> builtins.list[DeviceRecord]: ...
+
+    async def delete_device(self, user_id: str, device_id: str) -> bool:
+        """Also deletes the device's unused client secrets."""
+        ...
+
+    async def touch_device(self, device_id: str, seen_at: datetime) -> None: ...
+
+    async def add_client_secret(self, secret: ClientSecretRecord) -> bool:
+        """False when the device no longer exists. Expired secrets of the device are deleted."""
+        ...
+
+    async def consume_client_secret(self, secret_hash: str, now: datetime) -> DeviceRecord | None:
+        """Delete the secret and return its device, if the secret was unexpired and the device exists."""
+        ...

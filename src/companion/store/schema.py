@@ -16,6 +16,7 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -128,4 +129,54 @@ caregiver_assignments = Table(
     Column("created_at", UtcDateTime, nullable=False),
 )
 
-ALL_TABLES = (documents, users, caregivers, api_tokens, caregiver_assignments)
+HASH_MAX = 128  # hex digests of secrets; never the secrets themselves
+LABEL_MAX = 200
+
+# A paired browser (a tablet) that speaks for one person. The cookie's secret is stored only as a hash.
+devices = Table(
+    "devices",
+    metadata,
+    Column("id", String(ID_MAX), primary_key=True),
+    Column("user_id", String(ID_MAX), ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False),
+    Column("label", String(LABEL_MAX), nullable=False),
+    Column("secret_hash", String(HASH_MAX), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_seen_at", UtcDateTime, nullable=False),
+    UniqueConstraint("secret_hash"),
+    Index("ix_devices_user_id", "user_id"),
+)
+
+# Short codes a caregiver hands to the tablet. Used and expired rows stay a while so that a reused code
+# can be told apart from a mistyped one (410 vs 404), then are purged.
+pairing_codes = Table(
+    "pairing_codes",
+    metadata,
+    Column("code_hash", String(HASH_MAX), primary_key=True),
+    Column("user_id", String(ID_MAX), ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False),
+    Column("created_by", String(ID_MAX), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("used_at", UtcDateTime, nullable=True),
+)
+
+# Single-use, short-lived secrets the page opens /v1/realtime with; deleted when used or the device goes.
+client_secrets = Table(
+    "client_secrets",
+    metadata,
+    Column("secret_hash", String(HASH_MAX), primary_key=True),
+    Column("device_id", String(ID_MAX), ForeignKey("devices.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Index("ix_client_secrets_device_id", "device_id"),
+)
+
+ALL_TABLES = (
+    documents,
+    users,
+    caregivers,
+    api_tokens,
+    caregiver_assignments,
+    client_secrets,
+    pairing_codes,
+    devices,
+)

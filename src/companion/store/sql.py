@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from companion.errors import InvalidInput, PreconditionFailed, StoreUnavailable
 from companion.store._accounts import SqlAccounts
+from companion.store._devices import SqlDevices
 from companion.store._engine import Clock, check_key, json_roundtrip, normalise_url, utcnow
 from companion.store.base import StoredDocument
 from companion.store.schema import ID_MAX, KIND_MAX, documents, users
@@ -36,8 +37,8 @@ _MIGRATION_LOCK_KEY = 0x636F6D70  # "comp"
 _doc = documents.c
 
 
-class SqlStore(SqlAccounts):
-    """Implements both ``DocumentStore`` and ``AccountStore``. Call ``migrate()`` once on start."""
+class SqlStore(SqlAccounts, SqlDevices):
+    """Implements ``DocumentStore``, ``AccountStore`` and ``DeviceStore``; ``migrate()`` once on start."""
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
