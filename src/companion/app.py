@@ -11,8 +11,9 @@ from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from companion import __version__, dashboard, elder
-from companion.api import admin, alerts, errors, health, live, sessions, users
+from companion.api import admin, alerts, devices, errors, health, live, sessions, users
 from companion.auth import AuthService
+from companion.elder.devices import DeviceService
 from companion.events import EventBus, InProcessBus
 from companion.profiles.alerts import AlertService
 from companion.profiles.service import ProfileService
@@ -68,11 +69,12 @@ async def build_services(settings: Settings, *, bus: EventBus | None = None, liv
         settings=settings,
         store=store,
         bus=bus,
-        auth=AuthService(store, admin_token=admin_token),
+        auth=AuthService(store, admin_token=admin_token, devices=store),
         profiles=profiles,
         alerts=alert_service,
         sessions=manager,
         metrics=metrics,
+        devices=DeviceService(store, manager),
         local_engine=local_engine,
     )
 
@@ -99,6 +101,7 @@ def create_app(settings: Settings | None = None, *, on_ready: ReadyHook | None =
     errors.install(app)
     app.include_router(health.router)
     app.include_router(alerts.router)
+    app.include_router(devices.router)  # before users: its catch-all /{user_id}/{section} would match
     app.include_router(users.router)
     app.include_router(admin.router)
     app.include_router(sessions.router)

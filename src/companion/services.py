@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from companion.auth import AuthService
 from companion.events import EventBus
@@ -14,6 +14,9 @@ from companion.realtime.manager import SessionManager
 from companion.realtime.metrics import Metrics
 from companion.settings import Settings
 from companion.store import SqlStore
+
+if TYPE_CHECKING:  # the elder package imports this module
+    from companion.elder.devices import DeviceService
 
 
 @dataclass(slots=True)
@@ -26,6 +29,7 @@ class Services:
     alerts: AlertService
     sessions: SessionManager
     metrics: Metrics
+    devices: DeviceService  # paired tablets: pairing codes, device cookies, client secrets
     local_engine: Any = None  # the in-process offline model, when the upstream is "local"
 
     async def instructions(self, user_id: str) -> Instructions:

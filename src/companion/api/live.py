@@ -3,6 +3,8 @@
 Authentication: ``Authorization: Bearer <device token>``, or for browsers, which cannot set headers on
 a WebSocket, the ``openai-insecure-api-key.<token>`` subprotocol. A device token speaks for its user;
 an admin or caregiver token may open a session for a person it can see with ``?user=<userId>``.
+The elder's page sends a single-use client secret (``ek_...``) in place of a token: the session then
+carries its device's id, so revoking the device ends it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from companion.auth import Role
 from companion.errors import CompanionError
+from companion.realtime.manager import DEVICE_REVOKED_REASON
 from companion.services import Services
 
 log = logging.getLogger(__name__)
@@ -97,5 +100,10 @@ async def realtime(ws: WebSocket) -> None:
         return
     await ws.accept(subprotocol=subprotocol)
     greet = ws.query_params.get("greet", "").lower() in GREET_VALUES
-    session = services.sessions.open(user_id, StarletteChannel(ws), greet=greet)
+    session = services.sessions.open(
+        user_id, StarletteChannel(ws), greet=greet, device_id=principal.device_id
+    )
+    if principal.device_id and not await services.devices.exists(principal.device_id):
+        # Revoked between its secret being used and the session being listed: close_device missed it.
+        await session.close(CLOSE_POLICY, DEVICE_REVOKED_REASON)
     await services.sessions.run(session)

@@ -20,6 +20,7 @@ class Principal:
     token_id: str
     user_id: str | None = None  # devices: the one user they speak for
     caregiver_id: str | None = None  # caregivers: whose assignments apply
+    device_id: str | None = None  # a paired tablet's client secret: which device, so it can be revoked
 
     @property
     def is_admin(self) -> bool:

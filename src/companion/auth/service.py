@@ -12,14 +12,16 @@ import hashlib
 import hmac
 import secrets
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from companion.auth.device_secrets import CLIENT_SECRET_PREFIX, hash_secret
 from companion.auth.principal import Principal, Role
 from companion.errors import InvalidInput, NotFound, Unauthorized
-from companion.store import AccountStore, CaregiverRecord, TokenRecord
+from companion.store import AccountStore, CaregiverRecord, DeviceStore, TokenRecord
 
 TOKEN_PREFIX = "cmp_"
 TOKEN_BYTES = 32  # 256 bits: guessing is hopeless, so a fast hash is enough for storage
@@ -34,10 +36,23 @@ def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
 
 
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 class AuthService:
-    def __init__(self, accounts: AccountStore, *, admin_token: str | None = None) -> None:
+    def __init__(
+        self,
+        accounts: AccountStore,
+        *,
+        admin_token: str | None = None,
+        devices: DeviceStore | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self._accounts = accounts
         self._admin_token = admin_token
+        self._devices = devices
+        self.clock = clock  # decides whether a client secret has expired; tests set it
         self._hasher = PasswordHasher()
 
     async def authenticate(self, token: str | None) -> Principal:
@@ -45,6 +60,8 @@ class AuthService:
             raise Unauthorized("Missing bearer token (send 'Authorization: Bearer <token>')")
         if self._admin_token and hmac.compare_digest(token.encode(), self._admin_token.encode()):
             return Principal(role=Role.ADMIN, token_id=BOOTSTRAP_TOKEN_ID)
+        if token.startswith(CLIENT_SECRET_PREFIX) and self._devices is not None:
+            return await self._client_secret(token)
         record = await self._accounts.find_token(hash_token(token))
         if record is None:
             raise Unauthorized("Unknown or revoked token")
@@ -53,6 +70,16 @@ class AuthService:
             token_id=record.id,
             user_id=record.user_id,
             caregiver_id=record.caregiver_id,
+        )
+
+    async def _client_secret(self, secret: str) -> Principal:
+        """A paired tablet's single-use secret: using it here is what uses it up."""
+        assert self._devices is not None
+        device = await self._devices.consume_client_secret(hash_secret(secret), self.clock())
+        if device is None:
+            raise Unauthorized("Unknown, used or expired client secret")
+        return Principal(
+            role=Role.DEVICE, token_id="device:" + device.id, user_id=device.user_id, device_id=device.id
         )
 
     async def create_token(

@@ -11,12 +11,13 @@ from __future__ import annotations
 import hmac
 import secrets
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from companion.auth import Principal
+from companion.auth.throttle import FAILURE_WINDOW_S, LOCKOUT_S, LoginThrottle
 
 SESSION_ID_BYTES = 32  # 256 bits: a session id cannot be guessed
 CSRF_BYTES = 32
@@ -27,10 +28,10 @@ MAX_DRAFTS = 8  # wizard drafts kept per session (one per person being edited)
 
 MAX_FAILURES_PER_USERNAME = 5  # five wrong passwords in a row is guessing, not a typo
 MAX_FAILURES_PER_CLIENT = 20  # one address may be a whole care home behind NAT: more room, still bounded
-FAILURE_WINDOW_S = 15 * 60.0  # failures older than this are forgotten
-LOCKOUT_S = 15 * 60.0  # long enough to make online guessing useless, short enough for a real user
 
 Clock = Callable[[], float]
+
+__all__ = ["FAILURE_WINDOW_S", "LOCKOUT_S", "DashboardState", "LoginThrottle", "SessionTable", "WebSession"]
 
 
 @dataclass(slots=True)
@@ -116,47 +117,6 @@ class SessionTable:
 
     def __len__(self) -> int:
         return len(self._members) + len(self._anonymous)
-
-
-class LoginThrottle:
-    """Counts failed sign-ins per key (a username, a client address) and locks a key for a while."""
-
-    def __init__(self, clock: Clock = time.monotonic) -> None:
-        self._clock = clock
-        self._failures: dict[str, deque[float]] = {}
-        self._locked_until: dict[str, float] = {}
-
-    def locked_for(self, *keys: str) -> float:
-        """Seconds until every one of ``keys`` is unlocked (0 when none is locked)."""
-        now = self._clock()
-        remaining = 0.0
-        for key in keys:
-            until = self._locked_until.get(key)
-            if until is None:
-                continue
-            if until <= now:
-                del self._locked_until[key]
-            else:
-                remaining = max(remaining, until - now)
-        return remaining
-
-    def fail(self, key: str, limit: int) -> bool:
-        """Record a failure; True when this failure locks the key."""
-        now = self._clock()
-        recent = self._failures.setdefault(key, deque())
-        recent.append(now)
-        while recent and now - recent[0] > FAILURE_WINDOW_S:
-            recent.popleft()
-        if len(recent) >= limit:
-            self._locked_until[key] = now + LOCKOUT_S
-            recent.clear()
-            return True
-        if len(self._failures) > MAX_SESSIONS:  # bound memory: forget the stalest key
-            self._failures.pop(next(iter(self._failures)))
-        return False
-
-    def succeed(self, key: str) -> None:
-        self._failures.pop(key, None)
 
 
 @dataclass(slots=True)

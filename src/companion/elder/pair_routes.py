@@ -1,7 +1,188 @@
-"""Pairing a browser as a device of one person: ``/app/pair``, ``/app/session``."""
+"""Pairing a browser as a device of one person (``/app/pair``) and the page's client secrets
+(``/app/session``).
+
+A code pairs by its link (``GET /app/pair/{code}``, what the QR code opens) or typed on ``/app``
+(``POST /app/pair``). Success sets the device cookie and lands on ``/app``; a failure pairs nobody and
+answers a short page in Hebrew and English with the way back to ``/app``. Codes are in the link's path,
+so the access log's copy of such paths is redacted here.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import logging
+import math
+from html import escape
+from typing import Annotated
 
-router = APIRouter()
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+
+from companion.auth.device_secrets import PAIRING_CODE_DIGITS, PAIRING_CODE_TTL
+from companion.elder.device_auth import (
+    DeviceIdentity,
+    check_same_origin,
+    require_device,
+    set_device_cookie,
+)
+from companion.elder.devices import DeviceService
+from companion.errors import Forbidden
+
+router = APIRouter(include_in_schema=False)
+
+APP_PATH = "/app"
+PAIR_PATH = "/app/pair"
+REALTIME_PATH = "/v1/realtime"
+NO_STORE = {
+    "Cache-Control": "no-store",  # answers carry secrets or say whether a code is live
+    "Referrer-Policy": "no-referrer",  # the pairing link's path is the code
+}
+PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
+TTL_MINUTES = int(PAIRING_CODE_TTL.total_seconds() // 60)
+
+# outcome -> (HTTP status, Hebrew title, Hebrew text, English text)
+_FAILURES: dict[str, tuple[int, str, str, str]] = {
+    "unknown": (
+        404,
+        "הקוד לא נמצא",
+        "בדקו את הספרות, או בקשו מהמשפחה קוד חדש.",
+        "This code was not found. Check the digits, or ask the family for a new code.",
+    ),
+    "used": (
+        410,
+        "הקוד כבר שומש",
+        "כל קוד מחבר מכשיר אחד בלבד. בקשו מהמשפחה קוד חדש.",
+        "This code was already used: a code connects one device only. Ask the family for a new code.",
+    ),
+    "expired": (
+        410,
+        "תוקף הקוד פג",
+        f"קוד תקף {TTL_MINUTES} דקות. בקשו מהמשפחה קוד חדש.",
+        f"This code has expired (a code lasts {TTL_MINUTES} minutes). Ask the family for a new code.",
+    ),
+    "invalid": (
+        422,
+        "הקוד לא תקין",
+        f"קוד מורכב מ-{PAIRING_CODE_DIGITS} ספרות.",
+        f"A code has {PAIRING_CODE_DIGITS} digits.",
+    ),
+    "locked": (
+        429,
+        "יותר מדי ניסיונות",
+        "הוקלדו יותר מדי קודים שגויים. נסו שוב בעוד {minutes} דקות.",
+        "Too many wrong codes were tried from here. Try again in {minutes} minutes.",
+    ),
+    "forbidden": (
+        403,
+        "הבקשה נדחתה",
+        "אפשר לחבר את המכשיר רק מהדף של השירות עצמו.",
+        "A device can be connected only from this service's own page.",
+    ),
+}
+
+
+class _RedactPairingPaths(logging.Filter):
+    """The access log would otherwise keep every pairing link's code."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        path = args[2] if isinstance(args, tuple) and len(args) >= 3 else None
+        if isinstance(args, tuple) and isinstance(path, str) and path.startswith(PAIR_PATH + "/"):
+            record.args = (*args[:2], PAIR_PATH + "/<code>", *args[3:])
+        return True
+
+
+def _redact_access_log() -> None:
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, _RedactPairingPaths) for f in access.filters):
+        access.addFilter(_RedactPairingPaths())
+
+
+_redact_access_log()
+
+
+def failure_page(outcome: str, *, retry_after_s: float = 0.0) -> HTMLResponse:
+    status, title, hebrew, english = _FAILURES[outcome]
+    minutes = max(1, math.ceil(retry_after_s / 60))
+    html = f"""<!doctype html>
+<html lang="he" dir="rtl">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{escape(title)}</title>
+<style>
+body {{ font: 1.4rem/1.5 system-ui, sans-serif; margin: 2rem auto; max-width: 36rem; padding: 0 1rem;
+  background: #fff; color: #111; }}
+h1 {{ font-size: 2.2rem; }}
+a.back {{ display: inline-block; margin-top: 1rem; padding: .8rem 1.6rem; background: #0b57d0; color: #fff;
+  border-radius: .6rem; text-decoration: none; font-size: 1.6rem; }}
+.en {{ color: #444; font-size: 1.1rem; }}
+</style></head>
+<body>
+<main id="pair-result" data-outcome="{escape(outcome)}" data-field="code">
+<h1>{escape(title)}</h1>
+<p>{escape(hebrew.format(minutes=minutes))}</p>
+<p class="en" lang="en" dir="ltr">{escape(english.format(minutes=minutes))}</p>
+<a class="back" href="{APP_PATH}">חזרה לדף הבית</a>
+</main>
+</body></html>
+"""
+    headers = {**NO_STORE, "Content-Security-Policy": PAGE_CSP}
+    if outcome == "locked":
+        headers["Retry-After"] = str(max(1, math.ceil(retry_after_s)))
+    return HTMLResponse(html, status_code=status, headers=headers)
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _devices(request: Request) -> DeviceService:
+    devices: DeviceService = request.app.state.services.devices
+    return devices
+
+
+async def _same_origin(request: Request) -> None:
+    check_same_origin(request)
+
+
+async def _pair(request: Request, raw_code: str) -> Response:
+    attempt = await _devices(request).redeem(
+        raw_code, client=_client(request), user_agent=request.headers.get("user-agent")
+    )
+    if attempt.outcome != "paired" or attempt.cookie is None:
+        return failure_page(attempt.outcome, retry_after_s=attempt.retry_after_s)
+    response = RedirectResponse(APP_PATH, status_code=303, headers=NO_STORE)
+    set_device_cookie(request, response, attempt.cookie)
+    return response
+
+
+@router.get(PAIR_PATH + "/{code}")
+async def pair_by_link(request: Request, code: str) -> Response:
+    return await _pair(request, code)
+
+
+@router.post(PAIR_PATH)
+async def pair_by_code(request: Request) -> Response:
+    try:
+        check_same_origin(request)
+    except Forbidden:
+        return failure_page("forbidden")
+    form = await request.form()
+    raw = form.get("code")
+    return await _pair(request, raw if isinstance(raw, str) else "")
+
+
+@router.post("/app/session", dependencies=[Depends(_same_origin)])
+async def client_secret(
+    request: Request, device: Annotated[DeviceIdentity, Depends(require_device)]
+) -> JSONResponse:
+    """A single-use secret that opens one live session within a minute (as OpenAI's ephemeral keys)."""
+    secret = await _devices(request).issue_client_secret(device.device_id)
+    return JSONResponse(
+        {
+            "clientSecret": secret.value,
+            "expiresAt": secret.expires_at.isoformat(),
+            "realtimeUrl": REALTIME_PATH,
+            "userId": device.user_id,
+            "deviceId": device.device_id,
+        },
+        headers=NO_STORE,
+    )

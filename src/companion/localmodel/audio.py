@@ -1,8 +1,8 @@
-"""PCM16 helpers: decoding client audio, measuring it, and making the engine's reply tone.
+"""PCM16 helpers: decoding client audio, measuring it, resampling it, and the engine's reply tone.
 
-All audio is 16-bit little-endian mono at 24 kHz, the realtime ``audio/pcm`` format. The reply
-"voice" is a quiet tone whose length follows the reply text, so a client can play it, measure it
-and truncate it, without the engine pretending to speak.
+All audio is 16-bit little-endian mono at 24 kHz, the realtime ``audio/pcm`` format. Without a speech
+synthesiser the reply "voice" is a quiet tone whose length follows the reply text, so a client can
+play it, measure it and truncate it, without the engine pretending to speak.
 """
 
 from __future__ import annotations
@@ -81,6 +81,39 @@ def _tone_period() -> bytes:
     if sys.byteorder == "big":
         values.byteswap()
     return values.tobytes()
+
+
+def to_pcm(values: array.array[int]) -> bytes:
+    """Little-endian bytes of int16 samples, whatever the host's byte order."""
+    if sys.byteorder == "big":
+        values = array.array("h", values)
+        values.byteswap()
+    return values.tobytes()
+
+
+def resample(pcm: bytes, src_rate: int, dst_rate: int) -> bytes:
+    """Linear-interpolation resampling of PCM16 mono, in pure Python (no numpy in the engine).
+
+    Good enough for speech between 16, 22.05 and 24 kHz: espeak-ng has little energy above 8 kHz, so
+    the aliasing a plain interpolator lets through is inaudible and does not disturb recognition.
+    Integer arithmetic keeps the result identical on every machine.
+    """
+    values = samples(pcm)
+    if src_rate == dst_rate or not values:
+        return to_pcm(values)
+    padded = [*values, values[-1]]
+    count = len(values) * dst_rate // src_rate
+    out = array.array("h", bytes(BYTES_PER_SAMPLE * count))
+    for j in range(count):
+        i, r = divmod(j * src_rate, dst_rate)
+        out[j] = (padded[i] * (dst_rate - r) + padded[i + 1] * r) // dst_rate
+    return to_pcm(out)
+
+
+def pcm_chunks(pcm: bytes) -> list[bytes]:
+    """Reply audio cut into ``AUDIO_CHUNK_MS`` deltas (the last may be shorter)."""
+    size = AUDIO_CHUNK_MS * BYTES_PER_MS
+    return [pcm[start : start + size] for start in range(0, len(pcm), size)]
 
 
 def tone_chunks(total_ms: int) -> list[bytes]:

@@ -30,6 +30,7 @@ from companion.localmodel.conversation import Conversation
 from companion.localmodel.errors import EngineError, invalid_type, invalid_value, unknown_parameter
 from companion.localmodel.inputs import AudioInput
 from companion.localmodel.items import check_item, normalise_item
+from companion.localmodel.jobs import HearingJob, SpeechJob, set_transcript, transcription_usage, voice_for
 from companion.localmodel.replies import Reply, ReplyContext, plan_reply
 from companion.localmodel.responses import AUDIO_MS_PER_TOKEN, ActiveResponse, ResponseSettings, text_tokens
 from companion.realtime.protocol import (
@@ -87,10 +88,14 @@ class EngineSession:
         max_session_s: float = DEFAULT_MAX_SESSION_S,
         behaviour: Behaviour | None = None,
         external_replies: bool = False,
+        speaks: bool = False,
+        hears: bool = False,
     ) -> None:
         self.dialect: Dialect = dialect
         self.behaviour = behaviour or Behaviour()
         self.external_replies = external_replies
+        self.speaks = speaks  # audio replies wait for a SpeechJob's result instead of the tone
+        self.hears = hears  # committed turns wait for a HearingJob's transcript before replies
         self.max_session_s = max_session_s
         self.started_at = clock()
         self.deadline = self.started_at + max_session_s
@@ -106,6 +111,11 @@ class EngineSession:
         self.audio = AudioInput(self.config["audio"]["input"]["turn_detection"])
         self._streams: deque[ActiveResponse] = deque()
         self._awaiting: ReplyContext | None = None
+        self._hearing_jobs: deque[HearingJob] = deque()
+        self._speech_jobs: deque[SpeechJob] = deque()
+        self._unheard: set[str] = set()  # user items whose transcript is still being made
+        self._unplanned: list[tuple[ActiveResponse, ReplyContext]] = []  # waiting for transcripts
+        self._unspoken: dict[str, tuple[ActiveResponse, Reply]] = {}  # waiting for their speech
         self._tokens_used = 0
         self._ids = {name: itertools.count(1) for name in ("event", "item", "call", "resp")}
         self._handlers: Mapping[str, Callable[[JsonDict, Mapping[str, Any]], list[JsonDict]]] = {
@@ -198,8 +208,46 @@ class EngineSession:
     def provide_reply(self, reply: Reply) -> None:
         """Finish the response that :attr:`awaiting_reply` announced."""
         if self._awaiting is not None and self.active is not None:
-            self._awaiting = None
-            self._start_reply(self.active, reply)
+            context, self._awaiting = self._awaiting, None
+            self._start_reply(self.active, reply, context.instructions)
+
+    def take_jobs(self) -> tuple[list[HearingJob], list[SpeechJob]]:
+        """Transcriptions and syntheses the shell should run now (each is handed out once)."""
+        hearing, speech = list(self._hearing_jobs), list(self._speech_jobs)
+        self._hearing_jobs.clear()
+        self._speech_jobs.clear()
+        return hearing, speech
+
+    def provide_transcript(self, item_id: str, transcript: str | None) -> list[JsonDict]:
+        """A :class:`HearingJob`'s result (None: nothing recognised). Returns the transcription
+        events when the session asked for them; responses waiting for it are planned now, so a
+        reply always reads the transcript of the turn it answers."""
+        self._unheard.discard(item_id)
+        if transcript:
+            set_transcript(self.items, item_id, transcript)
+            for _, context in self._unplanned:
+                set_transcript(context.items, item_id, transcript)
+        out: list[JsonDict] = []
+        if self.config["audio"]["input"]["transcription"] is not None:
+            text, where = transcript or "", {"item_id": item_id, "content_index": 0}
+            if text:
+                out.append(
+                    self._event("conversation.item.input_audio_transcription.delta", **where, delta=text)
+                )
+            usage = transcription_usage(self.conversation.audio_ms.get(item_id, 0.0), text)
+            kind = "conversation.item.input_audio_transcription.completed"
+            out.append(self._event(kind, **where, transcript=text, usage=usage))
+        if not self._unheard:
+            waiting, self._unplanned = self._unplanned, []
+            for response, context in waiting:
+                self._plan(response, context)
+        return self._emit(out)
+
+    def provide_speech(self, response_id: str, pcm: bytes | None) -> None:
+        """A :class:`SpeechJob`'s result; None (synthesis failed) gives the tone instead."""
+        waiting = self._unspoken.pop(response_id, None)
+        if waiting is not None and not waiting[0].started:  # a cancelled response says nothing more
+            waiting[0].start(waiting[1], item_id=self.new_id("item"), call_id="", speech=pcm)
 
     def expire(self) -> list[JsonDict]:
         """The service's end of a session: a ``session_expired`` error, then a close (1001)."""
@@ -306,7 +354,11 @@ class EngineSession:
 
     def _commit_buffer(self) -> list[JsonDict]:
         item_id = self.audio.reserved_item_id or self.new_id("item")
-        self.conversation.audio_ms[item_id] = duration_ms(len(self.audio.take()))
+        pcm = self.audio.take()
+        self.conversation.audio_ms[item_id] = duration_ms(len(pcm))
+        if self.hears:
+            self._unheard.add(item_id)
+            self._hearing_jobs.append(HearingJob(item_id, pcm))
         item = normalise_item(
             {"type": "message", "role": "user", "content": [{"type": "input_audio", "transcript": None}]},
             item_id,
@@ -389,11 +441,10 @@ class EngineSession:
             tools=overrides.get("tools", session["tools"]),
             tool_choice=overrides.get("tool_choice", session["tool_choice"]),
         )
-        reply = plan_reply(context)
-        if self.external_replies and reply.kind == "text":
-            self._awaiting = context
+        if self._unheard:  # a turn is still being transcribed: its reply must read the transcript
+            self._unplanned.append((response, context))
         else:
-            self._start_reply(response, reply)
+            self._plan(response, context)
         out: list[JsonDict] = []
         while self._streams[0] is not response:  # older ones are finished or cancelled
             event = self._pull(self._streams[0])
@@ -404,7 +455,20 @@ class EngineSession:
         created = self._pull(response)
         return [*out, created] if created is not None else out
 
-    def _start_reply(self, response: ActiveResponse, reply: Reply) -> None:
+    def _plan(self, response: ActiveResponse, context: ReplyContext) -> None:
+        if response is not self.active:  # cancelled while it waited for a transcript
+            return
+        reply = plan_reply(context)
+        if self.external_replies and reply.kind == "text":
+            self._awaiting = context
+        else:
+            self._start_reply(response, reply, context.instructions)
+
+    def _start_reply(self, response: ActiveResponse, reply: Reply, instructions: str) -> None:
+        if self.speaks and reply.kind == "text" and "audio" in response.settings.output_modalities:
+            self._unspoken[response.id] = (response, reply)
+            self._speech_jobs.append(SpeechJob(response.id, reply.text, voice_for(instructions, reply.text)))
+            return
         call_id = self.new_id("call") if reply.kind == "function_call" else ""
         response.start(reply, item_id=self.new_id("item"), call_id=call_id)
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from companion.localmodel.audio import AUDIO_CHUNK_MS, reply_audio_ms, tone_chunks
+from companion.localmodel.audio import AUDIO_CHUNK_MS, BYTES_PER_MS, pcm_chunks, reply_audio_ms, tone_chunks
 from companion.localmodel.replies import Reply
 
 JsonDict = dict[str, Any]
@@ -141,15 +141,18 @@ class ActiveResponse:
         assert self.item is not None
         return {"response_id": self.id, "item_id": self.item["id"], "output_index": 0}
 
-    def start(self, reply: Reply, *, item_id: str, call_id: str) -> None:
-        """Queue everything the reply produces; called once the reply is known."""
+    def start(self, reply: Reply, *, item_id: str, call_id: str, speech: bytes | None = None) -> None:
+        """Queue everything the reply produces; called once the reply is known.
+
+        ``speech`` is the reply spoken (24 kHz PCM16, whole milliseconds); without it an audio
+        reply is the tone."""
         if self.started:
             return
         self.started = True
         if reply.kind == "function_call":
             self._start_call(reply, item_id, call_id)
         else:
-            self._start_message(reply.text, item_id)
+            self._start_message(reply.text, item_id, speech)
         self._queue_finish()
 
     def _queue_item_added(self) -> None:
@@ -221,7 +224,7 @@ class ActiveResponse:
         self._queue.append(arguments_done)
         self._queue_item_done(in_conversation=self.settings.conversation_id is not None)
 
-    def _start_message(self, text: str, item_id: str) -> None:
+    def _start_message(self, text: str, item_id: str, speech: bytes | None) -> None:
         audio = "audio" in self.settings.output_modalities
         kind = "output_audio" if audio else "output_text"
         self.item = {
@@ -236,8 +239,12 @@ class ActiveResponse:
         part_key = "transcript" if audio else "text"
         where = {"content_index": 0}
         words = re.findall(r"\s*\S+", text)
-        chunks = tone_chunks(reply_audio_ms(text)) if audio else []
-        self.audio_ms = reply_audio_ms(text) if audio else 0
+        if audio and speech:
+            chunks = pcm_chunks(speech)
+            self.audio_ms = len(speech) // BYTES_PER_MS
+        else:
+            chunks = tone_chunks(reply_audio_ms(text)) if audio else []
+            self.audio_ms = reply_audio_ms(text) if audio else 0
         self._part_key = part_key
 
         def part_added() -> JsonDict:
@@ -247,14 +254,12 @@ class ActiveResponse:
 
         self._queue.append(part_added)
         delta_type = "response.output_audio_transcript.delta" if audio else "response.output_text.delta"
-        for index in range(max(len(words), len(chunks))):
-            if index < len(words):
-                self._queue.append(self._delta(delta_type, words[index]))
-            if index < len(chunks):
+        for said, chunk in _interleave(words, chunks, paced=bool(audio and speech)):
+            for word in said:
+                self._queue.append(self._delta(delta_type, word))
+            if chunk is not None:
                 self._queue.append(
-                    self._delta(
-                        "response.output_audio.delta", base64.b64encode(chunks[index]).decode("ascii")
-                    )
+                    self._delta("response.output_audio.delta", base64.b64encode(chunk).decode("ascii"))
                 )
 
         def text_done() -> JsonDict:
@@ -322,3 +327,23 @@ class ActiveResponse:
 
     def _copy(self) -> JsonDict:
         return copy.deepcopy(self._live())
+
+
+def _interleave(
+    words: list[str], chunks: list[bytes], *, paced: bool
+) -> list[tuple[list[str], bytes | None]]:
+    """Pairs of (words, audio chunk) in send order.
+
+    The tone goes word by word with its chunks. Speech is ``paced``: each word is sent with the chunk
+    where it roughly starts (spread evenly over the audio), so captions follow the voice instead of
+    running ahead of it, and a barge-in's truncation cuts text and audio at about the same place.
+    """
+    if not paced or not words or not chunks:
+        return [
+            (words[i : i + 1], chunks[i] if i < len(chunks) else None)
+            for i in range(max(len(words), len(chunks)))
+        ]
+    by_chunk: list[list[str]] = [[] for _ in chunks]
+    for index, word in enumerate(words):
+        by_chunk[index * len(chunks) // len(words)].append(word)
+    return list(zip(by_chunk, chunks, strict=True))

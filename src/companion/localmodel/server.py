@@ -8,6 +8,8 @@ Per connection there are three tasks besides the handler's own read loop, all tr
 leaks: a *writer* (the only one that sends; fed by a bounded queue, so a slow client slows the
 engine instead of growing memory), a *pump* (pulls streamed response events and paces deltas),
 and an *expiry* timer (``session_expired`` then close 1001, like the service at 60 minutes).
+Short-lived tasks run the engine's jobs off the loop: transcribing a committed turn (pocketsphinx,
+when installed) and speaking a reply (espeak-ng, when installed).
 """
 
 from __future__ import annotations
@@ -35,7 +37,10 @@ from companion.localmodel.engine import (
     EngineSession,
     JsonDict,
 )
+from companion.localmodel.hearing import Listener
+from companion.localmodel.jobs import HearingJob, SpeechJob
 from companion.localmodel.routes import Route, resolve
+from companion.localmodel.voice import Speaker
 from companion.realtime.protocol import ProtocolError, dump_event, error_event, parse_event
 
 log = logging.getLogger(__name__)
@@ -97,6 +102,7 @@ class _Connection:
         for event in events:
             await self.outgoing.put(event)
         self.wake.set()
+        self._start_jobs()
         context = self.engine.awaiting_reply
         if context is not None and self.server.chat_client is not None and not self._chat_pending():
             self._spawn(self._chat(), "localmodel-chat")
@@ -113,6 +119,33 @@ class _Connection:
         if self.engine.awaiting_reply is context:  # not cancelled meanwhile
             self.engine.provide_reply(reply)
             self.wake.set()
+            self._start_jobs()
+
+    def _start_jobs(self) -> None:
+        hearing, speech = self.engine.take_jobs()
+        for heard in hearing:
+            self._spawn(self._hear(heard), "localmodel-hearing")
+        for spoken in speech:
+            self._spawn(self._speak(spoken), "localmodel-speech")
+
+    async def _hear(self, job: HearingJob) -> None:
+        listener = self.server.listener
+        transcript: str | None = None
+        try:
+            transcript = await listener.transcribe(job.pcm) if listener is not None else None
+        except Exception:  # a broken recogniser must not leave the reply waiting forever
+            log.exception("transcription failed; the turn has no transcript")
+        await self._put(self.engine.provide_transcript(job.item_id, transcript))
+
+    async def _speak(self, job: SpeechJob) -> None:
+        speaker = self.server.speaker
+        pcm: bytes | None = None
+        try:
+            pcm = await speaker.speak(job.text, job.voice) if speaker is not None else None
+        except Exception:  # a broken synthesiser must not leave the reply waiting forever
+            log.exception("speech synthesis failed; the reply is a tone")
+        self.engine.provide_speech(job.response_id, pcm)
+        self.wake.set()
 
     async def _writer(self) -> None:
         while True:
@@ -148,6 +181,8 @@ class LocalModelServer:
     (else HTTP 401). ``behaviour`` switches (also settable at runtime, e.g.
     ``server.reject_session_updates = True``) make it reject, ignore or delay ``session.update``.
     ``sessions`` are the live engines, ``all_sessions`` every engine this server ran.
+    ``speech``: speak replies with espeak-ng when it is installed (else the tone); ``hearing``:
+    transcribe committed turns with pocketsphinx when it is importable (else no transcript).
     """
 
     def __init__(
@@ -159,6 +194,8 @@ class LocalModelServer:
         chat_url: str | None = None,
         chat_model: str = "local",
         clock: Callable[[], float] = time.time,
+        speech: bool = True,
+        hearing: bool = True,
     ) -> None:
         self.api_key = api_key
         self.max_session_s = max_session_s
@@ -167,6 +204,8 @@ class LocalModelServer:
         self.chat_model = chat_model
         self.chat_client: httpx.AsyncClient | None = None
         self.clock = clock
+        self.speaker = Speaker.detect() if speech else None
+        self.listener = Listener.detect() if hearing else None
         self.sessions: list[EngineSession] = []
         self.all_sessions: list[EngineSession] = []
         self.connections_total = 0
@@ -239,6 +278,8 @@ class LocalModelServer:
         if self.chat_client is not None:
             await self.chat_client.aclose()
             self.chat_client = None
+        if self.listener is not None:
+            self.listener.close()
 
     async def __aenter__(self) -> Self:
         if self._server is None:
@@ -282,6 +323,8 @@ class LocalModelServer:
             max_session_s=self.max_session_s,
             behaviour=self.behaviour,
             external_replies=self.chat_client is not None,
+            speaks=self.speaker is not None,
+            hears=self.listener is not None,
         )
         self.sessions.append(engine)
         self.all_sessions.append(engine)

@@ -35,6 +35,8 @@ from companion.realtime.upstream import Connector
 
 log = logging.getLogger(__name__)
 
+CLOSE_DEVICE_REVOKED = 1008  # policy violation: the credential this session was opened with is revoked
+DEVICE_REVOKED_REASON = "device disconnected by the family"
 RECENTLY_CLOSED = 1000  # how many closed sessions are remembered for 409 answers and the dashboard
 
 
@@ -62,7 +64,9 @@ class SessionManager:
 
     # ---- lifecycle ---------------------------------------------------------------------------------
 
-    def open(self, user_id: str, client: ClientChannel, *, greet: bool = False) -> LiveSession:
+    def open(
+        self, user_id: str, client: ClientChannel, *, greet: bool = False, device_id: str | None = None
+    ) -> LiveSession:
         session = LiveSession(
             user_id=user_id,
             client=client,
@@ -72,6 +76,7 @@ class SessionManager:
             config=self._config,
             on_refresh=self._observe_refresh,
             greet=greet,
+            device_id=device_id,
         )
         self._live[session.id] = session
         self.metrics.live_sessions.set(len(self._live))
@@ -96,6 +101,12 @@ class SessionManager:
                 session.turn_count,
                 session.token_usage,
             )
+
+    async def close_device(self, device_id: str) -> int:
+        """End at once every live session opened from a device that was just revoked; how many."""
+        sessions = [s for s in self._live.values() if s.device_id == device_id]
+        await asyncio.gather(*(s.close(CLOSE_DEVICE_REVOKED, DEVICE_REVOKED_REASON) for s in sessions))
+        return len(sessions)
 
     async def close_all(self) -> None:
         await asyncio.gather(*(s.close(1001, "server shutting down") for s in list(self._live.values())))

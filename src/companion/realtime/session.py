@@ -134,8 +134,10 @@ class LiveSession:
         config: SessionConfig,
         on_refresh: RefreshObserver | None = None,
         greet: bool = False,
+        device_id: str | None = None,
     ) -> None:
         self.id = "sess-" + uuid.uuid4().hex[:16]
+        self.device_id = device_id  # the paired tablet it was opened from, so revoking it can end it
         self.greet = greet  # speak first once started (the elder's page asks for it)
         self.user_id = user_id
         self.status = Status.CONNECTING

@@ -1,0 +1,219 @@
+"""Tablets as devices of one person: pairing codes, the device cookie, client secrets, revocation.
+
+A caregiver asks for a pairing code; the tablet redeems it once and receives a random device secret
+(kept in an HttpOnly cookie, stored here only as a hash). With the cookie the page asks for a
+single-use client secret that lives a minute and opens one live session. Revoking a device deletes it
+with its secrets and ends its live sessions at once; everything but the failed-guess counter is in the
+store, so a pairing survives reloads and restarts.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from companion.auth.device_secrets import (
+    CLIENT_SECRET_TTL,
+    PAIRING_CODE_TTL,
+    PAIRING_RECORD_KEEP,
+    hash_pairing_code,
+    hash_secret,
+    new_client_secret,
+    new_device_id,
+    new_device_secret,
+    new_pairing_code,
+    normalise_pairing_code,
+)
+from companion.auth.throttle import LoginThrottle
+from companion.errors import Conflict, NotFound, Unauthorized
+from companion.realtime.manager import SessionManager
+from companion.store import ClientSecretRecord, DeviceRecord, DeviceStore, PairingRecord
+
+log = logging.getLogger(__name__)
+
+MAX_FAILED_PAIRINGS_PER_CLIENT = 10  # a helper mistypes a few times; a guesser needs ~100,000 tries
+MAX_CODE_DRAWS = 20  # fresh codes tried when one is taken; with few live codes the first one wins
+LAST_SEEN_EVERY = timedelta(minutes=1)  # "last seen" is for people: one write a minute is plenty
+DEFAULT_LABEL = "Tablet"
+MAX_LABEL = 80  # a list entry, not a user-agent string
+
+PairOutcome = Literal["paired", "invalid", "unknown", "used", "expired", "locked"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class NewPairing:
+    code: str
+    expires_at: datetime
+
+    def __repr__(self) -> str:
+        return f"NewPairing(expires_at={self.expires_at.isoformat()})"
+
+
+@dataclass(frozen=True, slots=True)
+class PairAttempt:
+    """``device`` and ``cookie`` (the device secret, for the cookie only) are set when paired."""
+
+    outcome: PairOutcome
+    device: DeviceRecord | None = None
+    cookie: str | None = None
+    retry_after_s: float = 0.0
+
+    def __repr__(self) -> str:
+        return f"PairAttempt(outcome={self.outcome!r}, device={self.device!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSecret:
+    value: str
+    expires_at: datetime
+    device_id: str
+
+    def __repr__(self) -> str:
+        return f"ClientSecret(device_id={self.device_id!r}, expires_at={self.expires_at.isoformat()})"
+
+
+def label_from_user_agent(user_agent: str | None) -> str:
+    """A name a family recognises in the device list ("Chrome on Android"), never the raw header."""
+    ua = user_agent or ""
+    browser = next(
+        (
+            name
+            for token, name in (
+                ("Edg/", "Edge"),
+                ("SamsungBrowser", "Samsung Internet"),
+                ("Firefox/", "Firefox"),
+                ("Chrome/", "Chrome"),
+                ("Chromium/", "Chromium"),
+                ("Safari/", "Safari"),
+            )
+            if token in ua
+        ),
+        None,
+    )
+    system = next(
+        (
+            name
+            for token, name in (
+                ("iPad", "iPad"),
+                ("iPhone", "iPhone"),
+                ("Android", "Android"),
+                ("CrOS", "ChromeOS"),
+                ("Windows", "Windows"),
+                ("Mac OS X", "Mac"),
+                ("Linux", "Linux"),
+            )
+            if token in ua
+        ),
+        None,
+    )
+    if browser and system:
+        return f"{browser} on {system}"[:MAX_LABEL]
+    return (browser or system or DEFAULT_LABEL)[:MAX_LABEL]
+
+
+class DeviceService:
+    def __init__(
+        self,
+        store: DeviceStore,
+        sessions: SessionManager,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        throttle: LoginThrottle | None = None,
+    ) -> None:
+        self._store = store
+        self._sessions = sessions
+        self.clock = clock  # decides expiry of codes and secrets; tests set it instead of sleeping
+        self.throttle = throttle or LoginThrottle(time.monotonic)
+
+    # ---- pairing -----------------------------------------------------------------------------------
+
+    async def create_pairing(self, user_id: str, *, created_by: str | None) -> NewPairing:
+        """A fresh single-use code for ``user_id`` (the caller has checked access)."""
+        now = self.clock()
+        for _ in range(MAX_CODE_DRAWS):
+            code = new_pairing_code()
+            record = PairingRecord(
+                code_hash=hash_pairing_code(code),
+                user_id=user_id,
+                created_by=created_by,
+                created_at=now,
+                expires_at=now + PAIRING_CODE_TTL,
+            )
+            if await self._store.add_pairing(record, purge_before=now - PAIRING_RECORD_KEEP):
+                log.info("pairing code issued for user %s", user_id)
+                return NewPairing(code, record.expires_at)
+        raise Conflict("No free pairing code right now; try again in a minute")
+
+    async def redeem(self, raw_code: str, *, client: str, user_agent: str | None) -> PairAttempt:
+        """Pair the calling browser if ``raw_code`` is a live code; count every failure per client."""
+        key = "pair:" + client
+        locked = self.throttle.locked_for(key)
+        if locked:
+            return PairAttempt("locked", retry_after_s=locked)
+        code = normalise_pairing_code(raw_code)
+        if code is None:
+            return self._failed(key, "invalid")
+        secret = new_device_secret()
+        redemption = await self._store.redeem_pairing(
+            hash_pairing_code(code),
+            device_id=new_device_id(),
+            label=label_from_user_agent(user_agent),
+            secret_hash=hash_secret(secret),
+            now=self.clock(),
+        )
+        if redemption.device is None:
+            return self._failed(key, redemption.outcome)
+        self.throttle.succeed(key)
+        log.info("device %s paired for user %s", redemption.device.id, redemption.device.user_id)
+        return PairAttempt("paired", redemption.device, secret)
+
+    def _failed(self, key: str, outcome: PairOutcome) -> PairAttempt:
+        if self.throttle.fail(key, MAX_FAILED_PAIRINGS_PER_CLIENT):
+            log.warning("pairing locked for a client after %d failures", MAX_FAILED_PAIRINGS_PER_CLIENT)
+        return PairAttempt(outcome)
+
+    # ---- the paired browser ------------------------------------------------------------------------
+
+    async def from_cookie(self, secret: str | None) -> DeviceRecord | None:
+        """The live device this cookie belongs to (None when missing or revoked); notes it was seen."""
+        if not secret:
+            return None
+        device = await self._store.find_device(hash_secret(secret))
+        if device is None:
+            return None
+        now = self.clock()
+        if now - device.last_seen_at >= LAST_SEEN_EVERY:
+            await self._store.touch_device(device.id, now)
+        return device
+
+    async def issue_client_secret(self, device_id: str) -> ClientSecret:
+        now = self.clock()
+        value = new_client_secret()
+        record = ClientSecretRecord(hash_secret(value), device_id, now, now + CLIENT_SECRET_TTL)
+        if not await self._store.add_client_secret(record):
+            raise Unauthorized("This device was disconnected; pair it again")
+        return ClientSecret(value, record.expires_at, device_id)
+
+    async def exists(self, device_id: str) -> bool:
+        return await self._store.get_device(device_id) is not None
+
+    # ---- the family's view -------------------------------------------------------------------------
+
+    async def devices_of(self, user_id: str) -> list[DeviceRecord]:
+        return await self._store.list_devices(user_id)
+
+    async def revoke(self, user_id: str, device_id: str) -> int:
+        """Delete the device and its secrets, then end its live sessions; returns how many ended."""
+        if not await self._store.delete_device(user_id, device_id):
+            raise NotFound(f"Device {device_id} not found", field="deviceId")
+        ended = await self._sessions.close_device(device_id)
+        log.info("device %s of user %s revoked; %d live sessions ended", device_id, user_id, ended)
+        return ended

@@ -1,0 +1,346 @@
+"""Pairing tablets, the device cookie, client secrets and revocation, in-process over ASGI."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from companion.app import create_app
+from companion.auth.device_secrets import CLIENT_SECRET_TTL, PAIRING_CODE_TTL
+from companion.elder.device_auth import DEVICE_COOKIE
+from companion.elder.devices import MAX_FAILED_PAIRINGS_PER_CLIENT, label_from_user_agent
+from companion.errors import Unauthorized
+from tests.api.conftest import Api, make_settings
+
+MINE = "user-mine"
+THEIRS = "user-theirs"
+ANDROID_UA = "Mozilla/5.0 (Linux; Android 13; SM-X200) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"
+
+
+@pytest.fixture
+async def world(api: Api) -> dict[str, str]:
+    for user in (MINE, THEIRS):
+        assert (await api.admin("POST", "/api/users", json={"userId": user})).status_code == 201
+    me = await api.caregiver("alice", [MINE])
+    r = await api.admin("POST", "/api/tokens", json={"role": "device", "userId": MINE})
+    return {"me": me, "device": r.json()["token"]}
+
+
+async def new_code(api: Api, token: str, user: str = MINE) -> dict[str, str]:
+    r = await api.client.post(f"/api/users/{user}/pairings", headers=api.auth(token))
+    assert r.status_code == 201, r.text
+    body: dict[str, str] = r.json()
+    return body
+
+
+async def pair(api: Api, code: str, client: httpx.AsyncClient | None = None) -> httpx.Response:
+    http = client or api.client
+    return await http.get(f"/app/pair/{code}", headers={"User-Agent": ANDROID_UA})
+
+
+async def session_secret(client: httpx.AsyncClient, **headers: str) -> httpx.Response:
+    return await client.post("/app/session", headers=headers)
+
+
+def frozen(at: datetime) -> object:
+    return lambda: at
+
+
+# ---- who may create codes and see devices ------------------------------------------------------------
+
+
+async def test_caregiver_gets_a_six_digit_code_with_an_absolute_link(api: Api, world: dict[str, str]) -> None:
+    before = datetime.now(UTC)
+    r = await api.client.post(f"/api/users/{MINE}/pairings", headers=api.auth(world["me"]))
+    assert r.status_code == 201
+    assert r.headers["cache-control"] == "no-store"
+    body = r.json()
+    assert re.fullmatch(r"[0-9]{6}", body["code"])
+    assert body["url"] == f"http://test/app/pair/{body['code']}"
+    expires = datetime.fromisoformat(body["expiresAt"])
+    assert before + PAIRING_CODE_TTL <= expires <= datetime.now(UTC) + PAIRING_CODE_TTL
+    assert (await api.admin("POST", f"/api/users/{MINE}/pairings")).status_code == 201, "admins too"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/api/users/{u}/pairings"),
+        ("GET", "/api/users/{u}/devices"),
+        ("DELETE", "/api/users/{u}/devices/dev-x"),
+    ],
+)
+async def test_another_family_and_devices_are_kept_out(
+    api: Api, world: dict[str, str], method: str, path: str
+) -> None:
+    mine = api.auth(world["me"])
+    theirs = await api.client.request(method, path.format(u=THEIRS), headers=mine)
+    nobody = await api.client.request(method, path.format(u="user-nobody"), headers=mine)
+    assert theirs.status_code == nobody.status_code == 404
+    assert theirs.json()["message"].replace(THEIRS, "X") == nobody.json()["message"].replace(
+        "user-nobody", "X"
+    )
+    device = await api.client.request(method, path.format(u=MINE), headers=api.auth(world["device"]))
+    assert device.status_code == 403, "a device token cannot create codes or manage devices"
+    assert (await api.client.request(method, path.format(u=MINE))).status_code == 401
+
+
+async def test_a_bad_user_id_is_refused_naming_the_field(api: Api, world: dict[str, str]) -> None:
+    r = await api.client.post("/api/users/bad id!/pairings", headers=api.auth(world["me"]))
+    assert r.status_code == 422
+    assert r.json()["field"] == "user_id"
+
+
+# ---- pairing ---------------------------------------------------------------------------------------
+
+
+async def test_the_link_pairs_this_browser_once(api: Api, world: dict[str, str]) -> None:
+    code = (await new_code(api, world["me"]))["code"]
+    r = await pair(api, code)
+    assert r.status_code == 303
+    assert r.headers["location"] == "/app"
+    cookie = r.headers["set-cookie"]
+    assert cookie.startswith(DEVICE_COOKIE + "=")
+    for attribute in ("HttpOnly", "SameSite=strict", "Path=/"):
+        assert attribute in cookie
+    assert "Secure" not in cookie, "plain http on loopback"
+    secret = api.client.cookies[DEVICE_COOKIE]
+    assert len(secret) >= 43, "256 bits"
+
+    listed = await api.client.get(f"/api/users/{MINE}/devices", headers=api.auth(world["me"]))
+    [device] = listed.json()["devices"]
+    assert device["userId"] == MINE
+    assert device["label"] == "Chrome on Android"
+    assert device["createdAt"] == device["lastSeenAt"]
+    assert device["liveSessions"] == 0
+
+    async with httpx.AsyncClient(transport=api.client._transport, base_url="http://test") as other:
+        again = await pair(api, code, other)
+        assert again.status_code == 410
+        assert "הקוד כבר שומש" in again.text
+        assert 'href="/app"' in again.text
+        assert '<html lang="he" dir="rtl">' in again.text
+        assert DEVICE_COOKIE not in other.cookies, "a used code pairs nobody"
+    assert (
+        len(
+            (await api.client.get(f"/api/users/{MINE}/devices", headers=api.auth(world["me"]))).json()[
+                "devices"
+            ]
+        )
+        == 1
+    )
+
+
+async def test_unknown_expired_and_malformed_codes_pair_nobody(api: Api, world: dict[str, str]) -> None:
+    code = (await new_code(api, world["me"]))["code"]
+    unknown = "000000" if code != "000000" else "111111"
+    r = await pair(api, unknown)
+    assert r.status_code == 404
+    assert "הקוד לא נמצא" in r.text and 'href="/app"' in r.text
+
+    bad = await api.client.post("/app/pair", data={"code": "12ab"})
+    assert bad.status_code == 422
+    assert 'data-field="code"' in bad.text
+
+    later = datetime.now(UTC) + PAIRING_CODE_TTL + timedelta(seconds=1)
+    api.services.devices.clock = frozen(later)  # type: ignore[assignment]
+    expired = await pair(api, code)
+    assert expired.status_code == 410
+    assert "תוקף הקוד פג" in expired.text
+    assert DEVICE_COOKIE not in api.client.cookies
+    assert await api.services.devices.devices_of(MINE) == []
+
+
+async def test_a_typed_code_may_have_spaces_and_dashes(api: Api, world: dict[str, str]) -> None:
+    code = (await new_code(api, world["me"]))["code"]
+    typed = f" {code[:3]} - {code[3:]} "
+    r = await api.client.post("/app/pair", data={"code": typed}, headers={"Origin": "http://test"})
+    assert r.status_code == 303
+    assert r.headers["location"] == "/app"
+    assert DEVICE_COOKIE in api.client.cookies
+
+
+async def test_a_typed_code_from_another_site_is_refused(api: Api, world: dict[str, str]) -> None:
+    code = (await new_code(api, world["me"]))["code"]
+    r = await api.client.post("/app/pair", data={"code": code}, headers={"Origin": "http://evil.example"})
+    assert r.status_code == 403
+    assert DEVICE_COOKIE not in api.client.cookies
+    assert (await pair(api, code)).status_code == 303, "the refused attempt did not use the code"
+
+
+async def test_guessing_codes_locks_the_client_address(api: Api, world: dict[str, str]) -> None:
+    code = (await new_code(api, world["me"]))["code"]
+    wrong = "000000" if code != "000000" else "111111"
+    for _ in range(MAX_FAILED_PAIRINGS_PER_CLIENT - 1):
+        assert (await pair(api, wrong)).status_code == 404
+    assert (await pair(api, wrong)).status_code == 404
+    locked = await pair(api, code)
+    assert locked.status_code == 429, "even the right code, once locked"
+    assert "יותר מדי ניסיונות" in locked.text
+    assert int(locked.headers["retry-after"]) > 0
+    elsewhere = httpx.ASGITransport(app=api.app, client=("10.0.0.9", 5000))
+    async with httpx.AsyncClient(transport=elsewhere, base_url="http://test") as other:
+        assert (await pair(api, code, other)).status_code == 303, "the lock is per client address"
+
+
+# ---- the cookie and client secrets -------------------------------------------------------------------
+
+
+async def test_the_cookie_buys_single_use_client_secrets(api: Api, world: dict[str, str]) -> None:
+    assert (await session_secret(api.client)).status_code == 401
+    await pair(api, (await new_code(api, world["me"]))["code"])
+    r = await session_secret(api.client, Origin="http://test")
+    assert r.status_code == 200
+    assert r.headers["cache-control"] == "no-store"
+    body = r.json()
+    assert body["clientSecret"].startswith("ek_")
+    assert body["realtimeUrl"] == "/v1/realtime"
+    assert body["userId"] == MINE
+    assert body["deviceId"].startswith("dev-")
+    expires = datetime.fromisoformat(body["expiresAt"])
+    assert expires - datetime.now(UTC) <= CLIENT_SECRET_TTL
+
+    principal = await api.services.auth.authenticate(body["clientSecret"])
+    assert (principal.role.value, principal.user_id, principal.device_id) == (
+        "device",
+        MINE,
+        body["deviceId"],
+    )
+    with pytest.raises(Unauthorized):
+        await api.services.auth.authenticate(body["clientSecret"])  # used
+
+
+async def test_a_client_secret_expires(api: Api, world: dict[str, str]) -> None:
+    await pair(api, (await new_code(api, world["me"]))["code"])
+    secret = (await session_secret(api.client)).json()["clientSecret"]
+    api.services.auth.clock = frozen(datetime.now(UTC) + CLIENT_SECRET_TTL + timedelta(seconds=1))  # type: ignore[assignment]
+    with pytest.raises(Unauthorized):
+        await api.services.auth.authenticate(secret)
+
+
+async def test_client_secrets_are_refused_from_another_site(api: Api, world: dict[str, str]) -> None:
+    await pair(api, (await new_code(api, world["me"]))["code"])
+    r = await session_secret(api.client, Origin="http://evil.example")
+    assert r.status_code == 403
+    assert r.json()["field"] == "origin"
+
+
+async def test_last_seen_moves_at_most_once_a_minute(api: Api, world: dict[str, str]) -> None:
+    await pair(api, (await new_code(api, world["me"]))["code"])
+    [device] = await api.services.devices.devices_of(MINE)
+    soon = device.created_at + timedelta(seconds=30)
+    api.services.devices.clock = frozen(soon)  # type: ignore[assignment]
+    assert (await session_secret(api.client)).status_code == 200
+    assert (await api.services.devices.devices_of(MINE))[0].last_seen_at == device.created_at
+    later = device.created_at + timedelta(minutes=2)
+    api.services.devices.clock = frozen(later)  # type: ignore[assignment]
+    assert (await session_secret(api.client)).status_code == 200
+    assert (await api.services.devices.devices_of(MINE))[0].last_seen_at == later
+
+
+# ---- revocation -----------------------------------------------------------------------------------
+
+
+async def test_revoking_voids_the_cookie_and_unused_secrets(api: Api, world: dict[str, str]) -> None:
+    await pair(api, (await new_code(api, world["me"]))["code"])
+    body = (await session_secret(api.client)).json()
+    mine = api.auth(world["me"])
+    r = await api.client.delete(f"/api/users/{MINE}/devices/{body['deviceId']}", headers=mine)
+    assert r.status_code == 204
+    assert r.content == b""
+    assert (await session_secret(api.client)).status_code == 401
+    assert (await session_secret(api.client)).json()["error"] == "unauthorized"
+    with pytest.raises(Unauthorized):
+        await api.services.auth.authenticate(body["clientSecret"])
+    again = await api.client.delete(f"/api/users/{MINE}/devices/{body['deviceId']}", headers=mine)
+    assert again.status_code == 404
+    assert (await api.client.get(f"/api/users/{MINE}/devices", headers=mine)).json() == {"devices": []}
+
+
+async def test_another_family_cannot_revoke_my_device(api: Api, world: dict[str, str]) -> None:
+    await pair(api, (await new_code(api, world["me"]))["code"])
+    [device] = await api.services.devices.devices_of(MINE)
+    other = await api.caregiver("bob", [THEIRS])
+    r = await api.client.delete(f"/api/users/{THEIRS}/devices/{device.id}", headers=api.auth(other))
+    assert r.status_code == 404
+    assert (await session_secret(api.client)).status_code == 200
+
+
+# ---- what is kept ---------------------------------------------------------------------------------
+
+
+async def test_the_pairing_survives_a_restart(tmp_path: Path) -> None:
+    async def running() -> AsyncIterator[httpx.AsyncClient]:
+        app = create_app(make_settings(tmp_path))
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client,
+        ):
+            yield client
+
+    async for client in running():
+        await client.post(
+            "/api/users", json={"userId": MINE}, headers={"Authorization": "Bearer test-admin-token"}
+        )
+        r = await client.post(
+            f"/api/users/{MINE}/pairings", headers={"Authorization": "Bearer test-admin-token"}
+        )
+        assert (await client.get(f"/app/pair/{r.json()['code']}")).status_code == 303
+        cookie = client.cookies[DEVICE_COOKIE]
+    async for client in running():
+        client.cookies.set(DEVICE_COOKIE, cookie)
+        assert (await session_secret(client)).status_code == 200
+
+
+async def test_codes_and_secrets_never_reach_the_logs(
+    api: Api, world: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    code = (await new_code(api, world["me"]))["code"]
+    await pair(api, code)
+    secret = (await session_secret(api.client)).json()["clientSecret"]
+    await api.services.auth.authenticate(secret)
+    # the service's own records (httpx's are the test client's, which knows the code anyway)
+    logged = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("httpx"))
+    assert "paired for user" in logged
+    for value in (code, secret, api.client.cookies[DEVICE_COOKIE]):
+        assert value not in logged
+
+
+def test_access_log_lines_for_pairing_links_hide_the_code() -> None:
+    from companion.elder.pair_routes import _RedactPairingPaths
+
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        "",
+        0,
+        '%s - "%s %s HTTP/%s" %d',
+        ("1.2.3.4", "GET", "/app/pair/123456", "1.1", 303),
+        None,
+    )
+    assert _RedactPairingPaths().filter(record)
+    assert "123456" not in record.getMessage()
+    assert "/app/pair/<code>" in record.getMessage()
+
+
+@pytest.mark.parametrize(
+    ("agent", "label"),
+    [
+        (ANDROID_UA, "Chrome on Android"),
+        (
+            "Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Version/17.0 Safari/604.1",
+            "Safari on iPad",
+        ),
+        ("", "Tablet"),
+        (None, "Tablet"),
+    ],
+)
+def test_device_labels_come_from_the_user_agent(agent: str | None, label: str) -> None:
+    assert label_from_user_agent(agent) == label
