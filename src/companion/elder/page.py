@@ -1,11 +1,249 @@
-"""The elder's voice page at ``/app``."""
+"""The elder's voice page at ``/app``: one HTML page, its manifest, its service worker, its files.
+
+The page is server-rendered once per visit and then runs on plain ES modules and AudioWorklets from
+``/app/static`` (no build step, nothing from the internet). The HTML holds no secret and no inline
+script: the words and the person's name travel in a ``<script type="application/json">`` block that
+the browser never executes, so the Content-Security-Policy can forbid every inline script.
+
+Whether the browser is paired is decided by the device cookie (``device_auth``); an unpaired browser
+gets the same page in state ``unpaired``, with the code form, so there is one page to test and to
+install.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI
+import hashlib
+import json
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
 
-router = APIRouter()
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from starlette.types import Scope
+
+from companion.elder.device_auth import device_from_request
+from companion.services import Services
+
+PREFIX = "/app"
+STATIC_DIR = Path(__file__).parent / "static"
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+SW_SCOPE = PREFIX  # the page itself is /app (no slash), so the worker's scope must reach above /app/
+# The shell files the service worker keeps for a flaky network: the page's own code, style, icons.
+SHELL_SUFFIXES = (".js", ".css", ".svg", ".png")
+# A Host header we are willing to repeat in the CSP (anything else is left out, never echoed).
+_SAFE_HOST = re.compile(r"^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$")
+
+LANGUAGES = ("he", "en")
+DEFAULT_LANGUAGE = "he"  # most of the people the companion talks with speak Hebrew
+DIRECTION = {"he": "rtl", "en": "ltr"}
+STRINGS_DIR = Path(__file__).parent / "strings"
+
+env = Environment(
+    loader=FileSystemLoader(TEMPLATES_DIR),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+router = APIRouter(include_in_schema=False)
+
+
+@cache
+def strings(lang: str) -> dict[str, str]:
+    """The page's words in ``lang`` (``strings/he.json``, ``strings/en.json``: the same keys)."""
+    data: dict[str, str] = json.loads((STRINGS_DIR / f"{lang}.json").read_text(encoding="utf-8"))
+    return data
+
+
+def pick_language(value: str | None) -> str:
+    return value if value in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def translate(lang: str, key: str, **values: Any) -> str:
+    """A missing English word falls back to Hebrew, a missing key shows itself (visible, not fatal)."""
+    text = strings(lang).get(key) or strings(DEFAULT_LANGUAGE).get(key) or key
+    return text.format(**values) if values else text
+
+
+def content_security_policy(host: str | None) -> str:
+    """Only this origin: scripts, worklets, media, and the WebSocket to the same host.
+
+    ``connect-src 'self'`` covers ws/wss of the same host in CSP level 3, but older engines need the
+    scheme spelled out, so the host is added for both when it looks like a host.
+    """
+    sockets = f" ws://{host} wss://{host}" if host and _SAFE_HOST.match(host) else ""
+    return (
+        "default-src 'none'; script-src 'self'; worker-src 'self'; style-src 'self'; "
+        "img-src 'self' data:; media-src 'self'; font-src 'self'; manifest-src 'self'; "
+        f"connect-src 'self'{sockets}; form-action 'self'; base-uri 'none'; frame-ancestors 'none'; "
+        "object-src 'none'"
+    )
+
+
+def page_headers(request: Request) -> dict[str, str]:
+    return {
+        "Content-Security-Policy": content_security_policy(request.headers.get("host")),
+        "Cache-Control": "no-store",  # the page names the person: never keep it in any cache
+        "Referrer-Policy": "no-referrer",
+        "X-Content-Type-Options": "nosniff",
+        "Permissions-Policy": "microphone=(self), camera=(), geolocation=()",
+    }
+
+
+def script_json(value: Any) -> str:
+    """JSON safe inside a ``<script type="application/json">`` (no ``</script>``, no ``<!--``)."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+@cache
+def shell_files() -> tuple[str, ...]:
+    """The static files the service worker may cache (read once: they change only with a release)."""
+    return tuple(sorted(p.name for p in STATIC_DIR.iterdir() if p.is_file() and p.suffix in SHELL_SUFFIXES))
+
+
+@cache
+def shell_version() -> str:
+    """A digest of the shell files: a new release gets a new worker and a fresh cache."""
+    digest = hashlib.sha256()
+    for name in shell_files():
+        digest.update(name.encode())
+        digest.update((STATIC_DIR / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+async def _person(request: Request) -> tuple[str, str | None] | None:
+    """``(language, name)`` of the paired person, or None when this browser is not paired."""
+    device = await device_from_request(request)
+    if device is None:
+        return None
+    services: Services = request.app.state.services
+    context = await services.profiles.context(device.user_id)
+    if context.profile is None:
+        return pick_language(None), None
+    info = context.profile.personal_info
+    return pick_language(info.language), info.preferred_name or info.full_name
+
+
+def page_config(lang: str, paired: bool) -> dict[str, Any]:
+    """What app.js needs: the words it shows (states, buttons) and where things are."""
+    words = strings(lang)
+    return {
+        "lang": lang,
+        "paired": paired,
+        "realtimePath": "/v1/realtime?greet=1",
+        "sessionUrl": f"{PREFIX}/session",
+        "musicMatchUrl": f"{PREFIX}/music/match",
+        "serviceWorker": f"{PREFIX}/sw.js",
+        "scope": SW_SCOPE,
+        "staticBase": f"{PREFIX}/static/",
+        "words": {key: text for key, text in words.items() if key.split(".")[0] in _SCRIPT_WORDS},
+    }
+
+
+_SCRIPT_WORDS = frozenset({"state", "error", "talk"})
+
+
+@router.get(PREFIX)
+async def app_page(request: Request) -> HTMLResponse:
+    person = await _person(request)
+    if person is None:
+        lang, name, state = pick_language(request.query_params.get("lang")), None, "unpaired"
+    else:
+        (lang, name), state = person, "idle"
+
+    def t(key: str, **values: Any) -> str:
+        return translate(lang, key, **values)
+
+    html = env.get_template("app.html").render(
+        lang=lang,
+        dir=DIRECTION[lang],
+        t=t,
+        name=name,
+        state=state,
+        paired=person is not None,
+        prefix=PREFIX,
+        version=shell_version(),
+        config=script_json(page_config(lang, person is not None)),
+    )
+    return HTMLResponse(html, headers=page_headers(request))
+
+
+@router.get(PREFIX + "/manifest.webmanifest")
+async def manifest(request: Request) -> Response:
+    """The install manifest; the language comes from ``?lang=`` (browsers fetch it without cookies)."""
+    lang = pick_language(request.query_params.get("lang"))
+    static = f"{PREFIX}/static"
+    body = {
+        "name": translate(lang, "app.name"),
+        "short_name": translate(lang, "app.short"),
+        "description": translate(lang, "app.description"),
+        "lang": lang,
+        "dir": DIRECTION[lang],
+        "id": PREFIX,
+        "start_url": PREFIX,
+        "scope": SW_SCOPE,
+        "display": "fullscreen",
+        "display_override": ["fullscreen", "standalone"],
+        "orientation": "any",
+        "background_color": "#0b1a2e",
+        "theme_color": "#0b1a2e",
+        "icons": [
+            {"src": f"{static}/icon.svg", "sizes": "any", "type": "image/svg+xml", "purpose": "any"},
+            {"src": f"{static}/icon-192.png", "sizes": "192x192", "type": "image/png", "purpose": "any"},
+            {"src": f"{static}/icon-512.png", "sizes": "512x512", "type": "image/png", "purpose": "any"},
+            {
+                "src": f"{static}/icon-512.png",
+                "sizes": "512x512",
+                "type": "image/png",
+                "purpose": "maskable",
+            },
+        ],
+    }
+    return Response(
+        json.dumps(body, ensure_ascii=False),
+        media_type="application/manifest+json",
+        headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+@router.get(PREFIX + "/sw.js")
+async def service_worker() -> Response:
+    """The worker, with this release's version and shell list written in (it cannot read them itself)."""
+    script = env.get_template("sw.js").render(
+        version=script_json(shell_version()),
+        shell=script_json([f"{PREFIX}/static/{name}" for name in shell_files()]),
+        static_prefix=script_json(f"{PREFIX}/static/"),
+    )
+    return Response(
+        script,
+        media_type="text/javascript",
+        headers={
+            "Service-Worker-Allowed": SW_SCOPE,
+            "Cache-Control": "no-cache",  # a new release must reach the browser's update check at once
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+class ShellFiles(StaticFiles):
+    """The page's static files, revalidated on every use (ETag) and never sniffed as another type."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        response.headers["Cache-Control"] = "no-cache"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
 
 
 def install_static(app: FastAPI) -> None:
-    """Mount the page's static files (none yet)."""
+    """Mount ``static/`` at ``/app/static`` (before the routes, so the mount is found first)."""
+    app.mount(PREFIX + "/static", ShellFiles(directory=STATIC_DIR), name="elder-static")
+
+
+__all__ = ["PREFIX", "content_security_policy", "install_static", "router", "shell_files"]
