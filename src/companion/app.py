@@ -14,6 +14,7 @@ from companion import __version__, dashboard, elder
 from companion.api import admin, alerts, devices, errors, health, live, sessions, users
 from companion.auth import AuthService
 from companion.elder.devices import DeviceService
+from companion.elder.music import load_library
 from companion.events import EventBus, InProcessBus
 from companion.profiles.alerts import AlertService
 from companion.profiles.service import ProfileService
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None, *, on_ready: ReadyHook | None =
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await build_services(settings, live=True)
         app.state.services = services
+        services.music = await load_library(settings.music_dir)
         if on_ready is not None:
             await on_ready(services)
         log.info(

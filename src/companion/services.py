@@ -17,6 +17,7 @@ from companion.store import SqlStore
 
 if TYPE_CHECKING:  # the elder package imports this module
     from companion.elder.devices import DeviceService
+    from companion.elder.music import MusicLibrary
 
 
 @dataclass(slots=True)
@@ -31,6 +32,7 @@ class Services:
     metrics: Metrics
     devices: DeviceService  # paired tablets: pairing codes, device cookies, client secrets
     local_engine: Any = None  # the in-process offline model, when the upstream is "local"
+    music: MusicLibrary | None = None  # scanned once at start; None without COMPANION_MUSIC_DIR
 
     async def instructions(self, user_id: str) -> Instructions:
         return build(await self.profiles.context(user_id), budget_tokens=self.settings.token_budget)

@@ -1,7 +1,94 @@
-"""The music library as the elder's page sees it."""
+"""The music library as the elder's page sees it: is there music, which track to play, and the file.
+
+Every route needs a paired device, and answers for that device's person under the profile as it is now
+(a caregiver who removes an artist stops it being matched or streamed at once).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import asyncio
+import os
+from typing import Annotated, Any
 
-router = APIRouter()
+from fastapi import APIRouter, Depends, Query
+from starlette.responses import FileResponse
+
+from companion.api.deps import ServicesDep
+from companion.elder.device_auth import DeviceIdentity, require_device
+from companion.elder.music import MusicLibrary, Track, inside, may_hear
+from companion.errors import Forbidden, NotFound
+
+router = APIRouter(prefix="/app/music", tags=["elder"])
+Device = Annotated[DeviceIdentity, Depends(require_device)]
+QueryText = Annotated[str | None, Query(max_length=200)]  # a name or a title, never a document
+
+TRACK_CACHE = "private, max-age=3600"  # one browser may keep it for replays and seeks, no shared cache
+
+
+def track_json(track: Track) -> dict[str, Any]:
+    return {
+        "id": track.id,
+        "artist": track.artist,
+        "title": track.title,
+        "url": f"/app/music/tracks/{track.id}",
+        "durationS": track.duration_s,
+    }
+
+
+def _library(library: MusicLibrary | None) -> MusicLibrary | None:
+    return library if library is not None and len(library) > 0 else None
+
+
+@router.get("")
+async def library_state(services: ServicesDep, _device: Device) -> dict[str, Any]:
+    """Whether the page may offer music at all (with no library it tells the model so)."""
+    library = _library(services.music)
+    return {"available": library is not None, "tracks": len(library) if library else 0}
+
+
+@router.get("/match")
+async def match(
+    services: ServicesDep,
+    device: Device,
+    artist: QueryText = None,
+    song: QueryText = None,
+    genre: QueryText = None,
+) -> dict[str, Any]:
+    """The track to play for a ``play_music`` call; ``available`` says whether there is a library."""
+    library = _library(services.music)
+    if library is None:
+        return {"available": False, "track": None, "reason": "no_library"}
+    context = await services.profiles.context(device.user_id)
+    found = library.match(context.music, artist=artist, song=song, genre=genre)
+    return {
+        "available": True,
+        "track": track_json(found.track) if found.track else None,
+        "reason": found.reason,
+    }
+
+
+@router.get("/tracks/{track_id}")
+async def track_file(track_id: str, services: ServicesDep, device: Device) -> FileResponse:
+    """The audio file, with Range support (Starlette's FileResponse answers 206 and 416 itself)."""
+    library = _library(services.music)
+    track = library.get(track_id) if library else None
+    if library is None or track is None:
+        raise NotFound("No such track")
+    context = await services.profiles.context(device.user_id)
+    if not may_hear(context.music, track):
+        raise Forbidden("This track is not one this person may hear now")
+    stat = await asyncio.to_thread(_stat_inside, library, track)
+    if stat is None:
+        raise NotFound("The track's file is gone; scan the music folder again")
+    return FileResponse(
+        track.path,
+        media_type=track.media_type,
+        stat_result=stat,
+        headers={"Cache-Control": TRACK_CACHE, "X-Content-Type-Options": "nosniff"},
+    )
+
+
+def _stat_inside(library: MusicLibrary, track: Track) -> os.stat_result | None:
+    """Checked again at serve time: the file may have been removed or replaced by a link since the scan."""
+    path = inside(library.root, track.path)
+    return path.stat() if path == track.path else None
