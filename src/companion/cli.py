@@ -9,11 +9,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from companion.auth import Role
 from companion.cli_remote import refresh_command, sessions_command
@@ -32,6 +34,8 @@ users_app = typer.Typer(help="People cared for.")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(caregivers_app, name="caregivers")
 app.add_typer(users_app, name="users")
+music_app = typer.Typer(help="The music library the elder's page plays from.")
+app.add_typer(music_app, name="music")
 
 out = Console()
 err = Console(stderr=True)
@@ -148,6 +152,36 @@ def users_create(user_id: str) -> None:
     """Add a person (its profile is then filled through the API or the dashboard)."""
     _with_services(lambda s: s.store.create_user(user_id))
     out.print(f"user {user_id} created")
+
+
+@music_app.command("scan")
+def music_scan(
+    folder: Annotated[
+        Path | None, typer.Option("--dir", help="Folder to scan (default: COMPANION_MUSIC_DIR)")
+    ] = None,
+) -> None:
+    """List the tracks the elder's page can play: artist, title, duration and file."""
+    from companion.elder.music import scan
+
+    folder = folder or Settings().music_dir
+    if folder is None:
+        err.print("[red]error:[/red] no music folder: set COMPANION_MUSIC_DIR or pass --dir")
+        raise typer.Exit(2)
+    try:
+        library = scan(folder)
+    except NotFound as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(2) from None
+    table = Table(title=f"Music in {library.root}")
+    for column in ("artist", "title", "duration", "file"):
+        table.add_column(column, overflow="fold")
+    for track in library.tracks:
+        seconds = round(track.duration_s) if track.duration_s is not None else None
+        duration = f"{seconds // 60}:{seconds % 60:02d}" if seconds is not None else "?"
+        table.add_row(Text(track.artist or "(unknown)"), Text(track.title), duration, Text(track.relative))
+    out.print(table)
+    limit = " (stopped at the file limit)" if library.truncated else ""
+    out.print(f"{len(library)} tracks, {library.skipped} files skipped (unreadable, or links out){limit}")
 
 
 app.command("sessions")(sessions_command)
