@@ -9,13 +9,18 @@ by values in guillemets, e.g. ``שם מועדף [preferred_name]: «משה»`` o
 ``Favourite artists [preferred_artists]: «Naomi Shemer», «Arik Einstein»``. The label before the
 bracket varies by language; lines are found by their ``[key]:`` tag.
 
-Rules, first match wins, on the last user text:
+Before the person has said anything, the reply is a greeting: for the time of day when a system
+message carries ``[part_of_day]: «morning»`` (the relay's greeting request), else a plain hello.
+
+Rules, first match wins, on the last user text (typed, or the transcript of spoken audio):
 
 1. it contains one of the ``[crisis_phrases]`` values (the tag the instruction builder uses for crisis
    phrases): call ``alert_family`` with severity ``critical``, the text and the matched phrase;
 2. it starts with "תזכור ש", "תזכרי ש", "זכור ש" or "remember that": call ``remember`` with the rest;
-3. it mentions music: call ``play_music`` with the first ``[preferred_artists]`` value;
-4. otherwise the text is echoed back with a question.
+3. it asks to stop the music ("stop the music", "תעצור את המוזיקה"): call ``stop_music``;
+4. it mentions music: call ``play_music`` with the first ``[preferred_artists]`` value;
+5. it is one of the phrases the engine can hear (see :mod:`companion.localmodel.smalltalk`): a fixed answer;
+6. otherwise the text is echoed back with a question.
 
 A rule that calls a tool applies only when the session may call it (see :func:`may_call`); otherwise the
 next rule is tried. After a tool's output the reply acknowledges it, or says it failed when the output
@@ -32,12 +37,18 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from companion.localmodel.items import item_text
+from companion.localmodel.smalltalk import greeting, part_of_day, small_talk
 
 _TAG: Final = re.compile(r"\[([A-Za-z0-9_.\-]+)\]\s*:(.*)$")
 _VALUE: Final = re.compile(r"«([^»]*)»")
 _HEBREW: Final = re.compile(r"[\u05d0-\u05ea]")
 MUSIC_WORDS: Final = ("מוזיקה", "שיר", "תנגן", "נגן", "music", "song", "play")
 MUSIC_TOOL: Final = "play_music"
+STOP_MUSIC_TOOL: Final = "stop_music"
+STOP_WORDS: Final = frozenset(
+    {"stop", "off", "enough", "עצור", "תעצור", "תעצרי", "תפסיק", "תפסיקי", "הפסק", "תכבה", "תכבי", "די"}
+)  # whole words that, with a music word, ask for silence
+MUSIC_UNAVAILABLE: Final = "music_unavailable"  # the page's play_music answer when it has no library
 REMEMBER_TOOL: Final = "remember"
 ALERT_TOOL: Final = "alert_family"
 CRISIS_KEY: Final = "crisis_phrases"  # the builder's tag for crisis phrases (prompt/render.py: safety)
@@ -83,6 +94,12 @@ def is_hebrew(text: str) -> bool:
 def mentions_music(text: str) -> bool:
     lowered = text.casefold()
     return any(word in lowered for word in MUSIC_WORDS)
+
+
+def asks_to_stop_music(text: str) -> bool:
+    """A music word and a stop word ("stop the music", "music off", "תעצור את המוזיקה")."""
+    words = set(re.findall(r"[^\W_]+", text.casefold()))
+    return mentions_music(text) and bool(words & STOP_WORDS)
 
 
 def may_call(ctx: ReplyContext, tool: str) -> bool:
@@ -139,6 +156,12 @@ def _refusal(output_item: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def _music_refusal(refusal: Mapping[str, Any], hebrew: bool) -> str:
+    if refusal.get("error") == MUSIC_UNAVAILABLE:
+        return (
+            "סליחה, מוזיקה לא זמינה כרגע. בינתיים, על מה נדבר?"
+            if hebrew
+            else "I'm sorry, music is not available right now. Shall we talk for a while instead?"
+        )
     may_play = refusal.get("mayPlay")
     options = may_play.get("artists", []) if isinstance(may_play, dict) else []
     if options:
@@ -151,6 +174,18 @@ def _music_refusal(refusal: Mapping[str, Any], hebrew: bool) -> str:
         if hebrew
         else "I can't play that now. What shall we talk about?"
     )
+
+
+def _playing(output_item: Mapping[str, Any]) -> tuple[str, str] | None:
+    """``(title, artist)`` from a play_music answer ``{"ok": true, "playing": {...}}``, if it has them."""
+    try:
+        output = json.loads(str(output_item.get("output") or "{}"))
+    except json.JSONDecodeError:
+        return None
+    playing = output.get("playing") if isinstance(output, dict) else None
+    if isinstance(playing, dict) and playing.get("title") and playing.get("artist"):
+        return str(playing["title"]), str(playing["artist"])
+    return None
 
 
 def _ack(ctx: ReplyContext, output_item: Mapping[str, Any], hebrew: bool) -> str:
@@ -180,8 +215,20 @@ def _ack(ctx: ReplyContext, output_item: Mapping[str, Any], hebrew: bool) -> str
             if hebrew
             else "I've let your family know. I'm here with you."
         )
+    if tool == STOP_MUSIC_TOOL:
+        if refusal is not None:
+            return "לא הצלחתי לעצור את המוזיקה." if hebrew else "I couldn't stop the music."
+        return (
+            "עצרתי את המוזיקה. על מה נדבר?" if hebrew else "I've stopped the music. What shall we talk about?"
+        )
     if refusal is not None:
         return _music_refusal(refusal, hebrew)
+    playing = _playing(output_item)
+    if tool == MUSIC_TOOL and playing is not None:
+        title, artist = playing
+        if hebrew:
+            return f"מנגן עכשיו את {title} של {artist}. האזנה נעימה!"
+        return f"Now playing {title} by {artist}. Enjoy!"
     artist = ""
     if call is not None and tool == MUSIC_TOOL:
         try:
@@ -227,6 +274,17 @@ def _music(ctx: ReplyContext, values: Mapping[str, list[str]], hebrew: bool) -> 
     return Reply("function_call", name=MUSIC_TOOL, arguments=arguments)
 
 
+def _stop_music(ctx: ReplyContext, hebrew: bool) -> Reply:
+    if may_call(ctx, STOP_MUSIC_TOOL):
+        return Reply("function_call", name=STOP_MUSIC_TOOL, arguments="{}")
+    return Reply(
+        "text",
+        "אין לי אפשרות לעצור את המוזיקה מכאן. אפשר ללחוץ על הכפתור הגדול."
+        if hebrew
+        else "I can't stop the music from here. You can press the big button.",
+    )
+
+
 def plan_reply(ctx: ReplyContext) -> Reply:
     """The next reply, by fixed rules (see the module docstring for why)."""
     values = tagged_values(ctx.instructions)
@@ -234,6 +292,9 @@ def plan_reply(ctx: ReplyContext) -> Reply:
     names = values.get("preferred_name", [])
     name = names[0] if names else ""
     if not any(i.get("type") == "message" and i.get("role") == "user" for i in ctx.items):
+        when = part_of_day(ctx.items, values)
+        if when is not None:
+            return Reply("text", greeting(when, name, hebrew))
         if hebrew:
             return Reply("text", f"שלום {name}! מה שלומך היום?" if name else "שלום! מה שלומך היום?")
         return Reply(
@@ -248,8 +309,13 @@ def plan_reply(ctx: ReplyContext) -> Reply:
     tool_reply = _tool_rule(ctx, said, values)
     if tool_reply is not None:
         return tool_reply
+    if asks_to_stop_music(said):
+        return _stop_music(ctx, hebrew)
     if mentions_music(said):
         return _music(ctx, values, hebrew)
+    answer = small_talk(said, hebrew)
+    if answer is not None:
+        return Reply("text", answer)
     if not said:
         return Reply("text", "שמעתי אותך. אפשר לשמוע עוד?" if hebrew else "I heard you. Tell me more?")
     snippet = said if len(said) <= SNIPPET_CHARS else said[:SNIPPET_CHARS].rstrip() + "…"
