@@ -17,7 +17,8 @@ RefreshTiming = Literal["immediate", "after_response"]
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="COMPANION_", extra="ignore")
+    # An empty variable means "not set" (``COMPANION_MUSIC_DIR=`` must not become the current folder).
+    model_config = SettingsConfigDict(env_prefix="COMPANION_", extra="ignore", env_ignore_empty=True)
 
     host: str = "127.0.0.1"
     port: int = 8000
