@@ -9,7 +9,7 @@
 
 const TARGET_RATE = 24000;
 const DEFAULT_CHUNK_MS = 40; // 20-50 ms per append: small enough for fast turns, few enough messages
-const FILTER_TAPS = 31; // odd, symmetric; ~1.3 ms at 24 kHz of delay, a steep enough edge for speech
+const FILTER_TAPS = 63; // odd, symmetric; ~0.65 ms of delay at 48 kHz, stopband from ~13 kHz at 48 kHz
 const CUTOFF_OF_TARGET_NYQUIST = 0.92; // keep speech up to ~11 kHz, stop before 12 kHz
 
 /** Windowed-sinc (Blackman) low-pass taps, normalised to unity gain at 0 Hz. */
