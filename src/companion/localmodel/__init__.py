@@ -6,8 +6,10 @@ the session's *current* instructions, so that a profile change is visible in the
 Use it to try the product without credentials and to test the relay over a real WebSocket.
 
 Layout: ``engine`` (sans-I/O core) over ``config``, ``items``, ``inputs``/``vad``/``audio``,
-``responses`` and ``replies``; ``server`` is the websocket shell; ``routes`` maps URLs to dialects;
-``chat`` optionally words text replies through an OpenAI-compatible chat server.
+``responses`` and ``replies``/``smalltalk``; ``jobs`` is the work the core hands out; ``server`` is the
+websocket shell, which runs those jobs with ``voice`` (espeak-ng) and ``hearing`` (pocketsphinx) when
+installed; ``routes`` maps URLs to dialects; ``chat`` optionally words text replies through an
+OpenAI-compatible chat server.
 """
 
 from companion.localmodel.engine import Behaviour, EngineSession

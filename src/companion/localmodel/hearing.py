@@ -68,6 +68,7 @@ class Listener:
         self._accept = phrase_pattern(phrases)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="localmodel-hearing")
         self._decoder: Any = None
+        self._warming = False
 
     @classmethod
     def detect(cls) -> Listener | None:
@@ -77,6 +78,13 @@ class Listener:
         except ImportError:
             return None
         return cls()
+
+    def warm(self) -> None:
+        """Load the decoder in the worker now (about half a second), once: called when a client
+        starts sending audio, so the first spoken turn does not wait for it."""
+        if not self._warming:
+            self._warming = True
+            self._executor.submit(self._load_quietly)
 
     async def transcribe(self, pcm: bytes) -> str | None:
         """The phrase heard in 24 kHz PCM16 ``pcm``, or None when no known phrase was said."""
@@ -100,6 +108,12 @@ class Listener:
         text = " ".join(str(hypothesis.hypstr).split()) if hypothesis is not None else ""
         # A search that ends off the grammar still hands back its best partial path: refuse it.
         return text if text and self._accept.fullmatch(text + " ") else None
+
+    def _load_quietly(self) -> None:
+        try:
+            self._load()
+        except (RuntimeError, OSError, ValueError) as exc:
+            log.warning("pocketsphinx could not load (%s); spoken turns get no transcript", exc)
 
     def _load(self) -> Any:
         if self._decoder is None:

@@ -79,6 +79,8 @@ class _Connection:
                     continue
                 await self._maybe_delay(message)
                 await self._put(self.engine.receive_text(message))
+                if self.server.listener is not None and self.engine.audio.timeline_ms:
+                    self.server.listener.warm()  # audio is coming: have the decoder ready for it
         except ConnectionClosed:
             pass
         finally:
