@@ -250,3 +250,27 @@ async def test_people_list_and_wizard_at_360_px(pages: Pages, live: Live) -> Non
     await expect(page.locator("html")).to_have_attribute("dir", "ltr")
     await expect(page.get_by_role("button", name=f"Remove {NAOMI}")).to_be_visible()
     await shot(page, "wizard-09-music-360-en")
+
+
+async def test_connect_a_tablet_from_the_person_page(pages: Pages, live: Live) -> None:
+    page = await pages.new()
+    await login(page, live)
+    await page.goto(base(live) + f"/dashboard/people/{USER}")
+    await page.get_by_role("button", name="חיבור טאבלט", exact=True).click()
+    await expect(page.locator("#pair-code")).to_have_text(re.compile(r"^\d{3} \d{3}$"))
+    link = await page.locator("#pair-link").get_attribute("href")
+    assert link and link.startswith(base(live) + "/app/pair/")
+
+    tablet = await pages.new(width=360, height=740)
+    await tablet.goto(link)
+    assert tablet.url == base(live) + "/app"
+    [cookie] = [c for c in await tablet.context.cookies() if c["name"] == "companion_device"]
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+
+    await page.get_by_role("button", name="חיבור טאבלט", exact=True).click()  # a second code, for the picture
+    await expect(page.locator("#tablets svg[role=img]")).to_be_visible()
+    await expect(page.locator("#devices tr[data-device]")).to_have_count(1)
+    await shot(page, "person-tablets")
+    await page.get_by_role("button", name=re.compile("^ניתוק")).click()
+    await expect(page.get_by_text("הטאבלט נותק", exact=False)).to_be_visible()
+    await expect(page.locator("#devices tr[data-device]")).to_have_count(0)

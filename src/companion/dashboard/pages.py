@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from companion.api.users import USER_ID_PATTERN
+from companion.dashboard.devices import panel as tablet_panel
 from companion.dashboard.web import PREFIX, DashboardRoute, MemberDep, Page, PostDep
 from companion.errors import AlreadyExists, NotFound
 from companion.profiles.models import Profile
@@ -84,6 +85,7 @@ async def person(page: MemberDep, user_id: str) -> Response:
         memory_count=len(memories),
         sessions=page.services.sessions.of_user(user_id),
         has_draft=page.session is not None and user_id in page.session.drafts,
+        tablets=await tablet_panel(page, user_id),
     )
 
 
