@@ -166,6 +166,15 @@ async def test_a_typed_code_may_have_spaces_and_dashes(api: Api, world: dict[str
     assert DEVICE_COOKIE in api.client.cookies
 
 
+async def test_pairing_a_browser_again_replaces_its_old_device(api: Api, world: dict[str, str]) -> None:
+    await pair(api, (await new_code(api, world["me"]))["code"])
+    [first] = await api.services.devices.devices_of(MINE)
+    await pair(api, (await new_code(api, world["me"]))["code"])
+    [second] = await api.services.devices.devices_of(MINE)
+    assert second.id != first.id, "one browser, one device: the overwritten cookie's device is gone"
+    assert (await session_secret(api.client)).json()["deviceId"] == second.id
+
+
 async def test_a_typed_code_from_another_site_is_refused(api: Api, world: dict[str, str]) -> None:
     code = (await new_code(api, world["me"]))["code"]
     r = await api.client.post("/app/pair", data={"code": code}, headers={"Origin": "http://evil.example"})

@@ -9,6 +9,7 @@ store, so a pairing survives reloads and restarts.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -152,8 +153,13 @@ class DeviceService:
                 return NewPairing(code, record.expires_at)
         raise Conflict("No free pairing code right now; try again in a minute")
 
-    async def redeem(self, raw_code: str, *, client: str, user_agent: str | None) -> PairAttempt:
-        """Pair the calling browser if ``raw_code`` is a live code; count every failure per client."""
+    async def redeem(
+        self, raw_code: str, *, client: str, user_agent: str | None, previous_cookie: str | None = None
+    ) -> PairAttempt:
+        """Pair the calling browser if ``raw_code`` is a live code; count every failure per client.
+
+        A browser paired again gives up the device its previous cookie named (the new cookie replaces
+        it, so that device could never be used again and would only clutter the family's list)."""
         key = "pair:" + client
         locked = self.throttle.locked_for(key)
         if locked:
@@ -173,6 +179,10 @@ class DeviceService:
             return self._failed(key, redemption.outcome)
         self.throttle.succeed(key)
         log.info("device %s paired for user %s", redemption.device.id, redemption.device.user_id)
+        replaced = await self._store.find_device(hash_secret(previous_cookie)) if previous_cookie else None
+        if replaced is not None:
+            with contextlib.suppress(NotFound):
+                await self.revoke(replaced.user_id, replaced.id)
         return PairAttempt("paired", redemption.device, secret)
 
     def _failed(self, key: str, outcome: PairOutcome) -> PairAttempt:

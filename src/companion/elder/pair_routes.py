@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from companion.auth.device_secrets import PAIRING_CODE_DIGITS, PAIRING_CODE_TTL
 from companion.elder.device_auth import (
+    DEVICE_COOKIE,
     DeviceIdentity,
     check_same_origin,
     require_device,
@@ -145,7 +146,10 @@ async def _same_origin(request: Request) -> None:
 
 async def _pair(request: Request, raw_code: str) -> Response:
     attempt = await _devices(request).redeem(
-        raw_code, client=_client(request), user_agent=request.headers.get("user-agent")
+        raw_code,
+        client=_client(request),
+        user_agent=request.headers.get("user-agent"),
+        previous_cookie=request.cookies.get(DEVICE_COOKIE),
     )
     if attempt.outcome != "paired" or attempt.cookie is None:
         return failure_page(attempt.outcome, retry_after_s=attempt.retry_after_s)
