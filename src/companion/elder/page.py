@@ -130,6 +130,10 @@ async def _person(request: Request) -> tuple[str, str | None] | None:
     return pick_language(info.language), info.preferred_name or info.full_name
 
 
+# The words app.js shows by itself (states, the button, errors, the greeting once unpaired).
+_SCRIPT_WORDS = frozenset({"state", "error", "talk", "hello"})
+
+
 def page_config(lang: str, paired: bool) -> dict[str, Any]:
     """What app.js needs: the words it shows (states, buttons) and where things are."""
     words = strings(lang)
@@ -144,9 +148,6 @@ def page_config(lang: str, paired: bool) -> dict[str, Any]:
         "staticBase": f"{PREFIX}/static/",
         "words": {key: text for key, text in words.items() if key.split(".")[0] in _SCRIPT_WORDS},
     }
-
-
-_SCRIPT_WORDS = frozenset({"state", "error", "talk"})
 
 
 @router.get(PREFIX)

@@ -49,6 +49,7 @@ function stopConversation(finalState = "idle") {
 function showUnpaired() {
   stopConversation("unpaired");
   ui.setDetail(null);
+  ui.forget();
   ui.showPairing(true);
 }
 

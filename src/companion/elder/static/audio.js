@@ -130,6 +130,14 @@ export class Speaker {
     });
   }
 
+  /** A new session: drop the queue and start the per-item counts again (item ids may repeat). */
+  reset() {
+    if (this.pendingFlush) this.pendingFlush(null);
+    this.pendingFlush = null;
+    this.playing = false;
+    if (this.node) this.node.port.postMessage({ type: "reset" });
+  }
+
   /** 1 = full voice; lower while music plays (the person hears the song, the voice over it). */
   setVolume(value) {
     if (!this.gain || !this.context) return;

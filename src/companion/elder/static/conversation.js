@@ -34,13 +34,17 @@ export class Conversation {
     this.responseHasAudio = false;
     this.responseId = null;
     this.thinking = false;
+    clearTimeout(this.thinkingTimer);
     this.thinkingTimer = null;
     this.queued = false; // deltas pushed to the speaker and not yet played out
     this.playingItem = null;
     this.interruptedItems = new Set();
     this.interruptedResponse = null;
     this.responseWanted = false;
-    if (this.speaker.node) this.speaker.flush();
+    this.calls.clear();
+    this.callNames.clear();
+    this.speaker.reset();
+    this.ui.newSession();
   }
 
   setPhase(phase) {

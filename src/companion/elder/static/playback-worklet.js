@@ -3,7 +3,8 @@
 // 24 kHz samples have gone out. That count is what a barge-in truncates to, so the model's memory
 // of its own words matches what the person heard.
 //
-// Messages in:  {type: "push", itemId, pcm: ArrayBuffer(Int16 LE)}, {type: "flush"}
+// Messages in:  {type: "push", itemId, pcm: ArrayBuffer(Int16 LE)}, {type: "flush"},
+//               {type: "reset"}  a new session: item ids start again, so the counts must too
 // Messages out: {type: "started", itemId}           the first sample after silence went out
 //               {type: "progress", played: {id: n}}  every REPORT_MS while playing
 //               {type: "idle", played: {id: n}}      the queue ran dry
@@ -125,6 +126,9 @@ if (typeof AudioWorkletProcessor !== "undefined") {
         const played = this.queue.report();
         if (itemId !== null) played[itemId] = this.queue.played[itemId] || 0;
         this.port.postMessage({ type: "flushed", wasPlaying, itemId, played });
+      } else if (message.type === "reset") {
+        this.queue = new PcmQueue(sampleRate);
+        this.playing = false;
       }
     }
 

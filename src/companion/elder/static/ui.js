@@ -14,6 +14,11 @@ export class Ui {
     this.pair = document.getElementById("pair");
     this.captions = document.getElementById("captions");
     this.lines = new Map(); // key -> <p>
+    this.session = 0; // item ids are only unique within one session: keys carry the session too
+  }
+
+  newSession() {
+    this.session++;
   }
 
   word(key) {
@@ -38,6 +43,13 @@ export class Ui {
     this.talkHint.textContent = this.word(talking ? "talk.hint.stop" : "talk.hint.start");
   }
 
+  /** The tablet was disconnected: take the person's name and words off the screen. */
+  forget() {
+    document.getElementById("hello").textContent = this.word("hello.anonymous");
+    this.captions.replaceChildren();
+    this.lines.clear();
+  }
+
   showPairing(show) {
     this.pair.hidden = !show;
     this.talk.hidden = show;
@@ -47,12 +59,17 @@ export class Ui {
     }
   }
 
-  line(key, who) {
+  key(who, itemId) {
+    return this.session + ":" + who + ":" + itemId;
+  }
+
+  line(who, itemId) {
+    const key = this.key(who, itemId);
     let p = this.lines.get(key);
     if (!p) {
       p = document.createElement("p");
       p.className = "line " + who;
-      p.dataset.item = key.slice(key.indexOf(":") + 1);
+      p.dataset.item = itemId;
       this.captions.append(p);
       this.lines.set(key, p);
       while (this.captions.children.length > MAX_LINES) {
@@ -70,13 +87,13 @@ export class Ui {
 
   /** The person's turn, in its place: reserved when the turn is committed, filled when transcribed. */
   reservePerson(itemId) {
-    const p = this.line("person:" + itemId, "person");
+    const p = this.line("person", itemId);
     if (!p.textContent) p.hidden = true;
   }
 
   person(itemId, text) {
     const clean = (text || "").trim();
-    const p = this.line("person:" + itemId, "person");
+    const p = this.line("person", itemId);
     if (!clean) {
       this.drop(itemId);
       return;
@@ -87,24 +104,25 @@ export class Ui {
   }
 
   drop(itemId) {
-    const p = this.lines.get("person:" + itemId);
+    const key = this.key("person", itemId);
+    const p = this.lines.get(key);
     if (p) {
       p.remove();
-      this.lines.delete("person:" + itemId);
+      this.lines.delete(key);
     }
   }
 
   /** The companion's words, streamed as they come. */
   companion(itemId, delta) {
     if (!delta) return;
-    const p = this.line("companion:" + itemId, "companion");
+    const p = this.line("companion", itemId);
     p.textContent += delta;
     this.scroll();
   }
 
   /** The person interrupted: the rest of that sentence was never heard. */
   cut(itemId) {
-    const p = this.lines.get("companion:" + itemId);
+    const p = this.lines.get(this.key("companion", itemId));
     if (p) p.classList.add("cut");
   }
 }
