@@ -196,7 +196,8 @@ async def test_page_headers_allow_only_its_own_origin(client: httpx.AsyncClient)
     assert directives["connect-src"] == "'self' ws://tablet.test wss://tablet.test"
     assert "unsafe-inline" not in csp and "unsafe-eval" not in csp and "http" not in csp
     assert response.headers["cache-control"] == "no-store"
-    assert response.headers["referrer-policy"] == "no-referrer"
+    # same-origin, not no-referrer: the code form's POST must carry a real Origin for the pairing check
+    assert response.headers["referrer-policy"] == "same-origin"
     assert response.headers["x-content-type-options"] == "nosniff"
 
 
