@@ -6,8 +6,10 @@ Three independent witnesses, so a test does not just believe the page's own coun
   (``framesent`` / ``framereceived``), with the wall-clock time it saw each one; appended audio is
   decoded and measured (bytes, RMS) here, in Python.
 - :data:`PROBE_SCRIPT` runs in the page before its own scripts and samples ``window.companionDebug``,
-  ``#status`` and ``#music`` every few milliseconds, keeping when each item's played samples first grew
-  and last grew, and every state change, on the same wall clock (``performance.timeOrigin + now()``).
+  ``#status``, ``#music`` and ``#captions`` every few milliseconds, keeping when each item's played
+  samples first grew and last grew, and every change, on the same wall clock
+  (``performance.timeOrigin + now()``). It also marks, on that clock, when the page's WebSocket got
+  ``speech_started`` and sent ``conversation.item.truncate`` (a subclass that only listens).
 - the service's own API (live sessions, devices), through :class:`tests.elder.conftest.Api`.
 """
 
@@ -52,8 +54,26 @@ PROBE_SCRIPT: Final = (
     """
 (() => {
   const now = () => performance.timeOrigin + performance.now();
-  const probe = { played: {}, firstAt: {}, lastGrowAt: {}, states: [], music: [], captions: [] };
+  const probe = { played: {}, firstAt: {}, lastGrowAt: {}, states: [], music: [], captions: [], marks: [] };
   window.__probe = probe;
+  // When the page itself got speech_started and sent a truncate, on the page's clock (CDP adds delay).
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener("message", (e) => {
+        if (typeof e.data === "string" && e.data.includes('"input_audio_buffer.speech_started"')) {
+          probe.marks.push([now(), "speech_started"]);
+        }
+      });
+    }
+    send(data) {
+      if (typeof data === "string" && data.includes('"conversation.item.truncate"')) {
+        probe.marks.push([now(), "truncate"]);
+      }
+      return super.send(data);
+    }
+  };
   let lastState, lastMusic, lastCaptions;
   setInterval(() => {
     const d = window.companionDebug;

@@ -23,7 +23,6 @@ from typing import Final
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Playwright, async_playwright
 
 from tests.dashboard.test_dashboard_browser import SHOTS
 from tests.elder.audio_fixtures import MicScript
@@ -35,8 +34,14 @@ from tests.elder.conftest import (
     ElderEnv,
     english_music,
 )
-from tests.elder.page_driver import ElderPage, Frame, chromium, median, now_ms, until
-from tests.elder.scenarios import Conversation, paired_page, run_conversation, scripts
+
+try:  # the dev extra installs playwright; without it ``elder_env`` skips (or fails under CI=true)
+    from playwright.async_api import Playwright, async_playwright
+
+    from tests.elder.page_driver import ElderPage, Frame, chromium, median, now_ms, until
+    from tests.elder.scenarios import Conversation, paired_page, run_conversation, scripts
+except ImportError:  # pragma: no cover
+    async_playwright = None  # type: ignore[assignment]
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -45,14 +50,14 @@ RATE_TOLERANCE: Final = 0.10
 VAD_RMS: Final = 0.05 * 32768  # the engine's server VAD at threshold 0.5: louder than this is speech
 QUIET_RMS: Final = 300.0  # the fake microphone's silences, after Chromium's processing, stay below this
 TRUNCATE_TOLERANCE_MS: Final = 100.0  # the bound between audio_end_ms and what was played
-STOP_BUDGET_MS: Final = 250.0  # speech_started seen -> playback stopped (100 ms budget + CDP/probe delays)
+STOP_BUDGET_MS: Final = 100.0  # the budget: speech_started -> playback stopped, truncate sent
 MAX_LATENCY_MS: Final = 3000.0  # end of speech -> first sound: above this a person thinks it did not hear
 SAMPLES_PER_MS: Final = 24
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def pw() -> AsyncIterator[Playwright]:
+async def pw(elder_env: ElderEnv) -> AsyncIterator[Playwright]:
     async with async_playwright() as p:
         yield p
 
@@ -381,13 +386,16 @@ async def test_barge_in_truncates_at_what_was_played(
         f for f in wire.events("input_audio_buffer.speech_started", sent=False) if f.at_ms <= truncate.at_ms
     ]
     assert started, "a truncate without the person starting to speak"
-    cause = started[-1].at_ms
+    # on the page's own clock: when its socket got speech_started, sent the truncate, last played a sample
+    heard = [t for t, mark in probe["marks"] if mark == "speech_started"]
+    cut = next(t for t, mark in probe["marks"] if mark == "truncate")
+    cause = max(t for t in heard if t <= cut)
     stopped_after = probe["lastGrowAt"][item] - cause
     print(
-        f"barge-in: after speech_started, truncate sent in {truncate.at_ms - cause:.0f} ms, "
-        f"playback stopped in {stopped_after:.0f} ms"
+        f"barge-in: after speech_started reached the page, truncate sent in {cut - cause:.0f} ms, "
+        f"last sample played at {stopped_after:.0f} ms"
     )
-    assert truncate.at_ms - cause <= STOP_BUDGET_MS
+    assert cut - cause <= STOP_BUDGET_MS
     assert stopped_after <= STOP_BUDGET_MS, "playback went on after the person started speaking"
     assert debug["lastTruncate"]["itemId"] == item
     assert abs(float(debug["lastTruncate"]["audioEndMs"]) - end_ms) < 1
