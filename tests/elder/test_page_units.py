@@ -382,3 +382,35 @@ def test_resampler_and_playback_counting_in_node(tmp_path: Path) -> None:
     # 6 blocks of 128 frames at 48 kHz = 384 source samples at 24 kHz: all of "a" is not yet played
     assert playback["played"] == {"a": 384}
     assert playback["flushed"] == "a"
+
+
+POLICY_CHECK = """
+import { backoffDelay } from "%s";
+import { saysStop } from "%s";
+const delays = [];
+for (let attempt = 0; attempt < 12; attempt++) {
+  delays.push([backoffDelay(attempt, () => 0), backoffDelay(attempt, () => 0.999999)]);
+}
+const stops = ["די", "די, תודה", "עצור את המוזיקה", "תפסיק!", "Stop the music", "stop"].map(saysStop);
+const keeps = ["דירה יפה", "ידיים", "I like this song", "nonstop", ""].map(saysStop);
+console.log(JSON.stringify({ delays, stops, keeps }));
+"""
+
+
+def test_reconnect_backoff_and_stop_words_in_node(tmp_path: Path) -> None:
+    """Backoff doubles from 0.5 s to a 15 s cap with jitter; stop words match whole words only."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed: the browser tests cover the page's behaviour")
+    check = tmp_path / "policy.mjs"
+    check.write_text(POLICY_CHECK % ((STATIC / "connection.js").as_uri(), (STATIC / "music.js").as_uri()))
+    result = subprocess.run([node, str(check)], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    low, high = zip(*found["delays"], strict=True)
+    assert (low[0], high[0]) == (250, 500)  # the first retry: within half a second
+    assert (low[1], high[1]) == (500, 1000)
+    assert max(high) == 15000 and low[-1] == 7500  # capped, and still jittered at the cap
+    assert list(high) == sorted(high)
+    assert all(found["stops"]), found["stops"]
+    assert not any(found["keeps"]), found["keeps"]

@@ -36,6 +36,7 @@ function audioSupported() {
 
 function stopConversation(finalState = "idle") {
   talking = false;
+  if (conversation) conversation.end();
   if (connection) connection.stop();
   if (microphone) microphone.stop();
   if (conversation) conversation.speaker.stop();

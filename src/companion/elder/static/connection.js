@@ -13,6 +13,11 @@ export function wsUrl(path) {
   return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + path;
 }
 
+/** The one place a client secret is used, and then forgotten: it is offered as a subprotocol. */
+function dial(path, clientSecret) {
+  return new WebSocket(wsUrl(path), ["realtime", "openai-insecure-api-key." + clientSecret]);
+}
+
 export function backoffDelay(attempt, random = Math.random) {
   const base = Math.min(BACKOFF_CAP_MS, BACKOFF_FIRST_MS * 2 ** attempt);
   return Math.round(base / 2 + random() * (base / 2)); // jitter: many tablets must not retry in step
@@ -126,28 +131,19 @@ export class Connection {
       this.scheduleRetry();
       return;
     }
-    let body;
-    try {
-      body = await response.json();
-    } catch {
-      this.scheduleRetry();
-      return;
-    }
-    if (!this.wanted || generation !== this.generation) return;
-    this.openSocket(generation, body.clientSecret);
-  }
-
-  openSocket(generation, clientSecret) {
     let socket;
     try {
-      socket = new WebSocket(wsUrl(this.realtimePath), [
-        "realtime",
-        "openai-insecure-api-key." + clientSecret,
-      ]);
+      const body = await response.json();
+      if (!this.wanted || generation !== this.generation) return;
+      socket = dial(this.realtimePath, body.clientSecret);
     } catch {
       this.scheduleRetry();
       return;
     }
+    this.watch(generation, socket);
+  }
+
+  watch(generation, socket) {
     this.socket = socket;
     socket.onmessage = (message) => {
       if (generation !== this.generation) return;

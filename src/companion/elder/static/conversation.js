@@ -23,6 +23,7 @@ export class Conversation {
     this.tools = tools;
     this.send = send;
     this.phase = "idle";
+    this.ended = false; // the person pressed stop: nothing may start any more
     this.calls = new Set(); // call ids already handled (a call is seen in two events)
     this.callNames = new Map(); // item id -> tool name (from response.output_item.added)
     this.reset();
@@ -47,6 +48,11 @@ export class Conversation {
     this.ui.newSession();
   }
 
+  end() {
+    this.ended = true;
+    clearTimeout(this.thinkingTimer);
+  }
+
   setPhase(phase) {
     this.phase = phase;
     if (phase === "live") this.reset();
@@ -58,6 +64,7 @@ export class Conversation {
   }
 
   render() {
+    if (this.ended) return; // the page shows idle, error or unpaired now, not this conversation
     if (this.phase !== "live") {
       this.ui.setState(this.phase);
       return;
@@ -197,8 +204,8 @@ export class Conversation {
     } catch {
       args = {};
     }
-    const output = await this.tools.run(name, args);
-    if (this.phase !== "live") return; // the conversation ended meanwhile: nobody to answer
+    const output = await this.tools.run(name, args, () => !this.ended);
+    if (this.ended || this.phase !== "live") return; // nobody to answer any more
     this.send({
       type: "conversation.item.create",
       item: { type: "function_call_output", call_id: callId, output: JSON.stringify(output) },

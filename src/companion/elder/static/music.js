@@ -81,15 +81,16 @@ export class MusicTools {
     return name === "play_music" || name === "stop_music";
   }
 
-  async run(name, args) {
+  /** `wanted()` is asked before a song starts: the person may have ended the talk meanwhile. */
+  async run(name, args, wanted = () => true) {
     if (name === "stop_music") {
       this.player.stop();
       return { ok: true };
     }
-    return this.playMusic(args || {});
+    return this.playMusic(args || {}, wanted);
   }
 
-  async playMusic(args) {
+  async playMusic(args, wanted) {
     const query = new URLSearchParams();
     for (const key of ["artist", "song", "genre"]) {
       if (typeof args[key] === "string" && args[key].trim()) query.set(key, args[key].trim());
@@ -111,6 +112,7 @@ export class MusicTools {
       const reason = body.reason && body.reason !== "no_library" ? body.reason : "no_match";
       return refusal(reason);
     }
+    if (!wanted()) return refusal("playback_failed", "The conversation ended before the song could start.");
     try {
       await this.player.play(track);
     } catch {
