@@ -22,7 +22,9 @@ router = APIRouter(prefix="/app/music", tags=["elder"])
 Device = Annotated[DeviceIdentity, Depends(require_device)]
 QueryText = Annotated[str | None, Query(max_length=200)]  # a name or a title, never a document
 
-TRACK_CACHE = "private, max-age=3600"  # one browser may keep it for replays and seeks, no shared cache
+# The browser may keep the file for replays and seeks but must ask first every time (ETag: a 304 is
+# cheap), so a track the profile no longer allows stops playing at once; no shared cache ever.
+TRACK_CACHE = "private, no-cache"
 
 
 def track_json(track: Track) -> dict[str, Any]:

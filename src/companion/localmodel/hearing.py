@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 DECODER_RATE: Final = 16_000  # the rate pocketsphinx's bundled English model was trained at
 MAX_UTTERANCE_MS: Final = 15_000  # a command is a few seconds; longer turns are cut to bound CPU
+# Turns waiting for the one decoder thread, across all connections; beyond it a turn goes untranscribed
+# rather than queueing up seconds of CPU behind a burst.
+MAX_PENDING_TURNS: Final = 8
 MIN_UTTERANCE_MS: Final = 200  # shorter than a syllable: nothing to recognise, skip the decoder
 PHRASES: Final = (
     "[please] play [me] [some] music [for me] [please]",
@@ -69,6 +72,7 @@ class Listener:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="localmodel-hearing")
         self._decoder: Any = None
         self._warming = False
+        self._pending = 0
 
     @classmethod
     def detect(cls) -> Listener | None:
@@ -90,8 +94,15 @@ class Listener:
         """The phrase heard in 24 kHz PCM16 ``pcm``, or None when no known phrase was said."""
         if len(pcm) < MIN_UTTERANCE_MS * BYTES_PER_MS:
             return None
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.transcribe_sync, pcm)
+        if self._pending >= MAX_PENDING_TURNS:
+            log.warning("transcription is %d turns behind; this turn has no transcript", self._pending)
+            return None
+        self._pending += 1
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor, self.transcribe_sync, pcm)
+        finally:
+            self._pending -= 1
 
     def transcribe_sync(self, pcm: bytes) -> str | None:
         """Blocking form of :meth:`transcribe` (the worker thread runs this)."""

@@ -108,10 +108,12 @@ class Speaker:
         try:
             out, _ = await asyncio.wait_for(proc.communicate(), SYNTH_TIMEOUT_S)
         except TimeoutError:
-            proc.kill()
-            await proc.wait()
             log.warning("espeak-ng took over %ss; the reply is a tone", SYNTH_TIMEOUT_S)
             return None
+        finally:
+            if proc.returncode is None:  # timed out, or the reply was cancelled: no orphan process
+                proc.kill()
+                await asyncio.shield(proc.wait())
         if proc.returncode != 0:
             log.warning("espeak-ng failed (exit %s); the reply is a tone", proc.returncode)
             return None
