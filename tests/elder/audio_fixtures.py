@@ -12,11 +12,8 @@ family's folder of songs would be.
 
 from __future__ import annotations
 
-import array
-import math
 import shutil
 import subprocess
-import sys
 import wave
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -145,22 +142,3 @@ def music_track(path: Path, artist: str, title: str, seconds: float = 20.0, hz: 
     tagged["title"] = title
     tagged.save()
     return Track(path, artist, title)
-
-
-# -- measuring PCM16 as the page sends it --------------------------------------------------------------
-
-
-def pcm16(data: bytes) -> array.array[int]:
-    """Little-endian int16 samples, whatever the host's byte order."""
-    values = array.array("h")
-    values.frombytes(data[: len(data) - len(data) % 2])
-    if sys.byteorder == "big":
-        values.byteswap()
-    return values
-
-
-def rms(data: bytes) -> float:
-    values = pcm16(data)
-    if not values:
-        return 0.0
-    return math.sqrt(sum(v * v for v in values) / len(values))

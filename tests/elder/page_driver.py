@@ -28,8 +28,9 @@ from typing import Any, Final
 
 from playwright.async_api import Browser, BrowserContext, Page, Playwright, WebSocket
 
+from companion.localmodel.audio import rms
 from tests.dashboard.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, UI_TIMEOUT_MS
-from tests.elder.audio_fixtures import MicScript, rms
+from tests.elder.audio_fixtures import MicScript
 
 REALTIME_PATH: Final = "/v1/realtime"
 PROBE_PERIOD_MS: Final = 5  # sampling period of the in-page probe; well under the 100 ms barge-in budget

@@ -26,6 +26,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from starlette.types import Scope
 
 from companion.elder.device_auth import device_from_request
+from companion.i18n import DIRECTION, Words, pick_language
 from companion.services import Services
 
 PREFIX = "/app"
@@ -37,10 +38,6 @@ SHELL_SUFFIXES = (".js", ".css", ".svg", ".png")
 # A Host header we are willing to repeat in the CSP (anything else is left out, never echoed).
 _SAFE_HOST = re.compile(r"^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$")
 
-LANGUAGES = ("he", "en")
-DEFAULT_LANGUAGE = "he"  # most of the people the companion talks with speak Hebrew
-DIRECTION = {"he": "rtl", "en": "ltr"}
-STRINGS_DIR = Path(__file__).parent / "strings"
 
 env = Environment(
     loader=FileSystemLoader(TEMPLATES_DIR),
@@ -53,21 +50,9 @@ env = Environment(
 router = APIRouter(include_in_schema=False)
 
 
-@cache
-def strings(lang: str) -> dict[str, str]:
-    """The page's words in ``lang`` (``strings/he.json``, ``strings/en.json``: the same keys)."""
-    data: dict[str, str] = json.loads((STRINGS_DIR / f"{lang}.json").read_text(encoding="utf-8"))
-    return data
-
-
-def pick_language(value: str | None) -> str:
-    return value if value in LANGUAGES else DEFAULT_LANGUAGE
-
-
-def translate(lang: str, key: str, **values: Any) -> str:
-    """A missing English word falls back to Hebrew, a missing key shows itself (visible, not fatal)."""
-    text = strings(lang).get(key) or strings(DEFAULT_LANGUAGE).get(key) or key
-    return text.format(**values) if values else text
+WORDS = Words(Path(__file__).parent / "strings")
+strings = WORDS.strings
+translate = WORDS.translate
 
 
 def content_security_policy(host: str | None) -> str:
