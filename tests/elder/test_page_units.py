@@ -414,3 +414,206 @@ def test_reconnect_backoff_and_stop_words_in_node(tmp_path: Path) -> None:
     assert list(high) == sorted(high)
     assert all(found["stops"]), found["stops"]
     assert not any(found["keeps"]), found["keeps"]
+
+
+CONNECTION_CHECK = """
+const dialed = [];
+const fetched = [];
+let script = [];  // per session request: "refuse" (socket closes 1006 unopened), "live", "down"
+const timers = [];
+globalThis.window = { addEventListener() {}, removeEventListener() {} };
+globalThis.location = { protocol: "https:", host: "tablet.test", href: "https://tablet.test/app" };
+globalThis.setTimeout = (fn) => { timers.push(fn); return timers.length; };
+globalThis.clearTimeout = () => {};
+let realtimeUrl = "/v1/realtime";
+globalThis.fetch = async (url) => {
+  const step = script.shift() || "refuse";
+  fetched.push(step);
+  if (step === "down") throw new TypeError("connection refused");
+  return { status: 200, ok: true, json: async () => ({ clientSecret: "ek_test", realtimeUrl }) };
+};
+class FakeSocket {
+  constructor(url, protocols) {
+    dialed.push({ url, protocols });
+    this.readyState = 0;
+    this.step = fetched[fetched.length - 1];
+    Promise.resolve().then(() => {
+      if (this.step === "live") {
+        this.readyState = 1;
+        this.onmessage && this.onmessage({ data: JSON.stringify({ type: "session.created" }) });
+      } else {
+        this.readyState = 3;
+        this.onclose && this.onclose({ code: 1006 });
+      }
+    });
+  }
+  close() {}
+  send() {}
+}
+FakeSocket.OPEN = 1;
+globalThis.WebSocket = FakeSocket;
+const { Connection, RetryBudget, realtimeSocketUrl } = await import("%s");
+
+async function settle() {
+  for (let i = 0; i < 400; i++) {
+    await new Promise((r) => setImmediate(r));
+    const next = timers.shift();
+    if (next) next();
+  }
+}
+
+function run(steps, dropLive = false) {
+  script = steps.slice();
+  dialed.length = 0;
+  fetched.length = 0;
+  const seen = { fatal: null, unpaired: false, live: 0 };
+  const link = new Connection(
+    { sessionUrl: "/app/session", realtimePath: "/v1/realtime?greet=1" },
+    {
+      onPhase: (phase) => {
+        if (phase !== "live") return;
+        seen.live++;
+        if (dropLive) Promise.resolve().then(() => link.socket && link.socket.onclose({ code: 1006 }));
+      },
+      onEvent: () => {},
+      onUnpaired: () => { seen.unpaired = true; },
+      onFatal: (reason) => { seen.fatal = reason; },
+    },
+  );
+  link.start();
+  return { link, seen };
+}
+
+const out = {};
+// the service refuses every upgrade (HTTP 403 -> 1006): a few attempts, then give up
+let r = run([]);
+await settle();
+out.refused = { fatal: r.seen.fatal, dials: dialed.length, wanted: r.link.wanted };
+out.url = dialed[0].url;
+out.protocols = dialed[0].protocols;
+// the service restarting: many refused connections of /app/session, then it is back
+r = run([...Array(30).fill("down"), "live"]);
+await settle();
+out.restart = { fatal: r.seen.fatal, live: r.seen.live, fetches: fetched.length };
+// a live session in between starts the count of refused sockets afresh (each live one drops, and
+// after the script the service refuses: 4 + 1 + 4 + 1 + 5 sockets before giving up)
+const fourRefused = ["refuse", "refuse", "refuse", "refuse"];
+r = run([...fourRefused, "live", ...fourRefused, "live"], true);
+await settle();
+out.reset = { live: r.seen.live, dialsBeforeGivingUp: dialed.length, fatal: r.seen.fatal };
+r.link.stop();
+// the session answer names the path; greet=1 is added to it
+realtimeUrl = "/v2/live?x=1";
+r = run(["live"]);
+await settle();
+out.named = dialed[0].url;
+r.link.stop();
+out.fallback = realtimeSocketUrl(undefined, "/v1/realtime?greet=1", "http://tablet.test/app");
+// the time limit for an unreachable service: not within two minutes, but in the end
+let now = 0;
+const budget = new RetryBudget(() => now);
+now = 120000;
+out.at2min = budget.exhausted();
+now = 600000;
+out.at10min = budget.exhausted();
+console.log(JSON.stringify(out));
+"""
+
+
+def test_connection_gives_up_on_refused_sockets_but_not_on_a_restart(tmp_path: Path) -> None:
+    """Sockets refused before their session starts (a 403 at the upgrade is a bare 1006 in a browser)
+    stop after a few in a row instead of spending a new client secret for ever; a service that cannot
+    be reached for a while (a restart) is retried far longer; a live session resets the count; the
+    socket's path comes from the session answer, with greet=1."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed: the browser tests cover the page's behaviour")
+    check = tmp_path / "connection.mjs"
+    check.write_text(CONNECTION_CHECK % (STATIC / "connection.js").as_uri())
+    result = subprocess.run([node, str(check)], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert found["refused"] == {"fatal": "refused", "dials": 5, "wanted": False}
+    assert found["url"] == "wss://tablet.test/v1/realtime?greet=1"
+    assert found["protocols"] == ["realtime", "openai-insecure-api-key.ek_test"]
+    assert found["restart"] == {"fatal": None, "live": 1, "fetches": 31}
+    assert found["reset"] == {"live": 2, "dialsBeforeGivingUp": 15, "fatal": "refused"}
+    assert found["named"] == "wss://tablet.test/v2/live?x=1&greet=1"
+    assert found["fallback"] == "ws://tablet.test/v1/realtime?greet=1"
+    assert found["at2min"] is None and found["at10min"] == "unreachable"
+
+
+AUDIO_STOP_CHECK = """
+const made = [];
+globalThis.location = { href: "https://tablet.test/app" };
+class FakeContext {
+  constructor(options) {
+    if (options && options.sampleRate === 24000 && globalThis.no24k) throw new Error("NotSupportedError");
+    this.options = options; this.state = "suspended"; this.closed = false; this.resumed = 0;
+    this.audioWorklet = { addModule: () => new Promise((r) => setTimeout(r, 5)) };
+    made.push(this);
+  }
+  resume() { this.resumed++; this.state = "running"; return Promise.resolve(); }
+  close() { this.closed = true; return Promise.resolve(); }
+}
+globalThis.AudioContext = FakeContext;
+globalThis.AudioWorkletNode = class { constructor() { throw new Error("no node may be built after stop"); } };
+const tracks = [];
+globalThis.navigator = { mediaDevices: { getUserMedia: () => new Promise((resolve) => setTimeout(() => {
+  const track = { stopped: false, stop() { this.stopped = true; } };
+  tracks.push(track);
+  resolve({ getTracks: () => [track] });
+}, 5)) } };
+const { Microphone, Speaker } = await import("%s");
+const out = {};
+// stop while the browser asks for the microphone: the stream granted afterwards is closed at once
+let mic = new Microphone("/app/static/");
+mic.open();
+out.resumedInClick = made[0].resumed;
+let started = mic.start(() => {});
+mic.stop();
+await started;
+out.duringPermission = { trackStopped: tracks[0].stopped, stream: mic.stream, contextClosed: made[0].closed };
+// stop while the worklet module loads
+mic = new Microphone("/app/static/");
+mic.open();
+started = mic.start(() => {});
+await new Promise((r) => setTimeout(r, 7));
+mic.stop();
+await started;
+out.duringModule = { trackStopped: tracks[1].stopped, stream: mic.stream };
+// the speaker: 24 kHz when possible, the device's rate when not; nothing built after stop
+let speaker = new Speaker("/app/static/", {});
+speaker.open();
+out.rate = speaker.context.options.sampleRate;
+started = speaker.start();
+speaker.stop();
+await started;
+globalThis.no24k = true;
+speaker = new Speaker("/app/static/", {});
+speaker.open();
+const fallback = speaker.context.options.sampleRate;
+out.fallbackRate = fallback === undefined ? "device" : fallback;
+out.fallbackResumed = speaker.context.resumed;
+speaker.stop();
+console.log(JSON.stringify(out));
+"""
+
+
+def test_stop_while_audio_starts_leaves_nothing_open(tmp_path: Path) -> None:
+    """Stop pressed while the microphone permission or the worklet module is pending: the stream that
+    arrives afterwards is closed and no node is built; contexts are resumed when opened (in the click);
+    the voice plays at 24 kHz when the browser allows it and at the device's rate otherwise."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed: the browser tests cover the page's behaviour")
+    check = tmp_path / "audio.mjs"
+    check.write_text(AUDIO_STOP_CHECK % (STATIC / "audio.js").as_uri())
+    result = subprocess.run([node, str(check)], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert found["resumedInClick"] == 1
+    assert found["duringPermission"] == {"trackStopped": True, "stream": None, "contextClosed": True}
+    assert found["duringModule"] == {"trackStopped": True, "stream": None}
+    assert found["rate"] == 24000
+    assert found["fallbackRate"] == "device" and found["fallbackResumed"] == 1

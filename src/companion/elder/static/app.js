@@ -19,7 +19,11 @@ let microphone = null;
 let conversation = null;
 let connection = null;
 let talking = false;
-const music = new MusicPlayer((playing) => conversation && conversation.onMusicChange(playing));
+const SILENCE_FILE = "silence.wav"; // played in the talk click so iOS lets a song play later
+const music = new MusicPlayer(
+  (playing) => conversation && conversation.onMusicChange(playing),
+  new URL(SILENCE_FILE, new URL(config.staticBase, location.href)).href,
+);
 
 function registerServiceWorker() {
   if (!("serviceWorker" in navigator) || !window.isSecureContext) return;
@@ -59,23 +63,40 @@ function fail(detailKey) {
   ui.setDetail(detailKey);
 }
 
-async function startConversation() {
+/**
+ * Runs inside the talk click, synchronously up to the first await: the audio contexts are made and
+ * resumed here and the music element is unlocked here, because Safari (iPad) honours those only
+ * within a user gesture.
+ */
+function startConversation() {
   if (!audioSupported()) {
     fail("error.audio");
     return;
   }
-  talking = true;
-  ui.setDetail(null);
-  ui.setTalking(true);
-  ui.setState("connecting");
-  awake.start();
-
   let convo = null;
   const speaker = new Speaker(config.staticBase, {
     onStarted: (itemId) => convo && convo.onPlaybackStarted(itemId),
     onIdle: () => convo && convo.onPlaybackIdle(),
     onPlayed: (played) => convo && convo.onPlayed(played),
   });
+  const mic = new Microphone(config.staticBase);
+  try {
+    speaker.open();
+    mic.open();
+  } catch {
+    speaker.stop();
+    mic.stop();
+    fail("error.audio");
+    return;
+  }
+  music.unlock();
+
+  talking = true;
+  ui.setDetail(null);
+  ui.setTalking(true);
+  ui.setState("connecting");
+  awake.start();
+
   const link = new Connection(config, {
     onPhase: (phase) => convo && convo.setPhase(phase),
     onEvent: (event) => convo && convo.onEvent(event),
@@ -89,22 +110,35 @@ async function startConversation() {
     tools: new MusicTools(music, config.musicMatchUrl),
     send: (event) => link.send(event),
   });
-  const mic = new Microphone(config.staticBase);
   conversation = convo;
   connection = link;
   microphone = mic;
 
-  // The speaker's AudioContext is made inside the click (autoplay rules); the microphone and the
-  // connection start together, so asking for the microphone does not delay the greeting.
+  // The microphone and the connection start together, so asking for the microphone does not delay
+  // the greeting.
   const audioReady = Promise.all([speaker.start(), mic.start((pcm) => convo.sendAudio(pcm))]);
   convo.setPhase("connecting");
   link.start();
+  awaitAudio(convo, audioReady, speaker, mic);
+}
+
+async function awaitAudio(convo, audioReady, speaker, mic) {
   try {
     await audioReady;
   } catch (error) {
-    if (conversation !== convo) return; // stopped meanwhile
+    if (conversation !== convo) {
+      // stopped meanwhile: whatever opened after the stop is closed too
+      mic.stop();
+      speaker.stop();
+      return;
+    }
     const denied = error && (error.name === "NotAllowedError" || error.name === "NotFoundError");
     fail(denied ? "error.microphone" : "error.audio");
+    return;
+  }
+  if (conversation !== convo) {
+    mic.stop(); // stopped (or restarted) while the audio was being set up: nothing may stay open
+    speaker.stop();
     return;
   }
   if (music.playing) convo.onMusicChange(true);

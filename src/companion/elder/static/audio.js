@@ -13,23 +13,46 @@ function workletUrl(base, name) {
   return new URL(name, new URL(base, location.href)).href;
 }
 
-/** The microphone, open for the whole conversation (full duplex: the model's VAD decides turns). */
+/**
+ * The microphone, open for the whole conversation (full duplex: the model's VAD decides turns).
+ * open() runs inside the talk click (Safari leaves an AudioContext made later suspended); start()
+ * then asks for the microphone. The person may press stop while start() waits: every await is
+ * followed by a look at `stopped`, so a stream granted after stop is closed at once, never left open.
+ */
 export class Microphone {
   constructor(staticBase) {
     this.staticBase = staticBase;
     this.context = null;
     this.stream = null;
     this.node = null;
+    this.stopped = false;
+  }
+
+  /** Synchronous, inside the click: the context at the device's own rate (the worklet resamples). */
+  open() {
+    if (this.context || this.stopped) return;
+    this.context = new AudioContext({ latencyHint: "interactive" });
+    this.context.resume().catch(() => {});
   }
 
   /** Opens the microphone; onChunk(ArrayBuffer) gets 24 kHz mono PCM16, ~40 ms at a time. */
   async start(onChunk) {
-    this.stream = await navigator.mediaDevices.getUserMedia(MIC_CONSTRAINTS);
-    // The device's own rate: the worklet resamples to 24 kHz itself.
-    this.context = new AudioContext({ latencyHint: "interactive" });
-    await this.context.audioWorklet.addModule(workletUrl(this.staticBase, "capture-worklet.js"));
-    const source = this.context.createMediaStreamSource(this.stream);
-    this.node = new AudioWorkletNode(this.context, "companion-capture", {
+    if (this.stopped) return;
+    this.open();
+    const stream = await navigator.mediaDevices.getUserMedia(MIC_CONSTRAINTS);
+    this.stream = stream;
+    if (this.stopped) {
+      this.release(); // stop came while the browser asked: close what it just granted
+      return;
+    }
+    const context = this.context;
+    await context.audioWorklet.addModule(workletUrl(this.staticBase, "capture-worklet.js"));
+    if (this.stopped) {
+      this.release();
+      return;
+    }
+    const source = context.createMediaStreamSource(stream);
+    this.node = new AudioWorkletNode(context, "companion-capture", {
       numberOfInputs: 1,
       numberOfOutputs: 1,
       channelCount: 1,
@@ -40,13 +63,18 @@ export class Microphone {
       if (event.data && event.data.type === "chunk") onChunk(event.data.pcm);
     };
     // A silent path to the output keeps the graph pulled in every browser.
-    const mute = this.context.createGain();
+    const mute = context.createGain();
     mute.gain.value = 0;
-    source.connect(this.node).connect(mute).connect(this.context.destination);
-    if (this.context.state !== "running") await this.context.resume();
+    source.connect(this.node).connect(mute).connect(context.destination);
+    if (context.state !== "running") context.resume().catch(() => {}); // not awaited: it may wait for a gesture
   }
 
   stop() {
+    this.stopped = true;
+    this.release();
+  }
+
+  release() {
     if (this.node) {
       this.node.port.postMessage({ type: "stop" });
       this.node.port.onmessage = null;
@@ -70,24 +98,39 @@ export class Speaker {
     this.gain = null;
     this.pendingFlush = null;
     this.playing = false;
+    this.stopped = false; // set by stop(): a start() still waiting must not build anything after it
   }
 
-  async start() {
+  /**
+   * Synchronous, inside the talk click: the context is made and resumed there, or Safari leaves it
+   * suspended. 24 kHz when the browser can (no resampling at all), the device's rate otherwise (the
+   * worklet then resamples).
+   */
+  open() {
+    if (this.context || this.stopped) return;
     try {
       this.context = new AudioContext({ sampleRate: RATE, latencyHint: "interactive" });
     } catch {
-      this.context = new AudioContext({ latencyHint: "interactive" }); // the worklet resamples then
+      this.context = new AudioContext({ latencyHint: "interactive" });
     }
-    await this.context.audioWorklet.addModule(workletUrl(this.staticBase, "playback-worklet.js"));
-    this.node = new AudioWorkletNode(this.context, "companion-playback", {
+    this.context.resume().catch(() => {});
+  }
+
+  async start() {
+    if (this.stopped) return;
+    this.open();
+    const context = this.context;
+    await context.audioWorklet.addModule(workletUrl(this.staticBase, "playback-worklet.js"));
+    if (this.stopped) return; // stop() came meanwhile and closed the context
+    this.node = new AudioWorkletNode(context, "companion-playback", {
       numberOfInputs: 0,
       numberOfOutputs: 1,
       outputChannelCount: [1],
     });
-    this.gain = this.context.createGain();
-    this.node.connect(this.gain).connect(this.context.destination);
+    this.gain = context.createGain();
+    this.node.connect(this.gain).connect(context.destination);
     this.node.port.onmessage = (event) => this.onMessage(event.data || {});
-    if (this.context.state !== "running") await this.context.resume();
+    if (context.state !== "running") context.resume().catch(() => {}); // not awaited: it may wait for a gesture
   }
 
   onMessage(message) {
@@ -145,6 +188,7 @@ export class Speaker {
   }
 
   stop() {
+    this.stopped = true;
     if (this.pendingFlush) this.pendingFlush(null);
     this.pendingFlush = null;
     if (this.node) {

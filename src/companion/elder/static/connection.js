@@ -1,21 +1,65 @@
 // The live connection: a fresh single-use client secret for every attempt (POST /app/session with
 // the device cookie), then the WebSocket to /v1/realtime on the same host. The secret lives only for
-// the WebSocket constructor's call. An unexpected close or a network drop reconnects with
-// exponential backoff and jitter; a 401 means the device was disconnected by the family (unpaired),
-// and pressing stop ends everything.
+// the WebSocket constructor's call; the socket's path is the one the session answer names. An
+// unexpected close or a network drop reconnects with exponential backoff and jitter; a 401 means the
+// device was disconnected by the family (unpaired), and pressing stop ends everything.
+//
+// Retrying has two limits, so a tablet never loops for ever, each time spending a new secret: sockets
+// that close before the session starts (the service refused the upgrade, e.g. HTTP 403, which the
+// browser reports as a bare 1006) give up after a few in a row; a service that cannot be reached at
+// all (restarting, network down) is retried much longer. Either way the page then asks for a press.
 
 const BACKOFF_FIRST_MS = 500; // the first retry: quick, most drops are a blip
 const BACKOFF_CAP_MS = 15000; // never wait longer than this: a person is waiting in front of the tablet
 const POLICY_CLOSE = 1008; // the service refused the session (e.g. the device was revoked)
 const MAX_POLICY_CLOSES = 2; // revoked: one more try learns it (401); twice in a row is a real refusal
+const MAX_FAILED_DIALS = 5; // sockets in a row that never reached session.created: refused, not a blip
+const UNREACHABLE_GIVE_UP_MS = 180000; // a restart takes seconds and a network blip a minute or two
+const GREET_PARAM = "greet"; // the relay speaks first in a session opened with greet=1
 
-export function wsUrl(path) {
-  return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + path;
+/**
+ * The WebSocket address for a session: the `realtimeUrl` the session answer names (relative to this
+ * page, or `fallback` from the page config when the answer has none), on ws/wss, with greet=1.
+ */
+export function realtimeSocketUrl(realtimeUrl, fallback, base = location.href) {
+  const url = new URL(typeof realtimeUrl === "string" && realtimeUrl ? realtimeUrl : fallback, base);
+  url.protocol = url.protocol === "https:" || url.protocol === "wss:" ? "wss:" : "ws:";
+  url.searchParams.set(GREET_PARAM, "1");
+  url.hash = "";
+  return url.href;
 }
 
 /** The one place a client secret is used, and then forgotten: it is offered as a subprotocol. */
-function dial(path, clientSecret) {
-  return new WebSocket(wsUrl(path), ["realtime", "openai-insecure-api-key." + clientSecret]);
+function dial(url, clientSecret) {
+  return new WebSocket(url, ["realtime", "openai-insecure-api-key." + clientSecret]);
+}
+
+/**
+ * When to stop retrying: after MAX_FAILED_DIALS sockets in a row closed before their session
+ * started, or after UNREACHABLE_GIVE_UP_MS without a live session (reset when one starts, and when a
+ * live one drops: the outage is measured from then).
+ */
+export class RetryBudget {
+  constructor(now = () => Date.now()) {
+    this.now = now;
+    this.reset();
+  }
+
+  reset() {
+    this.failedDials = 0;
+    this.since = this.now();
+  }
+
+  dialFailed() {
+    this.failedDials++;
+  }
+
+  /** null while retrying is still worth it; otherwise why not ("refused" or "unreachable"). */
+  exhausted() {
+    if (this.failedDials >= MAX_FAILED_DIALS) return "refused";
+    if (this.now() - this.since >= UNREACHABLE_GIVE_UP_MS) return "unreachable";
+    return null;
+  }
 }
 
 export function backoffDelay(attempt, random = Math.random) {
@@ -28,9 +72,10 @@ export class Connection {
    * handlers: onPhase("connecting" | "reconnecting" | "live"), onEvent(event),
    * onUnpaired(), onFatal(reason)
    */
-  constructor({ sessionUrl, realtimePath }, handlers) {
+  constructor({ sessionUrl, realtimePath }, handlers, budget = new RetryBudget()) {
     this.sessionUrl = sessionUrl;
-    this.realtimePath = realtimePath;
+    this.realtimePath = realtimePath; // used only when the session answer names no realtimeUrl
+    this.budget = budget;
     this.handlers = handlers;
     this.wanted = false;
     this.socket = null;
@@ -52,6 +97,7 @@ export class Connection {
     this.wanted = true;
     this.attempt = 0;
     this.policyCloses = 0;
+    this.budget.reset();
     window.addEventListener("online", this.onOnline);
     this.handlers.onPhase("connecting");
     this.connect();
@@ -98,12 +144,24 @@ export class Connection {
   scheduleRetry(delay) {
     if (!this.wanted) return;
     this.clearTimer();
+    const spent = this.budget.exhausted();
+    if (spent !== null) {
+      this.giveUp(spent);
+      return;
+    }
     this.handlers.onPhase("reconnecting");
     const wait = delay !== undefined ? delay : backoffDelay(this.attempt++);
     this.timer = setTimeout(() => {
       this.timer = null;
       this.connect();
     }, wait);
+  }
+
+  /** Retrying is no longer worth it: the page says so, and the talk button starts afresh. */
+  giveUp(reason) {
+    this.wanted = false;
+    window.removeEventListener("online", this.onOnline);
+    this.handlers.onFatal(reason);
   }
 
   async connect() {
@@ -123,8 +181,7 @@ export class Connection {
       return;
     }
     if (response.status === 403) {
-      this.wanted = false;
-      this.handlers.onFatal("forbidden");
+      this.giveUp("forbidden");
       return;
     }
     if (!response.ok) {
@@ -135,7 +192,7 @@ export class Connection {
     try {
       const body = await response.json();
       if (!this.wanted || generation !== this.generation) return;
-      socket = dial(this.realtimePath, body.clientSecret);
+      socket = dial(realtimeSocketUrl(body.realtimeUrl, this.realtimePath), body.clientSecret);
     } catch {
       this.scheduleRetry();
       return;
@@ -157,19 +214,22 @@ export class Connection {
         this.live = true;
         this.attempt = 0;
         this.policyCloses = 0;
+        this.budget.reset();
         this.handlers.onPhase("live");
       }
       this.handlers.onEvent(event);
     };
     socket.onclose = (close) => {
       if (generation !== this.generation || !this.wanted) return;
+      const wasLive = this.live;
       this.socket = null;
       this.live = false;
+      if (wasLive) this.budget.reset(); // a drop: the outage is counted from now
+      else this.budget.dialFailed(); // refused before the session started (403 at the upgrade...)
       if (close.code === POLICY_CLOSE) {
         this.policyCloses++;
         if (this.policyCloses >= MAX_POLICY_CLOSES) {
-          this.wanted = false;
-          this.handlers.onFatal("refused");
+          this.giveUp("refused");
           return;
         }
         this.scheduleRetry(0); // revoked? the next session request answers 401 at once

@@ -1,7 +1,7 @@
 // One conversation, as the page lives it: server events in, audio and captions out, the state in
 // words, barge-in with a truncate to what was really heard, and the music tools.
 
-import { recordPlayed, recordTruncate, debug } from "./debug.js";
+import { debug, mirrorPlayed, recordTruncate } from "./debug.js";
 import { saysStop } from "./music.js";
 import { fromBase64, toBase64 } from "./pcm.js";
 
@@ -26,6 +26,7 @@ export class Conversation {
     this.ended = false; // the person pressed stop: nothing may start any more
     this.calls = new Set(); // call ids already handled (a call is seen in two events)
     this.callNames = new Map(); // item id -> tool name (from response.output_item.added)
+    this.played = new Map(); // item id -> 24 kHz samples of it played: what a barge-in truncates to
     this.reset();
   }
 
@@ -44,6 +45,8 @@ export class Conversation {
     this.responseWanted = false;
     this.calls.clear();
     this.callNames.clear();
+    this.played.clear(); // item ids repeat across sessions, and the worklet counts afresh too
+    mirrorPlayed(this.played);
     this.speaker.reset();
     this.ui.newSession();
   }
@@ -94,8 +97,12 @@ export class Conversation {
 
   // ---- speaker callbacks ------------------------------------------------------------------------
 
+  /** Counts from the playback worklet ({itemId: samples}, absolute): kept here, mirrored for tests. */
   onPlayed(played) {
-    recordPlayed(played);
+    for (const [itemId, samples] of Object.entries(played || {})) {
+      if (typeof samples === "number") this.played.set(itemId, samples);
+    }
+    mirrorPlayed(this.played);
   }
 
   onPlaybackStarted(itemId) {
@@ -151,11 +158,11 @@ export class Conversation {
     this.render();
     const result = await flushing;
     const itemId = result && result.itemId !== null ? result.itemId : this.playingItem;
-    if (result) recordPlayed(result.played);
+    if (result) this.onPlayed(result.played);
     const heardAll = result !== null && !result.wasPlaying && !streaming;
     if (itemId === null || heardAll) return; // everything of it was played: nothing to take back
     this.interruptedItems.add(itemId);
-    const samples = debug.playedSamplesByItem[itemId] || 0;
+    const samples = this.played.get(itemId) || 0;
     const audioEndMs = Math.floor(samples / SAMPLES_PER_MS);
     this.send({ type: "conversation.item.truncate", item_id: itemId, content_index: 0, audio_end_ms: audioEndMs });
     recordTruncate(itemId, audioEndMs, samples / SAMPLES_PER_MS);

@@ -22,10 +22,15 @@ function refusal(error, message) {
   return { ok: false, error, message: message || MESSAGES[error] || MESSAGES.no_match };
 }
 
-/** The #music panel and its <audio>; onChange(playing) lets the conversation duck its voice. */
+/**
+ * The #music panel and its <audio>; onChange(playing) lets the conversation duck its voice.
+ * `silenceUrl` is a short silent file played (and paused) inside the talk click: iOS lets an element
+ * play without a gesture only once it has played in one, and a song starts later, from the model.
+ */
 export class MusicPlayer {
-  constructor(onChange) {
+  constructor(onChange, silenceUrl) {
     this.onChange = onChange;
+    this.silenceUrl = silenceUrl;
     this.panel = document.getElementById("music");
     this.audio = document.getElementById("music-audio");
     this.title = document.getElementById("music-title");
@@ -39,6 +44,27 @@ export class MusicPlayer {
 
   get playing() {
     return this.panel.dataset.state === "playing";
+  }
+
+  /** Call inside a user gesture (the talk click): play() then pause() of silence, errors ignored. */
+  unlock() {
+    if (this.playing || !this.silenceUrl) return;
+    const audio = this.audio;
+    audio.src = this.silenceUrl;
+    const silence = audio.src; // resolved: a song started meanwhile has another one
+    const done = () => {
+      if (audio.src !== silence || this.playing) return;
+      audio.pause();
+      audio.removeAttribute("src");
+      audio.load();
+    };
+    try {
+      const started = audio.play();
+      if (started && typeof started.then === "function") started.then(done, done);
+      else done();
+    } catch {
+      done();
+    }
   }
 
   async play(track) {
