@@ -82,11 +82,14 @@ async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def pair(client: httpx.AsyncClient, user: str) -> None:
-    """Pair this client's cookie jar as a device of ``user`` (by link, as the QR code does)."""
+    """Pair this client's cookie jar as a device of ``user`` (the code posted, as the link's page and
+    the code form do: opening the link alone redeems nothing)."""
     made = await client.post(f"/api/users/{user}/pairings", headers={"Authorization": f"Bearer {ADMIN}"})
     assert made.status_code == 201, made.text
-    opened = await client.get(f"/app/pair/{made.json()['code']}")
-    assert opened.status_code == 303 and opened.headers["location"] == "/app", opened.text
+    posted = await client.post(
+        "/app/pair", data={"code": made.json()["code"]}, headers={"Origin": "http://tablet.test"}
+    )
+    assert posted.status_code == 303 and posted.headers["location"] == "/app", posted.text
 
 
 async def add_english_person(client: httpx.AsyncClient) -> None:
