@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -13,8 +14,14 @@ import pytest
 
 from companion.app import create_app
 from companion.auth.device_secrets import CLIENT_SECRET_TTL, PAIRING_CODE_TTL
+from companion.auth.throttle import FailureBudget
 from companion.elder.device_auth import DEVICE_COOKIE
-from companion.elder.devices import MAX_FAILED_PAIRINGS_PER_CLIENT, label_from_user_agent
+from companion.elder.devices import (
+    FAILURE_BUDGET_WINDOW_S,
+    MAX_FAILED_PAIRINGS_PER_CLIENT,
+    MAX_FAILED_PAIRINGS_PER_MINUTE,
+    label_from_user_agent,
+)
 from companion.errors import Unauthorized
 from tests.api.conftest import Api, make_settings
 
@@ -40,8 +47,14 @@ async def new_code(api: Api, token: str, user: str = MINE) -> dict[str, str]:
 
 
 async def pair(api: Api, code: str, client: httpx.AsyncClient | None = None) -> httpx.Response:
+    """What the link page's button does: post the code (no Origin: a non-browser client)."""
     http = client or api.client
-    return await http.get(f"/app/pair/{code}", headers={"User-Agent": ANDROID_UA})
+    return await http.post("/app/pair", data={"code": code}, headers={"User-Agent": ANDROID_UA})
+
+
+def at_address(api: Api, host: str) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=api.app, client=(host, 5000))
+    return httpx.AsyncClient(transport=transport, base_url="http://test")
 
 
 async def session_secret(client: httpx.AsyncClient, **headers: str) -> httpx.Response:
@@ -100,7 +113,38 @@ async def test_a_bad_user_id_is_refused_naming_the_field(api: Api, world: dict[s
 # ---- pairing ---------------------------------------------------------------------------------------
 
 
-async def test_the_link_pairs_this_browser_once(api: Api, world: dict[str, str]) -> None:
+async def test_opening_the_link_only_shows_a_button_that_posts_the_code(
+    api: Api, world: dict[str, str]
+) -> None:
+    made = await new_code(api, world["me"])
+    for _ in range(3):  # a link preview, a prefetch, the person: none of them uses the code
+        page = await api.client.get(made["url"].removeprefix("http://test"))
+        assert page.status_code == 200
+        assert DEVICE_COOKIE not in page.headers.get("set-cookie", "")
+    assert DEVICE_COOKIE not in api.client.cookies
+    assert await api.services.devices.devices_of(MINE) == []
+    assert page.headers["cache-control"] == "no-store"
+    assert page.headers["referrer-policy"] == "same-origin", "the code in the path stays on this site"
+    assert '<html lang="he" dir="rtl">' in page.text
+    assert "connect this tablet" in page.text
+    assert re.search(r'<form id="pair-link" method="post" action="/app/pair">', page.text)
+    assert f'<input type="hidden" name="code" value="{made["code"]}">' in page.text
+    assert MINE not in page.text, "whoever holds the link learns nothing about the person"
+
+    tapped = await api.client.post(
+        "/app/pair", data={"code": made["code"]}, headers={"Origin": "http://test", "User-Agent": ANDROID_UA}
+    )
+    assert tapped.status_code == 303 and tapped.headers["location"] == "/app", "one tap pairs"
+    assert DEVICE_COOKIE in api.client.cookies
+
+
+async def test_a_link_that_cannot_be_a_code_says_so_without_a_button(api: Api) -> None:
+    page = await api.client.get("/app/pair/12ab")
+    assert page.status_code == 422
+    assert "<form" not in page.text
+
+
+async def test_the_code_pairs_this_browser_once(api: Api, world: dict[str, str]) -> None:
     code = (await new_code(api, world["me"]))["code"]
     r = await pair(api, code)
     assert r.status_code == 303
@@ -193,9 +237,48 @@ async def test_guessing_codes_locks_the_client_address(api: Api, world: dict[str
     assert locked.status_code == 429, "even the right code, once locked"
     assert "יותר מדי ניסיונות" in locked.text
     assert int(locked.headers["retry-after"]) > 0
-    elsewhere = httpx.ASGITransport(app=api.app, client=("10.0.0.9", 5000))
-    async with httpx.AsyncClient(transport=elsewhere, base_url="http://test") as other:
+    async with at_address(api, "10.0.0.9") as other:
         assert (await pair(api, code, other)).status_code == 303, "the lock is per client address"
+
+
+async def test_a_burst_of_parallel_guesses_is_bounded_by_the_lock(api: Api, world: dict[str, str]) -> None:
+    code = (await new_code(api, world["me"]))["code"]
+    wrong = "000000" if code != "000000" else "111111"
+    answers = await asyncio.gather(*(pair(api, wrong) for _ in range(3 * MAX_FAILED_PAIRINGS_PER_CLIENT)))
+    statuses = [r.status_code for r in answers]
+    assert statuses.count(404) <= MAX_FAILED_PAIRINGS_PER_CLIENT, statuses
+    assert set(statuses) == {404, 429}, statuses
+    assert (await pair(api, code)).status_code == 429, "the address is locked now"
+
+
+async def test_an_ipv6_client_is_locked_by_its_64(api: Api, world: dict[str, str]) -> None:
+    code = (await new_code(api, world["me"]))["code"]
+    wrong = "000000" if code != "000000" else "111111"
+    for i in range(MAX_FAILED_PAIRINGS_PER_CLIENT):
+        async with at_address(api, f"2001:db8:1:2::{i + 1:x}") as rotating:
+            assert (await pair(api, wrong, rotating)).status_code == 404
+    async with at_address(api, "2001:db8:1:2:ffff:ffff:ffff:ffff") as same_64:
+        assert (await pair(api, code, same_64)).status_code == 429, "a new address in the same /64"
+    async with at_address(api, "2001:db8:1:3::1") as next_64:
+        assert (await pair(api, code, next_64)).status_code == 303, "another /64 is another client"
+
+
+async def test_failures_from_all_addresses_share_one_budget(api: Api, world: dict[str, str]) -> None:
+    code = (await new_code(api, world["me"]))["code"]
+    wrong = "000000" if code != "000000" else "111111"
+    now = [1000.0]
+    devices = api.services.devices
+    devices.budget = FailureBudget(MAX_FAILED_PAIRINGS_PER_MINUTE, FAILURE_BUDGET_WINDOW_S, lambda: now[0])
+    for i in range(MAX_FAILED_PAIRINGS_PER_MINUTE):  # a botnet: each address far below its own lock
+        attempt = await devices.redeem(wrong, client=f"10.1.{i // 250}.{i % 250}", user_agent=None)
+        assert attempt.outcome == "unknown"
+    async with at_address(api, "192.0.2.7") as fresh:
+        refused = await pair(api, code, fresh)
+        assert refused.status_code == 429, "every redemption waits once the budget is spent"
+        assert int(refused.headers["retry-after"]) == FAILURE_BUDGET_WINDOW_S
+        assert DEVICE_COOKIE not in fresh.cookies
+        now[0] += FAILURE_BUDGET_WINDOW_S
+        assert (await pair(api, code, fresh)).status_code == 303, "a minute later the code still works"
 
 
 # ---- the cookie and client secrets -------------------------------------------------------------------
@@ -215,14 +298,16 @@ async def test_the_cookie_buys_single_use_client_secrets(api: Api, world: dict[s
     expires = datetime.fromisoformat(body["expiresAt"])
     assert expires - datetime.now(UTC) <= CLIENT_SECRET_TTL
 
-    principal = await api.services.auth.authenticate(body["clientSecret"])
+    rest = await api.client.get(f"/api/users/{MINE}", headers=api.auth(body["clientSecret"]))
+    assert rest.status_code == 401, "a client secret is no bearer token for the REST API"
+    principal = await api.services.auth.authenticate(body["clientSecret"], allow_client_secret=True)
     assert (principal.role.value, principal.user_id, principal.device_id) == (
         "device",
         MINE,
         body["deviceId"],
     )
     with pytest.raises(Unauthorized):
-        await api.services.auth.authenticate(body["clientSecret"])  # used
+        await api.services.auth.authenticate(body["clientSecret"], allow_client_secret=True)  # used
 
 
 async def test_a_client_secret_expires(api: Api, world: dict[str, str]) -> None:
@@ -230,7 +315,7 @@ async def test_a_client_secret_expires(api: Api, world: dict[str, str]) -> None:
     secret = (await session_secret(api.client)).json()["clientSecret"]
     api.services.auth.clock = frozen(datetime.now(UTC) + CLIENT_SECRET_TTL + timedelta(seconds=1))  # type: ignore[assignment]
     with pytest.raises(Unauthorized):
-        await api.services.auth.authenticate(secret)
+        await api.services.auth.authenticate(secret, allow_client_secret=True)
 
 
 async def test_client_secrets_are_refused_from_another_site(api: Api, world: dict[str, str]) -> None:
@@ -266,7 +351,7 @@ async def test_revoking_voids_the_cookie_and_unused_secrets(api: Api, world: dic
     assert (await session_secret(api.client)).status_code == 401
     assert (await session_secret(api.client)).json()["error"] == "unauthorized"
     with pytest.raises(Unauthorized):
-        await api.services.auth.authenticate(body["clientSecret"])
+        await api.services.auth.authenticate(body["clientSecret"], allow_client_secret=True)
     again = await api.client.delete(f"/api/users/{MINE}/devices/{body['deviceId']}", headers=mine)
     assert again.status_code == 404
     assert (await api.client.get(f"/api/users/{MINE}/devices", headers=mine)).json() == {"devices": []}
@@ -300,7 +385,7 @@ async def test_the_pairing_survives_a_restart(tmp_path: Path) -> None:
         r = await client.post(
             f"/api/users/{MINE}/pairings", headers={"Authorization": "Bearer test-admin-token"}
         )
-        assert (await client.get(f"/app/pair/{r.json()['code']}")).status_code == 303
+        assert (await client.post("/app/pair", data={"code": r.json()["code"]})).status_code == 303
         cookie = client.cookies[DEVICE_COOKIE]
     async for client in running():
         client.cookies.set(DEVICE_COOKIE, cookie)
@@ -314,7 +399,7 @@ async def test_codes_and_secrets_never_reach_the_logs(
     code = (await new_code(api, world["me"]))["code"]
     await pair(api, code)
     secret = (await session_secret(api.client)).json()["clientSecret"]
-    await api.services.auth.authenticate(secret)
+    await api.services.auth.authenticate(secret, allow_client_secret=True)
     # the service's own records (httpx's are the test client's, which knows the code anyway)
     logged = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("httpx"))
     assert "paired for user" in logged

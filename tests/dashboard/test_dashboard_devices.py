@@ -84,7 +84,7 @@ async def test_another_family_cannot_connect_or_disconnect_tablets(dash: Dash) -
     await dash.login()
     _, code, _ = await connect_tablet(dash)
     async with httpx.AsyncClient(transport=dash.client._transport, base_url="http://test") as tablet:
-        assert (await tablet.get(f"/app/pair/{code}")).status_code == 303
+        assert (await tablet.post("/app/pair", data={"code": code})).status_code == 303
     [device] = await dash.services.devices.devices_of(DEMO_USER)
 
     await dash.caregiver("dana")

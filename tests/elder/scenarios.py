@@ -59,10 +59,13 @@ def scripts(work: Path) -> dict[str, MicScript]:
 
 
 async def paired_page(browser: Browser, env: ElderEnv, user: str, width: int = 1024) -> ElderPage:
-    """A new tablet paired to ``user`` by opening the link from ``POST /pairings``; it lands on /app."""
+    """A new tablet paired to ``user`` by opening the link from ``POST /pairings`` and pressing its
+    button; it lands on /app."""
     pairing = env.api.pairing(user)
     elder = await ElderPage.open(browser, env.base, width=width)
     await elder.page.goto(pairing["url"])
+    async with elder.page.expect_navigation():
+        await elder.page.locator("#pair-link button[type=submit]").click()
     assert elder.page.url.split("?")[0].rstrip("/").endswith("/app"), elder.page.url
     return elder
 

@@ -134,7 +134,10 @@ async def test_pairing_by_link_and_refusals(
         link = api.pairing(ENGLISH)
         assert link["url"].endswith(f"/app/pair/{link['code']}")
         linked = await ElderPage.open(browser, elder_env.base)
-        await linked.page.goto(link["url"])
+        shown = await linked.page.goto(link["url"])
+        assert shown is not None and shown.status == 200
+        assert await linked.device_cookie() is None, "opening the link must not pair (link previews do)"
+        assert await _tap_connect(linked) == 200, "one tap pairs and lands on /app"
         assert linked.page.url == elder_env.base + "/app", linked.page.url
         assert await linked.wait_state("idle") == "idle"
         cookie = await linked.device_cookie()
@@ -145,22 +148,22 @@ async def test_pairing_by_link_and_refusals(
 
         # the same link again, in another browser: the code is used up
         other = await ElderPage.open(browser, elder_env.base)
-        reused = await other.page.goto(link["url"])
-        assert reused is not None and reused.status == 410, "a used code must be refused with 410"
+        await other.page.goto(link["url"])
+        assert await _tap_connect(other) == 410, "a used code must be refused with 410"
         assert await other.device_cookie() is None, "a refused code must not pair the browser"
         assert await other.page.locator('a[href$="/app"]').count() >= 1, "the refusal page links back"
 
         unknown = await ElderPage.open(browser, elder_env.base)
-        missing = await unknown.page.goto("/app/pair/000000")
-        assert missing is not None and missing.status in (404, 410)
+        await unknown.page.goto("/app/pair/000000")
+        assert await _tap_connect(unknown) in (404, 410)
         assert await unknown.device_cookie() is None
 
         # an expired code: made to expire in the store (the service shares the SQLite file)
         expiring = api.pairing(ENGLISH)
         _expire_unused_codes(elder_env, ENGLISH)
         late = await ElderPage.open(browser, elder_env.base)
-        expired = await late.page.goto(expiring["url"])
-        assert expired is not None and expired.status == 410, "an expired code must be refused with 410"
+        await late.page.goto(expiring["url"])
+        assert await _tap_connect(late) == 410, "an expired code must be refused with 410"
         assert await late.device_cookie() is None
     assert len(api.devices(ENGLISH)) == before + 1, "the link paired one tablet, the refusals none"
 
@@ -191,6 +194,14 @@ async def test_pairing_by_the_code_typed_on_the_page(
         assert await typed.wait_state("idle") == "idle"
         assert await typed.device_cookie() is not None
     assert len(api.devices(ENGLISH)) == before + 1
+
+
+async def _tap_connect(elder: ElderPage) -> int | None:
+    """Press the link page's one button (it posts the code); the status of the page it lands on."""
+    async with elder.page.expect_navigation() as navigation:
+        await elder.page.locator("#pair-link button[type=submit]").click()
+    landed = await navigation.value
+    return landed.status if landed is not None else None
 
 
 def _expire_unused_codes(env: ElderEnv, user: str) -> None:

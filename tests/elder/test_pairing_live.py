@@ -1,7 +1,8 @@
 """Pairing and revocation against the real service on loopback, relaying to the offline engine.
 
 The tablet's side is played by plain HTTP and WebSocket clients doing what the page does: open the
-pairing link, ask ``/app/session`` for a client secret with the cookie, open ``/v1/realtime`` with it.
+pairing link and press its button (post the code), ask ``/app/session`` for a client secret with the
+cookie, open ``/v1/realtime`` with it.
 """
 
 from __future__ import annotations
@@ -42,7 +43,11 @@ async def paired_tablet(live: Live) -> AsyncIterator[httpx.AsyncClient]:
     assert url.startswith(base(live) + "/app/pair/")
     async with httpx.AsyncClient(timeout=10) as tablet:
         opened = await tablet.get(url)
-        assert opened.status_code == 303
+        assert opened.status_code == 200 and DEVICE_COOKIE not in tablet.cookies, "opening only shows"
+        code = url.rsplit("/", 1)[1]
+        origin = {"Origin": base(live)}
+        tapped = await tablet.post(base(live) + "/app/pair", data={"code": code}, headers=origin)
+        assert tapped.status_code == 303
         assert DEVICE_COOKIE in tablet.cookies
         yield tablet
 
@@ -113,3 +118,59 @@ async def test_revoking_the_device_ends_its_conversation_at_once(live: Live) -> 
         assert await refused(live, spare["clientSecret"]) == 403, "an unused secret is void"
         await other.say("שלום")  # the person's other conversation goes on
         assert len(live.services.sessions.of_user(USER)) == 1
+
+
+async def test_a_client_secret_is_refused_by_the_rest_api_and_still_opens_its_conversation(
+    live: Live,
+) -> None:
+    async with paired_tablet(live) as tablet:
+        secret = await client_secret(live, tablet)
+        bearer = {"Authorization": "Bearer " + secret["clientSecret"]}
+        rest = await live.http.get(f"/api/users/{USER}", headers=bearer)
+        assert rest.status_code == 401, "ek_ secrets are for /v1/realtime only"
+        client = await open_conversation(live, secret["clientSecret"])  # not used up by the refusal
+        assert await refused(live, secret["clientSecret"]) == 403, "and it works once"
+        await client.ws.close()
+
+
+async def test_a_device_revoked_before_its_session_is_listed_opens_no_model_connection(
+    live: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with paired_tablet(live) as tablet:
+        secret = await client_secret(live, tablet)
+        before = live.engine.connections_total
+
+        async def revoked_meanwhile(device_id: str) -> bool:
+            return False  # as if the family disconnected it right after the secret was used
+
+        monkeypatch.setattr(live.services.devices, "exists", revoked_meanwhile)
+        protocols = browser_protocols(secret["clientSecret"])
+        ws = await connect(live.ws_url, subprotocols=protocols, origin=base(live))  # type: ignore[arg-type]
+        with pytest.raises(websockets.ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), 5)
+        assert ws.close_code == CLOSE_DEVICE_REVOKED
+        assert ws.close_reason == DEVICE_REVOKED_REASON
+        assert live.services.sessions.of_user(USER) == []
+        assert live.engine.connections_total == before, "no model connection was opened for it"
+
+
+class _NullChannel:
+    async def receive(self) -> str | None:
+        return None
+
+    async def send(self, text: str) -> None:
+        return None
+
+    async def close(self, code: int, reason: str) -> None:
+        return None
+
+
+async def test_a_session_closed_before_it_runs_stays_closed(live: Live) -> None:
+    before = live.engine.connections_total
+    session = live.services.sessions.open(USER, _NullChannel(), device_id="dev-gone")
+    assert live.services.sessions.count_for_device("dev-gone") == 1
+    await session.close(CLOSE_DEVICE_REVOKED, DEVICE_REVOKED_REASON)
+    await live.services.sessions.run(session)
+    assert session.status is Status.CLOSED, "never overwritten by ACTIVE"
+    assert live.services.sessions.count_for_device("dev-gone") == 0
+    assert live.engine.connections_total == before

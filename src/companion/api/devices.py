@@ -12,19 +12,18 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from companion.api.deps import PrincipalDep, ServicesDep
+from companion.api.headers import NO_STORE
 from companion.api.users import UserId, care_team_only
+from companion.auth.device_secrets import PAIR_PATH
 from companion.services import Services
 from companion.store import DeviceRecord
 
 router = APIRouter(prefix="/api/users", tags=["devices"], dependencies=[Depends(care_team_only)])
 
-PAIR_LINK_PATH = "/app/pair/"
-NO_STORE = {"Cache-Control": "no-store"}  # a pairing code is a secret for ten minutes
-
 
 def pairing_url(request: Request, code: str) -> str:
     """Absolute, from the address the caregiver reached us by (so it works behind a proxy too)."""
-    return str(request.base_url).rstrip("/") + PAIR_LINK_PATH + code
+    return str(request.base_url).rstrip("/") + PAIR_PATH + "/" + code
 
 
 def device_json(device: DeviceRecord, services: Services) -> dict[str, Any]:
@@ -34,7 +33,7 @@ def device_json(device: DeviceRecord, services: Services) -> dict[str, Any]:
         "userId": device.user_id,
         "createdAt": device.created_at.isoformat(),
         "lastSeenAt": device.last_seen_at.isoformat(),
-        "liveSessions": sum(1 for s in services.sessions.of_user(device.user_id) if s.device_id == device.id),
+        "liveSessions": services.sessions.count_for_device(device.id),
     }
 
 

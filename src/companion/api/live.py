@@ -4,7 +4,7 @@ Authentication: ``Authorization: Bearer <device token>``, or for browsers, which
 a WebSocket, the ``openai-insecure-api-key.<token>`` subprotocol. A device token speaks for its user;
 an admin or caregiver token may open a session for a person it can see with ``?user=<userId>``.
 The elder's page sends a single-use client secret (``ek_...``) in place of a token: the session then
-carries its device's id, so revoking the device ends it.
+carries its device's id, so revoking the device ends it. Only this socket accepts client secrets.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ async def realtime(ws: WebSocket) -> None:
         return
     token, subprotocol = _credentials(ws)
     try:
-        principal = await services.auth.authenticate(token)
+        principal = await services.auth.authenticate(token, allow_client_secret=True)
         if principal.role is Role.DEVICE:
             assert principal.user_id is not None
             user_id = principal.user_id
@@ -105,5 +105,8 @@ async def realtime(ws: WebSocket) -> None:
     )
     if principal.device_id and not await services.devices.exists(principal.device_id):
         # Revoked between its secret being used and the session being listed: close_device missed it.
+        # Close the socket and never start the session, so no model connection is opened for it.
         await session.close(CLOSE_POLICY, DEVICE_REVOKED_REASON)
+        services.sessions.discard(session)
+        return
     await services.sessions.run(session)

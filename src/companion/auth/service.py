@@ -22,6 +22,7 @@ from companion.auth.device_secrets import CLIENT_SECRET_PREFIX, hash_secret
 from companion.auth.principal import Principal, Role
 from companion.errors import InvalidInput, NotFound, Unauthorized
 from companion.store import AccountStore, CaregiverRecord, DeviceStore, TokenRecord
+from companion.store._engine import utcnow
 
 TOKEN_PREFIX = "cmp_"
 TOKEN_BYTES = 32  # 256 bits: guessing is hopeless, so a fast hash is enough for storage
@@ -34,10 +35,6 @@ def hash_token(token: str) -> str:
 
 def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class AuthService:
@@ -55,12 +52,17 @@ class AuthService:
         self.clock = clock  # decides whether a client secret has expired; tests set it
         self._hasher = PasswordHasher()
 
-    async def authenticate(self, token: str | None) -> Principal:
+    async def authenticate(self, token: str | None, *, allow_client_secret: bool = False) -> Principal:
+        """The caller ``token`` speaks for. A tablet's client secret (``ek_...``) is accepted only where
+        ``allow_client_secret`` says so (the live socket it was issued for): elsewhere it is refused
+        without being used up."""
         if not token:
             raise Unauthorized("Missing bearer token (send 'Authorization: Bearer <token>')")
         if self._admin_token and hmac.compare_digest(token.encode(), self._admin_token.encode()):
             return Principal(role=Role.ADMIN, token_id=BOOTSTRAP_TOKEN_ID)
-        if token.startswith(CLIENT_SECRET_PREFIX) and self._devices is not None:
+        if token.startswith(CLIENT_SECRET_PREFIX):
+            if not allow_client_secret or self._devices is None:
+                raise Unauthorized("A client secret opens a live session only (/v1/realtime)")
             return await self._client_secret(token)
         record = await self._accounts.find_token(hash_token(token))
         if record is None:

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from companion.api.admin import NewCaregiver
 from companion.auth import Principal, Role
+from companion.auth.throttle import client_address
 from companion.dashboard.i18n import LANGUAGES
 from companion.dashboard.web import (
     LANG_COOKIE,
@@ -36,7 +37,7 @@ router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=
 
 
 def _client(page: Page) -> str:
-    return "ip:" + (page.request.client.host if page.request.client else "unknown")
+    return "ip:" + client_address(page.request)
 
 
 def _login(page: Page, status: int = 200, **context: Any) -> Response:

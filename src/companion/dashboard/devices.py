@@ -41,7 +41,6 @@ def spaced(code: str) -> str:
 async def panel(page: Page, user_id: str) -> dict[str, Any]:
     """What the person page's tablet panel shows: the just-made code (once) and the devices."""
     devices: list[DeviceRecord] = await page.services.devices.devices_of(user_id)
-    live = page.services.sessions.of_user(user_id)
     pairing = None
     flash = page.session.pop_flash() if page.session else None
     if flash and flash.get("pairing") and flash["pairing"]["user_id"] == user_id:
@@ -56,7 +55,7 @@ async def panel(page: Page, user_id: str) -> dict[str, Any]:
     return {
         "pairing": pairing,
         "minutes": int(PAIRING_CODE_TTL.total_seconds() // 60),
-        "devices": [{"record": d, "live": sum(1 for s in live if s.device_id == d.id)} for d in devices],
+        "devices": [{"record": d, "live": page.services.sessions.count_for_device(d.id)} for d in devices],
         "flash": flash,
     }
 

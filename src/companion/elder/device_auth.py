@@ -29,14 +29,15 @@ class DeviceIdentity:
     label: str
 
 
-def _services(request: Request) -> Services:
+def services_of(request: Request) -> Services:
+    """The app's services, for the elder's routes (FastAPI's ``ServicesDep`` where a dependency fits)."""
     services: Services = request.app.state.services
     return services
 
 
 async def device_from_request(request: Request) -> DeviceIdentity | None:
     """The live device whose secret the cookie holds, or None (no cookie, unknown or revoked)."""
-    device = await _services(request).devices.from_cookie(request.cookies.get(DEVICE_COOKIE))
+    device = await services_of(request).devices.from_cookie(request.cookies.get(DEVICE_COOKIE))
     if device is None:
         return None
     return DeviceIdentity(device_id=device.id, user_id=device.user_id, label=device.label)
@@ -53,7 +54,7 @@ async def require_device(request: Request) -> DeviceIdentity:
 def check_same_origin(request: Request) -> None:
     """Forbidden when a browser says the request comes from another site (cross-site forgery)."""
     origin = request.headers.get("origin")
-    allowed = _services(request).settings.allowed_origins
+    allowed = services_of(request).settings.allowed_origins
     if not origin_allowed(origin, request.headers.get("host"), allowed):
         raise Forbidden("Requests from another site are not accepted here", field="origin")
 

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from companion.auth.device_secrets import (
@@ -29,24 +29,27 @@ from companion.auth.device_secrets import (
     new_pairing_code,
     normalise_pairing_code,
 )
-from companion.auth.throttle import LoginThrottle
+from companion.auth.throttle import MAX_FAILURES_PER_ADDRESS, FailureBudget, LoginThrottle
 from companion.errors import Conflict, NotFound, Unauthorized
 from companion.realtime.manager import SessionManager
 from companion.store import ClientSecretRecord, DeviceRecord, DeviceStore, PairingRecord
+from companion.store._engine import utcnow
 
 log = logging.getLogger(__name__)
 
-MAX_FAILED_PAIRINGS_PER_CLIENT = 10  # a helper mistypes a few times; a guesser needs ~100,000 tries
+# The dashboard's per-address limit: a care home (or everyone behind a proxy) shares one address, and a
+# guesser still needs ~50,000 addresses' worth of lock-outs to find one live code.
+MAX_FAILED_PAIRINGS_PER_CLIENT = MAX_FAILURES_PER_ADDRESS
+# Across all addresses: a botnet of many addresses would otherwise get 20 tries each. A family pairing
+# a tablet mistypes a few times; 60 a minute makes finding one of a few live codes among a million take
+# days, while a legitimate pairing waits at most a minute during such an attack.
+MAX_FAILED_PAIRINGS_PER_MINUTE = 60
+FAILURE_BUDGET_WINDOW_S = 60.0
 MAX_CODE_DRAWS = 20  # fresh codes tried when one is taken; with few live codes the first one wins
 LAST_SEEN_EVERY = timedelta(minutes=1)  # "last seen" is for people: one write a minute is plenty
 DEFAULT_LABEL = "Tablet"
-MAX_LABEL = 80  # a list entry, not a user-agent string
 
 PairOutcome = Literal["paired", "invalid", "unknown", "used", "expired", "locked"]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +119,8 @@ def label_from_user_agent(user_agent: str | None) -> str:
         None,
     )
     if browser and system:
-        return f"{browser} on {system}"[:MAX_LABEL]
-    return (browser or system or DEFAULT_LABEL)[:MAX_LABEL]
+        return f"{browser} on {system}"
+    return browser or system or DEFAULT_LABEL
 
 
 class DeviceService:
@@ -128,11 +131,13 @@ class DeviceService:
         *,
         clock: Callable[[], datetime] = utcnow,
         throttle: LoginThrottle | None = None,
+        budget: FailureBudget | None = None,
     ) -> None:
         self._store = store
         self._sessions = sessions
         self.clock = clock  # decides expiry of codes and secrets; tests set it instead of sleeping
         self.throttle = throttle or LoginThrottle(time.monotonic)
+        self.budget = budget or FailureBudget(MAX_FAILED_PAIRINGS_PER_MINUTE, FAILURE_BUDGET_WINDOW_S)
 
     # ---- pairing -----------------------------------------------------------------------------------
 
@@ -156,17 +161,23 @@ class DeviceService:
     async def redeem(
         self, raw_code: str, *, client: str, user_agent: str | None, previous_cookie: str | None = None
     ) -> PairAttempt:
-        """Pair the calling browser if ``raw_code`` is a live code; count every failure per client.
+        """Pair the calling browser if ``raw_code`` is a live code.
 
+        Every attempt is counted as a failure, per client address and service-wide, *before* the store
+        is asked (and forgiven when it pairs), so a burst of parallel guesses cannot all pass the lock.
         A browser paired again gives up the device its previous cookie named (the new cookie replaces
         it, so that device could never be used again and would only clutter the family's list)."""
         key = "pair:" + client
-        locked = self.throttle.locked_for(key)
-        if locked:
-            return PairAttempt("locked", retry_after_s=locked)
+        wait = max(self.throttle.locked_for(key), self.budget.exhausted_for())
+        if wait:
+            return PairAttempt("locked", retry_after_s=wait)
+        ticket, locked_now = self.throttle.reserve(key, MAX_FAILED_PAIRINGS_PER_CLIENT)
+        spent = self.budget.reserve()
+        if locked_now:
+            log.warning("pairing locked for a client after %d failures", MAX_FAILED_PAIRINGS_PER_CLIENT)
         code = normalise_pairing_code(raw_code)
         if code is None:
-            return self._failed(key, "invalid")
+            return PairAttempt("invalid")
         secret = new_device_secret()
         redemption = await self._store.redeem_pairing(
             hash_pairing_code(code),
@@ -176,19 +187,15 @@ class DeviceService:
             now=self.clock(),
         )
         if redemption.device is None:
-            return self._failed(key, redemption.outcome)
-        self.throttle.succeed(key)
+            return PairAttempt(redemption.outcome)
+        self.throttle.forgive(key, ticket)
+        self.budget.refund(spent)
         log.info("device %s paired for user %s", redemption.device.id, redemption.device.user_id)
         replaced = await self._store.find_device(hash_secret(previous_cookie)) if previous_cookie else None
         if replaced is not None:
             with contextlib.suppress(NotFound):
                 await self.revoke(replaced.user_id, replaced.id)
         return PairAttempt("paired", redemption.device, secret)
-
-    def _failed(self, key: str, outcome: PairOutcome) -> PairAttempt:
-        if self.throttle.fail(key, MAX_FAILED_PAIRINGS_PER_CLIENT):
-            log.warning("pairing locked for a client after %d failures", MAX_FAILED_PAIRINGS_PER_CLIENT)
-        return PairAttempt(outcome)
 
     # ---- the paired browser ------------------------------------------------------------------------
 

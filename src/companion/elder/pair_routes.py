@@ -1,10 +1,14 @@
 """Pairing a browser as a device of one person (``/app/pair``) and the page's client secrets
 (``/app/session``).
 
-A code pairs by its link (``GET /app/pair/{code}``, what the QR code opens) or typed on ``/app``
-(``POST /app/pair``). Success sets the device cookie and lands on ``/app``; a failure pairs nobody and
-answers a short page in Hebrew and English with the way back to ``/app``. Codes are in the link's path,
-so the access log's copy of such paths is redacted here.
+A code is redeemed only by ``POST /app/pair`` (form field ``code``): typed on ``/app``, or sent by the
+one big button of the page its link shows (``GET /app/pair/{code}``, what the QR code opens). Opening
+the link never uses the code: chat apps' link previews and browsers' prefetchers fetch links, and would
+otherwise use the code up and carry off a long-lived device cookie. That page names nobody (whoever
+has the link sees it) and does not say whether the code is live (it would be a guessing oracle outside
+the lock-out). Success sets the device cookie and lands on ``/app``; a failure pairs nobody and answers
+a short page in Hebrew and English with the way back to ``/app``. Codes are in the link's path, so the
+access log's copy of such paths is redacted here.
 """
 
 from __future__ import annotations
@@ -17,26 +21,31 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
-from companion.auth.device_secrets import PAIRING_CODE_DIGITS, PAIRING_CODE_TTL
+from companion.api.headers import NO_STORE
+from companion.auth.device_secrets import (
+    PAIR_PATH,
+    PAIRING_CODE_DIGITS,
+    PAIRING_CODE_TTL,
+    normalise_pairing_code,
+)
+from companion.auth.throttle import client_address
 from companion.elder.device_auth import (
     DEVICE_COOKIE,
     DeviceIdentity,
     check_same_origin,
     require_device,
+    services_of,
     set_device_cookie,
 )
-from companion.elder.devices import DeviceService
 from companion.errors import Forbidden
 
 router = APIRouter(include_in_schema=False)
 
 APP_PATH = "/app"
-PAIR_PATH = "/app/pair"
 REALTIME_PATH = "/v1/realtime"
-NO_STORE = {
-    "Cache-Control": "no-store",  # answers carry secrets or say whether a code is live
-    "Referrer-Policy": "no-referrer",  # the pairing link's path is the code
-}
+# The link's path is the code: never sent to another site. Not no-referrer, under which Chromium posts
+# the confirmation page's form with "Origin: null" and the same-origin check would refuse it.
+PAGE_HEADERS = {**NO_STORE, "Referrer-Policy": "same-origin"}
 PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
 TTL_MINUTES = int(PAIRING_CODE_TTL.total_seconds() // 60)
 
@@ -101,43 +110,58 @@ def _redact_access_log() -> None:
 _redact_access_log()
 
 
-def failure_page(outcome: str, *, retry_after_s: float = 0.0) -> HTMLResponse:
-    status, title, hebrew, english = _FAILURES[outcome]
-    minutes = max(1, math.ceil(retry_after_s / 60))
+_STYLE = """
+body { font: 1.4rem/1.5 system-ui, sans-serif; margin: 2rem auto; max-width: 36rem; padding: 0 1rem;
+  background: #fff; color: #111; }
+h1 { font-size: 2.2rem; }
+a.back, button.connect { display: inline-block; margin-top: 1rem; padding: .8rem 1.6rem; background: #0b57d0;
+  color: #fff; border: 0; border-radius: .6rem; text-decoration: none; font: inherit; font-size: 1.6rem; }
+button.connect { display: block; width: 100%; min-height: 5rem; font-size: 2.2rem; cursor: pointer; }
+.en { color: #444; font-size: 1.1rem; }
+"""
+
+
+def _page(title: str, body: str, *, status: int, headers: dict[str, str] | None = None) -> HTMLResponse:
     html = f"""<!doctype html>
 <html lang="he" dir="rtl">
 <head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
 <title>{escape(title)}</title>
-<style>
-body {{ font: 1.4rem/1.5 system-ui, sans-serif; margin: 2rem auto; max-width: 36rem; padding: 0 1rem;
-  background: #fff; color: #111; }}
-h1 {{ font-size: 2.2rem; }}
-a.back {{ display: inline-block; margin-top: 1rem; padding: .8rem 1.6rem; background: #0b57d0; color: #fff;
-  border-radius: .6rem; text-decoration: none; font-size: 1.6rem; }}
-.en {{ color: #444; font-size: 1.1rem; }}
-</style></head>
+<style>{_STYLE}</style></head>
 <body>
-<main id="pair-result" data-outcome="{escape(outcome)}" data-field="code">
+{body}
+</body></html>
+"""
+    merged = {**PAGE_HEADERS, "Content-Security-Policy": PAGE_CSP, **(headers or {})}
+    return HTMLResponse(html, status_code=status, headers=merged)
+
+
+def failure_page(outcome: str, *, retry_after_s: float = 0.0) -> HTMLResponse:
+    status, title, hebrew, english = _FAILURES[outcome]
+    minutes = max(1, math.ceil(retry_after_s / 60))
+    body = f"""<main id="pair-result" data-outcome="{escape(outcome)}" data-field="code">
 <h1>{escape(title)}</h1>
 <p>{escape(hebrew.format(minutes=minutes))}</p>
 <p class="en" lang="en" dir="ltr">{escape(english.format(minutes=minutes))}</p>
 <a class="back" href="{APP_PATH}">חזרה לדף הבית</a>
-</main>
-</body></html>
-"""
-    headers = {**NO_STORE, "Content-Security-Policy": PAGE_CSP}
-    if outcome == "locked":
-        headers["Retry-After"] = str(max(1, math.ceil(retry_after_s)))
-    return HTMLResponse(html, status_code=status, headers=headers)
+</main>"""
+    headers = {"Retry-After": str(max(1, math.ceil(retry_after_s)))} if outcome == "locked" else None
+    return _page(title, body, status=status, headers=headers)
 
 
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
-def _devices(request: Request) -> DeviceService:
-    devices: DeviceService = request.app.state.services.devices
-    return devices
+def confirm_page(code: str) -> HTMLResponse:
+    """What the link shows: one button that posts the code. Names nobody, says nothing of the code."""
+    title = "חיבור הטאבלט"
+    body = f"""<main id="pair-confirm">
+<h1>{title}</h1>
+<p>לחצו על הכפתור כדי לחבר את הטאבלט הזה לשיחות עם המלווה.</p>
+<p class="en" lang="en" dir="ltr">Press the button to connect this tablet to the companion.</p>
+<form id="pair-link" method="post" action="{PAIR_PATH}">
+<input type="hidden" name="code" value="{escape(code)}">
+<button class="connect" type="submit">חיבור הטאבלט <span lang="en" dir="ltr">(Connect)</span></button>
+</form>
+</main>"""
+    return _page(title, body, status=200)
 
 
 async def _same_origin(request: Request) -> None:
@@ -145,22 +169,26 @@ async def _same_origin(request: Request) -> None:
 
 
 async def _pair(request: Request, raw_code: str) -> Response:
-    attempt = await _devices(request).redeem(
+    attempt = await services_of(request).devices.redeem(
         raw_code,
-        client=_client(request),
+        client=client_address(request),
         user_agent=request.headers.get("user-agent"),
         previous_cookie=request.cookies.get(DEVICE_COOKIE),
     )
     if attempt.outcome != "paired" or attempt.cookie is None:
         return failure_page(attempt.outcome, retry_after_s=attempt.retry_after_s)
-    response = RedirectResponse(APP_PATH, status_code=303, headers=NO_STORE)
+    response = RedirectResponse(APP_PATH, status_code=303, headers=PAGE_HEADERS)
     set_device_cookie(request, response, attempt.cookie)
     return response
 
 
 @router.get(PAIR_PATH + "/{code}")
-async def pair_by_link(request: Request, code: str) -> Response:
-    return await _pair(request, code)
+async def pair_by_link(code: str) -> Response:
+    """Only shows the button that pairs: a GET must not use the code (see the module's docstring)."""
+    normalised = normalise_pairing_code(code)
+    if normalised is None:
+        return failure_page("invalid")
+    return confirm_page(normalised)
 
 
 @router.post(PAIR_PATH)
@@ -179,7 +207,7 @@ async def client_secret(
     request: Request, device: Annotated[DeviceIdentity, Depends(require_device)]
 ) -> JSONResponse:
     """A single-use secret that opens one live session within a minute (as OpenAI's ephemeral keys)."""
-    secret = await _devices(request).issue_client_secret(device.device_id)
+    secret = await services_of(request).devices.issue_client_secret(device.device_id)
     return JSONResponse(
         {
             "clientSecret": secret.value,

@@ -87,20 +87,28 @@ class SessionManager:
         try:
             await session.run()
         finally:
-            self._live.pop(session.id, None)
-            self._closed[session.id] = session
-            while len(self._closed) > RECENTLY_CLOSED:
-                self._closed.popitem(last=False)
-            self.metrics.live_sessions.set(len(self._live))
-            outcome = "completed" if session.instructions is not None else "failed_to_start"
-            self.metrics.sessions_total.labels(outcome=outcome).inc()
-            log.info(
-                "session %s closed for user %s: %d turns, %d tokens",
-                session.id,
-                session.user_id,
-                session.turn_count,
-                session.token_usage,
-            )
+            self._retire(session)
+
+    def discard(self, session: LiveSession) -> None:
+        """Forget a session that was opened but will never run (closed before it started)."""
+        self._retire(session)
+
+    def _retire(self, session: LiveSession) -> None:
+        if self._live.pop(session.id, None) is None:
+            return  # already retired
+        self._closed[session.id] = session
+        while len(self._closed) > RECENTLY_CLOSED:
+            self._closed.popitem(last=False)
+        self.metrics.live_sessions.set(len(self._live))
+        outcome = "completed" if session.instructions is not None else "failed_to_start"
+        self.metrics.sessions_total.labels(outcome=outcome).inc()
+        log.info(
+            "session %s closed for user %s: %d turns, %d tokens",
+            session.id,
+            session.user_id,
+            session.turn_count,
+            session.token_usage,
+        )
 
     async def close_device(self, device_id: str) -> int:
         """End at once every live session opened from a device that was just revoked; how many."""
@@ -130,6 +138,10 @@ class SessionManager:
 
     def of_user(self, user_id: str) -> list[LiveSession]:
         return [s for s in self._live.values() if s.user_id == user_id]
+
+    def count_for_device(self, device_id: str) -> int:
+        """How many live sessions a paired tablet has open (the family's device list shows it)."""
+        return sum(1 for s in self._live.values() if s.device_id == device_id)
 
     # ---- refresh -----------------------------------------------------------------------------------
 

@@ -194,6 +194,11 @@ class LiveSession:
 
     async def run(self) -> None:
         """Start, relay until either side leaves, then close both. Never raises for a normal ending."""
+        if self.status is Status.CLOSED:
+            return  # closed before it started (its device was revoked): open no model connection
+        await self._start_and_pump()
+
+    async def _start_and_pump(self) -> None:
         try:
             try:
                 await asyncio.wait_for(self._start(), START_TIMEOUT_S)
@@ -206,6 +211,11 @@ class LiveSession:
                     protocol.dump_event(protocol.error_event("upstream_unavailable", message))
                 )
                 await self._client.close(CLOSE_UPSTREAM_GONE, "realtime model unavailable")
+                return
+            if self.status is Status.CLOSED:  # closed while starting: it must not turn ACTIVE again
+                if self._upstream is not None:  # the model connection may have opened after close()
+                    with contextlib.suppress(Exception):
+                        await self._upstream.close()
                 return
             self.status = Status.ACTIVE
             await self._pump()

@@ -12,7 +12,7 @@ from sqlalchemy import delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from companion.errors import AlreadyExists, InvalidInput, NotFound
-from companion.store._engine import SqlBase, check_key
+from companion.store._engine import SqlBase, check_aware, check_key
 from companion.store.base import TOKEN_ROLES, CaregiverRecord, TokenRecord
 from companion.store.schema import ID_MAX, api_tokens, caregiver_assignments, caregivers, users
 
@@ -41,7 +41,7 @@ class SqlAccounts(SqlBase):
         check_key("token_hash", token.token_hash, 128)
         if token.role not in TOKEN_ROLES:
             raise InvalidInput(f"unknown token role {token.role!r}", field="role")
-        _check_aware(token.created_at)
+        check_aware(token.created_at)
         async with self._tx() as conn:
             if token.caregiver_id is not None and not await _caregiver_exists(conn, token.caregiver_id):
                 raise NotFound(f"caregiver {token.caregiver_id!r} does not exist", field="caregiver_id")
@@ -85,7 +85,7 @@ class SqlAccounts(SqlBase):
         check_key("username", caregiver.username, ID_MAX)
         check_key("name", caregiver.name, ID_MAX)
         check_key("password_hash", caregiver.password_hash, 500)
-        _check_aware(caregiver.created_at)
+        check_aware(caregiver.created_at)
         async with self._tx() as conn:
             result = await conn.execute(
                 self._insert_ignore(caregivers).values(
@@ -182,11 +182,6 @@ async def _user_exists(conn: AsyncConnection, user_id: str) -> bool:
 
 async def _caregiver_exists(conn: AsyncConnection, caregiver_id: str) -> bool:
     return bool(await conn.scalar(select(exists().where(caregivers.c.id == caregiver_id))))
-
-
-def _check_aware(value: Any) -> None:
-    if getattr(value, "tzinfo", None) is None:
-        raise InvalidInput("created_at must be a timezone-aware datetime", field="created_at")
 
 
 def _token(row: Any) -> TokenRecord:

@@ -14,8 +14,9 @@ from typing import Any
 from sqlalchemy import delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from companion.errors import InvalidInput, NotFound
-from companion.store._engine import SqlBase, check_key
+from companion.errors import NotFound
+from companion.store._accounts import _user_exists
+from companion.store._engine import SqlBase, check_aware, check_key
 from companion.store.base import ClientSecretRecord, DeviceRecord, PairingRecord, Redemption
 from companion.store.schema import (
     HASH_MAX,
@@ -24,7 +25,6 @@ from companion.store.schema import (
     client_secrets,
     devices,
     pairing_codes,
-    users,
 )
 
 _dev = devices.c
@@ -38,7 +38,7 @@ class SqlDevices(SqlBase):
     async def add_pairing(self, pairing: PairingRecord, *, purge_before: datetime) -> bool:
         check_key("code_hash", pairing.code_hash, HASH_MAX)
         check_key("user_id", pairing.user_id, ID_MAX)
-        _check_times(pairing.created_at, pairing.expires_at, purge_before)
+        check_aware(pairing.created_at, pairing.expires_at, purge_before)
         async with self._tx() as conn:
             if not await _user_exists(conn, pairing.user_id):
                 raise NotFound(f"user {pairing.user_id!r} does not exist", field="user_id")
@@ -60,7 +60,7 @@ class SqlDevices(SqlBase):
     ) -> Redemption:
         check_key("id", device_id, ID_MAX)
         check_key("secret_hash", secret_hash, HASH_MAX)
-        _check_times(now)
+        check_aware(now)
         label = label[:LABEL_MAX] or "device"
         async with self._tx() as conn:
             claimed = await conn.execute(
@@ -126,7 +126,7 @@ class SqlDevices(SqlBase):
             return bool(result.rowcount > 0)
 
     async def touch_device(self, device_id: str, seen_at: datetime) -> None:
-        _check_times(seen_at)
+        check_aware(seen_at)
         async with self._tx() as conn:
             await conn.execute(
                 update(devices)
@@ -138,7 +138,7 @@ class SqlDevices(SqlBase):
 
     async def add_client_secret(self, secret: ClientSecretRecord) -> bool:
         check_key("secret_hash", secret.secret_hash, HASH_MAX)
-        _check_times(secret.created_at, secret.expires_at)
+        check_aware(secret.created_at, secret.expires_at)
         async with self._tx() as conn:
             if not await _device_exists(conn, secret.device_id):
                 return False
@@ -158,7 +158,7 @@ class SqlDevices(SqlBase):
         return True
 
     async def consume_client_secret(self, secret_hash: str, now: datetime) -> DeviceRecord | None:
-        _check_times(now)
+        check_aware(now)
         async with self._tx() as conn:
             taken = (
                 await conn.execute(
@@ -175,16 +175,6 @@ class SqlDevices(SqlBase):
 
 async def _device_exists(conn: AsyncConnection, device_id: str) -> bool:
     return bool(await conn.scalar(select(exists().where(_dev.id == device_id))))
-
-
-async def _user_exists(conn: AsyncConnection, user_id: str) -> bool:
-    return bool(await conn.scalar(select(exists().where(users.c.user_id == user_id))))
-
-
-def _check_times(*values: datetime) -> None:
-    for value in values:
-        if getattr(value, "tzinfo", None) is None:
-            raise InvalidInput("times must be timezone-aware datetimes", field="time")
 
 
 def _device(row: Any) -> DeviceRecord:

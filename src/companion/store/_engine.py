@@ -114,6 +114,13 @@ def check_key(field: str, value: object, max_len: int) -> None:
         raise InvalidInput(f"{field} must not contain NUL characters", field=field)
 
 
+def check_aware(*values: datetime) -> None:
+    """A naive time would be read as local time by one database and UTC by another."""
+    for value in values:
+        if getattr(value, "tzinfo", None) is None:
+            raise InvalidInput("times must be timezone-aware datetimes", field="time")
+
+
 def _describe(exc: BaseException) -> str:
     # SQLAlchemy's own str() carries the SQL; the driver's message is the useful part. Parameters are
     # hidden by the engine anyway (hide_parameters=True).
