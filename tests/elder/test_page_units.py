@@ -2,7 +2,8 @@
 keep the page closed to everything but its own origin, the manifest, the service worker and the files.
 
 A paired browser is made the way a family makes one: an administrator asks for a pairing code and the
-browser opens ``/app/pair/{code}``, which sets the device cookie.
+browser posts it to ``/app/pair`` (the button of the page the pairing link opens), which sets the
+device cookie.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from companion.auth import Principal
-from companion.auth.throttle import FAILURE_WINDOW_S, LOCKOUT_S, LoginThrottle
+from companion.auth.throttle import FAILURE_WINDOW_S, LOCKOUT_S, MAX_FAILURES_PER_ADDRESS, LoginThrottle
 
 SESSION_ID_BYTES = 32  # 256 bits: a session id cannot be guessed
 CSRF_BYTES = 32
@@ -27,7 +27,7 @@ MAX_SESSIONS = 10_000  # per kind (signed in, anonymous): bounds memory; the lea
 MAX_DRAFTS = 8  # wizard drafts kept per session (one per person being edited)
 
 MAX_FAILURES_PER_USERNAME = 5  # five wrong passwords in a row is guessing, not a typo
-MAX_FAILURES_PER_CLIENT = 20  # one address may be a whole care home behind NAT: more room, still bounded
+MAX_FAILURES_PER_CLIENT = MAX_FAILURES_PER_ADDRESS  # the sign-in shares the pairing's per-address rule
 
 Clock = Callable[[], float]
 
