@@ -19,7 +19,8 @@ from sqlalchemy import insert
 
 from companion.app import build_services
 from companion.auth import Role
-from companion.auth.service import hash_token, new_token
+from companion.auth.device_secrets import hash_secret
+from companion.auth.service import new_token
 from companion.demo import DEMO_MEMORIES, DEMO_SECTIONS
 from companion.profiles import models
 from companion.profiles.models import CareContext, Memory, Music, Profile, Safety
@@ -252,7 +253,7 @@ async def _copy_user(
         token_rows.append(
             {
                 "id": uuid.uuid4().hex[:12],
-                "token_hash": hash_token(token),
+                "token_hash": hash_secret(token),
                 "role": Role.DEVICE.value,
                 "user_id": user_id,
                 "caregiver_id": None,

@@ -168,9 +168,9 @@ class _NullChannel:
 async def test_a_session_closed_before_it_runs_stays_closed(live: Live) -> None:
     before = live.engine.connections_total
     session = live.services.sessions.open(USER, _NullChannel(), device_id="dev-gone")
-    assert live.services.sessions.count_for_device("dev-gone") == 1
+    assert len(live.services.sessions.of_device("dev-gone")) == 1
     await session.close(CLOSE_DEVICE_REVOKED, DEVICE_REVOKED_REASON)
     await live.services.sessions.run(session)
     assert session.status is Status.CLOSED, "never overwritten by ACTIVE"
-    assert live.services.sessions.count_for_device("dev-gone") == 0
+    assert len(live.services.sessions.of_device("dev-gone")) == 0
     assert live.engine.connections_total == before

@@ -33,7 +33,7 @@ def device_json(device: DeviceRecord, services: Services) -> dict[str, Any]:
         "userId": device.user_id,
         "createdAt": device.created_at.isoformat(),
         "lastSeenAt": device.last_seen_at.isoformat(),
-        "liveSessions": services.sessions.count_for_device(device.id),
+        "liveSessions": len(services.sessions.of_device(device.id)),
     }
 
 

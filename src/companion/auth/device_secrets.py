@@ -28,6 +28,7 @@ _CODE = re.compile(rf"^[0-9]{{{PAIRING_CODE_DIGITS}}}$")
 
 
 def hash_secret(value: str) -> str:
+    """How every high-entropy secret is stored: bearer tokens, device cookies, client secrets."""
     return hashlib.sha256(value.encode()).hexdigest()
 
 

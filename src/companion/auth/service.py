@@ -8,7 +8,6 @@ not exist, so that one family cannot even learn that another family's person is 
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 import uuid
@@ -27,10 +26,6 @@ from companion.store._engine import utcnow
 TOKEN_PREFIX = "cmp_"
 TOKEN_BYTES = 32  # 256 bits: guessing is hopeless, so a fast hash is enough for storage
 BOOTSTRAP_TOKEN_ID = "bootstrap-admin"
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def new_token() -> str:
@@ -64,7 +59,7 @@ class AuthService:
             if not allow_client_secret or self._devices is None:
                 raise Unauthorized("A client secret opens a live session only (/v1/realtime)")
             return await self._client_secret(token)
-        record = await self._accounts.find_token(hash_token(token))
+        record = await self._accounts.find_token(hash_secret(token))
         if record is None:
             raise Unauthorized("Unknown or revoked token")
         return Principal(
@@ -108,7 +103,7 @@ class AuthService:
         token = new_token()
         record = TokenRecord(
             id=uuid.uuid4().hex[:12],
-            token_hash=hash_token(token),
+            token_hash=hash_secret(token),
             role=role.value,
             user_id=user_id if role is Role.DEVICE else None,
             caregiver_id=caregiver_id if role is Role.CAREGIVER else None,

@@ -67,12 +67,7 @@ class LoginThrottle:
 
     def fail(self, key: str, limit: int) -> bool:
         """Record a failure; True when this failure locks the key."""
-        return self._record(key, limit)[1]
-
-    def reserve(self, key: str, limit: int) -> tuple[float, bool]:
-        """Count an attempt as failed before checking it: (its ticket for ``forgive``, whether it locked
-        the key). The caller has checked ``locked_for`` with no await in between."""
-        return self._record(key, limit)
+        return self.reserve(key, limit)[1]
 
     def forgive(self, key: str, ticket: float) -> None:
         """A reserved attempt succeeded: take back its failure (only its own, so that succeeding with
@@ -84,7 +79,9 @@ class LoginThrottle:
     def succeed(self, key: str) -> None:
         self._failures.pop(key, None)
 
-    def _record(self, key: str, limit: int) -> tuple[float, bool]:
+    def reserve(self, key: str, limit: int) -> tuple[float, bool]:
+        """Count an attempt as failed before checking it: (its ticket for ``forgive``, whether it locked
+        the key). The caller has checked ``locked_for`` with no await in between."""
         now = self._clock()
         recent = self._failures.setdefault(key, deque())
         recent.append(now)

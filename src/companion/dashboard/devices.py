@@ -55,7 +55,7 @@ async def panel(page: Page, user_id: str) -> dict[str, Any]:
     return {
         "pairing": pairing,
         "minutes": int(PAIRING_CODE_TTL.total_seconds() // 60),
-        "devices": [{"record": d, "live": page.services.sessions.count_for_device(d.id)} for d in devices],
+        "devices": [{"record": d, "live": len(page.services.sessions.of_device(d.id))} for d in devices],
         "flash": flash,
     }
 

@@ -112,7 +112,7 @@ class SessionManager:
 
     async def close_device(self, device_id: str) -> int:
         """End at once every live session opened from a device that was just revoked; how many."""
-        sessions = [s for s in self._live.values() if s.device_id == device_id]
+        sessions = self.of_device(device_id)
         await asyncio.gather(*(s.close(CLOSE_DEVICE_REVOKED, DEVICE_REVOKED_REASON) for s in sessions))
         return len(sessions)
 
@@ -139,9 +139,9 @@ class SessionManager:
     def of_user(self, user_id: str) -> list[LiveSession]:
         return [s for s in self._live.values() if s.user_id == user_id]
 
-    def count_for_device(self, device_id: str) -> int:
-        """How many live sessions a paired tablet has open (the family's device list shows it)."""
-        return sum(1 for s in self._live.values() if s.device_id == device_id)
+    def of_device(self, device_id: str) -> list[LiveSession]:
+        """The live sessions a paired tablet has open (the family's device list counts them)."""
+        return [s for s in self._live.values() if s.device_id == device_id]
 
     # ---- refresh -----------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ import builtins
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import ColumnElement, delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from companion.errors import NotFound
@@ -102,13 +102,14 @@ class SqlDevices(SqlBase):
     # -- devices ------------------------------------------------------------------------------------
 
     async def find_device(self, secret_hash: str) -> DeviceRecord | None:
-        async with self._read() as conn:
-            row = (await conn.execute(select(devices).where(_dev.secret_hash == secret_hash))).first()
-        return None if row is None else _device(row._mapping)
+        return await self._one_device(_dev.secret_hash == secret_hash)
 
     async def get_device(self, device_id: str) -> DeviceRecord | None:
+        return await self._one_device(_dev.id == device_id)
+
+    async def _one_device(self, where: ColumnElement[bool]) -> DeviceRecord | None:
         async with self._read() as conn:
-            row = (await conn.execute(select(devices).where(_dev.id == device_id))).first()
+            row = (await conn.execute(select(devices).where(where))).first()
         return None if row is None else _device(row._mapping)
 
     async def list_devices(self, user_id: str) -> builtins.list[DeviceRecord]:
