@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from companion.api.deps import PrincipalDep, ServicesDep
 from companion.api.headers import NO_STORE
 from companion.api.users import UserId, care_team_only
-from companion.auth.device_secrets import PAIR_PATH
+from companion.elder import paths
 from companion.services import Services
 from companion.store import DeviceRecord
 
@@ -23,7 +23,7 @@ router = APIRouter(prefix="/api/users", tags=["devices"], dependencies=[Depends(
 
 def pairing_url(request: Request, code: str) -> str:
     """Absolute, from the address the caregiver reached us by (so it works behind a proxy too)."""
-    return str(request.base_url).rstrip("/") + PAIR_PATH + "/" + code
+    return str(request.base_url).rstrip("/") + paths.PAIR + "/" + code
 
 
 def device_json(device: DeviceRecord, services: Services) -> dict[str, Any]:

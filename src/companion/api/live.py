@@ -26,6 +26,7 @@ router = APIRouter()
 KEY_SUBPROTOCOL = "openai-insecure-api-key."
 CLOSE_POLICY = 1008  # policy violation: bad credentials or origin
 GREET_VALUES = ("1", "true", "yes")  # ``?greet=1``: the companion speaks first (the elder's page asks)
+REALTIME_PATH = "/v1/realtime"
 MAX_CLOSE_REASON_BYTES = 123  # the WebSocket protocol's limit on a close frame's reason
 
 
@@ -77,7 +78,7 @@ def origin_allowed(origin: str | None, host: str | None, allowed: list[str]) -> 
     return host is not None and urlsplit(origin).netloc == host
 
 
-@router.websocket("/v1/realtime")
+@router.websocket(REALTIME_PATH)
 async def realtime(ws: WebSocket) -> None:
     services: Services = ws.app.state.services
     if not origin_allowed(

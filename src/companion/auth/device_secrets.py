@@ -21,7 +21,6 @@ CLIENT_SECRET_PREFIX = "ek_"  # as OpenAI's ephemeral keys: tells them apart fro
 CLIENT_SECRET_TTL = timedelta(seconds=60)  # the page opens its socket right after asking for one
 SECRET_BYTES = 32  # 256 bits for the device cookie and client secrets: guessing is hopeless
 DEVICE_ID_BYTES = 8
-PAIR_PATH = "/app/pair"  # a code is redeemed by POST here; its link (the QR code) is PAIR_PATH/<code>
 
 _SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u00a0]+")
 _CODE = re.compile(rf"^[0-9]{{{PAIRING_CODE_DIGITS}}}$")

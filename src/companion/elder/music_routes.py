@@ -14,11 +14,13 @@ from fastapi import APIRouter, Depends, Query
 from starlette.responses import FileResponse
 
 from companion.api.deps import ServicesDep
+from companion.api.headers import NOSNIFF
 from companion.elder.device_auth import DeviceIdentity, require_device
 from companion.elder.music import MusicLibrary, Track, inside, may_hear
+from companion.elder.paths import MUSIC
 from companion.errors import Forbidden, NotFound
 
-router = APIRouter(prefix="/app/music", tags=["elder"])
+router = APIRouter(prefix=MUSIC, tags=["elder"])
 Device = Annotated[DeviceIdentity, Depends(require_device)]
 QueryText = Annotated[str | None, Query(max_length=200)]  # a name or a title, never a document
 
@@ -32,7 +34,7 @@ def track_json(track: Track) -> dict[str, Any]:
         "id": track.id,
         "artist": track.artist,
         "title": track.title,
-        "url": f"/app/music/tracks/{track.id}",
+        "url": f"{MUSIC}/tracks/{track.id}",
         "durationS": track.duration_s,
     }
 
@@ -86,7 +88,7 @@ async def track_file(track_id: str, services: ServicesDep, device: Device) -> Fi
         track.path,
         media_type=track.media_type,
         stat_result=stat,
-        headers={"Cache-Control": TRACK_CACHE, "X-Content-Type-Options": "nosniff"},
+        headers={"Cache-Control": TRACK_CACHE, **NOSNIFF},
     )
 
 

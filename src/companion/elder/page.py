@@ -25,14 +25,15 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.types import Scope
 
-from companion.elder.device_auth import device_from_request
+from companion.api.headers import NOSNIFF, PRIVATE_PAGE
+from companion.api.live import REALTIME_PATH
+from companion.elder.device_auth import device_from_request, services_of
+from companion.elder.paths import APP, MUSIC, SESSION, STATIC
 from companion.i18n import DIRECTION, Words, pick_language
-from companion.services import Services
 
-PREFIX = "/app"
 STATIC_DIR = Path(__file__).parent / "static"
 TEMPLATES_DIR = Path(__file__).parent / "templates"
-SW_SCOPE = PREFIX  # the page itself is /app (no slash), so the worker's scope must reach above /app/
+SW_SCOPE = APP  # the page itself is /app (no slash), so the worker's scope must reach above /app/
 # The shell files the service worker keeps for a flaky network: the page's own code, style, icons.
 SHELL_SUFFIXES = (".js", ".css", ".svg", ".png")
 # A Host header we are willing to repeat in the CSP (anything else is left out, never echoed).
@@ -73,11 +74,8 @@ def content_security_policy(host: str | None) -> str:
 def page_headers(request: Request) -> dict[str, str]:
     return {
         "Content-Security-Policy": content_security_policy(request.headers.get("host")),
-        "Cache-Control": "no-store",  # the page names the person: never keep it in any cache
-        # Nothing leaves this origin, so no referrer ever does. Not "no-referrer": under it Chromium sends
-        # "Origin: null" on the code form's POST, which the same-origin check must refuse.
-        "Referrer-Policy": "same-origin",
-        "X-Content-Type-Options": "nosniff",
+        **PRIVATE_PAGE,
+        **NOSNIFF,
         "Permissions-Policy": "microphone=(self), camera=(), geolocation=()",
     }
 
@@ -109,8 +107,7 @@ async def _person(request: Request) -> tuple[str, str | None] | None:
     device = await device_from_request(request)
     if device is None:
         return None
-    services: Services = request.app.state.services
-    context = await services.profiles.context(device.user_id)
+    context = await services_of(request).profiles.context(device.user_id)
     if context.profile is None:
         return pick_language(None), None
     info = context.profile.personal_info
@@ -127,17 +124,17 @@ def page_config(lang: str, paired: bool) -> dict[str, Any]:
     return {
         "lang": lang,
         "paired": paired,
-        "realtimePath": "/v1/realtime?greet=1",
-        "sessionUrl": f"{PREFIX}/session",
-        "musicMatchUrl": f"{PREFIX}/music/match",
-        "serviceWorker": f"{PREFIX}/sw.js",
+        "realtimePath": REALTIME_PATH + "?greet=1",
+        "sessionUrl": SESSION,
+        "musicMatchUrl": f"{MUSIC}/match",
+        "serviceWorker": f"{APP}/sw.js",
         "scope": SW_SCOPE,
-        "staticBase": f"{PREFIX}/static/",
+        "staticBase": f"{STATIC}/",
         "words": {key: text for key, text in words.items() if key.split(".")[0] in _SCRIPT_WORDS},
     }
 
 
-@router.get(PREFIX)
+@router.get(APP)
 async def app_page(request: Request) -> HTMLResponse:
     person = await _person(request)
     if person is None:
@@ -155,26 +152,26 @@ async def app_page(request: Request) -> HTMLResponse:
         name=name,
         state=state,
         paired=person is not None,
-        prefix=PREFIX,
+        prefix=APP,
         version=shell_version(),
         config=script_json(page_config(lang, person is not None)),
     )
     return HTMLResponse(html, headers=page_headers(request))
 
 
-@router.get(PREFIX + "/manifest.webmanifest")
+@router.get(APP + "/manifest.webmanifest")
 async def manifest(request: Request) -> Response:
     """The install manifest; the language comes from ``?lang=`` (browsers fetch it without cookies)."""
     lang = pick_language(request.query_params.get("lang"))
-    static = f"{PREFIX}/static"
+    static = STATIC
     body = {
         "name": translate(lang, "app.name"),
         "short_name": translate(lang, "app.short"),
         "description": translate(lang, "app.description"),
         "lang": lang,
         "dir": DIRECTION[lang],
-        "id": PREFIX,
-        "start_url": PREFIX,
+        "id": APP,
+        "start_url": APP,
         "scope": SW_SCOPE,
         "display": "fullscreen",
         "display_override": ["fullscreen", "standalone"],
@@ -196,17 +193,17 @@ async def manifest(request: Request) -> Response:
     return Response(
         json.dumps(body, ensure_ascii=False),
         media_type="application/manifest+json",
-        headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
+        headers={"Cache-Control": "no-cache", **NOSNIFF},
     )
 
 
-@router.get(PREFIX + "/sw.js")
+@router.get(APP + "/sw.js")
 async def service_worker() -> Response:
     """The worker, with this release's version and shell list written in (it cannot read them itself)."""
     script = env.get_template("sw.js").render(
         version=script_json(shell_version()),
-        shell=script_json([f"{PREFIX}/static/{name}" for name in shell_files()]),
-        static_prefix=script_json(f"{PREFIX}/static/"),
+        shell=script_json([f"{STATIC}/{name}" for name in shell_files()]),
+        static_prefix=script_json(f"{STATIC}/"),
     )
     return Response(
         script,
@@ -214,7 +211,7 @@ async def service_worker() -> Response:
         headers={
             "Service-Worker-Allowed": SW_SCOPE,
             "Cache-Control": "no-cache",  # a new release must reach the browser's update check at once
-            "X-Content-Type-Options": "nosniff",
+            **NOSNIFF,
         },
     )
 
@@ -225,13 +222,13 @@ class ShellFiles(StaticFiles):
     async def get_response(self, path: str, scope: Scope) -> Response:
         response = await super().get_response(path, scope)
         response.headers["Cache-Control"] = "no-cache"
-        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers.update(NOSNIFF)
         return response
 
 
 def install_static(app: FastAPI) -> None:
     """Mount ``static/`` at ``/app/static`` (before the routes, so the mount is found first)."""
-    app.mount(PREFIX + "/static", ShellFiles(directory=STATIC_DIR), name="elder-static")
+    app.mount(STATIC, ShellFiles(directory=STATIC_DIR), name="elder-static")
 
 
-__all__ = ["PREFIX", "content_security_policy", "install_static", "router", "shell_files"]
+__all__ = ["content_security_policy", "install_static", "router", "shell_files"]

@@ -21,9 +21,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
-from companion.api.headers import NO_STORE
+from companion.api.headers import NO_STORE, PRIVATE_PAGE
+from companion.api.live import REALTIME_PATH
 from companion.auth.device_secrets import (
-    PAIR_PATH,
     PAIRING_CODE_DIGITS,
     PAIRING_CODE_TTL,
     normalise_pairing_code,
@@ -37,15 +37,11 @@ from companion.elder.device_auth import (
     services_of,
     set_device_cookie,
 )
+from companion.elder.paths import APP, PAIR, SESSION
 from companion.errors import Forbidden
 
 router = APIRouter(include_in_schema=False)
 
-APP_PATH = "/app"
-REALTIME_PATH = "/v1/realtime"
-# The link's path is the code: never sent to another site. Not no-referrer, under which Chromium posts
-# the confirmation page's form with "Origin: null" and the same-origin check would refuse it.
-PAGE_HEADERS = {**NO_STORE, "Referrer-Policy": "same-origin"}
 PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
 TTL_MINUTES = int(PAIRING_CODE_TTL.total_seconds() // 60)
 
@@ -96,8 +92,8 @@ class _RedactPairingPaths(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
         path = args[2] if isinstance(args, tuple) and len(args) >= 3 else None
-        if isinstance(args, tuple) and isinstance(path, str) and path.startswith(PAIR_PATH + "/"):
-            record.args = (*args[:2], PAIR_PATH + "/<code>", *args[3:])
+        if isinstance(args, tuple) and isinstance(path, str) and path.startswith(PAIR + "/"):
+            record.args = (*args[:2], PAIR + "/<code>", *args[3:])
         return True
 
 
@@ -132,7 +128,7 @@ def _page(title: str, body: str, *, status: int, headers: dict[str, str] | None 
 {body}
 </body></html>
 """
-    merged = {**PAGE_HEADERS, "Content-Security-Policy": PAGE_CSP, **(headers or {})}
+    merged = {**PRIVATE_PAGE, "Content-Security-Policy": PAGE_CSP, **(headers or {})}
     return HTMLResponse(html, status_code=status, headers=merged)
 
 
@@ -143,7 +139,7 @@ def failure_page(outcome: str, *, retry_after_s: float = 0.0) -> HTMLResponse:
 <h1>{escape(title)}</h1>
 <p>{escape(hebrew.format(minutes=minutes))}</p>
 <p class="en" lang="en" dir="ltr">{escape(english.format(minutes=minutes))}</p>
-<a class="back" href="{APP_PATH}">חזרה לדף הבית</a>
+<a class="back" href="{APP}">חזרה לדף הבית</a>
 </main>"""
     headers = {"Retry-After": str(max(1, math.ceil(retry_after_s)))} if outcome == "locked" else None
     return _page(title, body, status=status, headers=headers)
@@ -156,7 +152,7 @@ def confirm_page(code: str) -> HTMLResponse:
 <h1>{title}</h1>
 <p>לחצו על הכפתור כדי לחבר את הטאבלט הזה לשיחות עם המלווה.</p>
 <p class="en" lang="en" dir="ltr">Press the button to connect this tablet to the companion.</p>
-<form id="pair-link" method="post" action="{PAIR_PATH}">
+<form id="pair-link" method="post" action="{PAIR}">
 <input type="hidden" name="code" value="{escape(code)}">
 <button class="connect" type="submit">חיבור הטאבלט <span lang="en" dir="ltr">(Connect)</span></button>
 </form>
@@ -177,12 +173,12 @@ async def _pair(request: Request, raw_code: str) -> Response:
     )
     if attempt.outcome != "paired" or attempt.cookie is None:
         return failure_page(attempt.outcome, retry_after_s=attempt.retry_after_s)
-    response = RedirectResponse(APP_PATH, status_code=303, headers=PAGE_HEADERS)
+    response = RedirectResponse(APP, status_code=303, headers=PRIVATE_PAGE)
     set_device_cookie(request, response, attempt.cookie)
     return response
 
 
-@router.get(PAIR_PATH + "/{code}")
+@router.get(PAIR + "/{code}")
 async def pair_by_link(code: str) -> Response:
     """Only shows the button that pairs: a GET must not use the code (see the module's docstring)."""
     normalised = normalise_pairing_code(code)
@@ -191,7 +187,7 @@ async def pair_by_link(code: str) -> Response:
     return confirm_page(normalised)
 
 
-@router.post(PAIR_PATH)
+@router.post(PAIR)
 async def pair_by_code(request: Request) -> Response:
     try:
         check_same_origin(request)
@@ -202,7 +198,7 @@ async def pair_by_code(request: Request) -> Response:
     return await _pair(request, raw if isinstance(raw, str) else "")
 
 
-@router.post("/app/session", dependencies=[Depends(_same_origin)])
+@router.post(SESSION, dependencies=[Depends(_same_origin)])
 async def client_secret(
     request: Request, device: Annotated[DeviceIdentity, Depends(require_device)]
 ) -> JSONResponse:
