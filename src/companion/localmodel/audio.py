@@ -78,9 +78,7 @@ def _tone_period() -> bytes:
     values = array.array(
         "h", (round(TONE_AMPLITUDE * math.sin(2 * math.pi * TONE_HZ * i / SAMPLE_RATE)) for i in range(count))
     )
-    if sys.byteorder == "big":
-        values.byteswap()
-    return values.tobytes()
+    return to_pcm(values)
 
 
 def to_pcm(values: array.array[int]) -> bytes:
@@ -117,12 +115,6 @@ def pcm_chunks(pcm: bytes) -> list[bytes]:
 
 
 def tone_chunks(total_ms: int) -> list[bytes]:
-    """The reply audio as ``AUDIO_CHUNK_MS`` chunks (the last may be shorter)."""
-    block = _tone_period()
-    chunks: list[bytes] = []
-    remaining = total_ms
-    while remaining > 0:
-        take = min(AUDIO_CHUNK_MS, remaining)
-        chunks.append(block[: take * BYTES_PER_MS])
-        remaining -= take
-    return chunks
+    """The tone, ``total_ms`` long, as ``AUDIO_CHUNK_MS`` chunks (the last may be shorter)."""
+    blocks = -(-total_ms // AUDIO_CHUNK_MS)  # each chunk is one whole period block, or the start of one
+    return pcm_chunks((_tone_period() * blocks)[: total_ms * BYTES_PER_MS])

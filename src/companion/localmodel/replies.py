@@ -38,9 +38,8 @@ from typing import Any, Final, Literal
 
 from companion.localmodel.items import item_text
 from companion.localmodel.smalltalk import greeting, part_of_day, small_talk
+from companion.localmodel.tags import tagged_values
 
-_TAG: Final = re.compile(r"\[([A-Za-z0-9_.\-]+)\]\s*:(.*)$")
-_VALUE: Final = re.compile(r"«([^»]*)»")
 _HEBREW: Final = re.compile(r"[\u05d0-\u05ea]")
 MUSIC_WORDS: Final = ("מוזיקה", "שיר", "תנגן", "נגן", "music", "song", "play")
 MUSIC_TOOL: Final = "play_music"
@@ -75,16 +74,6 @@ class ReplyContext:
     items: Sequence[Mapping[str, Any]]
     tools: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
     tool_choice: Any = "auto"
-
-
-def tagged_values(instructions: str) -> dict[str, list[str]]:
-    """``{key: [values...]}`` for every ``[key]:`` line; a key seen twice keeps its first line."""
-    found: dict[str, list[str]] = {}
-    for line in instructions.splitlines():
-        match = _TAG.search(line)
-        if match and match.group(1) not in found:
-            found[match.group(1)] = [v.strip() for v in _VALUE.findall(match.group(2)) if v.strip()]
-    return found
 
 
 def is_hebrew(text: str) -> bool:
@@ -144,15 +133,19 @@ def _last_turn(items: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     return turns[-1] if turns else None
 
 
-def _refusal(output_item: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The tool's answer when it says no (``{"ok": false, ...}``): the reply must not claim success."""
+def _output(output_item: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A ``function_call_output``'s answer as an object, or None when it is not a JSON object."""
     try:
         output = json.loads(str(output_item.get("output") or "{}"))
     except json.JSONDecodeError:
         return None
-    if isinstance(output, dict) and output.get("ok") is False:
-        return output
-    return None
+    return output if isinstance(output, dict) else None
+
+
+def _refusal(output_item: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The tool's answer when it says no (``{"ok": false, ...}``): the reply must not claim success."""
+    output = _output(output_item)
+    return output if output is not None and output.get("ok") is False else None
 
 
 def _music_refusal(refusal: Mapping[str, Any], hebrew: bool) -> str:
@@ -178,11 +171,8 @@ def _music_refusal(refusal: Mapping[str, Any], hebrew: bool) -> str:
 
 def _playing(output_item: Mapping[str, Any]) -> tuple[str, str] | None:
     """``(title, artist)`` from a play_music answer ``{"ok": true, "playing": {...}}``, if it has them."""
-    try:
-        output = json.loads(str(output_item.get("output") or "{}"))
-    except json.JSONDecodeError:
-        return None
-    playing = output.get("playing") if isinstance(output, dict) else None
+    output = _output(output_item)
+    playing = output.get("playing") if output is not None else None
     if isinstance(playing, dict) and playing.get("title") and playing.get("artist"):
         return str(playing["title"]), str(playing["artist"])
     return None

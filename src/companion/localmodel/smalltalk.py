@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from companion.localmodel.items import item_text
+from companion.localmodel.tags import tagged_values
 
 PART_OF_DAY_KEY: Final = "part_of_day"  # the tag the relay's greeting message carries
 _GREETINGS: Final[Mapping[str, tuple[str, str]]] = {
@@ -82,10 +83,9 @@ def part_of_day(items: Sequence[Mapping[str, Any]], values: Mapping[str, list[st
     """The latest ``[part_of_day]: «...»`` a system message carries (else the instructions')."""
     for item in reversed(items):
         if item.get("type") == "message" and item.get("role") == "system":
-            for line in item_text(item).splitlines():
-                found = re.search(r"\[" + PART_OF_DAY_KEY + r"\]\s*:\s*«([^»]*)»", line)
-                if found and found.group(1).strip() in _GREETINGS:
-                    return found.group(1).strip()
+            said = tagged_values(item_text(item)).get(PART_OF_DAY_KEY, [])
+            if said and said[0] in _GREETINGS:
+                return said[0]
     given = values.get(PART_OF_DAY_KEY, [])
     return given[0] if given and given[0] in _GREETINGS else None
 
