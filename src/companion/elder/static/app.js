@@ -123,22 +123,22 @@ function startConversation() {
 }
 
 async function awaitAudio(convo, audioReady, speaker, mic) {
+  let failed = false;
+  let failure = null;
   try {
     await audioReady;
   } catch (error) {
-    if (conversation !== convo) {
-      // stopped meanwhile: whatever opened after the stop is closed too
-      mic.stop();
-      speaker.stop();
-      return;
-    }
-    const denied = error && (error.name === "NotAllowedError" || error.name === "NotFoundError");
-    fail(denied ? "error.microphone" : "error.audio");
-    return;
+    failed = true;
+    failure = error;
   }
   if (conversation !== convo) {
     mic.stop(); // stopped (or restarted) while the audio was being set up: nothing may stay open
     speaker.stop();
+    return;
+  }
+  if (failed) {
+    const denied = failure && (failure.name === "NotAllowedError" || failure.name === "NotFoundError");
+    fail(denied ? "error.microphone" : "error.audio");
     return;
   }
   if (music.playing) convo.onMusicChange(true);
