@@ -10,6 +10,9 @@ engine instead of growing memory), a *pump* (pulls streamed response events and 
 and an *expiry* timer (``session_expired`` then close 1001, like the service at 60 minutes).
 Short-lived tasks run the engine's jobs off the loop: transcribing a committed turn (pocketsphinx,
 when installed) and speaking a reply (espeak-ng, when installed).
+
+Tests end a live connection on demand with :meth:`LocalModelServer.drop` (abruptly, with or without
+a close frame) and :meth:`LocalModelServer.expire` (what the expiry timer does, now).
 """
 
 from __future__ import annotations
@@ -61,11 +64,21 @@ class _Connection:
         self.outgoing: asyncio.Queue[JsonDict] = asyncio.Queue(maxsize=OUTGOING_QUEUE_MAX)
         self.wake = asyncio.Event()
         self.tasks: set[asyncio.Task[None]] = set()
+        self.ending = False  # expired, dropped or closed: nothing is left for expire() to do
+        self.finished = asyncio.Event()  # set once the handler is done and the engine left ``sessions``
 
-    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.create_task(coro, name=name)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+        return task
+
+    async def in_connection(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        """Run ``coro`` as one of this connection's tasks (so it ends with the connection), and wait."""
+        task = self._spawn(coro, name)
+        await asyncio.wait({task})
+        if not task.cancelled():
+            task.result()
 
     async def run(self) -> None:
         self._spawn(self._writer(), "localmodel-writer")
@@ -84,6 +97,7 @@ class _Connection:
         except ConnectionClosed:
             pass
         finally:
+            self.ending = True  # an expire() from now on has no connection left to end
             for task in list(self.tasks):
                 task.cancel()
             await asyncio.gather(*self.tasks, return_exceptions=True)
@@ -170,10 +184,29 @@ class _Connection:
 
     async def _expiry(self) -> None:
         await asyncio.sleep(max(0.0, self.engine.deadline - self.server.clock()))
+        await self.expire()
+
+    async def expire(self) -> None:
+        """The service's end of a session: the ``session_expired`` error, sent, then close 1001."""
+        if self.ending:
+            return
+        self.ending = True
         await self._put(self.engine.expire())
         await self.outgoing.join()
         code, reason = self.engine.closed or (SESSION_EXPIRED_CLOSE_CODE, "")
-        await self.ws.close(code, reason.encode()[:MAX_CLOSE_REASON_BYTES].decode(errors="ignore"))
+        await self.ws.close(code, _close_reason(reason))
+
+    async def drop(self, code: int | None, reason: str) -> None:
+        """End at once, whatever is queued: no close frame at all (``code`` None) or this close."""
+        self.ending = True
+        if code is None:
+            self.ws.transport.abort()
+        else:
+            await self.ws.close(code, _close_reason(reason))
+
+
+def _close_reason(reason: str) -> str:
+    return reason.encode()[:MAX_CLOSE_REASON_BYTES].decode(errors="ignore")
 
 
 class LocalModelServer:
@@ -182,7 +215,8 @@ class LocalModelServer:
     ``api_key``: when set, the handshake needs ``Authorization: Bearer <key>`` or ``api-key: <key>``
     (else HTTP 401). ``behaviour`` switches (also settable at runtime, e.g.
     ``server.reject_session_updates = True``) make it reject, ignore or delay ``session.update``.
-    ``sessions`` are the live engines, ``all_sessions`` every engine this server ran.
+    ``sessions`` are the live engines, ``all_sessions`` every engine this server ran; :meth:`drop`
+    and :meth:`expire` end the connection of a live one.
     ``speech``: speak replies with espeak-ng when it is installed (else the tone); ``hearing``:
     transcribe committed turns with pocketsphinx when it is importable (else no transcript).
     """
@@ -214,6 +248,7 @@ class LocalModelServer:
         self.host = "127.0.0.1"
         self._server: Server | None = None
         self._session_numbers = itertools.count(1)
+        self._connections: dict[EngineSession, _Connection] = {}
 
     # Runtime switches, forwarded to the shared Behaviour every engine reads.
     @property
@@ -283,6 +318,26 @@ class LocalModelServer:
         if self.listener is not None:
             self.listener.close()
 
+    async def drop(self, index: int = -1, *, code: int | None = None, reason: str = "") -> None:
+        """End the connection of ``sessions[index]`` abruptly, as a failing service or network does.
+
+        ``code`` None aborts the TCP connection without a close frame (the client sees 1006);
+        otherwise it closes with ``code`` and ``reason`` at once, with no ``session_expired`` first.
+        Returns once the connection is gone and its engine has left ``sessions``.
+        """
+        connection = self._connections[self.sessions[index]]
+        await connection.drop(code, reason)
+        await connection.finished.wait()
+
+    async def expire(self, index: int = -1) -> None:
+        """Expire ``sessions[index]`` now: ``session_expired``, then close 1001, as the timer does.
+
+        Returns once the connection is gone and its engine has left ``sessions``.
+        """
+        connection = self._connections[self.sessions[index]]
+        await connection.in_connection(connection.expire(), "localmodel-expire")
+        await connection.finished.wait()
+
     async def __aenter__(self) -> Self:
         if self._server is None:
             await self.start()
@@ -328,12 +383,16 @@ class LocalModelServer:
             speaks=self.speaker is not None,
             hears=self.listener is not None,
         )
+        connection = _Connection(ws, engine, self)
         self.sessions.append(engine)
         self.all_sessions.append(engine)
+        self._connections[engine] = connection
         try:
-            await _Connection(ws, engine, self).run()
+            await connection.run()
         finally:
             self.sessions.remove(engine)
+            del self._connections[engine]
+            connection.finished.set()
 
 
 async def serve_forever(host: str, port: int, **options: Any) -> None:
