@@ -22,6 +22,7 @@ from companion.prompt import build
 from companion.realtime.config import base_session_factory
 from companion.realtime.manager import SessionManager
 from companion.realtime.metrics import Metrics
+from companion.realtime.reconnect import default_max_session_s
 from companion.realtime.session import SessionConfig
 from companion.realtime.tools import ToolRuntime, tools_for
 from companion.realtime.upstream import connector_from_settings
@@ -62,6 +63,8 @@ async def build_services(settings: Settings, *, bus: EventBus | None = None, liv
             refresh_timeout_s=settings.refresh_timeout_s,
             after_response=settings.refresh_timing == "after_response",
             base_session=base_session_factory(settings),
+            max_session_s=settings.upstream_max_session_s or default_max_session_s(settings.upstream),
+            reconnect_s=settings.upstream_reconnect_s,
         ),
         metrics=metrics,
     )

@@ -17,6 +17,7 @@ it maps to, so routes never choose status codes themselves (the mapping lives in
     ├── StoreUnavailable (503)        the database could not be reached
     └── UpstreamError (502)           the realtime model failed
         ├── UpstreamRejected (502)    the model answered an update with an error
+        ├── UpstreamLost (502)        the model connection ended under a pending operation
         └── UpstreamTimeout (504)     the model did not confirm in time
 """
 
@@ -104,6 +105,12 @@ class UpstreamError(CompanionError):
 
 class UpstreamRejected(UpstreamError):
     code = "upstream_rejected"
+
+
+class UpstreamLost(UpstreamError):
+    """The model connection ended while something waited on it; a live session replaces it."""
+
+    code = "upstream_lost"
 
 
 class UpstreamTimeout(UpstreamError):

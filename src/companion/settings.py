@@ -41,6 +41,15 @@ class Settings(BaseSettings):
     azure_api_version: str | None = None
     refresh_timeout_s: float = Field(default=3.0, gt=0, le=60)
     refresh_timing: RefreshTiming = "immediate"
+    upstream_max_session_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="Rotate to a new model session after this long, at a quiet moment; "
+        "default 55 min for OpenAI and the offline engine, 25 min for Azure (caps: 60 and 30 min)",
+    )
+    upstream_reconnect_s: float = Field(
+        default=30.0, gt=0, le=600, description="Give up replacing a lost model connection after this long"
+    )
     allowed_origins: list[str] = Field(default_factory=list)
     voice: str = "alloy"
 

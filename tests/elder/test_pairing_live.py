@@ -19,7 +19,7 @@ from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
 from companion.elder.device_auth import DEVICE_COOKIE
-from companion.realtime.manager import CLOSE_DEVICE_REVOKED, DEVICE_REVOKED_REASON
+from companion.realtime.endings import Ending
 from companion.realtime.session import Status
 from tests.live.conftest import USER, Live, RealtimeClient, eventually, run_live
 
@@ -109,8 +109,8 @@ async def test_revoking_the_device_ends_its_conversation_at_once(live: Live) -> 
         r = await live.http.delete(f"/api/users/{USER}/devices/{secret['deviceId']}", headers=live.auth())
         assert r.status_code == 204
         await until_closed(client)
-        assert client.ws.close_code == CLOSE_DEVICE_REVOKED
-        assert client.ws.close_reason == DEVICE_REVOKED_REASON
+        assert client.ws.close_code == Ending.DEVICE_REVOKED.code
+        assert client.ws.close_reason == Ending.DEVICE_REVOKED.reason
         assert mine.status is Status.CLOSED
         await eventually(lambda: len(live.engine.sessions) == 1, "the model side of it is closed too")
 
@@ -148,8 +148,8 @@ async def test_a_device_revoked_before_its_session_is_listed_opens_no_model_conn
         ws = await connect(live.ws_url, subprotocols=protocols, origin=base(live))  # type: ignore[arg-type]
         with pytest.raises(websockets.ConnectionClosed):
             await asyncio.wait_for(ws.recv(), 5)
-        assert ws.close_code == CLOSE_DEVICE_REVOKED
-        assert ws.close_reason == DEVICE_REVOKED_REASON
+        assert ws.close_code == Ending.DEVICE_REVOKED.code
+        assert ws.close_reason == Ending.DEVICE_REVOKED.reason
         assert live.services.sessions.of_user(USER) == []
         assert live.engine.connections_total == before, "no model connection was opened for it"
 
@@ -169,7 +169,7 @@ async def test_a_session_closed_before_it_runs_stays_closed(live: Live) -> None:
     before = live.engine.connections_total
     session = live.services.sessions.open(USER, _NullChannel(), device_id="dev-gone")
     assert len(live.services.sessions.of_device("dev-gone")) == 1
-    await session.close(CLOSE_DEVICE_REVOKED, DEVICE_REVOKED_REASON)
+    await session.close(Ending.DEVICE_REVOKED)
     await live.services.sessions.run(session)
     assert session.status is Status.CLOSED, "never overwritten by ACTIVE"
     assert len(live.services.sessions.of_device("dev-gone")) == 0

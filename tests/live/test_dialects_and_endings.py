@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
-from tests.live.conftest import USER, eventually, run_live
+from tests.live.conftest import USER, Live, eventually, run_live
 
 ARIK = "אריק איינשטיין"
 
@@ -40,20 +41,29 @@ async def test_azure_preview_dialect_end_to_end(tmp_path: Path) -> None:
         assert json.loads(call["arguments"])["artist"] == ARIK
 
 
-async def test_upstream_expiry_reaches_the_client_as_error_and_close(tmp_path: Path) -> None:
-    async for live in run_live(tmp_path, engine_kwargs={"max_session_s": 0.5}):
+async def test_model_expiry_is_crossed_without_the_client_noticing(tmp_path: Path) -> None:
+    async for live in run_live(tmp_path):
         client = await live.connect()
-        codes = []
-        while True:
-            try:
-                event = await client.next_event()
-            except Exception:
-                break
-            if event["type"] == "error":
-                codes.append(event["error"]["code"])
-        assert codes[:2] == ["session_expired", "upstream_disconnected"]
-        assert client.ws.close_code == 1011
-        sessions = live.services.sessions
-        await eventually(lambda s=sessions: not s.of_user(USER), "the session to be closed")
-        closed = live.services.sessions.all(include_closed=True)[0]
-        assert closed.status.value == "closed"
+        await client.say("שלום, אני רוצה לספר לך על הנכדה שלי")
+        first = live.engine_session()
+        await live.engine.expire()
+        second = await eventually_new_engine_session(live, first)
+        done = await client.say("מה אמרתי קודם?")
+        assert done["response"]["status"] == "completed"
+        # the client saw no error and no second session.created; the new model session has the turns
+        assert not [e for e in client.events if e["type"] == "error"]
+        assert [e["type"] for e in client.events].count("session.created") == 1
+        replayed = [i for i in second.items if i.get("role") == "system"]
+        assert any("הנכדה שלי" in json.dumps(i, ensure_ascii=False) for i in replayed)
+        assert "נעמי שמר" in second.config["instructions"]
+        session = live.services.sessions.of_user(USER)[0]
+        assert [c.reason.value for c in session.connections] == ["start", "expired"]
+
+
+async def eventually_new_engine_session(live: Live, old: object) -> Any:
+    await eventually(
+        lambda: bool(live.engine.sessions) and live.engine_session() is not old, "a new model session"
+    )
+    session = live.services.sessions.of_user(USER)[0]
+    await eventually(lambda: session.status.value == "active", "the session active again")
+    return live.engine_session()

@@ -200,7 +200,7 @@ async def test_save_while_a_session_is_starting_is_not_lost(live: Live) -> None:
     live.engine.session_update_delay_s = 0.3  # the start's first update is slow to confirm
     connecting = asyncio.create_task(live.connect())
     await eventually(lambda: bool(live.services.sessions.of_user(USER)), "the session to register")
-    assert live.services.sessions.of_user(USER)[0].status.value == "connecting"
+    assert live.services.sessions.of_user(USER)[0].status.value == "starting"
     live.engine.session_update_delay_s = 0.0
     save = await live.put_music(ARIK)
     assert save.json()["liveSessions"] == {"refreshed": 1, "unchanged": 0, "failed": 0}

@@ -17,17 +17,15 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from companion.auth import Role
 from companion.errors import CompanionError
-from companion.realtime.manager import DEVICE_REVOKED_REASON
+from companion.realtime.endings import Ending
 from companion.services import Services
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 
 KEY_SUBPROTOCOL = "openai-insecure-api-key."
-CLOSE_POLICY = 1008  # policy violation: bad credentials or origin
 GREET_VALUES = ("1", "true", "yes")  # ``?greet=1``: the companion speaks first (the elder's page asks)
 REALTIME_PATH = "/v1/realtime"
-MAX_CLOSE_REASON_BYTES = 123  # the WebSocket protocol's limit on a close frame's reason
 
 
 class StarletteChannel:
@@ -85,7 +83,7 @@ async def realtime(ws: WebSocket) -> None:
         ws.headers.get("origin"), ws.headers.get("host"), services.settings.allowed_origins
     ):
         log.info("live session refused: origin %s not allowed", ws.headers.get("origin"))
-        await ws.close(CLOSE_POLICY, "origin not allowed")
+        await ws.close(*Ending.REFUSED.close("origin not allowed").clipped())
         return
     token, subprotocol = _credentials(ws)
     try:
@@ -97,7 +95,7 @@ async def realtime(ws: WebSocket) -> None:
             user_id = ws.query_params.get("user", "")
         await services.auth.require_user(principal, user_id)
     except CompanionError as exc:
-        await ws.close(CLOSE_POLICY, exc.message.encode()[:MAX_CLOSE_REASON_BYTES].decode(errors="ignore"))
+        await ws.close(*Ending.REFUSED.close(exc.message).clipped())
         return
     await ws.accept(subprotocol=subprotocol)
     greet = ws.query_params.get("greet", "").lower() in GREET_VALUES
@@ -107,7 +105,7 @@ async def realtime(ws: WebSocket) -> None:
     if principal.device_id and not await services.devices.exists(principal.device_id):
         # Revoked between its secret being used and the session being listed: close_device missed it.
         # Close the socket and never start the session, so no model connection is opened for it.
-        await session.close(CLOSE_POLICY, DEVICE_REVOKED_REASON)
+        await session.close(Ending.DEVICE_REVOKED)
         services.sessions.discard(session)
         return
     await services.sessions.run(session)

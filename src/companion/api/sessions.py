@@ -10,6 +10,7 @@ from companion.api.deps import PrincipalDep, ServicesDep
 from companion.api.users import UserId
 from companion.auth import Principal
 from companion.errors import CompanionError, NotFound
+from companion.realtime.endings import Ending
 from companion.realtime.session import LiveSession, RefreshRecord
 from companion.services import Services
 
@@ -57,7 +58,7 @@ async def get_session(session_id: str, services: ServicesDep, principal: Princip
 @router.delete("/session/{session_id}")
 async def close_session(session_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
     session = await _visible(services, principal, session_id)
-    await session.close(1000, "closed by the care team")
+    await session.close(Ending.NORMAL, "closed by the care team")
     return {"success": True, "sessionId": session.id, "status": session.status.value}
 
 

@@ -15,9 +15,10 @@ from typing import Any
 
 from companion.errors import CompanionError, NotFound, SessionNotActive
 from companion.events import ProfileChanged, RefreshCounts
+from companion.realtime.endings import Ending
 from companion.realtime.metrics import Metrics
-from companion.realtime.relaying import RelayFilter
 from companion.realtime.session import (
+    ENDED,
     Builder,
     ClientChannel,
     ContextLoader,
@@ -35,8 +36,6 @@ from companion.realtime.upstream import Connector
 
 log = logging.getLogger(__name__)
 
-CLOSE_DEVICE_REVOKED = 1008  # policy violation: the credential this session was opened with is revoked
-DEVICE_REVOKED_REASON = "device disconnected by the family"
 RECENTLY_CLOSED = 1000  # how many closed sessions are remembered for 409 answers and the dashboard
 
 
@@ -72,7 +71,8 @@ class SessionManager:
             client=client,
             connector=self._connector(),
             prepare=self._prepare,
-            relay=RelayFilter(self._tool_runtime, self.metrics),
+            tools=self._tool_runtime,
+            metrics=self.metrics,
             config=self._config,
             on_refresh=self._observe_refresh,
             greet=greet,
@@ -113,11 +113,11 @@ class SessionManager:
     async def close_device(self, device_id: str) -> int:
         """End at once every live session opened from a device that was just revoked; how many."""
         sessions = self.of_device(device_id)
-        await asyncio.gather(*(s.close(CLOSE_DEVICE_REVOKED, DEVICE_REVOKED_REASON) for s in sessions))
+        await asyncio.gather(*(s.close(Ending.DEVICE_REVOKED) for s in sessions))
         return len(sessions)
 
     async def close_all(self) -> None:
-        await asyncio.gather(*(s.close(1001, "server shutting down") for s in list(self._live.values())))
+        await asyncio.gather(*(s.close(Ending.SHUTDOWN) for s in list(self._live.values())))
 
     # ---- queries -----------------------------------------------------------------------------------
 
@@ -147,12 +147,12 @@ class SessionManager:
 
     async def refresh(self, session_id: str) -> RefreshRecord:
         session = self.get(session_id)
-        if session.status is not Status.ACTIVE:
+        if session.status not in (Status.ACTIVE, Status.RECONNECTING):
             raise SessionNotActive(f"Session {session_id} has no active WebSocket connection")
         return await session.refresh()
 
     async def refresh_user(self, user_id: str) -> list[tuple[LiveSession, RefreshRecord | CompanionError]]:
-        sessions = [s for s in self.of_user(user_id) if s.status is not Status.CLOSED]
+        sessions = [s for s in self.of_user(user_id) if s.status not in ENDED]
         prepare = self._shared_preparation(user_id) if len(sessions) > 1 else None
 
         async def one(session: LiveSession) -> RefreshRecord | CompanionError:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 # Buckets around the one-second promise: most refreshes are a local round trip (ms), some wait on a model.
+# A new model session: a connect, a confirmed update and a replay; a drop adds the retries' backoff.
+RESUME_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 REFRESH_BUCKETS_S = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0)
 
 
@@ -28,6 +30,24 @@ class Metrics:
         )
         self.tokens = Counter(
             "companion_tokens", "Tokens the model reported in response.done", registry=self.registry
+        )
+        self.upstream_connections = Counter(
+            "companion_upstream_connections",
+            "Model connections opened, by reason (start, rotation, expired, dropped, error)",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.resume_seconds = Histogram(
+            "companion_resume_seconds",
+            "From losing (or starting to replace) a model connection to relaying on the next",
+            ["reason"],
+            buckets=RESUME_BUCKETS_S,
+            registry=self.registry,
+        )
+        self.held_audio_dropped = Gauge(
+            "companion_held_audio_dropped",
+            "Audio events of the last switch too old to send to the new model session",
+            registry=self.registry,
         )
         self.tool_calls = Counter(
             "companion_tool_calls",
