@@ -27,7 +27,7 @@ from companion.realtime import protocol
 from companion.realtime.reconnect import ConnectReason
 
 if TYPE_CHECKING:
-    from companion.realtime.session import ClientChannel
+    from companion.realtime.records import ClientChannel
     from companion.realtime.upstream import UpstreamConnection
 
 DROP_AUDIO_CHARS: Final = 4 * 1024 * 1024  # ~60 s of 24 kHz audio as base64 JSON waiting for the client

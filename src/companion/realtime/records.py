@@ -1,0 +1,117 @@
+"""The plain types of a live session: its states, what it records, how it is configured."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+from companion.profiles.models import CareContext
+from companion.prompt import Instructions
+from companion.realtime.reconnect import ConnectReason
+
+if TYPE_CHECKING:
+    from companion.realtime.session import LiveSession
+
+
+class Status(StrEnum):
+    STARTING = "starting"
+    ACTIVE = "active"
+    RECONNECTING = "reconnecting"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+TRANSITIONS: Final[dict[Status, frozenset[Status]]] = {
+    Status.STARTING: frozenset({Status.ACTIVE, Status.CLOSING}),
+    Status.ACTIVE: frozenset({Status.RECONNECTING, Status.CLOSING}),
+    Status.RECONNECTING: frozenset({Status.ACTIVE, Status.CLOSING}),
+    Status.CLOSING: frozenset({Status.CLOSED}),
+    Status.CLOSED: frozenset(),
+}
+ENDED: Final = frozenset({Status.CLOSING, Status.CLOSED})
+
+
+class RefreshResult(StrEnum):
+    REFRESHED = "refreshed"
+    UNCHANGED = "unchanged"
+    REJECTED = "rejected"
+    TIMEOUT = "timeout"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshRecord:
+    result: RefreshResult
+    at: datetime
+    latency_ms: float
+    version: str
+    message: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "result": self.result.value,
+            "at": self.at.isoformat(),
+            "latencyMs": round(self.latency_ms, 3),
+            "instructionsVersion": self.version,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionRecord:
+    """One model connection of the session: why it was opened and how long the switch took."""
+
+    number: int
+    reason: ConnectReason
+    at: datetime
+    resume_ms: float | None  # from losing (or starting to replace) the previous one; None for the first
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "reason": self.reason.value,
+            "at": self.at.isoformat(),
+            "resumeMs": None if self.resume_ms is None else round(self.resume_ms, 1),
+        }
+
+
+class ClientChannel(Protocol):
+    """The elder's side: text frames in and out. ``receive`` returns None once the client has left."""
+
+    async def receive(self) -> str | None: ...
+
+    async def send(self, text: str) -> None: ...
+
+    async def close(self, code: int, reason: str) -> None: ...
+
+
+@dataclass(slots=True)
+class SessionConfig:
+    refresh_timeout_s: float
+    after_response: bool
+    # audio formats, transcription, VAD, voice: sent at every start, shaped by the instructions' language
+    base_session: Callable[[Instructions], dict[str, Any]]
+    max_session_s: float = 55 * 60.0  # rotate before the model's cap (reconnect.default_max_session_s)
+    reconnect_s: float = 30.0  # give up replacing a lost model connection after this long
+
+
+ContextLoader = Callable[[str], Awaitable[CareContext]]
+Builder = Callable[[CareContext], Instructions]
+ToolsFor = Callable[[CareContext], list[dict[str, Any]]]
+RefreshObserver = Callable[["LiveSession", RefreshRecord], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What a refresh applies: the context read from the store, and what was built from it."""
+
+    context: CareContext
+    built: Instructions
+    tools: list[dict[str, Any]]
+
+
+Preparer = Callable[[], Awaitable[Prepared]]
+UserPreparer = Callable[[str], Awaitable[Prepared]]  # reads a person's context and builds from it

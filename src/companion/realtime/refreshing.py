@@ -1,0 +1,226 @@
+"""Refreshing a live session's instructions: a save of the care profile reaches the model, confirmed.
+
+Every ``session.update`` the relay sends waits for the model to confirm exactly it (the next
+``session.updated`` echoing the text sent), to refuse it (an ``error`` naming our ``event_id``), or for a
+timeout; a confirmation that comes after the timeout is still adopted. One update is in flight at a
+time, and none while the model connection is being replaced: a save made during a switch is applied to
+the new model session, in order, and a refresh whose connection ended under it waits for the new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final, cast
+
+from companion.errors import (
+    CompanionError,
+    SessionNotActive,
+    UpstreamLost,
+    UpstreamRejected,
+    UpstreamTimeout,
+)
+from companion.profiles.models import CareContext
+from companion.prompt import Instructions
+from companion.realtime import protocol
+from companion.realtime.links import Settled, UpstreamLink
+from companion.realtime.records import (
+    ENDED,
+    Prepared,
+    Preparer,
+    RefreshObserver,
+    RefreshRecord,
+    RefreshResult,
+    SessionConfig,
+    Status,
+    UserPreparer,
+)
+
+if TYPE_CHECKING:
+    from companion.realtime.session import LiveSession
+
+log = logging.getLogger(__name__)
+
+MAX_WAIT_FOR_RESPONSE_S: Final = 30.0  # "after_response" refreshes never wait longer than one long answer
+
+
+class Refreshing:
+    """The instructions half of :class:`~companion.realtime.session.LiveSession` (a mixin: one object)."""
+
+    id: str
+    user_id: str
+    status: Status
+    link: UpstreamLink | None
+    context: CareContext | None
+    instructions: Instructions | None
+    previous_instructions: Instructions | None
+    instructions_updated_at: datetime | None
+    last_refresh: RefreshRecord | None
+    _config: SessionConfig
+    _clock: Callable[[], float]
+    _prepare_user: UserPreparer
+    _on_refresh: RefreshObserver | None
+    _prepared: Prepared | None
+    _tools_sent: list[dict[str, Any]] | None
+    _refresh_lock: asyncio.Lock
+    _pending_refresh: asyncio.Task[RefreshRecord] | None
+    _pending_prepare: Preparer | None
+    _idle: asyncio.Event
+    _active: asyncio.Event
+    _closed: asyncio.Event
+
+    if TYPE_CHECKING:  # provided by LiveSession
+
+        def spawn(
+            self, coro: Coroutine[Any, Any, Any], name: str = "task", *, awaited: bool = False
+        ) -> asyncio.Task[Any]: ...
+
+        @property
+        def response_active(self) -> bool: ...
+
+    async def refresh(self, prepare: Preparer | None = None) -> RefreshRecord:
+        """Rebuild from the store and apply, confirmed. Calls that arrive while one waits share it.
+
+        A session still starting, or replacing its model connection, is refreshed right after (the
+        switch holds the lock), so a save made meanwhile is applied to the new model session, in order.
+
+        ``prepare`` lets the sessions of one person refreshed together share one read of the store
+        and one build (the manager passes it). A waiting refresh that a later caller joins drops it
+        and reads for itself: that caller may announce a change newer than the shared read.
+        """
+        if self.status in ENDED:
+            raise SessionNotActive(f"Session {self.id} has no active WebSocket connection")
+        pending = self._pending_refresh
+        if pending is None or pending.done():
+            self._pending_prepare = prepare
+            baseline = self.instructions.version if self.instructions else None
+            pending = self.spawn(self._refresh_when_free(baseline), "refresh", awaited=True)
+            self._pending_refresh = pending
+        else:
+            self._pending_prepare = None
+        return await asyncio.shield(pending)
+
+    async def _refresh_when_free(self, baseline: str | None) -> RefreshRecord:
+        started = self._clock()
+        first = True
+        while True:
+            async with self._refresh_lock:
+                prepare: Preparer | None = None
+                if first:  # from here on, a new caller must start another refresh: this one may read early
+                    self._pending_refresh = None
+                    prepare, self._pending_prepare = self._pending_prepare, None
+                if self.instructions is None or self.status in ENDED:
+                    raise SessionNotActive(f"Session {self.id} has no active WebSocket connection")
+                try:
+                    return await self._refresh_now(prepare or self._prepare, started, baseline)
+                except UpstreamLost:
+                    pass  # the connection ended under it: the new one gets the latest, and so does this
+            first = False
+            await self._wait_active()
+
+    async def _wait_active(self) -> None:
+        closed = asyncio.ensure_future(self._closed.wait())
+        active = asyncio.ensure_future(self._active.wait())
+        try:
+            await asyncio.wait({closed, active}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closed.cancel()
+            active.cancel()
+        if self.status in ENDED:
+            raise SessionNotActive(f"Session {self.id} closed while reconnecting to the model")
+
+    async def _prepare(self) -> Prepared:
+        return await self._prepare_user(self.user_id)
+
+    async def _prepare_or_last(self) -> Prepared:
+        """Fresh from the store; a new model connection falls back to what it last applied."""
+        try:
+            return await self._prepare()
+        except CompanionError:
+            if self._prepared is None:
+                raise
+            log.warning("session %s: profile unavailable, reusing the last instructions", self.id)
+            return self._prepared
+
+    async def _refresh_now(self, prepare: Preparer, started: float, baseline: str | None) -> RefreshRecord:
+        prepared = await prepare()
+        self.context = prepared.context
+        built = prepared.built
+        if self.instructions is not None and built.version == self.instructions.version:
+            # Applied already: by this refresh before a loss, or by the new model session it waited for.
+            applied = baseline is not None and baseline != built.version
+            result = RefreshResult.REFRESHED if applied else RefreshResult.UNCHANGED
+            return self._record(result, started, built.version)
+        link = self.link
+        if link is None or link.retired:
+            raise UpstreamLost("The realtime model connection is being replaced")
+        session: dict[str, Any] = {"type": "realtime", "instructions": built.text}
+        if prepared.tools != self._tools_sent:
+            session["tools"] = prepared.tools
+        if self._config.after_response and self.response_active:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), MAX_WAIT_FOR_RESPONSE_S)
+        try:
+            await self._update_and_confirm(link, session, prepared)
+        except UpstreamLost:
+            raise
+        except UpstreamRejected as exc:
+            self._record(RefreshResult.REJECTED, started, built.version, exc.message)
+            raise
+        except UpstreamTimeout as exc:
+            self._record(RefreshResult.TIMEOUT, started, built.version, exc.message)
+            raise
+        except CompanionError as exc:
+            self._record(RefreshResult.FAILED, started, built.version, exc.message)
+            raise
+        self._adopt(prepared)
+        return self._record(RefreshResult.REFRESHED, started, built.version)
+
+    async def _update_and_confirm(
+        self, link: UpstreamLink, session: dict[str, Any], prepared: Prepared
+    ) -> dict[str, Any]:
+        """Send one ``session.update`` and wait for the model to accept or refuse exactly it."""
+        event_id = protocol.new_event_id("evt_refresh")
+        confirmation = link.expect(event_id, prepared.built.text, prepared)
+        await link.send(protocol.session_update(event_id, session))
+        try:
+            return await asyncio.wait_for(asyncio.shield(confirmation.future), self._config.refresh_timeout_s)
+        except TimeoutError:
+            link.give_up(confirmation)
+            raise UpstreamTimeout(
+                f"The realtime model did not confirm the new instructions within "
+                f"{self._config.refresh_timeout_s:g} s"
+            ) from None
+
+    def _on_settled(self, settled: Settled) -> None:
+        if not settled.late or not settled.confirmation.future.done():
+            return
+        if settled.confirmation.future.exception() is not None:
+            return
+        prepared = settled.confirmation.payload
+        assert isinstance(prepared, Prepared)
+        self._adopt(prepared)
+        log.info("session %s: the model confirmed version %s late", self.id, prepared.built.version)
+        self._record(RefreshResult.REFRESHED, self._clock(), prepared.built.version, "confirmed late")
+
+    def _adopt(self, prepared: Prepared) -> None:
+        """The model runs with ``prepared`` now."""
+        self._prepared = prepared
+        self.context = prepared.context
+        self._tools_sent = prepared.tools
+        if self.instructions is None or self.instructions.version != prepared.built.version:
+            self.previous_instructions = self.instructions
+            self.instructions = prepared.built
+            self.instructions_updated_at = datetime.now(UTC)
+
+    def _record(
+        self, result: RefreshResult, started: float, version: str, message: str = ""
+    ) -> RefreshRecord:
+        record = RefreshRecord(result, datetime.now(UTC), (self._clock() - started) * 1000, version, message)
+        self.last_refresh = record
+        if self._on_refresh is not None:
+            self._on_refresh(cast("LiveSession", self), record)
+        return record
