@@ -121,7 +121,11 @@ def refresh_command(
             except RemoteError as exc:
                 results = [{"success": False, "sessionId": session_id, "message": str(exc)}]
         else:
-            live = [s for s in _call("GET", "/realtime/sessions")["sessions"] if s["status"] == "active"]
+            live = [
+                s
+                for s in _call("GET", "/realtime/sessions")["sessions"]
+                if s["status"] in ("active", "reconnecting")
+            ]
             if not live:
                 raise _fail("No live sessions to refresh. / אין שיחות פעילות לרענון.")
             if len(live) > 1 and not all_:
