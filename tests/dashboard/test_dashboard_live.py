@@ -80,3 +80,15 @@ async def test_another_caregiver_cannot_refresh_or_see_the_session(live: Live) -
     assert session.id not in (await dana.get("/dashboard/sessions")).text
     refused = await dana.post(f"/dashboard/sessions/{session.id}/refresh", {})
     assert refused.status_code == 404
+
+
+async def test_the_sessions_page_says_when_a_conversation_changed_model_sessions(live: Live) -> None:
+    dash = await signed_in_with_a_live_session(live)
+    session = live.services.sessions.of_user(USER)[0]
+    rows = await dash.client.get("/dashboard/sessions/rows", headers={"x-dashboard-fetch": "1"})
+    assert "חיבורים למודל" not in rows.text  # one model session: nothing to say
+    await live.engine.drop()
+    await eventually(lambda: len(session.connections) == 2, "the conversation on a second model session")
+    rows = await dash.client.get("/dashboard/sessions/rows", headers={"x-dashboard-fetch": "1"})
+    assert "2 חיבורים למודל" in rows.text
+    assert 'title="start, dropped"' in rows.text
