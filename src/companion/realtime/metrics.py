@@ -44,9 +44,9 @@ class Metrics:
             buckets=RESUME_BUCKETS_S,
             registry=self.registry,
         )
-        self.held_audio_dropped = Gauge(
+        self.held_audio_dropped = Counter(
             "companion_held_audio_dropped",
-            "Audio events of the last switch too old to send to the new model session",
+            "Client audio events held during a switch of model sessions and dropped as too old",
             registry=self.registry,
         )
         self.tool_calls = Counter(

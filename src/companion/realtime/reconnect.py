@@ -79,7 +79,8 @@ class HeldEvents:
 
     def __init__(self) -> None:
         self._events: deque[Held] = deque()
-        self.audio_dropped = 0
+        self.audio_dropped = 0  # in the whole conversation
+        self._reported = 0
 
     def __len__(self) -> int:
         return len(self._events)
@@ -99,6 +100,11 @@ class HeldEvents:
         events = list(self._events)
         self._events.clear()
         return events
+
+    def newly_dropped(self) -> int:
+        """Audio dropped since the last call (for a counter shared by all sessions)."""
+        count, self._reported = self.audio_dropped - self._reported, self.audio_dropped
+        return count
 
     def _expire(self, now: float) -> None:
         if not any(h.audio and now - h.at > HOLD_AUDIO_S for h in self._events):

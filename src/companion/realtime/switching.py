@@ -195,7 +195,7 @@ class Switching(Refreshing):
         for held in self.held.release(self._clock()):
             await link.send(dict(held.event), frame=held.frame)
         if self._metrics is not None:
-            self._metrics.held_audio_dropped.set(self.held.audio_dropped)
+            self._metrics.held_audio_dropped.inc(self.held.newly_dropped())
         self._set_status(Status.ACTIVE)
 
     async def _retry_rotation(self, link: UpstreamLink) -> None:
