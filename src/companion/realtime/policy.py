@@ -187,6 +187,7 @@ class RelayPolicy:
     held: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # play_music awaiting arguments
     names: dict[str, str] = field(default_factory=dict)  # item id -> tool name
     client_calls: set[str] = field(default_factory=set)  # call ids given to the client to answer
+    hidden_calls: set[str] = field(default_factory=set)  # call ids the relay answers (outputs hidden too)
     client_session: dict[str, Any] = field(default_factory=dict)  # what the client set, for a new model
     answers_due: bool = False  # the current response made calls the relay answers
     songs_played: int = 0
@@ -317,6 +318,8 @@ class RelayPolicy:
             if name in GUARDED_TOOLS:
                 self.held[item_id] = [event]
                 return []
+        if item and item.get("type") == "function_call_output" and item.get("call_id") in self.hidden_calls:
+            self.hidden.add(str(item.get("id", "")))  # the echo of the relay's own answer
         found = _item_id(event)
         if found is None:
             return [ToClient(event)]
@@ -349,7 +352,15 @@ class RelayPolicy:
             item_id=item_id,
             arguments=str(item.get("arguments") or "{}"),
         )
+        if item.get("status") == "incomplete":
+            # The response was cancelled while the call was being written: its arguments are partial
+            # and the person has moved on, so nothing is run or played and the model is not re-asked.
+            if item_id in self.hidden or self.held.pop(item_id, None) is not None:
+                self.hidden.add(item_id)
+                return [ToolOutcome(call.name, "cancelled")]
+            return [ToClient(event)]
         if item_id in self.hidden:
+            self.hidden_calls.add(call.call_id)
             self.answers_due = True
             return [RunTool(call), ToolOutcome(call.name, "server")]
         held = self.held.pop(item_id, None)
@@ -362,6 +373,7 @@ class RelayPolicy:
             self.client_calls.add(call.call_id)
             return [*(ToClient(e) for e in held), ToClient(event), ToolOutcome(call.name, "forwarded")]
         self.hidden.add(item_id)
+        self.hidden_calls.add(call.call_id)
         self.answers_due = True
         output = decision.output if decision else {"ok": False, "error": "no_profile"}
         return [AnswerTool(call, output), ToolOutcome(call.name, "refused", str(output.get("error")))]

@@ -10,6 +10,7 @@ lock is held so that no save is applied to a connection about to be replaced.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -157,10 +158,13 @@ class Switching(Refreshing):
             except (CompanionError, TimeoutError) as exc:
                 if self.status in ENDED:
                     return
-                if rotation and not replacing.retired:
+                if rotation and replacing.retired:
+                    return  # lost meanwhile: the reconnection its loss started takes over
+                if rotation:
                     log.info("session %s: rotation failed, staying on the current model session", self.id)
-                    await self._resume(replacing)
-                    self.spawn(self._retry_rotation(replacing), "rotation-retry")
+                    with contextlib.suppress(UpstreamLost):  # if it is gone, its loss reconnects
+                        await self._resume(replacing)
+                        self.spawn(self._retry_rotation(replacing), "rotation-retry")
                     return
                 message = exc.message if isinstance(exc, CompanionError) else "no answer from the model"
                 log.warning("session %s: could not replace the model connection: %s", self.id, message)
@@ -193,7 +197,11 @@ class Switching(Refreshing):
     async def _resume(self, link: UpstreamLink) -> None:
         """Send what the client said during the switch, then relay again."""
         for held in self.held.release(self._clock()):
-            await link.send(dict(held.event), frame=held.frame)
+            try:
+                await link.send(dict(held.event), frame=held.frame)
+            except UpstreamLost:
+                self._lost(link, ConnectReason.DROPPED)
+                raise
         if self._metrics is not None:
             self._metrics.held_audio_dropped.inc(self.held.newly_dropped())
         self._set_status(Status.ACTIVE)
