@@ -21,8 +21,8 @@ DEFAULT_MAX_SESSION_S: Final = {"openai": 55 * 60.0, "azure": 25 * 60.0, "local"
 EXPIRY_MARGIN_S: Final = 300.0  # from a session.created expires_at: rotate no later than 5 min before it
 MIN_LIFETIME_S: Final = 1.0  # never plan a rotation sooner than this after opening (a clock gone wrong)
 FIRST_RETRY_S: Final = 0.25  # the first retry after a failed attempt; doubling from there
-MAX_RETRY_S: Final = 5.0
-MAX_DOUBLINGS: Final = 16  # far past the cap; keeps the power finite however long an outage lasts  # a long outage is retried every few seconds, not hammered
+MAX_RETRY_S: Final = 5.0  # a long outage is retried every few seconds, not hammered
+MAX_DOUBLINGS: Final = 16  # far past the cap; keeps the power finite however long an outage lasts
 HOLD_AUDIO_S: Final = 2.0  # audio the person spoke during a switch older than this is dropped
 MAX_HELD_EVENTS: Final = 1_000  # 2 s of 20 ms audio is 100 events: the rest is for the odd control event
 
