@@ -217,12 +217,6 @@ def push_call_without_done(upstream: MemoryUpstream, name: str, call_id: str) ->
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG session: a tool call whose response a drop cut stays in _answers (and policy.answers_due "
-    "stays set); the first tool call on the new model session is answered together with it, and "
-    "_send_answers drops them all ('the model connection changed'): the model never gets its output",
-)
 async def test_a_tool_call_cut_by_a_drop_does_not_swallow_the_next_calls_answer() -> None:
     async with SessionHarness() as h:
         first = await h.start()
@@ -544,11 +538,6 @@ def slow_sends(delay_s: float) -> Any:
     return configure
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG switching._resume: the session turns ACTIVE only after sending the held events; a client "
-    "event read while they are being sent is held again and never flushed (later events overtake it)",
-)
 async def test_client_events_read_while_held_ones_are_flushed_are_not_lost() -> None:
     async with SessionHarness() as h:
         first = await h.start()
@@ -620,12 +609,6 @@ class ClientPolicyBug(RelayPolicy):
         return super().from_client(text, **kw)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG session.run: when the client reader task fails, run() wakes and _cancel_tasks() cancels "
-    "the client writer before it sends the internal_error event _task_done queued; the client is "
-    "closed 1011 with no error event",
-)
 async def test_a_failing_client_reader_ends_with_internal_error() -> None:
     async with SessionHarness() as h:
         h.session.policy = ClientPolicyBug()
@@ -727,12 +710,6 @@ async def test_a_drop_while_a_rotation_attempt_fails_reconnects_instead_of_endin
         no_client_errors(h)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG switching._switch: an answer the old model session starts during a rotation is dropped "
-    "by mirror.new_link() without the response.done 'incomplete' a loss sends; the client waits for "
-    "it forever and session.response_active stays True",
-)
 async def test_an_answer_started_during_a_rotation_is_ended_for_the_client() -> None:
     async with SessionHarness(max_session_s=0.3) as h:
         first = await h.start()

@@ -192,6 +192,11 @@ class RelayPolicy:
     answers_due: bool = False  # the current response made calls the relay answers
     songs_played: int = 0
 
+    def connection_ended(self) -> None:
+        """The model session is gone: calls it was making will never complete or be answered."""
+        self.answers_due = False
+        self.held.clear()
+
     # ---- client -> model ---------------------------------------------------------------------------
 
     def from_client(self, text: str, *, items_on_link: Collection[str]) -> list[Decision]:

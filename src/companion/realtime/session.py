@@ -91,6 +91,7 @@ __all__ = [  # the session's plain types live in records.py; importers may take 
 
 log = logging.getLogger(__name__)
 
+FAILED_MESSAGE: Final = "The relay failed; please reconnect"
 FLUSH_TIMEOUT_S: Final = 2.0  # at the end, the client gets what is queued (an explaining error) this long
 
 
@@ -155,6 +156,7 @@ class LiveSession(Switching):
         self._answering = 0  # answer tasks in flight (a rotation waits for them)
         self._reader_failures = 0
         self._opened = 0
+        self._failed = False  # a supervised task failed: the session ends with internal_error
         self._idle = asyncio.Event()
         self._idle.set()
         self._active = asyncio.Event()
@@ -211,6 +213,8 @@ class LiveSession(Switching):
             closed = self.spawn(self._closed.wait(), "closed")
             await asyncio.wait({reader, writer, closed}, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            if self._failed:
+                await self._end(Ending.INTERNAL, FAILED_MESSAGE)
             await self.close()
             await self._cancel_tasks()
 
@@ -246,8 +250,10 @@ class LiveSession(Switching):
             await self.send_upstream(protocol.response_create(protocol.new_event_id()))
 
     async def close(self, ending: Ending = Ending.NORMAL, reason: str | None = None) -> None:
-        """Close both sides (the model first: no paid session is left open)."""
+        """Close both sides (the model first: no paid session is left open). A second caller waits for
+        the first close to finish (its explaining error still reaching the client) rather than cut it."""
         if self.status in ENDED:
+            await self._closed.wait()
             return
         self._set_status(Status.CLOSING)
         self.closed_at = datetime.now(UTC)
@@ -291,8 +297,8 @@ class LiveSession(Switching):
         exc = task.exception()
         log.error("session %s: task %s failed", self.id, task.get_name(), exc_info=exc)
         if self.status not in ENDED:
-            message = "The relay failed; please reconnect"
-            self.spawn(self._end(Ending.INTERNAL, message), "end")
+            self._failed = True
+            self.spawn(self._end(Ending.INTERNAL, FAILED_MESSAGE), "end")
 
     def _client_too_slow(self) -> None:
         log.warning("session %s: client too slow to keep up, closing", self.id)

@@ -55,6 +55,7 @@ class Switching(Refreshing):
     _metrics: Metrics | None
     _tasks: set[asyncio.Task[Any]]
     _answering: int
+    _answers: list[Any]  # the tool calls of the current response the relay answers
     _reader_failures: int
     _opened: int  # model connections opened, kept or not (numbers them)
 
@@ -174,6 +175,7 @@ class Switching(Refreshing):
                 await link.close()
                 return
             self._install(link)
+            self._cut_response()  # an answer the old session began meanwhile ends with it
             self.mirror.new_link()
             try:
                 for item in self.mirror.replay():
@@ -195,13 +197,19 @@ class Switching(Refreshing):
         )
 
     async def _resume(self, link: UpstreamLink) -> None:
-        """Send what the client said during the switch, then relay again."""
-        for held in self.held.release(self._clock()):
-            try:
-                await link.send(dict(held.event), frame=held.frame)
-            except UpstreamLost:
-                self._lost(link, ConnectReason.DROPPED)
-                raise
+        """Send what the client said during the switch, then relay again.
+
+        What the client sends while the held events go out is held too and sent after them; the
+        session turns active only once nothing is held, with no wait in between, so none is lost or
+        overtaken.
+        """
+        while batch := self.held.release(self._clock()):
+            for held in batch:
+                try:
+                    await link.send(dict(held.event), frame=held.frame)
+                except UpstreamLost:
+                    self._lost(link, ConnectReason.DROPPED)
+                    raise
         if self._metrics is not None:
             self._metrics.held_audio_dropped.inc(self.held.newly_dropped())
         self._set_status(Status.ACTIVE)
@@ -236,13 +244,20 @@ class Switching(Refreshing):
             reason.value,
             link.conn.close_info[0],
         )
-        cut = self.mirror.cut_response()
-        if cut is not None:
-            self._client.offer(cut)
-        self._idle.set()
+        self._cut_response()
         if self.status is Status.ACTIVE:
             self._set_status(Status.RECONNECTING)
         self.spawn(self._switch(reason, link, self._clock()), "reconnect")
+
+    def _cut_response(self) -> None:
+        """The model session is going: its answer in progress ends for the client, incomplete, and
+        tool calls it made are forgotten (their ids mean nothing to the next model session)."""
+        cut = self.mirror.cut_response()
+        if cut is not None:
+            self._client.offer(cut)
+        self._answers.clear()
+        self.policy.connection_ended()
+        self._idle.set()
 
     async def _read_model(self, link: UpstreamLink) -> None:
         """The one reader of a model connection. Never blocks on the client; its end is handled."""
