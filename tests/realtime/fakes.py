@@ -60,6 +60,40 @@ def _types(events: list[JsonDict]) -> list[str]:
     return [str(event.get("type")) for event in events]
 
 
+class _Reader:
+    """Reads a growing list of events in order, each once, waiting (bounded) for the next to match."""
+
+    def __init__(self, events: list[JsonDict], changed: asyncio.Event) -> None:
+        self._events = events
+        self._changed = changed
+        self._cursor = 0
+
+    async def next(
+        self,
+        type_: str,
+        pred: EventFilter | None,
+        timeout: float,
+        *,
+        missing: Callable[[], str],
+        ended: Callable[[], str | None] = lambda: None,
+    ) -> JsonDict:
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    while self._cursor < len(self._events):
+                        event = self._events[self._cursor]
+                        self._cursor += 1
+                        if event.get("type") == type_ and (pred is None or pred(event)):
+                            return event
+                    why = ended()
+                    if why is not None:
+                        raise AssertionError(why)
+                    self._changed.clear()
+                    await self._changed.wait()
+        except TimeoutError:
+            raise AssertionError(missing()) from None
+
+
 class MemoryUpstream:
     """One fake realtime model connection (an ``UpstreamConnection``).
 
@@ -93,7 +127,7 @@ class MemoryUpstream:
         self._last_item_id: str | None = None
         self._timers: set[asyncio.TimerHandle] = set()
         self._sent_changed = asyncio.Event()
-        self._sent_cursor = 0
+        self._sent_reader = _Reader(self.sent, self._sent_changed)
         self._inbox.put_nowait(_CREATED)
 
     # ---- the UpstreamConnection protocol ------------------------------------------------------------
@@ -160,18 +194,12 @@ class MemoryUpstream:
         self, type_: str, pred: EventFilter | None = None, *, timeout: float = DEFAULT_TIMEOUT_S
     ) -> JsonDict:
         """The first sent event of ``type_`` (matching ``pred``) not yet returned by ``wait_sent``."""
-        try:
-            async with asyncio.timeout(timeout):
-                while True:
-                    while self._sent_cursor < len(self.sent):
-                        event = self.sent[self._sent_cursor]
-                        self._sent_cursor += 1
-                        if event.get("type") == type_ and (pred is None or pred(event)):
-                            return event
-                    self._sent_changed.clear()
-                    await self._sent_changed.wait()
-        except TimeoutError:
-            raise AssertionError(f"no {type_} was sent to the model; sent: {_types(self.sent)}") from None
+        return await self._sent_reader.next(
+            type_,
+            pred,
+            timeout,
+            missing=lambda: f"no {type_} was sent to the model; sent: {_types(self.sent)}",
+        )
 
     # ---- what the model does, driven by a test ------------------------------------------------------
 
@@ -459,7 +487,7 @@ class MemoryClient:
         self._resumed = asyncio.Event()
         self._resumed.set()
         self._changed = asyncio.Event()
-        self._cursor = 0
+        self._reader = _Reader(self.received, self._changed)
 
     # ---- the ClientChannel protocol -----------------------------------------------------------------
 
@@ -530,22 +558,19 @@ class MemoryClient:
         self, type_: str, pred: EventFilter | None = None, timeout: float = DEFAULT_TIMEOUT_S
     ) -> JsonDict:
         """The first received event of ``type_`` (matching ``pred``) not yet consumed by ``until``."""
-        try:
-            async with asyncio.timeout(timeout):
-                while True:
-                    while self._cursor < len(self.received):
-                        event = self.received[self._cursor]
-                        self._cursor += 1
-                        if event.get("type") == type_ and (pred is None or pred(event)):
-                            return event
-                    if self.closed is not None:
-                        raise AssertionError(
-                            f"the client was closed {self.closed} without {type_}; got {self.types()}"
-                        )
-                    self._changed.clear()
-                    await self._changed.wait()
-        except TimeoutError:
-            raise AssertionError(f"no {type_} reached the client; got {self.types()}") from None
+
+        def ended() -> str | None:
+            if self.closed is None:
+                return None
+            return f"the client was closed {self.closed} without {type_}; got {self.types()}"
+
+        return await self._reader.next(
+            type_,
+            pred,
+            timeout,
+            missing=lambda: f"no {type_} reached the client; got {self.types()}",
+            ended=ended,
+        )
 
     async def wait_closed(self, timeout: float = DEFAULT_TIMEOUT_S) -> tuple[int, str]:
         """The ``(code, reason)`` the relay closed the client with, once it has."""
