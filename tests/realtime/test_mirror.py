@@ -20,29 +20,20 @@ from companion.realtime.mirror import (
 # ---- GA server events as a model sends them ---------------------------------------------------------
 
 
-def user_audio_added(item_id: str) -> dict[str, Any]:
-    """A spoken user item: its transcript is not known yet."""
+def user_added(item_id: str, part: dict[str, Any]) -> dict[str, Any]:
     return {
         "type": "conversation.item.added",
-        "item": {
-            "id": item_id,
-            "type": "message",
-            "role": "user",
-            "content": [{"type": "input_audio", "transcript": None}],
-        },
+        "item": {"id": item_id, "type": "message", "role": "user", "content": [part]},
     }
+
+
+def user_audio_added(item_id: str) -> dict[str, Any]:
+    """A spoken user item: its transcript is not known yet."""
+    return user_added(item_id, {"type": "input_audio", "transcript": None})
 
 
 def user_text_added(item_id: str, text: str) -> dict[str, Any]:
-    return {
-        "type": "conversation.item.added",
-        "item": {
-            "id": item_id,
-            "type": "message",
-            "role": "user",
-            "content": [{"type": "input_text", "text": text}],
-        },
-    }
+    return user_added(item_id, {"type": "input_text", "text": text})
 
 
 def transcript_completed(item_id: str, transcript: str) -> dict[str, Any]:
