@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-SCENARIOS = ("build", "memory", "bulk", "refresh", "save_to_confirmed", "relay")
+SCENARIOS = ("build", "resume", "memory", "bulk", "refresh", "save_to_confirmed", "relay")
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,7 @@ class BenchConfig:
     relay_n: tuple[int, ...]
     relay_warmup_s: float
     relay_window_s: float
+    resume_runs: int  # conversations that each cross an expiry and a drop (in-process, on loopback)
     warmup: int = 5  # untimed operations before each timed series
 
     def pool_size(self, only: frozenset[str]) -> int:
@@ -52,6 +53,7 @@ FULL = BenchConfig(
     relay_n=(50, 200, 500),
     relay_warmup_s=2.0,
     relay_window_s=15.0,
+    resume_runs=20,
 )
 
 QUICK = replace(
@@ -68,6 +70,7 @@ QUICK = replace(
     relay_n=(50,),
     relay_warmup_s=1.0,
     relay_window_s=4.0,
+    resume_runs=3,
 )
 
 # The smoke test's: proves the code paths work end to end in a few seconds; its figures mean nothing.
@@ -86,6 +89,7 @@ SMOKE = replace(
     relay_n=(2,),
     relay_warmup_s=0.2,
     relay_window_s=0.6,
+    resume_runs=2,
     warmup=1,
 )
 

@@ -140,6 +140,44 @@ def _memory(r: dict[str, Any]) -> list[Row]:
     ]
 
 
+def _resume(r: dict[str, Any]) -> list[Row]:
+    n = f"{r['runs']} runs"
+    rows = [
+        Row(
+            "resume", n, "fresh start: connect -> session.created, p50 / p95 / p99", _spread(r["fresh_start"])
+        ),
+        Row(
+            "resume",
+            n,
+            "healthy turn: send -> first audio delta, p50 / p95 / p99",
+            _spread(r["healthy_turn_first_audio"]),
+        ),
+    ]
+    for loss in ("expired", "dropped"):
+        node = r[loss]
+        rows += [
+            Row(
+                "resume",
+                n,
+                f"{loss}: loss -> active on the new model session (relay), p50 / p95 / p99",
+                _spread(node["resume"]),
+            ),
+            Row(
+                "resume",
+                n,
+                f"{loss}: loss -> next turn's first audio delta (client), p50 / p95 / p99",
+                _spread(node["client_first_audio"]),
+            ),
+            Row(
+                "resume",
+                n,
+                f"{loss}: resume / fresh start, at p50 / at p95",
+                f"{node['ratio_p50']:.2f}× / {node['ratio_p95']:.2f}×",
+            ),
+        ]
+    return rows
+
+
 def _build(r: dict[str, Any]) -> list[Row]:
     return [
         _judged("build", "max profile", "build time, p99", r["p99_ms"], 2),
@@ -154,6 +192,7 @@ SECTIONS = {
     "bulk": _bulk,
     "relay": _relay,
     "memory": _memory,
+    "resume": _resume,
     "build": _build,
 }
 

@@ -1,9 +1,10 @@
 """Run the benchmarks: ``python -m bench.run [--quick] [--only SCENARIO ...] [--out PATH]``.
 
 Starts the offline engine and the service as separate processes on loopback (so the load generator's
-CPU does not count as the service's), seeds a temporary SQLite store (or a throwaway PostgreSQL
-database with ``--postgres``), runs the scenarios, writes the results file and the table in
-docs/performance.md. Every wait is bounded; the run stops by itself.
+CPU does not count as the service's; ``resume`` runs both in this process, since it ends the engine's
+connections on demand and reads the session's own record), seeds a temporary SQLite store (or a
+throwaway PostgreSQL database with ``--postgres``), runs the scenarios, writes the results file and the
+table in docs/performance.md. Every wait is bounded; the run stops by itself.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from bench import report
 from bench.config import FULL, PRESETS, QUICK, SCENARIOS, BenchConfig
 from bench.harness import Harness
 from bench.procs import ROOT, git_commit, memory_gib
-from bench.scenarios import build, relay, sessions
+from bench.scenarios import build, relay, resume, sessions
 from bench.serve import loop_factory, raise_open_files_limit
 
 DEFAULT_OUT = ROOT / "bench" / "results" / "latest.json"
@@ -87,6 +88,9 @@ async def run(
     if "build" in only:
         log("build")
         results["build"] = build.run(config)
+    if "resume" in only:
+        log("resume")
+        results["resume"] = await resume.run(config)
     live = [(name, scenario) for name, scenario in LIVE if name in only]
     if not live:
         return results

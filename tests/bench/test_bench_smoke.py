@@ -15,6 +15,7 @@ def test_smoke_run_writes_results_and_the_table(tmp_path: Path) -> None:
     out, docs = tmp_path / "latest.json", tmp_path / "performance.md"
     docs.write_text("# Performance\n\nhand-written text stays\n")
     command = [sys.executable, "-m", "bench.run", "--smoke", "--only", "build", "--only", "refresh"]
+    command += ["--only", "resume"]
     result = subprocess.run(
         [*command, "--out", str(out), "--docs", str(docs)],
         cwd=ROOT,
@@ -32,6 +33,13 @@ def test_smoke_run_writes_results_and_the_table(tmp_path: Path) -> None:
     assert refresh["n"] == [2]
     assert refresh["results"]["2"]["samples"] == 3 and refresh["results"]["2"]["p99_ms"] > 0
     assert refresh["direct"]["2"]["p50_ms"] > 0
+    resume = results["resume"]
+    assert resume["runs"] == 2 and resume["fresh_start"]["samples"] == 2
+    for loss in ("expired", "dropped"):
+        assert resume[loss]["resume"]["samples"] == 2 and resume[loss]["resume"]["p50_ms"] > 0
+        assert resume[loss]["client_first_audio"]["p50_ms"] > resume[loss]["resume"]["p50_ms"]
+        assert resume[loss]["ratio_p50"] > 0
     page = docs.read_text()
     assert "hand-written text stays" in page
     assert "| refresh | 2 |" in page and "| build | max profile |" in page
+    assert "| resume | 2 runs | dropped: resume / fresh start" in page
