@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 UpstreamKind = Literal["local", "openai", "azure"]
 RefreshTiming = Literal["immediate", "after_response"]
+SmtpTls = Literal["none", "starttls", "tls"]
 
 
 class Settings(BaseSettings):
@@ -59,6 +60,29 @@ class Settings(BaseSettings):
 
     # The elder's page
     music_dir: Path | None = Field(default=None, description="Folder of audio files the page may play")
+
+    # Alerts and reminders (see README "Alerts and reminders")
+    public_url: str | None = Field(
+        default=None, description="The service's address as families reach it, for links in messages"
+    )
+    webhook_url: str | None = Field(default=None, description="Where alerts are POSTed, signed")
+    webhook_secret: SecretStr | None = Field(default=None, description="Standard Webhooks secret, whsec_...")
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, gt=0, lt=65536)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str | None = None
+    smtp_tls: SmtpTls = "starttls"
+    escalation_after_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="A critical alert nobody acknowledged goes to the next contact after this",
+    )
+    delivery_max_attempts: int = Field(default=8, ge=1, le=50)
+    reminder_ack_timeout_s: float = Field(
+        default=1800.0, gt=0, description="A reminder not acknowledged this long after it is due is missed"
+    )
+    reminder_snooze_s: float = Field(default=600.0, gt=0, le=24 * 3600)
 
     # Dashboard
     secret_key: SecretStr | None = Field(default=None, description="Signs dashboard cookies; random if unset")

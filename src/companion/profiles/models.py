@@ -49,6 +49,8 @@ DOSAGE_TEXT = 40  # e.g. "5 mg, half a tablet", "two drops in each eye"
 INSTRUCTIONS_TEXT = 120  # e.g. "after breakfast, with a full glass of water; never on an empty stomach"
 MAX_MEDICATIONS = 12  # a heavy daily regimen for an elderly person; more belongs in a care plan
 MAX_TIMES_PER_MEDICATION = 6  # every four hours around the clock
+EMAIL_TEXT = 254  # the longest address SMTP carries
+MAX_CHECKINS = 6  # "how are you?" moments a day, from the routine
 
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=SHORT_TEXT)]
 OptionalMedium = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MEDIUM_TEXT)]
@@ -62,11 +64,19 @@ PhraseText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 _PHONE_CHARS = re.compile(r"[\s\-().]")
+_EMAIL = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\".]{2,}$")
 
 
 def _check_hhmm(value: str) -> str:
     if not _HHMM.match(value):
         raise ValueError("time must be HH:MM on a 24-hour clock, e.g. 08:30")
+    return value
+
+
+def _check_email(value: str) -> str:
+    """A plausible address (one @, a dotted domain, no spaces); the mail server is the real judge."""
+    if not _EMAIL.match(value):
+        raise ValueError("e-mail address must look like name@example.com")
     return value
 
 
@@ -103,6 +113,9 @@ def normalise_phone(value: str) -> str:
 
 
 HHMM = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_check_hhmm)]
+Email = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=EMAIL_TEXT), AfterValidator(_check_email)
+]
 Phone = Annotated[str, StringConstraints(max_length=25), AfterValidator(normalise_phone)]
 
 
@@ -192,6 +205,7 @@ class Routine(Model):
     lunch: HHMM | None = None
     dinner: HHMM | None = None
     sleep: HHMM | None = None
+    checkins: Annotated[list[HHMM], Field(max_length=MAX_CHECKINS)] = []  # "how are you?" reminders
 
 
 class Profile(Model):
@@ -205,9 +219,14 @@ class Profile(Model):
 
 
 class EmergencyContact(Model):
+    """In the order they are called on: an unacknowledged critical alert escalates down this list."""
+
     name: NameText
     relationship: RelationshipText
     phone: Phone
+    email: Email | None = None
+    # which alerts reach this contact (by e-mail); a critical one always reaches the first contact
+    notify_for: Annotated[list[Severity], Field(max_length=3)] = [Severity.CRITICAL, Severity.HIGH]
 
 
 class Medication(Model):
@@ -239,6 +258,8 @@ class Safety(Model):
     never_allow: Annotated[list[NeverAllowRule], Field(max_length=MAX_NEVER_ALLOW)] = []
     forbidden_topics: Annotated[list[PhraseText], Field(max_length=MAX_FORBIDDEN_TOPICS)] = []
     crisis_triggers: Annotated[list[CrisisTrigger], Field(max_length=MAX_CRISIS_TRIGGERS)] = []
+    # minutes before an unacknowledged critical alert goes to the next contact; None: the service's setting
+    escalation_minutes: Annotated[int, Field(ge=1, le=24 * 60)] | None = None
 
 
 class Music(Model):

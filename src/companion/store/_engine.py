@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -212,10 +213,31 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
         # WAL lets readers proceed while a writer holds the lock; foreign keys are off by default.
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _use_wal(cursor)
         # In WAL mode NORMAL still never corrupts the file; it may lose the last commits on power loss
         # (not on a crash of the process), and saves one fsync per commit.
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
     finally:
         cursor.close()
+
+
+WAL_ATTEMPTS = 40  # switching a new file to WAL needs it to itself; several workers starting at once wait
+WAL_RETRY_S = 0.05  # ... up to 2 s in all, and only on a file that is not yet in WAL mode
+
+
+def _use_wal(cursor: Any) -> None:
+    """Put the file in WAL mode (it stays so). SQLite answers "database is locked" at once, without
+    its busy timeout, when another connection holds the file while this one asks: retry briefly."""
+    cursor.execute("PRAGMA journal_mode")
+    row = cursor.fetchone()
+    if row is not None and str(row[0]).lower() == "wal":
+        return
+    for attempt in range(WAL_ATTEMPTS):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except Exception as exc:
+            if "locked" not in str(exc) or attempt == WAL_ATTEMPTS - 1:
+                raise
+            time.sleep(WAL_RETRY_S)
