@@ -222,3 +222,78 @@ class DeviceStore(Protocol):
     async def consume_client_secret(self, secret_hash: str, now: datetime) -> DeviceRecord | None:
         """Delete the secret and return its device, if the secret was unexpired and the device exists."""
         ...
+
+
+# ---- alerts delivered with proof, and reminders ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """One notification to one address about one alert (the outbox row)."""
+
+    id: str
+    user_id: str
+    alert_id: str
+    stage: int  # 0: the first notice; 1, 2, ...: escalation steps
+    channel: Literal["webhook", "email"]
+    address: str  # the webhook URL or the e-mail address
+    contact: str | None  # the contact's name; None for the service's webhook
+    payload: dict[str, Any]  # exactly what is sent (no more health data than the alert needs)
+    status: Literal["pending", "sending", "sent", "failed"]
+    attempts: int
+    next_attempt_at: datetime
+    created_at: datetime
+    sent_at: datetime | None = None
+    last_error: str | None = None
+    lease_until: datetime | None = None
+
+    def __repr__(self) -> str:
+        return f"JobRecord(id={self.id!r}, alert_id={self.alert_id!r}, channel={self.channel!r}, status={self.status!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    job_id: str
+    at: datetime
+    result: Literal["sent", "failed", "retry"]
+    detail: str  # an HTTP status or an error class and short reason; never the payload
+
+
+@dataclass(frozen=True, slots=True)
+class AckRecord:
+    """A single-use acknowledgement link's stored half (the token's hash)."""
+
+    token_hash: str
+    user_id: str
+    alert_id: str
+    contact: str | None
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+ReminderKind = Literal["medication", "checkin"]
+ReminderState = Literal["due", "delivered", "acknowledged", "snoozed", "missed", "cancelled"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderRecord:
+    """One occurrence of a reminder: a medication (or a check-in) at one local time on one day."""
+
+    id: str
+    user_id: str
+    kind: ReminderKind
+    label: str  # the medication and its dosage as the profile says them; "" for a check-in
+    local_time: str  # HH:MM in the person's time zone
+    due_at: datetime  # aware UTC
+    state: ReminderState
+    updated_at: datetime
+    delivered_at: datetime | None = None
+    delivered_via: Literal["conversation", "page"] | None = None
+    acked_at: datetime | None = None
+    acked_via: Literal["tool", "page", "dashboard"] | None = None
+    snoozed_until: datetime | None = None
+    missed_at: datetime | None = None
+
+    def __repr__(self) -> str:
+        return f"ReminderRecord(id={self.id!r}, kind={self.kind!r}, due_at={self.due_at.isoformat()}, state={self.state!r})"

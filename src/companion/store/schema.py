@@ -170,7 +170,91 @@ client_secrets = Table(
     Index("ix_client_secrets_device_id", "device_id"),
 )
 
+# ---- alerts delivered, reminders kept (migration 0003) ----------------------------------------------
+
+STATE_MAX = 20  # a short state word: pending, sending, sent, failed, due, delivered, ...
+ADDRESS_MAX = 400  # a webhook URL or an e-mail address
+DETAIL_MAX = 200  # a delivery attempt's outcome: an HTTP status or an error class; never content
+
+# What must be sent about an alert, one row per address: written in the alert's own transaction, so
+# an alert is never recorded without its notifications; one per (alert, channel, address) ever.
+notification_jobs = Table(
+    "notification_jobs",
+    metadata,
+    Column("id", String(ID_MAX), primary_key=True),
+    Column("user_id", String(ID_MAX), ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False),
+    Column("alert_id", String(ID_MAX), nullable=False),
+    Column("stage", Integer, nullable=False),
+    Column("channel", String(STATE_MAX), nullable=False),
+    Column("address", String(ADDRESS_MAX), nullable=False),
+    Column("contact", String(LABEL_MAX), nullable=True),
+    Column("payload", JSON, nullable=False),
+    Column("status", String(STATE_MAX), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UtcDateTime, nullable=False),
+    Column("lease_until", UtcDateTime, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("sent_at", UtcDateTime, nullable=True),
+    Column("last_error", String(DETAIL_MAX), nullable=True),
+    UniqueConstraint("alert_id", "channel", "address"),
+    Index("ix_notification_jobs_user_id", "user_id"),
+    Index("ix_notification_jobs_alert_id", "alert_id"),
+    Index("ix_notification_jobs_status", "status", "next_attempt_at"),
+)
+
+# Every try at delivering a job: the proof that the family was (or could not be) told.
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", String(ID_MAX), ForeignKey("notification_jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("result", String(STATE_MAX), nullable=False),
+    Column("detail", String(DETAIL_MAX), nullable=False),
+    Index("ix_delivery_attempts_job_id", "job_id"),
+)
+
+# Single-use acknowledgement links sent with an alert; only the token's hash is kept.
+alert_acks = Table(
+    "alert_acks",
+    metadata,
+    Column("token_hash", String(HASH_MAX), primary_key=True),
+    Column("user_id", String(ID_MAX), ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False),
+    Column("alert_id", String(ID_MAX), nullable=False),
+    Column("contact", String(LABEL_MAX), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("used_at", UtcDateTime, nullable=True),
+    Index("ix_alert_acks_alert_id", "alert_id"),
+)
+
+# One row per reminder occurrence (a medication at a time on a day, or a check-in), with its state.
+reminders = Table(
+    "reminders",
+    metadata,
+    Column("id", String(ID_MAX), primary_key=True),
+    Column("user_id", String(ID_MAX), ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(STATE_MAX), nullable=False),
+    Column("label", String(LABEL_MAX), nullable=False),
+    Column("local_time", String(5), nullable=False),
+    Column("due_at", UtcDateTime, nullable=False),
+    Column("state", String(STATE_MAX), nullable=False),
+    Column("delivered_at", UtcDateTime, nullable=True),
+    Column("delivered_via", String(STATE_MAX), nullable=True),
+    Column("acked_at", UtcDateTime, nullable=True),
+    Column("acked_via", String(STATE_MAX), nullable=True),
+    Column("snoozed_until", UtcDateTime, nullable=True),
+    Column("missed_at", UtcDateTime, nullable=True),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_reminders_user_id", "user_id", "due_at"),
+    Index("ix_reminders_state", "state", "due_at"),
+)
+
 ALL_TABLES = (
+    reminders,
+    alert_acks,
+    delivery_attempts,
+    notification_jobs,
     documents,
     users,
     caregivers,
