@@ -248,7 +248,10 @@ class JobRecord:
     lease_until: datetime | None = None
 
     def __repr__(self) -> str:
-        return f"JobRecord(id={self.id!r}, alert_id={self.alert_id!r}, channel={self.channel!r}, status={self.status!r})"
+        return (
+            f"JobRecord(id={self.id!r}, alert_id={self.alert_id!r}, "
+            f"channel={self.channel!r}, status={self.status!r})"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,4 +299,7 @@ class ReminderRecord:
     missed_at: datetime | None = None
 
     def __repr__(self) -> str:
-        return f"ReminderRecord(id={self.id!r}, kind={self.kind!r}, due_at={self.due_at.isoformat()}, state={self.state!r})"
+        return (
+            f"ReminderRecord(id={self.id!r}, kind={self.kind!r}, "
+            f"due_at={self.due_at.isoformat()}, state={self.state!r})"
+        )
