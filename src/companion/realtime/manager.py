@@ -143,6 +143,15 @@ class SessionManager:
         """The live sessions a paired tablet has open (the family's device list counts them)."""
         return [s for s in self._live.values() if s.device_id == device_id]
 
+    async def say_when_quiet(self, user_id: str, instruction: str) -> bool:
+        """Have the person's live conversation (the newest, if several) speak at its next quiet moment;
+        False when none is live or it stayed busy (a reminder then goes to the page)."""
+        sessions = [s for s in self.of_user(user_id) if s.status in (Status.ACTIVE, Status.RECONNECTING)]
+        if not sessions:
+            return False
+        newest = max(sessions, key=lambda s: s.started_at)
+        return await newest.say_when_quiet(instruction)
+
     # ---- refresh -----------------------------------------------------------------------------------
 
     async def refresh(self, session_id: str) -> RefreshRecord:

@@ -91,6 +91,8 @@ __all__ = [  # the session's plain types live in records.py; importers may take 
 
 log = logging.getLogger(__name__)
 
+SAY_WITHIN_S: Final = 120.0  # a reminder waits this long for a quiet moment, then the page is tried
+SAY_POLL_S: Final = 0.2  # how often it looks for one
 FAILED_MESSAGE: Final = "The relay failed; please reconnect"
 FLUSH_TIMEOUT_S: Final = 2.0  # at the end, the client gets what is queued (an explaining error) this long
 
@@ -248,6 +250,32 @@ class LiveSession(Switching):
                 protocol.conversation_item_create(item, event_id=protocol.new_event_id())
             )
             await self.send_upstream(protocol.response_create(protocol.new_event_id()))
+
+    async def say_when_quiet(self, instruction: str, *, within_s: float = SAY_WITHIN_S) -> bool:
+        """At the next quiet moment (nobody speaking, no answer being made), have the model speak:
+        ``instruction`` goes in as a system message the client never sees, then ``response.create``.
+        True once sent; False if the conversation ended or stayed busy for ``within_s``."""
+        deadline = self._clock() + within_s
+        while self.status not in ENDED and self._clock() < deadline:
+            link = self.link
+            quiet = self.mirror.quiet(self._clock()) and self._answering == 0
+            if self.status is Status.ACTIVE and link is not None and quiet:
+                item_id = protocol.new_event_id("say")[:32]
+                self.policy.hidden.add(item_id)
+                item = {
+                    "id": item_id,
+                    "type": "message",
+                    "role": "system",
+                    "content": [{"type": "input_text", "text": instruction}],
+                }
+                try:
+                    await link.send(protocol.conversation_item_create(item, event_id=protocol.new_event_id()))
+                    await link.send(protocol.response_create(protocol.new_event_id()))
+                except UpstreamLost:
+                    continue  # the connection is being replaced: try again on the next one
+                return True
+            await asyncio.sleep(SAY_POLL_S)
+        return False
 
     async def close(self, ending: Ending = Ending.NORMAL, reason: str | None = None) -> None:
         """Close both sides (the model first: no paid session is left open). A second caller waits for
