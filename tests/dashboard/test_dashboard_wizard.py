@@ -224,3 +224,32 @@ def test_reapplying_merges_my_changes_onto_theirs() -> None:
     mine = {"artists": ["b"], "max": 3, "auto": True}
     theirs = {"artists": ["a", "b", "c"], "max": 5, "auto": False}
     assert merge(base, mine, theirs) == {"artists": ["b", "c"], "max": 5, "auto": True}
+
+
+async def test_contacts_email_who_hears_what_escalation_and_checkins_are_saved(dash: Dash) -> None:
+    await open_wizard(dash)
+    contacts = await dash.step(
+        4,
+        {
+            "emergencyContacts.0.email": " dana@example.com ",
+            "emergencyContacts.0.notifyFor": "critical",
+            "escalationMinutes": "5",
+        },
+    )
+    assert contacts.status_code == 303
+    bad = await dash.step(4, {"emergencyContacts.0.email": "dana at example"})
+    assert bad.status_code == 422
+    assert "e-mail" in field_error(bad, "emergencyContacts-0-email") or "דוא" in field_error(
+        bad, "emergencyContacts-0-email"
+    )
+    await dash.step(4, {"emergencyContacts.0.email": "dana@example.com"})
+    routine = await dash.step(6, {"routine.checkins": "11:00, 5.30"})
+    assert routine.status_code == 303
+    done = await dash.step(10, action="submit")
+    assert done.status_code == 303
+    context = await dash.services.profiles.context(DEMO_USER)
+    first = context.safety.emergency_contacts[0]
+    assert first.email == "dana@example.com"
+    assert [s.value for s in first.notify_for] == ["critical"]
+    assert context.safety.escalation_minutes == 5
+    assert context.profile is not None and context.profile.routine.checkins == ["11:00", "05:30"]

@@ -38,7 +38,10 @@ ROWS: dict[str, tuple[tuple[str, ...], JSON]] = {
         ("profile", "familyMembers"),
         {"name": "", "relationship": "", "phone": None, "isEmergencyContact": False, "notes": ""},
     ),
-    "emergencyContacts": (("safety", "emergencyContacts"), {"name": "", "relationship": "", "phone": ""}),
+    "emergencyContacts": (
+        ("safety", "emergencyContacts"),
+        {"name": "", "relationship": "", "phone": "", "email": None, "notifyFor": ["critical", "high"]},
+    ),
     "medications": (
         ("safety", "medications"),
         {"name": "", "dosage": "", "times": [], "instructions": ""},
@@ -137,8 +140,11 @@ def read_step(number: int, draft: Draft, form: FormData) -> None:
                 "name": _get(form, p + "name"),
                 "relationship": _get(form, p + "relationship"),
                 "phone": tidy_phone(_get(form, p + "phone")) or "",
+                "email": _optional(form, p + "email"),
+                "notifyFor": [v for v in form.getlist(p + "notifyFor") if isinstance(v, str)],
             },
         )
+        safety["escalationMinutes"] = _optional(form, "escalationMinutes")
     elif number == 5:
         safety["medications"] = _read_rows(
             form,
@@ -151,7 +157,9 @@ def read_step(number: int, draft: Draft, form: FormData) -> None:
             },
         )
     elif number == 6:
-        profile["routine"] = {key: tidy_time(_get(form, f"routine.{key}")) or None for key in ROUTINE_KEYS}
+        routine: JSON = {key: tidy_time(_get(form, f"routine.{key}")) or None for key in ROUTINE_KEYS}
+        routine["checkins"] = [tidy_time(t) for t in _TIME_SPLIT.split(_get(form, "routine.checkins")) if t]
+        profile["routine"] = routine
     elif number == 7:
         safety["neverAllow"] = _read_rows(
             form,
