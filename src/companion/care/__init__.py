@@ -1,0 +1,1 @@
+"""Care: alerts delivered to people (outbox, channels, escalation, acknowledgement) and reminders."""
