@@ -1,0 +1,145 @@
+"""A person's reminders for one local day, as plain data: no clock, no store, no I/O.
+
+Each medication time and each check-in of the routine becomes one occurrence on that day, at that wall
+time in the person's time zone, converted to UTC. Daylight saving is decided here, once:
+
+- a wall time that does not exist (the hour skipped when clocks go forward) moves to the first minute
+  that does exist after it (02:30 on a spring-forward night in Jerusalem is 03:00);
+- a wall time that happens twice (the hour repeated when clocks go back) happens once, at its first
+  occurrence (``fold=0``), so a dose is never asked for twice in one night.
+
+An occurrence's id is a digest of who, what, which local day and which wall time, so scheduling the
+same day again (at start, every hour, after each profile save) finds the same rows instead of adding
+new ones, on any number of instances.
+
+A time zone name that ``zoneinfo`` does not know (the profile's validator accepted any text before it
+checked zones) is not fatal: the day is scheduled in UTC, ``ZoneChoice.valid`` says so, and the
+caller logs it and shows it on the dashboard, because a wrong hour is better seen than silently
+skipped reminders.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from companion.profiles.models import Routine, Safety
+from companion.store.base import ReminderKind
+
+ID_PREFIX: Final = "rem-"
+ID_DIGEST_CHARS: Final = 32  # 128 bits of SHA-256: no two occurrences collide in practice
+MAX_GAP_MINUTES: Final = 24 * 60  # the longest skip ever made (Samoa, 2011, skipped a whole day)
+FALLBACK_ZONE: Final = "UTC"
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneChoice:
+    """The zone the schedule uses: the person's, or UTC when their zone's name is unknown."""
+
+    zone: tzinfo
+    name: str
+    valid: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderSpec:
+    """One occurrence as the schedule wants it; the store keeps it with its state."""
+
+    id: str
+    user_id: str
+    kind: ReminderKind
+    label: str  # the medication and its dosage as the profile says them; "" for a check-in
+    local_time: str  # HH:MM as written in the profile (the wall time asked for)
+    local_date: date
+    due_at: datetime  # aware UTC; later than the wall time only across a spring-forward gap
+
+    def __repr__(self) -> str:
+        return f"ReminderSpec(id={self.id!r}, kind={self.kind!r}, due_at={self.due_at.isoformat()})"
+
+
+def resolve_zone(name: str | None) -> ZoneChoice:
+    """The IANA zone called ``name``; UTC (``valid=False``) when there is no such zone."""
+    if name:
+        try:
+            return ZoneChoice(ZoneInfo(name), name, True)
+        except (ZoneInfoNotFoundError, ValueError):  # ValueError: a path-like or malformed key
+            pass
+    return ZoneChoice(UTC, FALLBACK_ZONE, False)
+
+
+def reminder_id(user_id: str, kind: ReminderKind, label: str, local_date: date, local_time: str) -> str:
+    key = "\x1f".join((user_id, kind, label, local_date.isoformat(), local_time))
+    return ID_PREFIX + hashlib.sha256(key.encode()).hexdigest()[:ID_DIGEST_CHARS]
+
+
+def medication_label(name: str, dosage: str) -> str:
+    """How a medication is named to the person and the family: "Acamol 500 mg"."""
+    return f"{name} {dosage}".strip()
+
+
+def _exists(moment: datetime) -> bool:
+    """Whether an aware local wall time happens: a time in a gap does not survive a UTC round trip."""
+    back = moment.astimezone(UTC).astimezone(moment.tzinfo)
+    return back.replace(tzinfo=None) == moment.replace(tzinfo=None)
+
+
+def to_utc(day: date, hhmm: str, zone: tzinfo) -> datetime:
+    """The UTC instant of wall time ``hhmm`` on ``day`` in ``zone``, by the DST rules above."""
+    hours, minutes = (int(part) for part in hhmm.split(":"))
+    wall = datetime.combine(day, time(hours, minutes), tzinfo=zone)  # fold=0: the first of two
+    if _exists(wall):
+        return wall.astimezone(UTC)
+    for step in range(1, MAX_GAP_MINUTES + 1):
+        later = wall + timedelta(minutes=step)  # wall-clock arithmetic: the tzinfo is re-applied
+        if _exists(later):
+            return later.astimezone(UTC)
+    return wall.astimezone(UTC)  # pragma: no cover - no zone skips more than a day
+
+
+def local_date(moment: datetime, zone: tzinfo) -> date:
+    return moment.astimezone(zone).date()
+
+
+def day_bounds(day: date, zone: tzinfo) -> tuple[datetime, datetime]:
+    """The UTC instants where a local day starts and the next one starts (23 or 25 hours on DST days)."""
+    start = to_utc(day, "00:00", zone)
+    end = to_utc(day + timedelta(days=1), "00:00", zone)
+    return start, end
+
+
+def occurrences(
+    user_id: str, safety: Safety, routine: Routine | None, zone: tzinfo, day: date
+) -> list[ReminderSpec]:
+    """Every medication time and check-in on local ``day``, in due order (then by label).
+
+    Two entries with the same label at the same time (a medication listed twice) are one occurrence.
+    """
+    found: dict[str, ReminderSpec] = {}
+
+    def add(kind: ReminderKind, label: str, hhmm: str) -> None:
+        spec_id = reminder_id(user_id, kind, label, day, hhmm)
+        found.setdefault(
+            spec_id, ReminderSpec(spec_id, user_id, kind, label, hhmm, day, to_utc(day, hhmm, zone))
+        )
+
+    for medication in safety.medications:
+        label = medication_label(medication.name, medication.dosage)
+        for hhmm in medication.times:
+            add("medication", label, hhmm)
+    for hhmm in routine.checkins if routine is not None else ():
+        add("checkin", "", hhmm)
+    return sorted(found.values(), key=lambda s: (s.due_at, s.kind, s.label))
+
+
+def window(
+    user_id: str, safety: Safety, routine: Routine | None, zone: tzinfo, now: datetime, days: int = 2
+) -> list[ReminderSpec]:
+    """The occurrences of ``days`` local days from the one ``now`` falls on (today and tomorrow)."""
+    today = local_date(now, zone)
+    specs: list[ReminderSpec] = []
+    for offset in range(days):
+        specs.extend(occurrences(user_id, safety, routine, zone, today + timedelta(days=offset)))
+    return specs
