@@ -127,7 +127,9 @@ def test_ids_are_stable_and_differ_by_person_day_time_and_label() -> None:
     again = occurrences("u1", plan, None, LONDON, date(2026, 1, 10))
     assert [s.id for s in first] == [s.id for s in again]
     [spec] = first
-    assert spec.id == reminder_id("u1", "medication", "Aricept 5 mg", date(2026, 1, 10), "09:00")
+    assert spec.id == reminder_id(
+        "u1", "medication", "Aricept 5 mg", date(2026, 1, 10), "09:00", "Europe/London"
+    )
     assert spec.id.startswith("rem-") and len(spec.id) == 36
     others = {
         reminder_id("u2", "medication", "Aricept 5 mg", date(2026, 1, 10), "09:00"),
@@ -135,8 +137,9 @@ def test_ids_are_stable_and_differ_by_person_day_time_and_label() -> None:
         reminder_id("u1", "medication", "Aricept 5 mg", date(2026, 1, 11), "09:00"),
         reminder_id("u1", "medication", "Aricept 5 mg", date(2026, 1, 10), "09:01"),
         reminder_id("u1", "checkin", "", date(2026, 1, 10), "09:00"),
+        reminder_id("u1", "medication", "Aricept 5 mg", date(2026, 1, 10), "09:00", "Asia/Jerusalem"),
     }
-    assert spec.id not in others and len(others) == 5
+    assert spec.id not in others and len(others) == 6
 
 
 def test_window_is_today_and_tomorrow_in_the_persons_zone() -> None:

@@ -8,9 +8,9 @@ time in the person's time zone, converted to UTC. Daylight saving is decided her
 - a wall time that happens twice (the hour repeated when clocks go back) happens once, at its first
   occurrence (``fold=0``), so a dose is never asked for twice in one night.
 
-An occurrence's id is a digest of who, what, which local day and which wall time, so scheduling the
-same day again (at start, every hour, after each profile save) finds the same rows instead of adding
-new ones, on any number of instances.
+An occurrence's id is a digest of who, what, which local day, which wall time and which zone, so
+scheduling the same day again (at start, every hour, after each profile save) finds the same rows
+instead of adding new ones, on any number of instances.
 
 A time zone name that ``zoneinfo`` does not know (the profile's validator accepted any text before it
 checked zones) is not fatal: the day is scheduled in UTC, ``ZoneChoice.valid`` says so, and the
@@ -70,8 +70,11 @@ def resolve_zone(name: str | None) -> ZoneChoice:
     return ZoneChoice(UTC, FALLBACK_ZONE, False)
 
 
-def reminder_id(user_id: str, kind: ReminderKind, label: str, local_date: date, local_time: str) -> str:
-    key = "\x1f".join((user_id, kind, label, local_date.isoformat(), local_time))
+def reminder_id(
+    user_id: str, kind: ReminderKind, label: str, local_date: date, local_time: str, zone: str = ""
+) -> str:
+    """The zone is part of it: after a move, 08:00 is another instant, so another occurrence."""
+    key = "\x1f".join((user_id, kind, label, local_date.isoformat(), local_time, zone))
     return ID_PREFIX + hashlib.sha256(key.encode()).hexdigest()[:ID_DIGEST_CHARS]
 
 
@@ -120,7 +123,7 @@ def occurrences(
     found: dict[str, ReminderSpec] = {}
 
     def add(kind: ReminderKind, label: str, hhmm: str) -> None:
-        spec_id = reminder_id(user_id, kind, label, day, hhmm)
+        spec_id = reminder_id(user_id, kind, label, day, hhmm, str(zone))
         found.setdefault(
             spec_id, ReminderSpec(spec_id, user_id, kind, label, hhmm, day, to_utc(day, hhmm, zone))
         )

@@ -109,6 +109,57 @@ STOP_MUSIC: Final[dict[str, Any]] = {
     "parameters": {"type": "object", "properties": {}, "additionalProperties": False},
 }
 
+MEDICATION_TAKEN: Final[dict[str, Any]] = {
+    "type": "function",
+    "name": "medication_taken",
+    "description": (
+        "Record that the person has taken a medication you reminded them of (or that they say they took "
+        "one that is due). Call it only when they clearly say so; never assume. The answer says what was "
+        "recorded; if it says nothing was, do not tell them it was."
+    ),
+    "parameters": {
+        "type": "object",
+        "properties": {
+            "reminder_id": {
+                "type": "string",
+                "maxLength": 64,
+                "description": "The reminder id from the reminder note, when there was one.",
+            },
+            "medication": {
+                "type": "string",
+                "maxLength": 80,
+                "description": "The medication's name as in your instructions, when no reminder id is known.",
+            },
+        },
+        "additionalProperties": False,
+    },
+}
+
+SNOOZE_REMINDER: Final[dict[str, Any]] = {
+    "type": "function",
+    "name": "snooze_reminder",
+    "description": (
+        "The person asks to be reminded later about the reminder you just gave them. Without minutes, the "
+        "usual delay is used."
+    ),
+    "parameters": {
+        "type": "object",
+        "properties": {
+            "minutes": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 240,
+                "description": "In how many minutes to remind them again.",
+            },
+        },
+        "additionalProperties": False,
+    },
+}
+
+# Answered by the service (care/reminder_tools.py); offered to the model once the relay runs them and
+# the language packs explain them.
+REMINDER_TOOLS: Final[tuple[dict[str, Any], ...]] = (MEDICATION_TAKEN, SNOOZE_REMINDER)
+
 TOOLS: Final[tuple[dict[str, Any], ...]] = (REMEMBER, ALERT_FAMILY, PLAY_MUSIC, STOP_MUSIC)
 
 

@@ -1,0 +1,134 @@
+"""A reminder service on a real store with an injected clock, a fake conversation and a fake family."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from companion.care.reminders import ReminderService
+from companion.events import InProcessBus
+from companion.profiles.service import ProfileService
+from companion.store import SqlStore
+from companion.store._reminders import SqlReminders
+
+
+class ReminderStoreForTests(SqlStore, SqlReminders):
+    """SqlStore with its reminder half (until the service's own store class includes it)."""
+
+
+@dataclass
+class Clock:
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@dataclass
+class Conversation:
+    """Stands in for ``SessionManager.say_when_quiet``: live or not, and what it was asked to say."""
+
+    live: bool = False
+    said: list[tuple[str, str, str]] = field(default_factory=list)
+    gate: asyncio.Event | None = None  # when set, a say waits for it (a conversation that is busy)
+
+    async def __call__(self, user_id: str, note: str, reminder_id: str) -> bool:
+        if self.gate is not None:
+            await self.gate.wait()
+        if not self.live:
+            return False
+        self.said.append((user_id, note, reminder_id))
+        return True
+
+
+@dataclass
+class Family:
+    """Stands in for ``AlertService.record``; ``fail`` makes the next calls raise."""
+
+    alerts: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    fail: int = 0
+
+    async def __call__(self, user_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        if self.fail:
+            self.fail -= 1
+            raise ConnectionError("store down")
+        self.alerts.append((user_id, body))
+        return {"id": f"alert-{len(self.alerts)}"}
+
+
+@dataclass
+class Rig:
+    store: ReminderStoreForTests
+    profiles: ProfileService
+    service: ReminderService
+    clock: Clock
+    conversation: Conversation
+    family: Family
+
+    async def save(self, user_id: str, section: str, body: dict[str, Any]) -> None:
+        await self.profiles.save_section(user_id, section, body, if_match=None, if_match_any=True)
+
+    async def states(self, user_id: str) -> dict[tuple[str, str], str]:
+        """``(local HH:MM, label) -> state`` of every reminder the person has in the store."""
+        far = timedelta(days=10)
+        rows = await self.store.list_of_user(user_id, self.clock.now - far, self.clock.now + far)
+        return {(r.due_at.isoformat(), r.label): r.state for r in rows}
+
+    async def tick(self) -> None:
+        await self.service.tick(self.clock())
+        await self.service.drain()
+
+
+def make_service(
+    store: ReminderStoreForTests,
+    profiles: ProfileService,
+    clock: Clock,
+    conversation: Conversation,
+    family: Family,
+    *,
+    ack_timeout_s: float = 1800.0,
+) -> ReminderService:
+    return ReminderService(
+        store,
+        profiles.context,
+        say=conversation,
+        alert=family,
+        clock=clock,
+        ack_timeout_s=ack_timeout_s,
+        snooze_s=600.0,
+    )
+
+
+async def make_rig(url: str, now: datetime) -> Rig:
+    store = ReminderStoreForTests(url)
+    await store.migrate()
+    bus = InProcessBus()
+    profiles = ProfileService(store, bus)
+    clock, conversation, family = Clock(now.astimezone(UTC)), Conversation(), Family()
+    service = make_service(store, profiles, clock, conversation, family)
+    bus.subscribe(service.on_profile_changed)
+    return Rig(store, profiles, service, clock, conversation, family)
+
+
+def person(
+    language: str = "he", timezone: str = "Asia/Jerusalem", checkins: list[str] | None = None
+) -> dict[str, Any]:
+    return {
+        "personalInfo": {
+            "fullName": "רות כהן" if language == "he" else "Ruth Miller",
+            "gender": "female",
+            "language": language,
+            "timezone": timezone,
+        },
+        "routine": {"checkins": checkins or []},
+    }
+
+
+def medications(*meds: tuple[str, str, list[str]]) -> dict[str, Any]:
+    return {"medications": [{"name": n, "dosage": d, "times": t} for n, d, t in meds]}
