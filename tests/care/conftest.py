@@ -14,18 +14,11 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from receivers import SmtpReceiver, WebhookReceiver
+from receivers import USER, CareStore, SmtpReceiver, WebhookReceiver
 from sqlalchemy.engine import make_url
 
-from companion.store import SqlStore, open_store
-from companion.store._outbox import SqlOutbox
+from companion.store import open_store
 from companion.store.schema import ALL_TABLES
-
-USER = "u1"
-
-
-class CareStore(SqlStore, SqlOutbox):
-    """``SqlStore`` with the outbox as one of its halves (as the service composes it)."""
 
 
 async def _empty_postgres(url: str) -> None:

@@ -29,6 +29,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from companion.store import SqlStore
+from companion.store._outbox import SqlOutbox
 from companion.store.base import JobRecord
 
 Scope = dict[str, Any]
@@ -230,7 +232,14 @@ def self_signed(tmp: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     return server, client
 
 
-# ---- what an alert's jobs look like (the shape the alert planner queues) -----------------------------
+# ---- what an alert's jobs look like (the shape the alert planner queues), and where they wait ---------
+
+USER = "u1"  # registered in every ``care_store_url`` database
+
+
+class CareStore(SqlStore, SqlOutbox):
+    """``SqlStore`` with the outbox as one of its halves (as the service composes it)."""
+
 
 PERSON_NAME = "Sara Cohen"
 SUMMARY = "I fell in the kitchen and cannot get up"
