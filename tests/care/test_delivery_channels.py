@@ -138,9 +138,10 @@ async def test_the_webhook_goes_to_the_url_configured_now(
 
 
 def test_a_webhook_needs_an_http_url_and_a_usable_secret(http: httpx.AsyncClient) -> None:
-    with pytest.raises(InvalidInput) as bad_url:
-        WebhookChannel("ftp://x.example/", SECRET, http)
-    assert bad_url.value.field == "webhook_url"
+    for url in ("ftp://x.example/", "https://", "http://[::1"):
+        with pytest.raises(InvalidInput) as bad_url:
+            WebhookChannel(url, SECRET, http)
+        assert bad_url.value.field == "webhook_url"
     for secret in ("whsec_", "whsec_not*base64!"):
         with pytest.raises(InvalidInput) as bad_secret:
             WebhookChannel("https://x.example/", secret, http)

@@ -125,8 +125,14 @@ class WebhookChannel:
         clock: Clock = utcnow,
         timeout_s: float = WEBHOOK_TIMEOUT_S,
     ) -> None:
-        if not url.startswith(("https://", "http://")):
+        try:
+            parsed = httpx.URL(url)
+        except httpx.InvalidURL:
+            parsed = None
+        if parsed is None or parsed.scheme not in ("https", "http") or not parsed.host:
             raise InvalidInput("COMPANION_WEBHOOK_URL must be an http(s) URL", field="webhook_url")
+        if parsed.scheme == "http" and parsed.host not in ("127.0.0.1", "localhost", "::1"):
+            log.warning("COMPANION_WEBHOOK_URL is not https: alerts would cross the network unencrypted")
         self.url = url
         self._signer = webhook_signer(secret)
         self._http = http
