@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from fastapi import FastAPI
+
 from companion.care.reminders import ReminderService
 from companion.events import InProcessBus
 from companion.profiles.service import ProfileService
@@ -132,3 +134,34 @@ def person(
 
 def medications(*meds: tuple[str, str, list[str]]) -> dict[str, Any]:
     return {"medications": [{"name": n, "dosage": d, "times": t} for n, d, t in meds]}
+
+
+def install_reminders(app: FastAPI, now: datetime, *, poll_s: float = 20.0) -> Rig:
+    """Put a reminder service with a fake clock, conversation and family into a started app: its own
+    store half on the app's database, the page's and the dashboard's routes (unless the app has them),
+    and the dependency that hands the service to them."""
+    from companion.care import reminder_routes
+    from companion.dashboard import reminders_routes
+
+    services = app.state.services
+    settings = services.settings
+    store = ReminderStoreForTests(settings.effective_database_url)
+    clock, conversation, family = Clock(now.astimezone(UTC)), Conversation(), Family()
+    service = ReminderService(
+        store,
+        services.profiles.context,
+        say=conversation,
+        alert=family,
+        clock=clock,
+        ack_timeout_s=settings.reminder_ack_timeout_s,
+        snooze_s=settings.reminder_snooze_s,
+        poll_s=poll_s,
+    )
+    services.bus.subscribe(service.on_profile_changed)
+    app.dependency_overrides[reminder_routes.reminder_service] = lambda: service
+    paths = {getattr(route, "path", None) for route in app.router.routes}
+    if reminder_routes.REMINDERS not in paths:
+        app.include_router(reminder_routes.router)
+    if reminders_routes.PAGE not in paths:
+        app.include_router(reminders_routes.router)
+    return Rig(store, services.profiles, service, clock, conversation, family)

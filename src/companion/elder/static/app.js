@@ -7,6 +7,7 @@ import { Connection } from "./connection.js";
 import { Conversation } from "./conversation.js";
 import { publishDebug } from "./debug.js";
 import { MusicPlayer, MusicTools } from "./music.js";
+import { Reminders } from "./reminders.js";
 import { Ui } from "./ui.js";
 import { ScreenAwake } from "./wakelock.js";
 
@@ -24,6 +25,9 @@ const music = new MusicPlayer(
   (playing) => conversation && conversation.onMusicChange(playing),
   new URL(SILENCE_FILE, new URL(config.staticBase, location.href)).href,
 );
+
+// Reminders ring on the page while no conversation is live; "talk to me" opens one (in the click).
+const reminders = new Reminders({ onTalk: () => talking || startConversation() });
 
 function registerServiceWorker() {
   if (!("serviceWorker" in navigator) || !window.isSecureContext) return;
@@ -49,6 +53,8 @@ function stopConversation(finalState = "idle") {
   connection = microphone = conversation = null;
   ui.setTalking(false);
   ui.setState(finalState);
+  if (finalState === "unpaired") reminders.stop();
+  else reminders.resume();
 }
 
 function showUnpaired() {
@@ -92,6 +98,7 @@ function startConversation() {
   music.unlock();
 
   talking = true;
+  reminders.pause();
   ui.setDetail(null);
   ui.setTalking(true);
   ui.setState("connecting");
@@ -150,4 +157,5 @@ document.getElementById("talk").addEventListener("click", () => {
 });
 
 if (!config.paired) ui.showPairing(true);
+else reminders.start();
 registerServiceWorker();
