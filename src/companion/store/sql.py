@@ -22,6 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from companion.errors import InvalidInput, PreconditionFailed, StoreUnavailable
 from companion.store._accounts import SqlAccounts
 from companion.store._devices import SqlDevices
+from companion.store._outbox import SqlOutbox
+from companion.store._reminders import SqlReminders
 from companion.store._engine import Clock, check_key, json_roundtrip, normalise_url, utcnow
 from companion.store.base import StoredDocument
 from companion.store.schema import ID_MAX, KIND_MAX, documents, users
@@ -37,8 +39,9 @@ _MIGRATION_LOCK_KEY = 0x636F6D70  # "comp"
 _doc = documents.c
 
 
-class SqlStore(SqlAccounts, SqlDevices):
-    """Implements ``DocumentStore``, ``AccountStore`` and ``DeviceStore``; ``migrate()`` once on start."""
+class SqlStore(SqlAccounts, SqlDevices, SqlOutbox, SqlReminders):
+    """Implements ``DocumentStore``, ``AccountStore``, ``DeviceStore``, the alert outbox and reminders;
+    ``migrate()`` once on start."""
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
