@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -136,7 +137,9 @@ def medications(*meds: tuple[str, str, list[str]]) -> dict[str, Any]:
     return {"medications": [{"name": n, "dosage": d, "times": t} for n, d, t in meds]}
 
 
-def install_reminders(app: FastAPI, now: datetime, *, poll_s: float = 20.0) -> Rig:
+def install_reminders(
+    app: FastAPI, now: datetime, *, poll_s: float = 20.0, clock: Callable[[], datetime] | None = None
+) -> Rig:
     """Put a reminder service with a fake clock, conversation and family into a started app: its own
     store half on the app's database, the page's and the dashboard's routes (unless the app has them),
     and the dependency that hands the service to them."""
@@ -146,13 +149,13 @@ def install_reminders(app: FastAPI, now: datetime, *, poll_s: float = 20.0) -> R
     services = app.state.services
     settings = services.settings
     store = ReminderStoreForTests(settings.effective_database_url)
-    clock, conversation, family = Clock(now.astimezone(UTC)), Conversation(), Family()
+    fake, conversation, family = Clock(now.astimezone(UTC)), Conversation(), Family()
     service = ReminderService(
         store,
         services.profiles.context,
         say=conversation,
         alert=family,
-        clock=clock,
+        clock=clock or fake,
         ack_timeout_s=settings.reminder_ack_timeout_s,
         snooze_s=settings.reminder_snooze_s,
         poll_s=poll_s,
@@ -164,4 +167,4 @@ def install_reminders(app: FastAPI, now: datetime, *, poll_s: float = 20.0) -> R
         app.include_router(reminder_routes.router)
     if reminders_routes.PAGE not in paths:
         app.include_router(reminders_routes.router)
-    return Rig(store, services.profiles, service, clock, conversation, family)
+    return Rig(store, services.profiles, service, fake, conversation, family)
