@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from companion.care.reminder_tools import REMINDER_TOOLS as REMINDER_TOOL_NAMES
+from companion.care.reminder_tools import REMINDER_TOOL_NAMES
 from companion.care.reminder_words import card_words, missed_summary, say_note, sentence
 from companion.care.reminders import MAX_SNOOZE_MINUTES, MIN_SNOOZE_MINUTES
 from companion.errors import InvalidInput, NotFound

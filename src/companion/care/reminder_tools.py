@@ -13,7 +13,7 @@ from companion.errors import CompanionError, NotFound
 if TYPE_CHECKING:
     from companion.care.reminders import ReminderService
 
-REMINDER_TOOLS: Final = frozenset({"medication_taken", "snooze_reminder"})
+REMINDER_TOOL_NAMES: Final = frozenset({"medication_taken", "snooze_reminder"})
 NAME_ARG_MAX: Final = 80  # a medication's name as the model heard it
 
 

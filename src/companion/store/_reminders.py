@@ -116,7 +116,8 @@ class SqlReminders(SqlBase):
         first."""
         check_aware(now)
         wanted = _states(states)
-        query = select(reminders).where(_rem.state.in_(wanted), wanted_at() <= now)
+        # never before its due time, even if snoozed early; and due_at narrows the search by its index
+        query = select(reminders).where(_rem.state.in_(wanted), _rem.due_at <= now, wanted_at() <= now)
         if user_id is not None:
             query = query.where(_rem.user_id == user_id)
         query = query.order_by(wanted_at(), _rem.id).limit(limit)
