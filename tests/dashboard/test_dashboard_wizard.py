@@ -200,7 +200,9 @@ async def test_a_new_person_gets_every_section(dash: Dash) -> None:
 async def test_alerts_newest_first_and_resolved(dash: Dash) -> None:
     alerts = dash.services.alerts
     await alerts.record(DEMO_USER, {"severity": "high", "summary": "ישן מאוחר"}, session_id=None)
-    newest = await alerts.record(DEMO_USER, {"severity": "critical", "summary": "נפל במטבח"}, session_id=None)
+    newest, _ = await alerts.record(
+        DEMO_USER, {"severity": "critical", "summary": "נפל במטבח"}, session_id=None
+    )
     await dash.login()
     page = await dash.get(f"/dashboard/people/{DEMO_USER}/alerts")
     assert page.text.index("נפל במטבח") < page.text.index("ישן מאוחר")

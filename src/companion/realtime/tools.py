@@ -12,14 +12,17 @@ import functools
 import json
 import logging
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
+from companion.care.alerting import FAMILY_SERVICE
 from companion.errors import CompanionError
 from companion.profiles.alerts import AlertService
 from companion.profiles.models import MEDIUM_TEXT, CareContext, MemorySource, Music
 from companion.profiles.service import ProfileService
 from companion.prompt import tool_definitions
+from companion.store.base import JobRecord
 
 log = logging.getLogger(__name__)
 
@@ -123,9 +126,15 @@ class ToolRuntime:
             if call.name == "remember":
                 return await self._remember(user_id, args)
             if call.name == "alert_family":
-                alert = await self._alerts.record(user_id, _alert_body(args), session_id=session_id)
-                log.info("alert %s (%s) recorded for user %s", alert.id, alert.severity.value, user_id)
-                return {"ok": True, "alertId": alert.id, "message": "The family has been alerted."}
+                alert, jobs = await self._alerts.record(user_id, _alert_body(args), session_id=session_id)
+                log.info(
+                    "alert %s (%s) recorded for user %s, %d messages queued",
+                    alert.id,
+                    alert.severity.value,
+                    user_id,
+                    len(jobs),
+                )
+                return alert_answer(alert.id, jobs)
         except CompanionError as exc:
             return {"ok": False, "error": exc.code, "message": exc.message}
         return {"ok": False, "error": "unknown_tool", "message": f"No tool named {call.name}"}
@@ -142,6 +151,32 @@ class ToolRuntime:
             body["importance"] = args["importance"]
         memory, _ = await self._profiles.add_memory(user_id, body, source=MemorySource.CONVERSATION)
         return {"ok": True, "memoryId": memory.id}
+
+
+NOBODY_TOLD: Final = (
+    "The alert is recorded on the family's dashboard, but no one was sent a message. "
+    "Do not say anyone is coming."
+)
+SOMEONE_TOLD: Final = (
+    "A message about this is being sent to: {names}. You may tell the person that {names} "
+    "will get a message. Do not promise that anyone is coming, or when: no one has answered yet."
+)
+
+
+def alert_answer(alert_id: str, jobs: Sequence[JobRecord]) -> dict[str, Any]:
+    """What ``alert_family`` tells the model: exactly who was queued a message, nothing more."""
+    notified = [
+        {"name": job.contact or FAMILY_SERVICE, "channel": job.channel, "status": "queued"} for job in jobs
+    ]
+    if not notified:
+        return {"ok": True, "alertId": alert_id, "notified": [], "message": NOBODY_TOLD}
+    names = ", ".join(dict.fromkeys(n["name"] for n in notified))
+    return {
+        "ok": True,
+        "alertId": alert_id,
+        "notified": notified,
+        "message": SOMEONE_TOLD.format(names=names),
+    }
 
 
 def _alert_body(args: dict[str, Any]) -> dict[str, Any]:
