@@ -1,4 +1,5 @@
-"""Alerts raised by conversations, newest first, and resolving them."""
+"""Alerts, newest first, each with its deliveries (who was sent what, and every try); acknowledging and
+resolving them."""
 
 from __future__ import annotations
 
@@ -8,15 +9,40 @@ from fastapi import APIRouter
 
 from companion.api.deps import PrincipalDep, ServicesDep
 from companion.api.users import UserId, care_team_only
+from companion.auth import Principal
+from companion.profiles.alerts import Alert, AlertDelivery
 
 router = APIRouter(prefix="/api/users", tags=["alerts"])
+
+
+def alert_json(alert: Alert, deliveries: list[AlertDelivery]) -> dict[str, Any]:
+    body = alert.model_dump(mode="json", by_alias=True)
+    body["deliveries"] = [d.as_json() for d in deliveries]
+    return body
+
+
+def _who(principal: Principal) -> str:
+    return principal.caregiver_id or principal.token_id
 
 
 @router.get("/{user_id}/alerts")
 async def list_alerts(user_id: UserId, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
     await care_team_only(principal)
     await services.auth.require_user(principal, user_id)
-    return {"alerts": [a.model_dump(mode="json", by_alias=True) for a in await services.alerts.list(user_id)]}
+    alerts = await services.alerts.list(user_id)
+    deliveries = await services.alerts.deliveries_by_alert(user_id)
+    return {"alerts": [alert_json(a, deliveries.get(a.id, [])) for a in alerts]}
+
+
+@router.post("/{user_id}/alerts/{alert_id}/acknowledge")
+async def acknowledge_alert(
+    user_id: UserId, alert_id: str, services: ServicesDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    """Stops the alert's escalation; the first acknowledgement is kept."""
+    await care_team_only(principal)
+    await services.auth.require_user(principal, user_id)
+    alert = await services.alerts.acknowledge(user_id, alert_id, by=_who(principal), via="api")
+    return {"alert": alert_json(alert, await services.alerts.deliveries(user_id, alert_id))}
 
 
 @router.post("/{user_id}/alerts/{alert_id}/resolve")
@@ -25,5 +51,5 @@ async def resolve_alert(
 ) -> dict[str, Any]:
     await care_team_only(principal)
     await services.auth.require_user(principal, user_id)
-    alert = await services.alerts.resolve(user_id, alert_id, by=principal.caregiver_id or principal.token_id)
-    return {"alert": alert.model_dump(mode="json", by_alias=True)}
+    alert = await services.alerts.resolve(user_id, alert_id, by=_who(principal), via="api")
+    return {"alert": alert_json(alert, await services.alerts.deliveries(user_id, alert_id))}

@@ -1,0 +1,56 @@
+"""A person's alerts on the dashboard: each with the messages sent about it (when, by which channel, to
+whom, with what result), who acknowledged it, and the buttons to acknowledge and to resolve it.
+
+Acknowledging says "someone is on it" and stops the escalation of a critical alert; resolving says it is
+over (and acknowledges too, if no one had).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from companion.dashboard.web import PREFIX, DashboardRoute, MemberDep, Page, PostDep
+
+router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)
+
+
+async def _person(page: Page, user_id: str) -> dict[str, str]:
+    """The person as the page's breadcrumb names them: preferred name, full name, or their id."""
+    context = await page.services.alerts.context(user_id)
+    info = context.profile.personal_info if context.profile else None
+    name = (info.preferred_name or info.full_name) if info else user_id
+    return {"id": user_id, "name": name}
+
+
+def _who(page: Page) -> str:
+    principal = page.principal
+    display = page.session.display_name if page.session else None
+    return display or principal.caregiver_id or principal.token_id
+
+
+@router.get("/people/{user_id}/alerts")
+async def alerts(page: MemberDep, user_id: str) -> Response:
+    await page.person(user_id)
+    return page.render(
+        "alerts.html",
+        person=await _person(page, user_id),
+        alerts=await page.services.alerts.list(user_id),
+        deliveries=await page.services.alerts.deliveries_by_alert(user_id),
+        flash=page.session.pop_flash() if page.session else None,
+    )
+
+
+@router.post("/people/{user_id}/alerts/{alert_id}/acknowledge")
+async def acknowledge_alert(page: PostDep, user_id: str, alert_id: str) -> Response:
+    await page.person(user_id)
+    await page.services.alerts.acknowledge(user_id, alert_id, by=_who(page), via="dashboard")
+    page.set_flash(message=page.t("alerts.acknowledged"))
+    return page.redirect(f"{PREFIX}/people/{user_id}/alerts")
+
+
+@router.post("/people/{user_id}/alerts/{alert_id}/resolve")
+async def resolve_alert(page: PostDep, user_id: str, alert_id: str) -> Response:
+    await page.person(user_id)
+    await page.services.alerts.resolve(user_id, alert_id, by=_who(page), via="dashboard")
+    page.set_flash(message=page.t("alerts.resolved"))
+    return page.redirect(f"{PREFIX}/people/{user_id}/alerts")
