@@ -105,6 +105,8 @@ class _MaxDocument:
             return FIXED[key]
         if key == "phone":
             return f"050-123-{4500 + index % 100:04d}"
+        if key == "email":
+            return f"contact{index}@example.com"
         if node.get("format"):
             return None  # dates: optional everywhere
         if "maxLength" not in node:

@@ -5,14 +5,24 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from functools import partial
+from typing import Any
 
+import httpx
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from companion import __version__, dashboard, elder
 from companion.api import admin, alerts, devices, errors, health, live, sessions, users
 from companion.auth import AuthService
+from companion.care import ack_routes
+from companion.care.alerting import AlertConfig
+from companion.care.channels import channels_from_settings
+from companion.care.delivery import DeliveryWorker
+from companion.care.escalation import EscalationService
+from companion.care.loop import CareLoop, NamedStep
+from companion.care.reminders import ReminderService
 from companion.elder.devices import DeviceService
 from companion.elder.music import load_library
 from companion.events import EventBus, InProcessBus
@@ -41,7 +51,9 @@ async def build_services(settings: Settings, *, bus: EventBus | None = None, liv
     bus = bus or InProcessBus()
     admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None
     profiles = ProfileService(store, bus)
-    alert_service = AlertService(store)
+    http = httpx.AsyncClient()  # the alert webhook's client; closed with the services
+    channels = channels_from_settings(settings, http)  # half-configured channels refuse to start here
+    alert_service = AlertService(store, profiles.context, AlertConfig.from_settings(settings, channels))
     metrics = Metrics()
     local_engine = None
     local_url: str | None = None
@@ -53,12 +65,13 @@ async def build_services(settings: Settings, *, bus: EventBus | None = None, liv
         )
         await local_engine.start("127.0.0.1", 0)
         local_url = local_engine.url
+    tool_runtime = ToolRuntime(profiles, alert_service)
     manager = SessionManager(
         connector=partial(connector_from_settings, settings, local_url=local_url),
         load_context=profiles.context,
         build=partial(build, budget_tokens=settings.token_budget),
         tools_for=tools_for,
-        tool_runtime=ToolRuntime(profiles, alert_service),
+        tool_runtime=tool_runtime,
         config=SessionConfig(
             refresh_timeout_s=settings.refresh_timeout_s,
             after_response=settings.refresh_timing == "after_response",
@@ -69,6 +82,34 @@ async def build_services(settings: Settings, *, bus: EventBus | None = None, liv
         metrics=metrics,
     )
     bus.subscribe(manager.on_profile_changed)
+
+    async def say(user_id: str, note: str, reminder_id: str) -> bool:
+        return await manager.say_when_quiet(user_id, note)
+
+    async def alert(user_id: str, body: dict[str, Any]) -> object:
+        recorded, _ = await alert_service.record(user_id, body, session_id=None)
+        return recorded
+
+    reminders = ReminderService(
+        store,
+        profiles.context,
+        say=say,
+        alert=alert,
+        clock=lambda: datetime.now(UTC),
+        ack_timeout_s=settings.reminder_ack_timeout_s,
+        snooze_s=settings.reminder_snooze_s,
+    )
+    tool_runtime.reminders = reminders
+    bus.subscribe(reminders.on_profile_changed)
+    delivery = DeliveryWorker(store, channels, max_attempts=settings.delivery_max_attempts)
+    escalation = EscalationService(alert_service, store)
+    care = CareLoop(
+        [
+            NamedStep("delivery", lambda now: delivery.run_once()),
+            NamedStep("escalation", escalation.tick),
+            NamedStep("reminders", reminders.tick),
+        ]
+    )
     return Services(
         settings=settings,
         store=store,
@@ -80,6 +121,9 @@ async def build_services(settings: Settings, *, bus: EventBus | None = None, liv
         metrics=metrics,
         devices=DeviceService(store, manager),
         local_engine=local_engine,
+        reminders=reminders,
+        care=care,
+        http=http,
     )
 
 
@@ -92,6 +136,8 @@ def create_app(settings: Settings | None = None, *, on_ready: ReadyHook | None =
         services = await build_services(settings, live=True)
         app.state.services = services
         services.music = await load_library(settings.music_dir)
+        if services.care is not None:
+            services.care.start()
         if on_ready is not None:
             await on_ready(services)
         log.info(
@@ -106,6 +152,7 @@ def create_app(settings: Settings | None = None, *, on_ready: ReadyHook | None =
     errors.install(app)
     app.include_router(health.router)
     app.include_router(alerts.router)
+    app.include_router(ack_routes.router)
     app.include_router(devices.router)  # before users: its catch-all /{user_id}/{section} would match
     app.include_router(users.router)
     app.include_router(admin.router)

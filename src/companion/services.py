@@ -15,7 +15,11 @@ from companion.realtime.metrics import Metrics
 from companion.settings import Settings
 from companion.store import SqlStore
 
-if TYPE_CHECKING:  # the elder package imports this module
+if TYPE_CHECKING:  # the elder and care packages import this module
+    import httpx
+
+    from companion.care.loop import CareLoop
+    from companion.care.reminders import ReminderService
     from companion.elder.devices import DeviceService
     from companion.elder.music import MusicLibrary
 
@@ -33,13 +37,20 @@ class Services:
     devices: DeviceService  # paired tablets: pairing codes, device cookies, client secrets
     local_engine: Any = None  # the in-process offline model, when the upstream is "local"
     music: MusicLibrary | None = None  # scanned once at start; None without COMPANION_MUSIC_DIR
+    reminders: ReminderService | None = None  # medication and check-in reminders
+    care: CareLoop | None = None  # delivers alerts, escalates them, brings reminders due
+    http: httpx.AsyncClient | None = None  # shared outgoing HTTP (the alert webhook)
 
     async def instructions(self, user_id: str) -> Instructions:
         return build(await self.profiles.context(user_id), budget_tokens=self.settings.token_budget)
 
     async def close(self) -> None:
+        if self.care is not None:
+            await self.care.stop()
         await self.sessions.close_all()
         await self.bus.close()
         if self.local_engine is not None:
             await self.local_engine.close()
+        if self.http is not None:
+            await self.http.aclose()
         await self.store.close()

@@ -13,6 +13,7 @@ from companion.prompt import build, tool_definitions
 from tests.prompt.factories import context
 
 REMEMBER_TOOL = {"type": "function", "name": "remember", "description": "Remember", "parameters": {}}
+SENT = {"ok": True, "notified": [{"name": "דנה", "channel": "email", "status": "queued"}]}
 ALERT_TOOL = {"type": "function", "name": "alert_family", "description": "Alert", "parameters": {}}
 HE_CRISIS = HE_INSTRUCTIONS + "ביטויי מצוקה [crisis_phrases]: «אני מפחד», «הלכתי לאיבוד»\n"
 EN_CRISIS = EN_INSTRUCTIONS + "Crisis phrases [crisis_phrases]: «I am scared», «Help me»\n"
@@ -132,8 +133,10 @@ def test_precedence_crisis_then_remember_then_music() -> None:
         (EN_CRISIS, "remember", {"ok": True, "memoryId": "m1"}, "I'll remember that."),
         (HE_CRISIS, "remember", {"ok": False, "error": "x"}, "לא הצלחתי לשמור את זה כרגע."),
         (EN_CRISIS, "remember", {"ok": False, "error": "x"}, "I couldn't save that right now."),
-        (HE_CRISIS, "alert_family", {"ok": True}, "הודעתי למשפחה, הם ייצרו קשר בקרוב. אני כאן איתך."),
-        (EN_CRISIS, "alert_family", {"ok": True}, "I've let your family know. I'm here with you."),
+        (HE_CRISIS, "alert_family", {"ok": True, "notified": []}, "רשמתי את זה בשביל המשפחה. אני כאן איתך."),
+        (EN_CRISIS, "alert_family", {"ok": True}, "I've noted it for your family. I'm here with you."),
+        (HE_CRISIS, "alert_family", SENT, "שלחתי הודעה למשפחה. אני כאן איתך."),
+        (EN_CRISIS, "alert_family", SENT, "I've sent your family a message. I'm here with you."),
         (
             HE_CRISIS,
             "alert_family",

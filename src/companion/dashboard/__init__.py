@@ -11,7 +11,15 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from companion.dashboard import account, devices, live, pages, wizard_routes
+from companion.dashboard import (
+    account,
+    alerts_routes,
+    devices,
+    live,
+    pages,
+    reminders_routes,
+    wizard_routes,
+)
 from companion.dashboard.web import PREFIX
 from companion.dashboard.websessions import DashboardState
 
@@ -21,7 +29,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 def install(app: FastAPI) -> None:
     app.state.dashboard = DashboardState()
     app.mount(PREFIX + "/static", StaticFiles(directory=STATIC_DIR), name="dashboard-static")
-    for module in (account, pages, devices, wizard_routes, live):
+    for module in (account, alerts_routes, reminders_routes, pages, devices, wizard_routes, live):
         app.include_router(module.router)
 
 

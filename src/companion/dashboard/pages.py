@@ -1,4 +1,4 @@
-"""The caregiver's people, one person's page, what the AI is told, and the alerts.
+"""The caregiver's people, one person's page, and what the AI is told (alerts: ``alerts_routes``).
 
 Every page about a person first asks ``AuthService.require_user``: a person not assigned to this
 caregiver gives the same 404 page as one that does not exist.
@@ -120,23 +120,3 @@ async def instructions(page: MemberDep, user_id: str) -> Response:
         built=built,
         sessions=[_session_diff(s) for s in page.services.sessions.of_user(user_id)],
     )
-
-
-@router.get("/people/{user_id}/alerts")
-async def alerts(page: MemberDep, user_id: str) -> Response:
-    await page.person(user_id)
-    return page.render(
-        "alerts.html",
-        person=await _summary(page, user_id),
-        alerts=await page.services.alerts.list(user_id),
-        flash=page.session.pop_flash() if page.session else None,
-    )
-
-
-@router.post("/people/{user_id}/alerts/{alert_id}/resolve")
-async def resolve_alert(page: PostDep, user_id: str, alert_id: str) -> Response:
-    await page.person(user_id)
-    principal = page.principal
-    await page.services.alerts.resolve(user_id, alert_id, by=principal.caregiver_id or principal.token_id)
-    page.set_flash(message=page.t("alerts.resolved"))
-    return page.redirect(f"{PREFIX}/people/{user_id}/alerts")

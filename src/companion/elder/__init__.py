@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from companion.care import reminder_routes
 from companion.elder import music_routes, page, pair_routes
 
 
 def install(app: FastAPI) -> None:
     page.install_static(app)
-    for module in (pair_routes, music_routes, page):
+    for module in (pair_routes, music_routes, reminder_routes, page):
         app.include_router(module.router)
 
 

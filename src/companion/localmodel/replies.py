@@ -200,10 +200,16 @@ def _ack(ctx: ReplyContext, output_item: Mapping[str, Any], hebrew: bool) -> str
                 if hebrew
                 else "I couldn't reach your family just now. I'm here with you."
             )
+        if not (_output(output_item) or {}).get("notified"):  # recorded, but nobody was sent a message
+            return (
+                "רשמתי את זה בשביל המשפחה. אני כאן איתך."
+                if hebrew
+                else "I've noted it for your family. I'm here with you."
+            )
         return (
-            "הודעתי למשפחה, הם ייצרו קשר בקרוב. אני כאן איתך."
+            "שלחתי הודעה למשפחה. אני כאן איתך."
             if hebrew
-            else "I've let your family know. I'm here with you."
+            else "I've sent your family a message. I'm here with you."
         )
     if tool == STOP_MUSIC_TOOL:
         if refusal is not None:

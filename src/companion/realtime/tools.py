@@ -14,9 +14,10 @@ import logging
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from companion.care.alerting import FAMILY_SERVICE
+from companion.care.reminder_tools import REMINDER_TOOL_NAMES, run_reminder_tool
 from companion.errors import CompanionError
 from companion.profiles.alerts import AlertService
 from companion.profiles.models import MEDIUM_TEXT, CareContext, MemorySource, Music
@@ -24,9 +25,12 @@ from companion.profiles.service import ProfileService
 from companion.prompt import tool_definitions
 from companion.store.base import JobRecord
 
+if TYPE_CHECKING:
+    from companion.care.reminders import ReminderService
+
 log = logging.getLogger(__name__)
 
-SERVER_TOOLS = frozenset({"remember", "alert_family"})
+SERVER_TOOLS = frozenset({"remember", "alert_family", *REMINDER_TOOL_NAMES})
 MUSIC_TOOLS = frozenset({"play_music", "stop_music"})
 
 
@@ -119,12 +123,15 @@ class ToolRuntime:
     def __init__(self, profiles: ProfileService, alerts: AlertService) -> None:
         self._profiles = profiles
         self._alerts = alerts
+        self.reminders: ReminderService | None = None  # set once built (it needs the session manager)
 
     async def run(self, call: ToolCall, *, user_id: str, session_id: str) -> dict[str, Any]:
         args = call.args()
         try:
             if call.name == "remember":
                 return await self._remember(user_id, args)
+            if call.name in REMINDER_TOOL_NAMES and self.reminders is not None:
+                return await run_reminder_tool(self.reminders, call.name, args, user_id)
             if call.name == "alert_family":
                 alert, jobs = await self._alerts.record(user_id, _alert_body(args), session_id=session_id)
                 log.info(

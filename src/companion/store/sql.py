@@ -22,9 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from companion.errors import InvalidInput, PreconditionFailed, StoreUnavailable
 from companion.store._accounts import SqlAccounts
 from companion.store._devices import SqlDevices
+from companion.store._engine import Clock, check_key, json_roundtrip, normalise_url, utcnow
 from companion.store._outbox import SqlOutbox
 from companion.store._reminders import SqlReminders
-from companion.store._engine import Clock, check_key, json_roundtrip, normalise_url, utcnow
 from companion.store.base import StoredDocument
 from companion.store.schema import ID_MAX, KIND_MAX, documents, users
 
