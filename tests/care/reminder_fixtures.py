@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 
@@ -31,6 +32,34 @@ class Clock:
     def advance(self, **delta: float) -> datetime:
         self.now += timedelta(**delta)
         return self.now
+
+
+@dataclass
+class OffsetClock:
+    """The real clock plus an offset a test moves forward (for a page that runs in real time)."""
+
+    offset: timedelta = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def set(self, moment: datetime) -> None:
+        self.offset = moment - datetime.now(UTC)
+
+
+def mid_morning_zone(now: datetime) -> str:
+    """An ``Etc/GMT`` zone (no daylight saving) where ``now`` is 10 o'clock: doses set a few minutes
+    after ``now`` stay on one local day. Tests in a running app use it so that the app's own reminder
+    loop, on the real clock, finds the test's doses still ahead (never due, never missed) and schedules
+    the very same ones. The zone's sign is the reverse of its offset's."""
+    offset = (10 - now.hour + 12) % 24 - 12  # -12 .. 11
+    if offset == 0:
+        return "Etc/GMT"
+    return f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"
+
+
+def local_hhmm(moment: datetime, zone: str) -> str:
+    return moment.astimezone(ZoneInfo(zone)).strftime("%H:%M")
 
 
 @dataclass

@@ -1,12 +1,17 @@
 """The page's reminder routes and the dashboard's reminders page, in process over ASGI: who may ask,
-what a card carries, each button, bad input named, and what the family sees."""
+what a card carries, each button, bad input named, and what the family sees.
+
+The clock of the reminder service under test starts at the real time and jumps ahead; the doses are a
+few minutes after it in a zone where it is mid-morning, so an app's own reminder loop (on the real
+clock) finds them still ahead and leaves them alone."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -14,14 +19,19 @@ import pytest
 from companion.app import create_app
 from companion.demo import seed_demo
 from companion.settings import Settings
-from tests.care.reminder_fixtures import Rig, install_reminders, medications, person
+from tests.care.reminder_fixtures import (
+    Rig,
+    install_reminders,
+    local_hhmm,
+    medications,
+    mid_morning_zone,
+    person,
+)
 from tests.dashboard.conftest import Dash
 
 ADMIN = "reminder-admin-token"
 U = "user-reminders"
 ORIGIN = "http://tablet.test"
-# 07:59:30 in Jerusalem on 10 January 2026 (UTC+2)
-START = datetime(2026, 1, 10, 5, 59, 30, tzinfo=UTC)
 
 
 @dataclass
@@ -29,6 +39,11 @@ class Env:
     rig: Rig
     client: httpx.AsyncClient
     dash: Dash
+    zone: str
+    dose: datetime  # the first dose, 30 s after the start
+
+    def at(self, moment: datetime) -> str:
+        return local_hhmm(moment, self.zone)
 
 
 @pytest.fixture
@@ -36,7 +51,11 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
     app = create_app(Settings(data_dir=tmp_path, admin_token=ADMIN))
     async with app.router.lifespan_context(app):
         creds = await seed_demo(app.state.services)
-        rig = install_reminders(app, START)
+        start = datetime.now(UTC).replace(microsecond=0)
+        dose = start.replace(second=0) + timedelta(minutes=2)
+        start = dose - timedelta(seconds=30)
+        zone = mid_morning_zone(dose)
+        rig = install_reminders(app, start)
         admin = {"Authorization": f"Bearer {ADMIN}"}
         transport = httpx.ASGITransport(app=app)
         async with (
@@ -45,8 +64,8 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
         ):
             assert (await client.post("/api/users", json={"userId": U}, headers=admin)).status_code == 201
             for section, body in (
-                ("profile", person(checkins=["12:00"])),
-                ("safety", medications(("אקמול", '500 מ"ג', ["08:00", "20:00"]))),
+                ("profile", person(timezone=zone, checkins=[local_hhmm(dose + timedelta(hours=2), zone)])),
+                ("safety", medications(("אקמול", '500 מ"ג', [local_hhmm(dose, zone), "23:59"]))),
             ):
                 saved = await client.put(f"/api/users/{U}/{section}", json=body, headers=admin)
                 assert saved.status_code == 200, saved.text
@@ -56,7 +75,7 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
             )
             assert paired.status_code == 303, paired.text
             dash = Dash(app.state.services, dash_client, creds)
-            yield Env(rig, client, dash)
+            yield Env(rig, client, dash, zone, dose)
         await rig.service.close()
         await rig.store.close()
 
@@ -73,7 +92,7 @@ async def test_the_page_gets_a_card_when_the_reminder_is_due(env: Env) -> None:
     env.rig.clock.advance(seconds=30)
     [card] = (await env.client.get("/app/reminders")).json()["reminders"]
     assert card["text"] == 'הגיע הזמן לקחת אקמול 500 מ"ג. לקחת כבר?'
-    assert (card["kind"], card["label"], card["time"]) == ("medication", 'אקמול 500 מ"ג', "08:00")
+    assert (card["kind"], card["label"], card["time"]) == ("medication", 'אקמול 500 מ"ג', env.at(env.dose))
     record = await env.rig.store.get_reminder(U, card["id"])
     assert record is not None and (record.state, record.delivered_via) == ("delivered", "page")
 
@@ -87,7 +106,7 @@ async def test_each_button(env: Env) -> None:
     assert snoozed.json() == {
         "id": card["id"],
         "state": "snoozed",
-        "snoozedUntil": "2026-01-10T06:10:00+00:00",
+        "snoozedUntil": (env.dose + timedelta(minutes=10)).isoformat(),
     }
     assert (await env.client.get("/app/reminders")).json()["reminders"] == []
 
@@ -135,13 +154,14 @@ async def test_the_dashboard_shows_today_and_adherence_and_marks_taken(env: Env)
     assert caregiver is not None
     await env.rig.store.assign(caregiver.id, U)
     env.rig.clock.advance(seconds=30)
-    await env.client.get("/app/reminders")  # 08:00 shown on the tablet
+    await env.client.get("/app/reminders")  # the dose is shown on the tablet
     page = await dash.get(f"/dashboard/people/{U}/reminders")
     assert page.status_code == 200, page.text
     html = page.text
-    assert "היום, 2026-01-10" in html and "Asia/Jerusalem" in html
-    assert html.count("<tr data-state=") == 3, "08:00, the 12:00 check-in, 20:00"
-    assert 'data-state="delivered"' in html and "נמסרה ב־08:00 במסך הטאבלט" in html
+    today = env.dose.astimezone(ZoneInfo(env.zone)).date().isoformat()
+    assert f"היום, {today}" in html and env.zone in html
+    assert html.count("<tr data-state=") == 3, "the dose, the check-in two hours later, 23:59"
+    assert 'data-state="delivered"' in html and f"נמסרה ב־{env.at(env.dose)} במסך הטאבלט" in html
     assert "שאלת שלום" in html and "אקמול 500 מ&#34;ג" in html
     assert "1 מתוך 1" not in html
 
@@ -149,7 +169,8 @@ async def test_the_dashboard_shows_today_and_adherence_and_marks_taken(env: Env)
     done = await dash.post(f"/dashboard/people/{U}/reminders/{row_id}/taken", {})
     assert done.status_code == 303
     page = await dash.get(f"/dashboard/people/{U}/reminders")
-    assert "התזכורת סומנה כאושרה." in page.text and "אושרה ב־08:00 בלוח המשפחה" in page.text
+    assert "התזכורת סומנה כאושרה." in page.text
+    assert f"אושרה ב־{env.at(env.dose)} בלוח המשפחה" in page.text
     assert "1 מתוך 1" in page.text and "100%" in page.text
     forged = await dash.post(f"/dashboard/people/{U}/reminders/{row_id}/taken", {"csrf": "forged"})
     assert forged.status_code == 403

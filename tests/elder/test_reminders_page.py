@@ -20,10 +20,9 @@ import contextlib
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final
-from zoneinfo import ZoneInfo
 
 import pytest
 import uvicorn
@@ -31,7 +30,15 @@ import uvicorn
 from companion.app import create_app
 from companion.settings import Settings
 from services import require_service
-from tests.care.reminder_fixtures import Rig, install_reminders, medications, person
+from tests.care.reminder_fixtures import (
+    OffsetClock,
+    Rig,
+    install_reminders,
+    local_hhmm,
+    medications,
+    mid_morning_zone,
+    person,
+)
 from tests.dashboard.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, UI_TIMEOUT_MS
 
 try:
@@ -48,19 +55,6 @@ CARD: Final = "#reminder"
 
 
 @dataclass
-class OffsetClock:
-    """The real clock plus an offset the test moves forward (the service under test reads this one)."""
-
-    offset: timedelta = timedelta(0)
-
-    def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.offset
-
-    def set(self, moment: datetime) -> None:
-        self.offset = moment - datetime.now(UTC)
-
-
-@dataclass
 class Served:
     base: str
     rig: Rig
@@ -70,14 +64,6 @@ class Served:
 
     async def save(self, section: str, body: dict[str, Any]) -> None:
         await self.services.profiles.save_section(USER, section, body, if_match=None, if_match_any=True)
-
-
-def mid_morning_zone(now: datetime) -> str:
-    """An ``Etc/GMT`` zone where ``now`` is 10 o'clock (its sign is the reverse of the offset's)."""
-    offset = (10 - now.hour + 12) % 24 - 12  # -12 .. 11
-    if offset == 0:
-        return "Etc/GMT"
-    return f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"
 
 
 def free_port() -> int:
@@ -169,10 +155,6 @@ async def shot(page: Page, name: str) -> None:
     await page.screenshot(path=str(SHOTS / f"app-reminder-{name}.png"), full_page=True)
 
 
-def hhmm(moment: datetime, zone: str) -> str:
-    return moment.astimezone(ZoneInfo(zone)).strftime("%H:%M")
-
-
 async def test_the_card_rings_snoozes_confirms_talks_and_a_missed_dose_reaches_the_family(
     served: Served,
 ) -> None:
@@ -180,7 +162,9 @@ async def test_the_card_rings_snoozes_confirms_talks_and_a_missed_dose_reaches_t
     zone = mid_morning_zone(start)
     first, second = start, start + timedelta(minutes=20)
     await served.save("profile", person(timezone=zone))
-    await served.save("safety", medications(("אקמול", '500 מ"ג', [hhmm(first, zone), hhmm(second, zone)])))
+    await served.save(
+        "safety", medications(("אקמול", '500 מ"ג', [local_hhmm(first, zone), local_hhmm(second, zone)]))
+    )
     card = None
 
     async with chromium() as browser:
@@ -265,7 +249,7 @@ async def test_the_card_rings_snoozes_confirms_talks_and_a_missed_dose_reaches_t
         await served.rig.service.tick(served.clock())
         await served.rig.service.tick(served.clock())
         assert await state_of(served, talked) == ("missed", "conversation", None)
-        summary = f'אקמול 500 מ"ג בשעה {hhmm(second, zone)} לא אושרה'
+        summary = f'אקמול 500 מ"ג בשעה {local_hhmm(second, zone)} לא אושרה'
         assert served.rig.family.alerts == [
             (USER, {"severity": "medium", "summary": summary, "rule": "reminder"})
         ]
