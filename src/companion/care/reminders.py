@@ -20,19 +20,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from typing import Any, Final, Protocol
+from datetime import datetime, timedelta
+from typing import Any, Final
 
+from companion.care.reminder_records import (
+    AlertFn,
+    Clock,
+    ContextLoader,
+    DayView,
+    Person,
+    ReminderStore,
+    SayFn,
+    TickReport,
+    person_of,
+)
 from companion.care.reminder_tools import run_reminder_tool
 from companion.care.reminder_words import missed_summary, say_note
-from companion.care.schedule import ZoneChoice, day_bounds, local_date, resolve_zone, window
+from companion.care.schedule import day_bounds, local_date, window
 from companion.errors import CompanionError, Conflict, InvalidInput, NotFound
 from companion.events import ProfileChanged, RefreshCounts
-from companion.languages import DEFAULT_LANGUAGE
-from companion.profiles.models import CareContext, PersonalInfo
-from companion.store._reminders import AdherenceRecord
 from companion.store.base import ReminderRecord, ReminderState
 
 log = logging.getLogger(__name__)
@@ -47,86 +54,14 @@ MIN_SNOOZE_MINUTES: Final = 1
 MAX_SNOOZE_MINUTES: Final = 240  # four hours: beyond that it is a different dose, not a snooze
 ADHERENCE_DAYS: Final = 30
 SCHEDULE_SECTIONS: Final = frozenset({"profile", "safety"})  # where times, zone and language live
-DEFAULT_ZONE: Final = str(PersonalInfo.model_fields["timezone"].default)
 _INSTANT: Final = timedelta(microseconds=1)  # makes a range's open end include its last instant
 OPEN_STATES: Final[tuple[ReminderState, ...]] = ("due", "delivered", "snoozed")
-
-SayFn = Callable[[str, str, str], Awaitable[bool]]  # (user_id, note, reminder_id) -> spoken?
-AlertFn = Callable[[str, dict[str, Any]], Awaitable[Any]]  # (user_id, alert body) -> the alert
-ContextLoader = Callable[[str], Awaitable[CareContext]]
-Clock = Callable[[], datetime]
-
-
-class ReminderStore(Protocol):
-    async def sync_reminders(
-        self, user_id: str, occurrences: list[ReminderRecord], *, now: datetime
-    ) -> tuple[int, int]: ...
-
-    async def get_reminder(self, user_id: str, reminder_id: str) -> ReminderRecord | None: ...
-
-    async def list_due(
-        self,
-        now: datetime,
-        *,
-        states: Iterable[ReminderState] = ("due",),
-        user_id: str | None = None,
-        limit: int = ...,
-    ) -> list[ReminderRecord]: ...
-
-    async def list_of_user(
-        self, user_id: str, since: datetime, until: datetime, *, states: Iterable[ReminderState] | None = None
-    ) -> list[ReminderRecord]: ...
-
-    async def transition(
-        self,
-        user_id: str,
-        reminder_id: str,
-        from_states: Iterable[ReminderState],
-        to_state: ReminderState,
-        *,
-        at: datetime,
-        **fields: Any,
-    ) -> bool: ...
-
-    async def adherence(self, user_id: str, since: datetime, until: datetime) -> list[AdherenceRecord]: ...
-
-    async def list_user_ids(self) -> list[str]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Person:
-    language: str
-    zone: ZoneChoice
-
-
-@dataclass(slots=True)
-class TickReport:
-    woken: int = 0
-    missed: int = 0
-    offered: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class DayView:
-    """What the family sees: today's reminders in the person's zone and 30 days of adherence."""
-
-    day: date
-    zone: ZoneChoice
-    reminders: list[ReminderRecord]
-    adherence: list[AdherenceRecord]
-    since: date
 
 
 @dataclass(slots=True)
 class _Saying:
     tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     not_before: dict[str, datetime] = field(default_factory=dict)
-
-
-def person_of(context: CareContext) -> Person:
-    info = context.profile.personal_info if context.profile is not None else None
-    language = info.language if info is not None else DEFAULT_LANGUAGE
-    return Person(language, resolve_zone(info.timezone if info is not None else DEFAULT_ZONE))
 
 
 class ReminderService:
@@ -456,3 +391,6 @@ class ReminderService:
 
     def local_time_of(self, moment: datetime, person: Person) -> str:
         return moment.astimezone(person.zone.zone).strftime("%H:%M")
+
+
+__all__ = ["DayView", "Person", "ReminderService", "ReminderStore", "TickReport"]

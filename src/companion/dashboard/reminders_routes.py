@@ -12,8 +12,8 @@ from typing import Any, Final
 
 from fastapi import APIRouter, Response
 
+from companion.care.reminder_records import DayView
 from companion.care.reminder_routes import ReminderDep
-from companion.care.reminders import DayView
 from companion.dashboard.web import PREFIX, DashboardRoute, MemberDep, Page, PostDep
 from companion.errors import NotFound
 from companion.profiles.models import Profile
