@@ -128,6 +128,7 @@ async def test_spoken_in_a_live_conversation_when_due_and_acknowledged_by_the_to
 
     answer = await rig.service.run_tool("medication_taken", {}, U)
     assert answer["ok"] and answer["reminderId"] == rid and answer["medication"] == 'אקמול 500 מ"ג'
+    assert answer["message"].startswith('Recorded that the person took אקמול 500 מ"ג.')
     record = await rig.store.get_reminder(U, rid)
     assert record is not None and (record.state, record.acked_via) == ("acknowledged", "tool")
     again = await rig.service.run_tool("medication_taken", {"reminder_id": rid}, U)

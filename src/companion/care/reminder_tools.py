@@ -47,12 +47,12 @@ async def _taken(service: ReminderService, args: dict[str, Any], user_id: str) -
     reminder = await service.acknowledge(
         user_id, _text(args, "reminder_id"), via="tool", medication=_text(args, "medication")
     )
-    what = reminder.label or "the check-in"
+    done = "answered the check-in" if reminder.kind == "checkin" else f"took {reminder.label}"
     return {
         "ok": True,
         "reminderId": reminder.id,
         "medication": reminder.label,
-        "message": f"Recorded that the person took {what}. Thank them briefly and go on.",
+        "message": f"Recorded that the person {done}. Thank them briefly and go on.",
     }
 
 
