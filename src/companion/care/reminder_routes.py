@@ -20,6 +20,7 @@ from companion.care.reminder_words import card_words, sentence
 from companion.care.reminders import ReminderService
 from companion.elder.device_auth import DeviceIdentity, check_same_origin, require_device
 from companion.elder.paths import APP
+from companion.errors import NotFound
 from companion.store.base import ReminderRecord
 
 REMINDERS = APP + "/reminders"
@@ -29,7 +30,9 @@ router = APIRouter(include_in_schema=False)
 
 def reminder_service(request: Request) -> ReminderService:
     """The app's reminder service (a dependency, so a test may put its own in with a fake clock)."""
-    service: ReminderService = request.app.state.services.reminders
+    service: ReminderService | None = request.app.state.services.reminders
+    if service is None:
+        raise NotFound("Reminders are not running on this service")
     return service
 
 
