@@ -23,7 +23,14 @@ PROMPT_SRC = Path(__file__).parents[2] / "src" / "companion" / "prompt"
 
 
 def test_tools_are_ga_function_definitions() -> None:
-    assert [tool["name"] for tool in TOOLS] == ["remember", "alert_family", "play_music", "stop_music"]
+    assert [tool["name"] for tool in TOOLS] == [
+        "remember",
+        "alert_family",
+        "play_music",
+        "stop_music",
+        "medication_taken",
+        "snooze_reminder",
+    ]
     for tool in TOOLS:
         assert tool["type"] == "function"
         assert set(tool) == {"type", "name", "description", "parameters"}

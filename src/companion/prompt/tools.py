@@ -156,11 +156,10 @@ SNOOZE_REMINDER: Final[dict[str, Any]] = {
     },
 }
 
-# Answered by the service (care/reminder_tools.py); offered to the model once the relay runs them and
-# the language packs explain them.
+# Answered by the relay (care/reminder_tools.py); the language packs say when to call them.
 REMINDER_TOOLS: Final[tuple[dict[str, Any], ...]] = (MEDICATION_TAKEN, SNOOZE_REMINDER)
 
-TOOLS: Final[tuple[dict[str, Any], ...]] = (REMEMBER, ALERT_FAMILY, PLAY_MUSIC, STOP_MUSIC)
+TOOLS: Final[tuple[dict[str, Any], ...]] = (REMEMBER, ALERT_FAMILY, PLAY_MUSIC, STOP_MUSIC, *REMINDER_TOOLS)
 
 
 def tool_definitions() -> list[dict[str, Any]]:
