@@ -47,6 +47,8 @@ class Services:
     async def close(self) -> None:
         if self.care is not None:
             await self.care.stop()
+        if self.reminders is not None:
+            await self.reminders.close()  # reminders waiting for a quiet moment in a conversation
         await self.sessions.close_all()
         await self.bus.close()
         if self.local_engine is not None:

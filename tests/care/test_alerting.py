@@ -57,8 +57,10 @@ def test_high_goes_at_once_to_the_service_and_every_contact_who_asked_for_it() -
 
 
 def test_medium_reaches_only_contacts_who_listed_medium() -> None:
-    wants_all = contact("Noa", "noa@example.com", [Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM])
-    assert addresses(Severity.MEDIUM, 0, [DANA, wants_all]) == [WEBHOOK, "noa@example.com"]
+    # every severity is the default (a missed medication is medium): Dana took medium off her list
+    no_medium = contact("Dana", "dana@example.com", [Severity.CRITICAL, Severity.HIGH])
+    wants_all = contact("Noa", "noa@example.com")
+    assert addresses(Severity.MEDIUM, 0, [no_medium, wants_all]) == [WEBHOOK, "noa@example.com"]
 
 
 def test_critical_goes_down_the_list_one_then_the_next_then_all_the_others() -> None:

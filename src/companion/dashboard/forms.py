@@ -40,7 +40,13 @@ ROWS: dict[str, tuple[tuple[str, ...], JSON]] = {
     ),
     "emergencyContacts": (
         ("safety", "emergencyContacts"),
-        {"name": "", "relationship": "", "phone": "", "email": None, "notifyFor": ["critical", "high"]},
+        {
+            "name": "",
+            "relationship": "",
+            "phone": "",
+            "email": None,
+            "notifyFor": ["critical", "high", "medium"],
+        },
     ),
     "medications": (
         ("safety", "medications"),

@@ -225,8 +225,13 @@ class EmergencyContact(Model):
     relationship: RelationshipText
     phone: Phone
     email: Email | None = None
-    # which alerts reach this contact (by e-mail); a critical one always reaches the first contact
-    notify_for: Annotated[list[Severity], Field(max_length=3)] = [Severity.CRITICAL, Severity.HIGH]
+    # which alerts reach this contact by e-mail
+    # (medium covers a missed medication); a critical one always reaches the first contact
+    notify_for: Annotated[list[Severity], Field(max_length=3)] = [
+        Severity.CRITICAL,
+        Severity.HIGH,
+        Severity.MEDIUM,
+    ]
 
 
 class Medication(Model):

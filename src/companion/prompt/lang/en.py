@@ -215,9 +215,8 @@ ENGLISH: Final = LanguagePack(
         "the family, not that anyone was told.\n"
         "- play_music: only under the music instructions above. If there are none, do not call it.\n"
         "- stop_music: as soon as anyone asks to stop the music, or if the person seems bothered by it.\n"
-        "- medication_taken: when the person says they took the medication (or did the check-in) you "
-        "just reminded them of, with the reminder id from the note; snooze_reminder: when they ask to "
-        "be reminded later. Say it is recorded only if the answer says so.\n"
+        "- medication_taken: only when the person clearly says they took the medication (with the "
+        "reminder_id when there is one).\n- snooze_reminder: when they ask to be reminded later.\n"
         "- Never read tool names or technical details aloud."
     ),
 )
