@@ -1,0 +1,110 @@
+"""End to end: a person in danger says so in a live conversation, and the family is really told.
+
+The real service on loopback relays to the offline engine; a real HTTP receiver checks the Standard
+Webhooks signature and a real SMTP server takes the e-mail; the link in the e-mail acknowledges the alert.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from tests.care.receivers import SECRET, SmtpReceiver, WebhookReceiver
+from tests.live.conftest import USER, Live, eventually, run_live
+
+CONTACT_EMAIL = "tiferet@example.com"
+DELIVERY_TIMEOUT_S = 10.0  # the care loop runs every second; generous for a loaded machine
+
+
+async def give_the_contact_an_email(live: Live) -> None:
+    current = await live.http.get(f"/api/users/{USER}/safety", headers=live.auth())
+    body = current.json()["data"]
+    body["emergencyContacts"][0]["email"] = CONTACT_EMAIL
+    saved = await live.http.put(
+        f"/api/users/{USER}/safety", json=body, headers={**live.auth(), "If-Match": current.headers["etag"]}
+    )
+    assert saved.status_code == 200, saved.text
+
+
+def spoken(client_events: list[dict[str, object]]) -> str:
+    return " ".join(
+        str(e.get("transcript"))
+        for e in client_events
+        if e.get("type") == "response.output_audio_transcript.done"
+    )
+
+
+async def test_a_crisis_in_conversation_reaches_the_family_signed_by_email_and_is_acknowledged(
+    tmp_path: Path,
+) -> None:
+    webhook = WebhookReceiver()
+    await webhook.start()
+    smtp = SmtpReceiver()
+    smtp.start()
+    try:
+        async for live in run_live(
+            tmp_path,
+            webhook_url=webhook.url,
+            webhook_secret=SECRET,
+            smtp_host="127.0.0.1",
+            smtp_port=smtp.port,
+            smtp_from="companion@example.com",
+            smtp_tls="none",
+            public_url="http://care.example",
+        ):
+            await give_the_contact_an_email(live)
+            client = await live.connect()
+            await client.say("תעזרו לי, נפלתי במטבח")
+            await client.until(
+                "response.done",
+                lambda e: bool(e["response"]["output"]) and e["response"]["output"][0]["type"] == "message",
+            )
+            # the model was told who was sent a message, and says no more than that
+            engine = live.engine_session()
+            output = json.loads(
+                next(i for i in engine.items if i.get("type") == "function_call_output")["output"]
+            )
+            assert {n["channel"] for n in output["notified"]} == {"webhook", "email"}
+            assert "שלחתי הודעה למשפחה" in spoken(client.events)
+
+            await eventually(lambda: len(webhook.deliveries) == 1, "the signed webhook", DELIVERY_TIMEOUT_S)
+            payload = webhook.deliveries[0].payload
+            assert payload["severity"] == "critical"
+            assert payload["person"]["id"] == USER
+            assert "נפלתי" in payload["summary"]
+            assert webhook.rejected == [] and webhook.duplicates == []
+            assert "אריספט" not in json.dumps(payload, ensure_ascii=False)  # no medication in an alert
+
+            await eventually(lambda: len(smtp.messages) == 1, "the e-mail", DELIVERY_TIMEOUT_S)
+            message = smtp.messages[0]
+            assert message["To"] == CONTACT_EMAIL
+            text = message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+            link = re.search(r"http://care\.example(/ack/[A-Za-z0-9_\-]+)", text)
+            assert link is not None, text
+
+            # the proof, as the care team sees it: both messages sent, nobody has acknowledged yet
+            alerts = (await live.http.get(f"/api/users/{USER}/alerts", headers=live.auth())).json()["alerts"]
+            (alert,) = alerts
+            assert sorted((d["channel"], d["status"]) for d in alert["deliveries"]) == [
+                ("email", "sent"),
+                ("webhook", "sent"),
+            ]
+            assert all(d["attempts"][-1]["result"] == "sent" for d in alert["deliveries"])
+            assert alert["acknowledgedAt"] is None
+
+            # opening the link changes nothing; its one button acknowledges, once
+            page = await live.http.get(link[1])
+            assert page.status_code == 200
+            assert (await live.http.get(f"/api/users/{USER}/alerts", headers=live.auth())).json()["alerts"][
+                0
+            ]["acknowledgedAt"] is None
+            pressed = await live.http.post(link[1], headers={"Origin": str(live.http.base_url).rstrip("/")})
+            assert pressed.status_code in (200, 303), pressed.text
+            again = await live.http.post(link[1], headers={"Origin": str(live.http.base_url).rstrip("/")})
+            assert again.status_code == 410
+            acknowledged = (await live.http.get(f"/api/users/{USER}/alerts", headers=live.auth())).json()
+            assert acknowledged["alerts"][0]["acknowledgedAt"] is not None
+    finally:
+        smtp.stop()
+        await webhook.stop()
