@@ -8,6 +8,7 @@ returns what the live sessions did with it.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -58,6 +59,9 @@ def _section_model(section: str) -> type[Model]:
         raise NotFound(f"Unknown profile section '{section}' (known: {', '.join(SECTION_MODELS)})") from None
 
 
+log = logging.getLogger(__name__)
+
+
 def validation_error(exc: ValidationError, prefix: str = "") -> InvalidInput:
     """Turn pydantic's report into one clear message naming the first field at fault."""
     errors = exc.errors(include_url=False, include_input=False)
@@ -81,15 +85,36 @@ def parse_section(section: str, body: Any) -> Model:
         raise validation_error(exc) from None
 
 
+def read_stored(model: type[Model], doc: StoredDocument) -> Model | None:
+    """A stored document as its model, or None when it no longer validates (written by an older
+    version, or by hand): logged with which document and fields, never the values."""
+    try:
+        return model.model_validate(doc.body)
+    except ValidationError as exc:
+        fields = sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors()})
+        log.warning(
+            "skipped stored %s %s of user %s: invalid %s",
+            doc.kind,
+            doc.doc_id,
+            doc.user_id,
+            ", ".join(fields),
+        )
+        return None
+
+
 def context_from_documents(user_id: str, docs: list[StoredDocument]) -> CareContext:
     """Assemble a CareContext from one ``load_user`` result; bad stored data is skipped, not fatal."""
     sections: dict[str, Model] = {}
     memories: list[Memory] = []
     for doc in docs:
         if doc.kind in SECTION_MODELS and doc.doc_id == SECTION_DOC_ID:
-            sections[doc.kind] = SECTION_MODELS[doc.kind].model_validate(doc.body)
+            section = read_stored(SECTION_MODELS[doc.kind], doc)
+            if section is not None:
+                sections[doc.kind] = section
         elif doc.kind == MEMORY_KIND:
-            memories.append(Memory.model_validate(doc.body))
+            memory = read_stored(Memory, doc)
+            if isinstance(memory, Memory):
+                memories.append(memory)
     memories.sort(key=lambda m: (m.created_at, m.id))
     profile = sections.get("profile")
     safety = sections.get("safety")
@@ -121,7 +146,7 @@ class ProfileService:
             states.append(
                 SectionState(
                     name=name,
-                    data=model.model_validate(doc.body) if doc else None,
+                    data=read_stored(model, doc) if doc else None,
                     version=doc.version if doc else None,
                     updated_at=doc.updated_at if doc else None,
                 )
@@ -134,7 +159,7 @@ class ProfileService:
         doc = await self._store.get(user_id, section, SECTION_DOC_ID)
         if doc is None:
             raise NotFound(f"User {user_id} has no {section} section yet")
-        return SectionState(section, model.model_validate(doc.body), doc.version, doc.updated_at)
+        return SectionState(section, read_stored(model, doc), doc.version, doc.updated_at)
 
     async def save_section(
         self, user_id: str, section: str, body: Any, *, if_match: int | None, if_match_any: bool = False
