@@ -1,17 +1,22 @@
 """Tokens, caregiver accounts and per-user access.
 
 Tokens are random, shown once, and stored only as SHA-256 hashes (they have enough entropy that a slow
-hash adds nothing); caregiver passwords are low-entropy and so are hashed with argon2.
+hash adds nothing); caregiver passwords are low-entropy and so are hashed with argon2. Argon2 takes
+~100 ms of CPU and live audio relays share the event loop, so every hash and check runs in a worker
+thread (argon2 releases the GIL), at most ``PASSWORD_WORKERS`` at once: one run already spreads over
+four lanes and takes 64 MiB, so a burst of sign-ins queues instead of taking every core from the relays.
 A caregiver who asks about a person not assigned to them gets the same 404 as for a person who does
 not exist, so that one family cannot even learn that another family's person is in the system.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import secrets
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from argon2 import PasswordHasher
@@ -26,6 +31,9 @@ from companion.store._engine import utcnow
 TOKEN_PREFIX = "cmp_"
 TOKEN_BYTES = 32  # 256 bits: guessing is hopeless, so a fast hash is enough for storage
 BOOTSTRAP_TOKEN_ID = "bootstrap-admin"
+PASSWORD_WORKERS = 1  # argon2 runs at once, each in a worker thread
+# One pool for the process, not bound to any event loop; its thread starts on the first sign-in.
+_PASSWORD_POOL = ThreadPoolExecutor(max_workers=PASSWORD_WORKERS, thread_name_prefix="argon2")
 
 
 def new_token() -> str:
@@ -118,7 +126,7 @@ class AuthService:
             id="cg-" + uuid.uuid4().hex[:10],
             name=name,
             username=username,
-            password_hash=self._hasher.hash(password),
+            password_hash=await self._hash(password),
             created_at=datetime.now(UTC),
         )
         await self._accounts.add_caregiver(record)
@@ -129,13 +137,22 @@ class AuthService:
         record = await self._accounts.find_caregiver_by_username(username)
         if record is None:
             # Spend the same effort as a real check so timing does not reveal which usernames exist.
-            self._hasher.hash(password)
+            await self._hash(password)
             return None
+        return record if await self._verify(record.password_hash, password) else None
+
+    async def _hash(self, password: str) -> str:
+        return await asyncio.get_running_loop().run_in_executor(_PASSWORD_POOL, self._hasher.hash, password)
+
+    async def _verify(self, password_hash: str, password: str) -> bool:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(_PASSWORD_POOL, self._check, password_hash, password)
+
+    def _check(self, password_hash: str, password: str) -> bool:
         try:
-            self._hasher.verify(record.password_hash, password)
+            return self._hasher.verify(password_hash, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
-            return None
-        return record
+            return False
 
     async def can_access(self, principal: Principal, user_id: str) -> bool:
         if principal.role is Role.ADMIN:
