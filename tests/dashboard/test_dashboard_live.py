@@ -92,3 +92,21 @@ async def test_the_sessions_page_says_when_a_conversation_changed_model_sessions
     rows = await dash.client.get("/dashboard/sessions/rows", headers={"x-dashboard-fetch": "1"})
     assert "2 חיבורים למודל" in rows.text
     assert 'title="start, dropped"' in rows.text
+
+
+async def test_one_wizard_save_of_many_sections_and_memories_is_one_refresh(live: Live) -> None:
+    dash = await signed_in_with_a_live_session(live)
+    engine = live.engine_session()
+    before = sum(1 for e in engine.received if e.get("type") == "session.update")
+    await dash.get(f"{WIZARD}/1")
+    await dash.step(6, {"routine.wake": "06:45"})
+    await dash.step(9, {"new.preferredGenres": "חזנות"}, action="add:preferredGenres")
+    await dash.step(5, {"medications.0.times": "08:30"})
+    await dash.step(8, {"memory.text": "אוהב תה עם נענע", "memory.type": "preference"}, action="add:memories")
+    await dash.step(8, {"memory.text": "נולד בחיפה", "memory.type": "life-story"}, action="add:memories")
+    done = await dash.step(10, action="submit")
+    assert done.status_code == 303
+    after = sum(1 for e in engine.received if e.get("type") == "session.update")
+    assert after - before == 1  # three sections and two memories: one confirmed update
+    instructions = engine.config["instructions"]
+    assert "06:45" in instructions and "חזנות" in instructions and "אוהב תה עם נענע" in instructions

@@ -61,9 +61,9 @@ async def _save_section(
         )
     except (PreconditionFailed, PreconditionRequired):
         state = await services.profiles.get_section(draft.user_id, section)
-        assert state.data is not None
         assert state.version is not None
-        draft.conflicts[section] = Conflict(theirs=dump(state.data), version=state.version)
+        theirs = dump(state.data) if state.data is not None else {}  # unreadable: start from nothing
+        draft.conflicts[section] = Conflict(theirs=theirs, version=state.version)
         return
     draft.accept(section, dump(result.data), result.version)
     report.saved.append(section)
@@ -88,9 +88,11 @@ async def _save_memories(services: Services, draft: Draft, report: SaveReport) -
 async def submit(services: Services, draft: Draft) -> SaveReport:
     """Save every changed section and the memory changes; conflicts are left in ``draft.conflicts``."""
     report = SaveReport()
-    for section, body in changed_sections(draft).items():
-        await _save_section(services, draft, section, body, report)
-    await _save_memories(services, draft, report)
+    async with services.profiles.batch(draft.user_id) as batch:  # one refresh for the whole save
+        for section, body in changed_sections(draft).items():
+            await _save_section(services, draft, section, body, report)
+        await _save_memories(services, draft, report)
+    report.counts.add(batch.counts)
     return report
 
 

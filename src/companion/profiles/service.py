@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -128,10 +131,46 @@ def context_from_documents(user_id: str, docs: list[StoredDocument]) -> CareCont
     )
 
 
+@dataclass(slots=True)
+class ChangeBatch:
+    """Changes of one person saved together: one ``ProfileChanged`` (one refresh of each live
+    session) when the batch ends, instead of one per section and per memory."""
+
+    user_id: str
+    sections: list[str] = field(default_factory=list)
+    version: int = 0
+    counts: RefreshCounts = field(default_factory=RefreshCounts)
+
+
+_BATCH: ContextVar[ChangeBatch | None] = ContextVar("profile_change_batch", default=None)
+
+
 class ProfileService:
     def __init__(self, store: DocumentStore, bus: EventBus) -> None:
         self._store = store
         self._bus = bus
+
+    @asynccontextmanager
+    async def batch(self, user_id: str) -> AsyncIterator[ChangeBatch]:
+        """Within it, saves of ``user_id`` (by this task) announce nothing; at its end one change
+        event names every section that changed, and ``counts`` says how the live sessions took it."""
+        batch = ChangeBatch(user_id)
+        token = _BATCH.set(batch)
+        try:
+            yield batch
+        finally:
+            _BATCH.reset(token)
+            if batch.sections:
+                event = ProfileChanged(user_id, tuple(batch.sections), batch.version)
+                batch.counts = await self._bus.publish(event)
+
+    async def _announce(self, event: ProfileChanged) -> RefreshCounts:
+        batch = _BATCH.get()
+        if batch is None or batch.user_id != event.user_id:
+            return await self._bus.publish(event)
+        batch.sections += [s for s in event.sections if s not in batch.sections]
+        batch.version = max(batch.version, event.version)
+        return RefreshCounts()
 
     async def context(self, user_id: str) -> CareContext:
         """The whole care context in one store query: what a live session builds from."""
@@ -178,7 +217,7 @@ class ProfileService:
             expected = current.version
         payload = data.model_dump(mode="json", by_alias=True)
         saved = await self._store.put(user_id, section, SECTION_DOC_ID, payload, expected_version=expected)
-        live = await self._bus.publish(ProfileChanged(user_id, (section,), saved.version))
+        live = await self._announce(ProfileChanged(user_id, (section,), saved.version))
         return SaveResult(section, data, saved.version, live)
 
     async def list_memories(self, user_id: str) -> list[Memory]:
@@ -215,10 +254,10 @@ class ProfileService:
             memory.model_dump(mode="json", by_alias=True),
             expected_version=None,
         )
-        live = await self._bus.publish(ProfileChanged(user_id, ("memories",), saved.version))
+        live = await self._announce(ProfileChanged(user_id, ("memories",), saved.version))
         return memory, live
 
     async def delete_memory(self, user_id: str, memory_id: str) -> RefreshCounts:
         if not await self._store.delete(user_id, MEMORY_KIND, memory_id):
             raise NotFound(f"Memory {memory_id} not found")
-        return await self._bus.publish(ProfileChanged(user_id, ("memories",), 0))
+        return await self._announce(ProfileChanged(user_id, ("memories",), 0))
