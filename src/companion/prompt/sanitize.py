@@ -115,6 +115,15 @@ def sanitize_value(value: str, max_chars: int = MAX_VALUE_CHARS) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=4096)  # names repeat: every play_music call folds the whole music list
+def fold_name(text: str) -> str:
+    """The form names are compared in: the name as the instructions show it (:func:`sanitize_value`),
+    case-folded, with runs of spaces as one. The music guard and the music library both use it, so
+    "Ofra Haza" matches "ofra  HAZA", and a name stored with a zero-width space or brackets matches
+    the name the model read and asks for."""
+    return " ".join(sanitize_value(text).casefold().split())
+
+
 def quote(clean: str) -> str:
     """Wrap an already sanitised value in the prompt's data quotes."""
     return f"{QUOTE_OPEN}{clean}{QUOTE_CLOSE}"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -23,6 +22,8 @@ from companion.profiles.alerts import AlertService
 from companion.profiles.models import MEDIUM_TEXT, CareContext, MemorySource, Music
 from companion.profiles.service import ProfileService
 from companion.prompt import tool_definitions
+from companion.prompt.sanitize import fold_name as fold_name  # re-exported: the music library uses it
+from companion.prompt.sanitize import sanitize_value
 from companion.store.base import JobRecord
 
 if TYPE_CHECKING:
@@ -73,18 +74,13 @@ def tools_for(context: CareContext) -> list[dict[str, Any]]:
     return tools
 
 
-def fold_name(text: str) -> str:
-    """The form names are compared in: "Ofra Haza" matches "ofra  HAZA" (the music library uses it too)."""
-    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
-
-
 def check_music(music: Music, args: dict[str, Any], played: int) -> MusicDecision:
     """Decide a ``play_music`` request against the preferences as they are now."""
     artists = list(music.preferred_artists)
-    may_play: dict[str, Any] = {
-        "artists": artists,
-        "songs": list(music.preferred_songs),
-        "genres": list(music.preferred_genres),
+    may_play: dict[str, Any] = {  # named as the instructions show them, so asking for one is allowed
+        "artists": _as_shown(artists),
+        "songs": _as_shown(music.preferred_songs),
+        "genres": _as_shown(music.preferred_genres),
     }
 
     def refuse(reason: str, message: str) -> MusicDecision:
@@ -115,6 +111,10 @@ def check_music(music: Music, args: dict[str, Any], played: int) -> MusicDecisio
     if genre and genre in {fold_name(g) for g in music.preferred_genres}:
         return MusicDecision(True, {})
     return refuse("not_preferred", "Only the person's preferred artists, songs or genres may be played.")
+
+
+def _as_shown(names: Sequence[str]) -> list[str]:
+    return [shown for shown in (sanitize_value(name) for name in names) if shown]
 
 
 class ToolRuntime:
