@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -10,11 +11,12 @@ from functools import partial
 from typing import Any
 
 import httpx
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from companion import __version__, dashboard, elder
 from companion.api import admin, alerts, devices, errors, health, live, sessions, users
+from companion.api.headers import NoStoreMiddleware
 from companion.auth import AuthService
 from companion.care import ack_routes
 from companion.care.alerting import AlertConfig
@@ -25,12 +27,13 @@ from companion.care.loop import CareLoop, NamedStep
 from companion.care.reminders import ReminderService
 from companion.elder.devices import DeviceService
 from companion.elder.music import load_library
+from companion.errors import Forbidden, Unauthorized
 from companion.events import EventBus, InProcessBus
 from companion.profiles.alerts import AlertService
 from companion.profiles.service import ProfileService
 from companion.prompt import build
 from companion.realtime.config import base_session_factory
-from companion.realtime.manager import SessionManager
+from companion.realtime.manager import SessionLimits, SessionManager
 from companion.realtime.metrics import Metrics
 from companion.realtime.reconnect import default_max_session_s
 from companion.realtime.session import SessionConfig
@@ -80,6 +83,9 @@ async def build_services(settings: Settings, *, bus: EventBus | None = None, liv
             reconnect_s=settings.upstream_reconnect_s,
         ),
         metrics=metrics,
+        limits=SessionLimits(
+            per_person=settings.max_sessions_per_person, per_device=settings.max_sessions_per_device
+        ),
     )
     bus.subscribe(manager.on_profile_changed)
 
@@ -127,6 +133,21 @@ async def build_services(settings: Settings, *, bus: EventBus | None = None, liv
     )
 
 
+async def require_metrics_reader(services: Services, authorization: str) -> None:
+    """/metrics answers the ``metrics_token`` setting or an admin token; 401 without a known token, 403
+    for a known one that is neither."""
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip() if scheme.lower() == "bearer" else ""
+    if not token:
+        raise Unauthorized("Metrics need a token: send 'Authorization: Bearer <metrics or admin token>'")
+    expected = services.settings.metrics_token
+    if expected is not None and hmac.compare_digest(token.encode(), expected.get_secret_value().encode()):
+        return
+    principal = await services.auth.authenticate(token)
+    if not principal.is_admin:
+        raise Forbidden("Metrics are for the metrics token or an admin token")
+
+
 def create_app(settings: Settings | None = None, *, on_ready: ReadyHook | None = None) -> FastAPI:
     """Build the app; ``on_ready`` runs once the services exist (the CLI seeds the demo with it)."""
     settings = settings or Settings()
@@ -148,7 +169,12 @@ def create_app(settings: Settings | None = None, *, on_ready: ReadyHook | None =
         finally:
             await services.close()
 
-    app = FastAPI(title="Companion", version=__version__, lifespan=lifespan)
+    # The API docs are off unless asked for: they describe every route, and /docs loads scripts from a CDN.
+    docs: dict[str, Any] = (
+        {} if settings.api_docs else {"docs_url": None, "redoc_url": None, "openapi_url": None}
+    )
+    app = FastAPI(title="Companion", version=__version__, lifespan=lifespan, **docs)
+    app.add_middleware(NoStoreMiddleware)
     errors.install(app)
     app.include_router(health.router)
     app.include_router(alerts.router)
@@ -162,8 +188,9 @@ def create_app(settings: Settings | None = None, *, on_ready: ReadyHook | None =
     elder.install(app)
 
     @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
         services: Services = app.state.services
+        await require_metrics_reader(services, request.headers.get("authorization", ""))
         return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -52,6 +52,15 @@ class Settings(BaseSettings):
         default=30.0, gt=0, le=600, description="Give up replacing a lost model connection after this long"
     )
     allowed_origins: list[str] = Field(default_factory=list)
+    max_sessions_per_person: int = Field(
+        default=3, ge=1, le=1000, description="Live conversations one person may have at once"
+    )
+    max_sessions_per_device: int = Field(
+        default=2,
+        ge=1,
+        le=1000,
+        description="Live conversations one device (or device token) may hold at once",
+    )
     voice: str = "alloy"
 
     # Offline engine
@@ -83,6 +92,12 @@ class Settings(BaseSettings):
         default=1800.0, gt=0, description="A reminder not acknowledged this long after it is due is missed"
     )
     reminder_snooze_s: float = Field(default=600.0, gt=0, le=24 * 3600)
+
+    # The service's edge
+    metrics_token: SecretStr | None = Field(
+        default=None, description="Bearer token that may read /metrics (the admin token always may)"
+    )
+    api_docs: bool = Field(default=False, description="Serve /docs, /redoc and /openapi.json")
 
     # Dashboard
     secret_key: SecretStr | None = Field(default=None, description="Signs dashboard cookies; random if unset")

@@ -22,7 +22,7 @@ from websockets.exceptions import ConnectionClosed
 from companion.localmodel.engine import DEFAULT_OUTPUT_DELAY_S
 from companion.realtime.reconnect import HOLD_AUDIO_S
 from companion.realtime.session import LiveSession
-from tests.live.conftest import EVENT_TIMEOUT_S, USER, Live, RealtimeClient, eventually, run_live
+from tests.live.conftest import ADMIN, EVENT_TIMEOUT_S, USER, Live, RealtimeClient, eventually, run_live
 
 NAOMI = "נעמי שמר"  # in the demo person's preferred artists: her name is in the instructions
 ARIK = "אריק איינשטיין"
@@ -299,7 +299,7 @@ async def test_sessions_api_and_metrics_after_a_drop(live: Live) -> None:
     assert dropped["resumeMs"] == round(resume_ms, 1)
     assert upstream["heldAudioDropped"] == 0
 
-    metrics = (await live.http.get("/metrics")).text
+    metrics = (await live.http.get("/metrics", headers=live.auth(ADMIN))).text
     assert 'companion_upstream_connections_total{reason="start"} 1.0' in metrics
     assert 'companion_upstream_connections_total{reason="dropped"} 1.0' in metrics
     assert 'companion_resume_seconds_count{reason="dropped"} 1.0' in metrics
@@ -486,7 +486,7 @@ async def test_audio_older_than_two_seconds_is_not_sent_after_a_long_outage(live
     assert len(sent) + session.held.audio_dropped == stale + fresh
     listed = (await live.http.get("/realtime/sessions", headers=live.auth())).json()["sessions"]
     assert listed[0]["upstream"]["heldAudioDropped"] == session.held.audio_dropped
-    metrics = (await live.http.get("/metrics")).text
+    metrics = (await live.http.get("/metrics", headers=live.auth(ADMIN))).text
     assert f"companion_held_audio_dropped_total {float(session.held.audio_dropped)}" in metrics
     done = await client.say("עדיין כאן")
     assert done["response"]["status"] == "completed"

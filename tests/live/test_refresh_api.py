@@ -6,7 +6,7 @@ import asyncio
 
 from companion.events import ProfileChanged
 from companion.profiles.models import Music
-from tests.live.conftest import USER, Live, eventually
+from tests.live.conftest import ADMIN, USER, Live, eventually
 
 ARIK = "אריק איינשטיין"
 
@@ -190,7 +190,7 @@ async def test_session_stats_and_metrics(live: Live) -> None:
     assert session["turnCount"] == 1
     assert session["tokenUsage"] > 0
     assert session["lastRefresh"]["result"] == "refreshed"
-    metrics = (await live.http.get("/metrics")).text
+    metrics = (await live.http.get("/metrics", headers=live.auth(ADMIN))).text
     assert "companion_live_sessions 1.0" in metrics
     assert 'companion_refreshes_total{result="refreshed"} 1.0' in metrics
     assert f"companion_tokens_total {float(session['tokenUsage'])}" in metrics

@@ -9,15 +9,19 @@ carries its device's id, so revoking the device ends it. Only this socket accept
 
 from __future__ import annotations
 
+import json
 import logging
+from contextlib import suppress
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from companion.auth import Role
+from companion.auth import Principal, Role
 from companion.errors import CompanionError
 from companion.realtime.endings import Ending
+from companion.realtime.manager import Refusal
+from companion.realtime.protocol import error_event
 from companion.services import Services
 
 log = logging.getLogger(__name__)
@@ -67,6 +71,15 @@ def _credentials(ws: WebSocket) -> tuple[str | None, str | None]:
     return None, None
 
 
+def _device_key(principal: Principal) -> str | None:
+    """What the per-device limit counts: a paired tablet, or a device token (one per tablet)."""
+    if principal.device_id is not None:
+        return "device:" + principal.device_id
+    if principal.role is Role.DEVICE:
+        return "token:" + principal.token_id
+    return None
+
+
 def origin_allowed(origin: str | None, host: str | None, allowed: list[str]) -> bool:
     """Non-browser clients send no Origin; a browser page must come from this host or the allow-list."""
     if origin is None:
@@ -99,9 +112,20 @@ async def realtime(ws: WebSocket) -> None:
         return
     await ws.accept(subprotocol=subprotocol)
     greet = ws.query_params.get("greet", "").lower() in GREET_VALUES
-    session = services.sessions.open(
-        user_id, StarletteChannel(ws), greet=greet, device_id=principal.device_id
+    channel = StarletteChannel(ws)
+    session = services.sessions.admit(
+        user_id, channel, device_key=_device_key(principal), greet=greet, device_id=principal.device_id
     )
+    if isinstance(session, Refusal):
+        # Accepted only to say why: no session is registered and no model connection is opened.
+        log.info("live session refused for user %s: %s", user_id, session.message)
+        ending = Ending.TOO_MANY_SESSIONS
+        with suppress(WebSocketDisconnect, RuntimeError):  # the client may already have gone
+            await channel.send(
+                json.dumps(error_event(ending.error_code, session.message, type="server_error"))
+            )
+            await channel.close(*ending.close().clipped())
+        return
     if principal.device_id and not await services.devices.exists(principal.device_id):
         # Revoked between its secret being used and the session being listed: close_device missed it.
         # Close the socket and never start the session, so no model connection is opened for it.

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from companion.api.deps import PrincipalDep, ServicesDep
 from companion.auth import Role
-from companion.errors import Forbidden, PreconditionFailed
+from companion.errors import AlreadyExists, Forbidden, PreconditionFailed
 
 
 async def care_team_only(principal: PrincipalDep) -> None:
@@ -55,8 +55,15 @@ async def list_users(services: ServicesDep, principal: PrincipalDep) -> dict[str
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_user(body: NewUser, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
-    """Admins and caregivers add people; a caregiver is assigned the person it adds."""
-    await services.store.create_user(body.userId)
+    """Admins and caregivers add people; a caregiver is assigned the person it adds.
+
+    A caregiver who names a person that exists but is not theirs gets the 404 a read of an unknown person
+    gets, not a 409: "taken" would tell them that another family's person exists."""
+    try:
+        await services.store.create_user(body.userId)
+    except AlreadyExists:
+        await services.auth.require_user(principal, body.userId)  # 404 unless they may see the person
+        raise
     if principal.caregiver_id:
         await services.store.assign(principal.caregiver_id, body.userId)
     return {"userId": body.userId}

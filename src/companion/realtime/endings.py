@@ -38,6 +38,9 @@ class Ending(Enum):
     UPSTREAM_UNAVAILABLE = (CloseCode.INTERNAL_ERROR, "upstream_unavailable", "realtime model unavailable")
     UPSTREAM_LOST = (CloseCode.INTERNAL_ERROR, "upstream_disconnected", "realtime model disconnected")
     CLIENT_TOO_SLOW = (CloseCode.TRY_AGAIN_LATER, "client_too_slow", "client too slow to keep up")
+    # A person or device already has as many live conversations as allowed. 1013, not 1008: the refusal
+    # lasts only until one of them ends, so a client retries with its back-off instead of giving up.
+    TOO_MANY_SESSIONS = (CloseCode.TRY_AGAIN_LATER, "too_many_sessions", "too many live conversations")
     INTERNAL = (CloseCode.INTERNAL_ERROR, "internal_error", "internal error")
 
     def __init__(self, code: CloseCode, error_code: str | None, reason: str) -> None:
@@ -58,3 +61,4 @@ class ClientErrorCode:
     FIELD_NOT_ALLOWED: Final = "field_not_allowed"  # a field outside what a client may set
     ITEM_NOT_ALLOWED: Final = "item_not_allowed"  # a conversation item a client may not add
     BUSY_RECONNECTING: Final = "session_reconnecting"  # held events overflowed during a switch
+    TOO_MANY_SESSIONS: Final = "too_many_sessions"  # the person or device is at its live-session limit

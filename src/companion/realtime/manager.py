@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from companion.errors import CompanionError, NotFound, SessionNotActive
@@ -39,6 +40,21 @@ log = logging.getLogger(__name__)
 RECENTLY_CLOSED = 1000  # how many closed sessions are remembered for 409 answers and the dashboard
 
 
+@dataclass(frozen=True, slots=True)
+class SessionLimits:
+    """How many live conversations one person, and one device, may have at once (None: no limit)."""
+
+    per_person: int | None = None
+    per_device: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why :meth:`SessionManager.admit` opened no session: a sentence the client is shown."""
+
+    message: str
+
+
 class SessionManager:
     def __init__(
         self,
@@ -50,6 +66,7 @@ class SessionManager:
         tool_runtime: ToolRuntime,
         config: SessionConfig,
         metrics: Metrics,
+        limits: SessionLimits | None = None,
     ) -> None:
         self._connector = connector
         self._load_context = load_context
@@ -60,6 +77,8 @@ class SessionManager:
         self.metrics = metrics
         self._live: dict[str, LiveSession] = {}
         self._closed: OrderedDict[str, LiveSession] = OrderedDict()
+        self.limits = limits or SessionLimits()
+        self._device_keys: dict[str, str] = {}  # live session id -> the device (or device token) holding it
 
     # ---- lifecycle ---------------------------------------------------------------------------------
 
@@ -82,6 +101,43 @@ class SessionManager:
         self.metrics.live_sessions.set(len(self._live))
         return session
 
+    def admit(
+        self,
+        user_id: str,
+        client: ClientChannel,
+        *,
+        device_key: str | None,
+        greet: bool = False,
+        device_id: str | None = None,
+    ) -> LiveSession | Refusal:
+        """Open a session unless the person or the device is at its limit. Counting and registering are
+        one synchronous step (no ``await`` between them), so simultaneous connections cannot overshoot.
+        ``device_key`` names what the device limit counts: a paired tablet's id or a device token's id."""
+        refusal = self._over_limit(user_id, device_key)
+        if refusal is not None:
+            self.metrics.sessions_total.labels(outcome="refused_limit").inc()
+            return refusal
+        session = self.open(user_id, client, greet=greet, device_id=device_id)
+        if device_key is not None:
+            self._device_keys[session.id] = device_key
+        return session
+
+    def _over_limit(self, user_id: str, device_key: str | None) -> Refusal | None:
+        per_person, per_device = self.limits.per_person, self.limits.per_device
+        if per_person is not None and len(self.of_user(user_id)) >= per_person:
+            return Refusal(
+                f"This person already has {per_person} live conversations, the most allowed at once: "
+                "end one and try again"
+            )
+        if device_key is not None and per_device is not None:
+            held = sum(1 for key in self._device_keys.values() if key == device_key)
+            if held >= per_device:
+                return Refusal(
+                    f"This device already has {per_device} live conversations, the most allowed at once: "
+                    "end one and try again"
+                )
+        return None
+
     async def run(self, session: LiveSession) -> None:
         log.info("session %s opened for user %s", session.id, session.user_id)
         try:
@@ -96,6 +152,7 @@ class SessionManager:
     def _retire(self, session: LiveSession) -> None:
         if self._live.pop(session.id, None) is None:
             return  # already retired
+        self._device_keys.pop(session.id, None)
         self._closed[session.id] = session
         while len(self._closed) > RECENTLY_CLOSED:
             self._closed.popitem(last=False)
