@@ -49,6 +49,9 @@ DEFAULT_MAX_SESSION_S: Final = 3600.0  # OpenAI GA sessions last 60 minutes
 SESSION_EXPIRED_CLOSE_CODE: Final = 1001  # observed on the service: "going away" plus the message
 TOKENS_PER_MINUTE_LIMIT: Final = 15_000_000  # the tokens limit a live rate_limits.updated reported
 MIN_COMMIT_MS: Final = 100  # the service refuses to commit less audio than this
+# Client events ``received`` keeps: the opening session.update and minutes of talk, but not an hour's
+# 50 appends a second (the oldest go first).
+RECEIVED_KEPT: Final = 1000
 DEFAULT_OUTPUT_DELAY_S: Final = 0.005  # pause per streamed delta: a response stays "active" a while
 
 _EVENT_KEYS: Final[Mapping[str, frozenset[str]]] = {
@@ -73,6 +76,16 @@ class Behaviour:
     ignore_session_updates: bool = False  # answer nothing at all (and apply nothing)
     session_update_delay_s: float = 0.0  # the websocket shell waits this long before handling one
     output_delay_s: float = DEFAULT_OUTPUT_DELAY_S  # the shell's pause after each streamed delta
+
+
+def _remembered(raw: JsonDict) -> JsonDict:
+    """What ``received`` keeps of a client event: all of it, but an append's audio only by size."""
+    if raw.get("type") != "input_audio_buffer.append" or "audio" not in raw:
+        return raw
+    kept = {key: value for key, value in raw.items() if key != "audio"}
+    audio = raw["audio"]
+    kept["audio_chars"] = len(audio) if isinstance(audio, str) else None
+    return kept
 
 
 class EngineSession:
@@ -102,7 +115,8 @@ class EngineSession:
         self.config = cfg.default_session(session_id=session_id, model=model, expires_at=int(self.deadline))
         self.conversation = Conversation()
         self.items = self.conversation.items  # the same list: what tests inspect
-        self.received: list[JsonDict] = []
+        # the latest client events, for tests and diagnosis; audio appends only as a summary
+        self.received: deque[JsonDict] = deque(maxlen=RECEIVED_KEPT)
         self.instructions_history: list[str] = [self.config["instructions"]]
         self.assistant_audio_produced = False
         self.active: ActiveResponse | None = None
@@ -168,7 +182,7 @@ class EngineSession:
     def receive_event(self, event: Mapping[str, Any]) -> list[JsonDict]:
         """Handle one client event; return the immediate answers (an ``error`` on a mistake)."""
         raw = copy.deepcopy(dict(event))
-        self.received.append(raw)
+        self.received.append(_remembered(raw))
         client_id = raw.get("event_id")
         try:
             if client_id is not None and not isinstance(client_id, str):

@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 OUTGOING_QUEUE_MAX: Final = 256  # events buffered per connection before the engine waits for the client
 MAX_FRAME_BYTES: Final = 32 * 1024 * 1024  # a 15 MiB audio append is ~20 MiB of base64 JSON
+FINISHED_KEPT: Final = 32  # engines ``all_sessions`` keeps for inspection, the latest first to stay
 MAX_CLOSE_REASON_BYTES: Final = 123  # RFC 6455: a close frame's reason fits in 123 bytes
 _DELTA_SUFFIX: Final = ".delta"
 
@@ -215,7 +216,8 @@ class LocalModelServer:
     ``api_key``: when set, the handshake needs ``Authorization: Bearer <key>`` or ``api-key: <key>``
     (else HTTP 401). ``behaviour`` switches (also settable at runtime, e.g.
     ``server.reject_session_updates = True``) make it reject, ignore or delay ``session.update``.
-    ``sessions`` are the live engines, ``all_sessions`` every engine this server ran; :meth:`drop`
+    ``sessions`` are the live engines, ``all_sessions`` the latest ``FINISHED_KEPT`` engines this
+    server ran, live or finished (``connections_total`` counts every connection); :meth:`drop`
     and :meth:`expire` end the connection of a live one.
     ``speech``: speak replies with espeak-ng when it is installed (else the tone); ``hearing``:
     transcribe committed turns with pocketsphinx when it is importable (else no transcript).
@@ -386,6 +388,7 @@ class LocalModelServer:
         connection = _Connection(ws, engine, self)
         self.sessions.append(engine)
         self.all_sessions.append(engine)
+        del self.all_sessions[:-FINISHED_KEPT]  # a long-running engine must not keep every conversation
         self._connections[engine] = connection
         try:
             await connection.run()
