@@ -22,6 +22,12 @@ from sqlalchemy.engine import URL, make_url
 
 from services import require_service
 
+# The demo person's doses are at fixed local hours (07:00 and 08:00 in Jerusalem): a service under test
+# would speak them into whatever conversation a test is having at that hour. Tests of reminders drive
+# their own ReminderService with a clock; every other service under test (in this process or started
+# as a subprocess, which inherits the environment) leaves reminders alone.
+os.environ.setdefault("COMPANION_REMINDERS", "false")
+
 DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 
 

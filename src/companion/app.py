@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from companion import __version__, dashboard, elder
 from companion.api import admin, alerts, devices, errors, health, live, sessions, users
 from companion.api.headers import NoStoreMiddleware
+from companion.api.limits import install_limits
 from companion.auth import AuthService
 from companion.care import ack_routes
 from companion.care.alerting import AlertConfig
@@ -113,7 +114,7 @@ async def build_services(settings: Settings, *, bus: EventBus | None = None, liv
         [
             NamedStep("delivery", lambda now: delivery.run_once()),
             NamedStep("escalation", escalation.tick),
-            NamedStep("reminders", reminders.tick),
+            *([NamedStep("reminders", reminders.tick)] if settings.reminders else []),
         ]
     )
     return Services(
@@ -176,6 +177,7 @@ def create_app(settings: Settings | None = None, *, on_ready: ReadyHook | None =
     app = FastAPI(title="Companion", version=__version__, lifespan=lifespan, **docs)
     app.add_middleware(NoStoreMiddleware)
     errors.install(app)
+    install_limits(app)  # body sizes checked before any parsing or authentication
     app.include_router(health.router)
     app.include_router(alerts.router)
     app.include_router(ack_routes.router)

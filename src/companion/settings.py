@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     reminder_ack_timeout_s: float = Field(
         default=1800.0, gt=0, description="A reminder not acknowledged this long after it is due is missed"
     )
+    reminders: bool = Field(
+        default=True,
+        description="Bring medication and check-in reminders due (the care loop's reminder step)",
+    )
     reminder_snooze_s: float = Field(default=600.0, gt=0, le=24 * 3600)
 
     # The service's edge

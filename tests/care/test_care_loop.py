@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
+from companion.app import build_services
 from companion.care.loop import CareLoop, NamedStep
+from companion.settings import Settings
 
 NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 
@@ -50,3 +53,17 @@ async def test_the_loop_runs_until_stopped() -> None:
     stopped_at = count
     await asyncio.sleep(0.05)
     assert count == stopped_at >= 3
+
+
+@pytest.mark.parametrize(
+    ("reminders", "steps"),
+    [(True, ["delivery", "escalation", "reminders"]), (False, ["delivery", "escalation"])],
+)
+async def test_the_service_runs_delivery_escalation_and_reminders_unless_reminders_are_off(
+    tmp_path: Path, reminders: bool, steps: list[str]
+) -> None:
+    services = await build_services(Settings(data_dir=tmp_path, reminders=reminders))
+    try:
+        assert services.care is not None and services.care.step_names == steps
+    finally:
+        await services.close()

@@ -18,6 +18,7 @@ from companion.realtime.endings import MAX_CLOSE_REASON_BYTES, Close, Ending
         (Ending.UPSTREAM_UNAVAILABLE, 1011),
         (Ending.UPSTREAM_LOST, 1011),
         (Ending.CLIENT_TOO_SLOW, 1013),
+        (Ending.TOO_MANY_SESSIONS, 1013),
         (Ending.INTERNAL, 1011),
     ],
 )
@@ -28,7 +29,7 @@ def test_close_codes_are_websockets_close_codes(ending: Ending, code: int) -> No
 
 
 def test_every_ending_is_in_the_table() -> None:
-    assert len(Ending) == 8  # no two endings collapsed into an alias of one another
+    assert len(Ending) == 9  # no two endings collapsed into an alias of one another
 
 
 @pytest.mark.parametrize(
@@ -41,6 +42,7 @@ def test_every_ending_is_in_the_table() -> None:
         (Ending.UPSTREAM_UNAVAILABLE, "upstream_unavailable"),
         (Ending.UPSTREAM_LOST, "upstream_disconnected"),
         (Ending.CLIENT_TOO_SLOW, "client_too_slow"),
+        (Ending.TOO_MANY_SESSIONS, "too_many_sessions"),
         (Ending.INTERNAL, "internal_error"),
     ],
 )
@@ -50,7 +52,7 @@ def test_the_client_error_sent_before_each_close(ending: Ending, error_code: str
 
 def test_every_ending_with_an_error_has_its_own_code() -> None:
     codes = [e.error_code for e in Ending if e.error_code is not None]
-    assert len(codes) == 4
+    assert len(codes) == 5
     assert len(set(codes)) == len(codes)
 
 

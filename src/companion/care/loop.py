@@ -42,6 +42,10 @@ class CareLoop:
         self._task: asyncio.Task[None] | None = None
         self.rounds = 0
 
+    @property
+    def step_names(self) -> list[str]:
+        return [step.name for step in self._steps]
+
     async def run_round(self) -> None:
         """Every step once, in order; a failing step does not stop the others."""
         for step in self._steps:
