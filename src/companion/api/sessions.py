@@ -11,20 +11,21 @@ from companion.api.users import UserId
 from companion.auth import Principal
 from companion.errors import CompanionError, NotFound
 from companion.realtime.endings import Ending
+from companion.realtime.records import ClosedSession
 from companion.realtime.session import LiveSession, RefreshRecord
 from companion.services import Services
 
 router = APIRouter(prefix="/realtime", tags=["live sessions"])
 
 
-async def _visible(services: Services, principal: Principal, session_id: str) -> LiveSession:
+async def _visible(services: Services, principal: Principal, session_id: str) -> LiveSession | ClosedSession:
     session = services.sessions.get(session_id)
     if not await services.auth.can_access(principal, session.user_id):
         raise NotFound(f"Session {session_id} not found")
     return session
 
 
-def _refresh_body(session: LiveSession, record: RefreshRecord) -> dict[str, Any]:
+def _refresh_body(session: LiveSession | ClosedSession, record: RefreshRecord) -> dict[str, Any]:
     message = {
         "refreshed": "The model confirmed the new instructions.",
         "unchanged": "The instructions are already current; nothing was sent.",

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Response
 from companion.dashboard.saving import retry_refresh
 from companion.dashboard.web import PREFIX, DashboardRoute, MemberDep, Page, PostDep
 from companion.errors import CompanionError, NotFound
+from companion.realtime.records import ClosedSession
 from companion.realtime.session import LiveSession
 
 router = APIRouter(prefix=PREFIX + "/sessions", route_class=DashboardRoute, include_in_schema=False)
@@ -21,12 +22,12 @@ router = APIRouter(prefix=PREFIX + "/sessions", route_class=DashboardRoute, incl
 POLL_INTERVAL_MS = 2000  # fresh enough to watch a refresh land, light enough for a phone
 
 
-async def _visible(page: Page) -> list[LiveSession]:
+async def _visible(page: Page) -> list[LiveSession | ClosedSession]:
     users = set(await page.services.auth.visible_users(page.principal))
     return [s for s in page.services.sessions.all() if s.user_id in users]
 
 
-def _rows(sessions: list[LiveSession]) -> list[dict[str, Any]]:
+def _rows(sessions: list[LiveSession | ClosedSession]) -> list[dict[str, Any]]:
     return [s.as_json() for s in sessions]
 
 

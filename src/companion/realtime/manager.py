@@ -18,6 +18,7 @@ from companion.errors import CompanionError, NotFound, SessionNotActive
 from companion.events import ProfileChanged, RefreshCounts
 from companion.realtime.endings import Ending
 from companion.realtime.metrics import Metrics
+from companion.realtime.records import ClosedSession
 from companion.realtime.session import (
     ENDED,
     Builder,
@@ -76,7 +77,7 @@ class SessionManager:
         self._config = config
         self.metrics = metrics
         self._live: dict[str, LiveSession] = {}
-        self._closed: OrderedDict[str, LiveSession] = OrderedDict()
+        self._closed: OrderedDict[str, ClosedSession] = OrderedDict()  # summaries only: no sockets
         self.limits = limits or SessionLimits()
         self._device_keys: dict[str, str] = {}  # live session id -> the device (or device token) holding it
 
@@ -153,7 +154,9 @@ class SessionManager:
         if self._live.pop(session.id, None) is None:
             return  # already retired
         self._device_keys.pop(session.id, None)
-        self._closed[session.id] = session
+        self._closed[session.id] = ClosedSession(
+            session.id, session.user_id, session.device_id, session.started_at, session.as_json()
+        )
         while len(self._closed) > RECENTLY_CLOSED:
             self._closed.popitem(last=False)
         self.metrics.live_sessions.set(len(self._live))
@@ -178,7 +181,7 @@ class SessionManager:
 
     # ---- queries -----------------------------------------------------------------------------------
 
-    def get(self, session_id: str) -> LiveSession:
+    def get(self, session_id: str) -> LiveSession | ClosedSession:
         session = self._live.get(session_id) or self._closed.get(session_id)
         if session is None:
             raise NotFound(f"Session {session_id} not found")
@@ -187,8 +190,9 @@ class SessionManager:
     def live(self) -> list[LiveSession]:
         return list(self._live.values())
 
-    def all(self, *, include_closed: bool = False) -> list[LiveSession]:
-        sessions = list(self._live.values())
+    def all(self, *, include_closed: bool = False) -> list[LiveSession | ClosedSession]:
+        """Live sessions, and with ``include_closed`` the summaries of recently closed ones."""
+        sessions: list[LiveSession | ClosedSession] = list(self._live.values())
         if include_closed:
             sessions += list(self._closed.values())
         return sorted(sessions, key=lambda s: s.started_at)
@@ -213,7 +217,7 @@ class SessionManager:
 
     async def refresh(self, session_id: str) -> RefreshRecord:
         session = self.get(session_id)
-        if session.status not in (Status.ACTIVE, Status.RECONNECTING):
+        if isinstance(session, ClosedSession) or session.status not in (Status.ACTIVE, Status.RECONNECTING):
             raise SessionNotActive(f"Session {session_id} has no active WebSocket connection")
         return await session.refresh()
 

@@ -115,3 +115,25 @@ class Prepared:
 
 Preparer = Callable[[], Awaitable[Prepared]]
 UserPreparer = Callable[[str], Awaitable[Prepared]]  # reads a person's context and builds from it
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedSession:
+    """What is kept of a conversation that ended: its summary, for "closed" (409) answers and the
+    sessions list. No sockets, queues, instructions or conversation text are kept."""
+
+    id: str
+    user_id: str
+    device_id: str | None
+    started_at: datetime
+    summary: dict[str, Any]  # the session's as_json() at its end: ids, counts, versions, timings
+
+    @property
+    def status(self) -> Status:
+        return Status.CLOSED
+
+    def as_json(self) -> dict[str, Any]:
+        return dict(self.summary)
+
+    async def close(self, *_: object, **__: object) -> None:
+        """Already closed: nothing to do (closing twice is not an error)."""
