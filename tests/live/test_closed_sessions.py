@@ -22,7 +22,7 @@ async def test_a_closed_session_is_kept_as_a_summary_and_the_conversation_itself
         del session
         await client.ws.close()
         sessions = live.services.sessions
-        await eventually(lambda: not sessions.of_user(USER), "the session to end")
+        await eventually(lambda s=sessions: not s.of_user(USER), "the session to end")
 
         kept = live.services.sessions.get(session_id)
         assert isinstance(kept, ClosedSession)
