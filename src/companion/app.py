@@ -50,6 +50,8 @@ ReadyHook = Callable[[Services], Awaitable[None]]
 
 async def build_services(settings: Settings, *, bus: EventBus | None = None, live: bool = False) -> Services:
     """Open the store (migrating it) and build every service; ``live`` also starts the offline engine."""
+    # Built once, before anything opens: bad upstream settings stop the start (local waits for its engine).
+    upstream = None if settings.upstream == "local" else connector_from_settings(settings)
     store = open_store(settings.effective_database_url)
     await store.migrate()
     bus = bus or InProcessBus()
@@ -70,8 +72,9 @@ async def build_services(settings: Settings, *, bus: EventBus | None = None, liv
         await local_engine.start("127.0.0.1", 0)
         local_url = local_engine.url
     tool_runtime = ToolRuntime(profiles, alert_service)
+    connector = upstream or connector_from_settings(settings, local_url=local_url)
     manager = SessionManager(
-        connector=partial(connector_from_settings, settings, local_url=local_url),
+        connector=lambda: connector,  # one connector (and one Entra credential) for every conversation
         load_context=profiles.context,
         build=partial(build, budget_tokens=settings.token_budget),
         tools_for=tools_for,
@@ -128,6 +131,7 @@ async def build_services(settings: Settings, *, bus: EventBus | None = None, liv
         metrics=metrics,
         devices=DeviceService(store, manager),
         local_engine=local_engine,
+        upstream=connector,
         reminders=reminders,
         care=care,
         http=http,

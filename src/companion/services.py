@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # the elder and care packages import this module
     from companion.care.reminders import ReminderService
     from companion.elder.devices import DeviceService
     from companion.elder.music import MusicLibrary
+    from companion.realtime.upstream import WebSocketConnector
 
 
 @dataclass(slots=True)
@@ -40,6 +41,7 @@ class Services:
     reminders: ReminderService | None = None  # medication and check-in reminders
     care: CareLoop | None = None  # delivers alerts, escalates them, brings reminders due
     http: httpx.AsyncClient | None = None  # shared outgoing HTTP (the alert webhook)
+    upstream: WebSocketConnector | None = None  # the one realtime model connector; closes its credential
 
     async def instructions(self, user_id: str) -> Instructions:
         return build(await self.profiles.context(user_id), budget_tokens=self.settings.token_budget)
@@ -50,6 +52,8 @@ class Services:
         if self.reminders is not None:
             await self.reminders.close()  # reminders waiting for a quiet moment in a conversation
         await self.sessions.close_all()
+        if self.upstream is not None:
+            await self.upstream.aclose()  # the shared Entra ID credential, if any
         await self.bus.close()
         if self.local_engine is not None:
             await self.local_engine.close()

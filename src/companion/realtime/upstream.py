@@ -30,6 +30,7 @@ PING_TIMEOUT_S = 20.0  # an upstream that misses a pong for this long is gone
 MAX_FRAME_BYTES = 16 * 1024 * 1024  # session.updated for a maximum-size prompt plus audio chunks fit well
 AZURE_SCOPE = "https://cognitiveservices.azure.com/.default"
 TokenProvider = Callable[[], Awaitable[str]]
+OFFLINE_ENGINE_MISSING = "The offline engine is not running and COMPANION_UPSTREAM_URL is not set"
 
 
 class UpstreamConnection(Protocol):
@@ -107,11 +108,27 @@ class WebSocketUpstream:
 
 
 class WebSocketConnector:
-    """Opens a WebSocket to a ``Target``; an optional token provider supplies fresh bearer tokens."""
+    """Opens a WebSocket to a ``Target``; an optional token provider supplies fresh bearer tokens.
 
-    def __init__(self, target: Target, *, token_provider: TokenProvider | None = None) -> None:
+    Built once per service and shared by every conversation; ``aclose`` releases what the token
+    provider holds (``on_close``) when the service closes.
+    """
+
+    def __init__(
+        self,
+        target: Target,
+        *,
+        token_provider: TokenProvider | None = None,
+        on_close: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self.target = target
         self._token_provider = token_provider
+        self._on_close = on_close
+
+    async def aclose(self) -> None:
+        on_close, self._on_close = self._on_close, None
+        if on_close is not None:
+            await on_close()
 
     @property
     def description(self) -> str:
@@ -136,6 +153,20 @@ class WebSocketConnector:
                 f"Could not connect to the realtime model at {self.description}: {exc}"
             ) from exc
         return WebSocketUpstream(ws, self.target.dialect)
+
+
+class NoEngineConnector(WebSocketConnector):
+    """The local upstream in a service built without its offline engine: each connection fails clearly."""
+
+    def __init__(self) -> None:
+        super().__init__(Target(url=""))
+
+    @property
+    def description(self) -> str:
+        return "the offline engine (not running)"
+
+    async def connect(self) -> UpstreamConnection:
+        raise UpstreamError(OFFLINE_ENGINE_MISSING)
 
 
 def openai_target(settings: Settings, api_key: str) -> Target:
@@ -166,8 +197,11 @@ def azure_target(settings: Settings, api_key: str | None) -> Target:
     return Target(url=f"{base}/openai/v1/realtime?{query}", dialect="ga", headers=headers)
 
 
-def entra_token_provider() -> TokenProvider:
-    """Bearer tokens from Microsoft Entra ID (managed identity, CLI login, ...), via azure-identity."""
+def entra_token_provider() -> tuple[TokenProvider, Callable[[], Awaitable[None]]]:
+    """Bearer tokens from Microsoft Entra ID (managed identity, CLI login, ...), via azure-identity.
+
+    One credential (and so one token cache) for the whole service; the second value closes it.
+    """
     try:
         from azure.identity.aio import DefaultAzureCredential
     except ImportError as exc:  # pragma: no cover - depends on the optional extra
@@ -180,16 +214,19 @@ def entra_token_provider() -> TokenProvider:
         token = await credential.get_token(AZURE_SCOPE)
         return str(token.token)
 
-    return provide
+    return provide, credential.close
 
 
 def connector_from_settings(settings: Settings, *, local_url: str | None = None) -> WebSocketConnector:
-    """The connector the settings ask for; ``local_url`` is the in-process offline engine's address."""
+    """The connector the settings ask for; ``local_url`` is the in-process offline engine's address.
+
+    Called once when the service starts, so missing or contradictory settings stop the start.
+    """
     key = settings.upstream_api_key.get_secret_value() if settings.upstream_api_key else None
     if settings.upstream == "local":
         url = settings.upstream_url or local_url
         if not url:
-            raise UpstreamError("The offline engine is not running and COMPANION_UPSTREAM_URL is not set")
+            return NoEngineConnector()  # built without ``live`` (tests, tools): only a conversation fails
         sep = "&" if "?" in url else "?"
         return WebSocketConnector(Target(url=f"{url}{sep}{urlencode({'model': settings.upstream_model})}"))
     if settings.upstream == "openai":
@@ -197,4 +234,7 @@ def connector_from_settings(settings: Settings, *, local_url: str | None = None)
             raise UpstreamError("COMPANION_UPSTREAM_API_KEY is required for the OpenAI upstream")
         return WebSocketConnector(openai_target(settings, key))
     target = azure_target(settings, key)
-    return WebSocketConnector(target, token_provider=None if key else entra_token_provider())
+    if key:
+        return WebSocketConnector(target)
+    provide, close = entra_token_provider()
+    return WebSocketConnector(target, token_provider=provide, on_close=close)
