@@ -7,6 +7,7 @@ import re
 import httpx
 
 from companion.dashboard.wizard import merge
+from companion.profiles.models import MemorySource
 from tests.dashboard.conftest import DEMO_USER, Dash
 
 WIZARD = f"/dashboard/people/{DEMO_USER}/wizard"
@@ -255,3 +256,29 @@ async def test_contacts_email_who_hears_what_escalation_and_checkins_are_saved(d
     assert [s.value for s in first.notify_for] == ["critical"]
     assert context.safety.escalation_minutes == 5
     assert context.profile is not None and context.profile.routine.checkins == ["11:00", "05:30"]
+
+
+async def test_memories_learned_in_conversation_are_marked_and_the_family_can_keep_or_remove_them(
+    dash: Dash,
+) -> None:
+    learned, _ = await dash.services.profiles.add_memory(
+        DEMO_USER, {"text": "הנכדה נועה מתחתנת באביב"}, source=MemorySource.CONVERSATION
+    )
+    doubtful, _ = await dash.services.profiles.add_memory(
+        DEMO_USER, {"text": "גר פעם בירח"}, source=MemorySource.CONVERSATION
+    )
+    await open_wizard(dash)
+    page = await dash.get(f"{WIZARD}/8")
+    assert page.text.count("נלמד בשיחה") == 2  # the family's own memories carry no such mark
+    texts = [m.text for m in await dash.services.profiles.list_memories(DEMO_USER)]
+    index = {text: i for i, text in enumerate(texts)}
+    await dash.step(8, action=f"confirm:memories:{index[learned.text]}")
+    await dash.step(8, action=f"remove:memories:{index[doubtful.text]}")
+    page = await dash.get(f"{WIZARD}/8")
+    assert "נשמר על ידי המשפחה" in page.text and "גר פעם בירח" not in page.text
+    done = await dash.step(10, action="submit")
+    assert done.status_code == 303
+    stored = {m.text: m for m in await dash.services.profiles.list_memories(DEMO_USER)}
+    assert stored[learned.text].confirmed_at is not None
+    assert stored[learned.text].source is MemorySource.CONVERSATION  # where it came from is kept
+    assert doubtful.text not in stored

@@ -231,6 +231,18 @@ def remove_item(draft: Draft, name: str, index: int) -> bool:
     return True
 
 
+def confirm_memory(draft: Draft, index: int) -> bool:
+    """Mark a memory learned in conversation as kept by the family (written on submit)."""
+    if not 0 <= index < len(draft.memories):
+        return False
+    memory = draft.memories[index]
+    if memory.get("source") != "conversation" or not memory.get("id"):
+        return False
+    if not memory.get("confirmedAt"):
+        memory["confirmedAt"] = "pending"
+    return True
+
+
 @cache
 def known_timezones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())

@@ -72,6 +72,10 @@ async def _save_section(
 
 async def _save_memories(services: Services, draft: Draft, report: SaveReport) -> None:
     added, removed = memory_changes(draft)
+    confirmed = [m for m in draft.memories if m.get("id") and m.get("confirmedAt") == "pending"]
+    for memory in confirmed:
+        with contextlib.suppress(NotFound):  # removed meanwhile: nothing left to keep
+            memory.update(dump(await services.profiles.confirm_memory(draft.user_id, memory["id"])))
     for memory in removed:
         with contextlib.suppress(NotFound):  # someone removed it already: the wish is fulfilled
             report.counts.add(await services.profiles.delete_memory(draft.user_id, memory["id"]))
@@ -80,7 +84,7 @@ async def _save_memories(services: Services, draft: Draft, report: SaveReport) -
         stored, live = await services.profiles.add_memory(draft.user_id, body)
         memory.update(dump(stored))
         report.counts.add(live)
-    if added or removed:
+    if added or removed or confirmed:
         report.saved.append("memories")
     draft.base_memories = copy.deepcopy(draft.memories)
 

@@ -17,6 +17,7 @@ from companion.dashboard.forms import (
     ROUTINE_KEYS,
     add_preset,
     add_row,
+    confirm_memory,
     error_map,
     extra_errors,
     read_step,
@@ -166,6 +167,10 @@ async def wizard_post(page: PostDep, user_id: str, number: int) -> Response:
         name, _, index = arg.rpartition(":")
         remove_item(draft, name, int(index) if index.isdigit() else -1)
         return page.redirect(f"{here}#list-{name}")
+    if kind == "confirm":  # a memory learned in conversation that the family keeps (saved on submit)
+        index = arg.rpartition(":")[2]
+        confirm_memory(draft, int(index) if index.isdigit() else -1)
+        return page.redirect(f"{here}#list-memories")
     if kind == "submit":
         return await _submit(page, draft)
     if kind == "back":

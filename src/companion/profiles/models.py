@@ -292,8 +292,9 @@ class Memory(MemoryInput):
     """A stored memory; ``id`` and ``createdAt`` are set by the service."""
 
     id: ShortText
-    source: MemorySource = MemorySource.CAREGIVER
+    source: MemorySource = MemorySource.CAREGIVER  # learned in conversation: the family may review it
     created_at: datetime
+    confirmed_at: datetime | None = None  # when the family kept a memory learned in conversation
 
 
 MAX_MEMORIES = 200  # beyond this the oldest, least important would be cut from the prompt anyway

@@ -257,6 +257,19 @@ class ProfileService:
         live = await self._announce(ProfileChanged(user_id, ("memories",), saved.version))
         return memory, live
 
+    async def confirm_memory(self, user_id: str, memory_id: str) -> Memory:
+        """The family keeps a memory learned in conversation (its text is unchanged: nothing to refresh)."""
+        doc = await self._store.get(user_id, MEMORY_KIND, memory_id)
+        if doc is None:
+            raise NotFound(f"Memory {memory_id} not found")
+        memory = Memory.model_validate(doc.body)
+        if memory.confirmed_at is not None:
+            return memory
+        memory = memory.model_copy(update={"confirmed_at": datetime.now(UTC)})
+        body = memory.model_dump(mode="json", by_alias=True)
+        await self._store.put(user_id, MEMORY_KIND, memory_id, body, expected_version=doc.version)
+        return memory
+
     async def delete_memory(self, user_id: str, memory_id: str) -> RefreshCounts:
         if not await self._store.delete(user_id, MEMORY_KIND, memory_id):
             raise NotFound(f"Memory {memory_id} not found")
