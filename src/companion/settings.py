@@ -103,9 +103,6 @@ class Settings(BaseSettings):
     )
     api_docs: bool = Field(default=False, description="Serve /docs, /redoc and /openapi.json")
 
-    # Dashboard
-    secret_key: SecretStr | None = Field(default=None, description="Signs dashboard cookies; random if unset")
-
     @property
     def effective_database_url(self) -> str:
         if self.database_url:

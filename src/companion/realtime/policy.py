@@ -34,21 +34,7 @@ REDACTED: Final = "(managed by the server)"
 GUARDED_TOOLS: Final = frozenset({"play_music"})
 EXPIRY_SUSPECT_AGE: Final = 0.9  # a server_error after 90% of the cap is the cap (Azure sends one)
 
-CLIENT_EVENTS: Final = frozenset(
-    {
-        "input_audio_buffer.append",
-        "input_audio_buffer.commit",
-        "input_audio_buffer.clear",
-        "output_audio_buffer.clear",
-        "conversation.item.create",
-        "conversation.item.retrieve",
-        "conversation.item.truncate",
-        "conversation.item.delete",
-        "response.create",
-        "response.cancel",
-        "session.update",
-    }
-)
+CLIENT_EVENTS: Final = protocol.GA_CLIENT_EVENT_TYPES  # every GA client event; their fields are checked below
 MANAGED_FIELDS: Final = ("instructions", "tools", "tool_choice", "prompt")
 # What a client may set, as nested allow-lists (a key mapping to None may hold any value).
 AUDIO_FIELDS: Final[Mapping[str, Any]] = {

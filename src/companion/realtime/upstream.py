@@ -11,7 +11,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 import websockets
@@ -19,11 +19,11 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from companion.errors import UpstreamError
 from companion.realtime import protocol
+from companion.realtime.protocol import Dialect
 from companion.settings import Settings
 
 log = logging.getLogger(__name__)
 
-Dialect = Literal["ga", "beta"]
 CONNECT_TIMEOUT_S = 10.0  # a realtime handshake that takes longer than this is not going to be usable
 PING_INTERVAL_S = 20.0  # keeps NATs and proxies from dropping a quiet conversation
 PING_TIMEOUT_S = 20.0  # an upstream that misses a pong for this long is gone
