@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from companion.backoff import doubling_delay
 from companion.care.channels import Channel, Delivery, Result
 from companion.errors import CompanionError
 from companion.store.base import JobRecord
@@ -62,9 +63,7 @@ def next_attempt_delay(
 ) -> float:
     """Seconds before the next try after ``attempts`` tries: doubling from ``first_s`` up to ``cap_s``,
     then jittered down by up to half, so many jobs that failed together do not retry together."""
-    exponent = min(max(attempts, 1) - 1, 30)  # 2**30 times anything reasonable is past the cap
-    ceiling = min(cap_s, first_s * (1 << exponent))
-    return ceiling / 2 + rand() * ceiling / 2
+    return doubling_delay(attempts, first_s=first_s, cap_s=cap_s, jitter=rand())
 
 
 @dataclass(frozen=True, slots=True)

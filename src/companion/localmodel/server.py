@@ -44,6 +44,7 @@ from companion.localmodel.hearing import Listener
 from companion.localmodel.jobs import HearingJob, SpeechJob
 from companion.localmodel.routes import Route, resolve
 from companion.localmodel.voice import Speaker
+from companion.realtime.endings import clip_close_reason
 from companion.realtime.protocol import ProtocolError, dump_event, error_event, parse_event
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,6 @@ log = logging.getLogger(__name__)
 OUTGOING_QUEUE_MAX: Final = 256  # events buffered per connection before the engine waits for the client
 MAX_FRAME_BYTES: Final = 32 * 1024 * 1024  # a 15 MiB audio append is ~20 MiB of base64 JSON
 FINISHED_KEPT: Final = 32  # engines ``all_sessions`` keeps for inspection, the latest first to stay
-MAX_CLOSE_REASON_BYTES: Final = 123  # RFC 6455: a close frame's reason fits in 123 bytes
 _DELTA_SUFFIX: Final = ".delta"
 
 
@@ -195,7 +195,7 @@ class _Connection:
         await self._put(self.engine.expire())
         await self.outgoing.join()
         code, reason = self.engine.closed or (SESSION_EXPIRED_CLOSE_CODE, "")
-        await self.ws.close(code, _close_reason(reason))
+        await self.ws.close(code, clip_close_reason(reason))
 
     async def drop(self, code: int | None, reason: str) -> None:
         """End at once, whatever is queued: no close frame at all (``code`` None) or this close."""
@@ -203,11 +203,7 @@ class _Connection:
         if code is None:
             self.ws.transport.abort()
         else:
-            await self.ws.close(code, _close_reason(reason))
-
-
-def _close_reason(reason: str) -> str:
-    return reason.encode()[:MAX_CLOSE_REASON_BYTES].decode(errors="ignore")
+            await self.ws.close(code, clip_close_reason(reason))
 
 
 class LocalModelServer:

@@ -16,6 +16,11 @@ from websockets.frames import CloseCode
 MAX_CLOSE_REASON_BYTES: Final = 123  # the WebSocket protocol's limit on a close frame's reason
 
 
+def clip_close_reason(reason: str) -> str:
+    """``reason`` cut to what a close frame carries, on a whole UTF-8 character."""
+    return reason.encode()[:MAX_CLOSE_REASON_BYTES].decode(errors="ignore")
+
+
 @dataclass(frozen=True, slots=True)
 class Close:
     """A close frame: the code and a short reason a person can read in a log."""
@@ -25,7 +30,7 @@ class Close:
 
     def clipped(self) -> tuple[int, str]:
         """Code and reason, the reason cut to what a close frame carries (whole UTF-8 characters)."""
-        return self.code, self.reason.encode()[:MAX_CLOSE_REASON_BYTES].decode(errors="ignore")
+        return self.code, clip_close_reason(self.reason)
 
 
 class Ending(Enum):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
+from companion.backoff import doubling_delay
 from companion.errors import CompanionError, UpstreamRejected
 
 # The caps, less a margin for the quiet moment to come: rotation starts looking for one this early.
@@ -22,7 +23,6 @@ EXPIRY_MARGIN_S: Final = 300.0  # from a session.created expires_at: rotate no l
 MIN_LIFETIME_S: Final = 1.0  # never plan a rotation sooner than this after opening (a clock gone wrong)
 FIRST_RETRY_S: Final = 0.25  # the first retry after a failed attempt; doubling from there
 MAX_RETRY_S: Final = 5.0  # a long outage is retried every few seconds, not hammered
-MAX_DOUBLINGS: Final = 16  # far past the cap; keeps the power finite however long an outage lasts
 HOLD_AUDIO_S: Final = 2.0  # audio the person spoke during a switch older than this is dropped
 MAX_HELD_EVENTS: Final = 1_000  # 2 s of 20 ms audio is 100 events: the rest is for the odd control event
 
@@ -58,8 +58,7 @@ def retry_delay_s(attempt: int, jitter: float) -> float:
     sessions that lost the same model at once over the second half of each step."""
     if attempt <= 0:
         return 0.0
-    step: float = min(MAX_RETRY_S, FIRST_RETRY_S * 2.0 ** min(attempt - 1, MAX_DOUBLINGS))
-    return step * (0.5 + jitter / 2)
+    return doubling_delay(attempt, first_s=FIRST_RETRY_S, cap_s=MAX_RETRY_S, jitter=jitter)
 
 
 def worth_retrying(error: CompanionError | TimeoutError) -> bool:
