@@ -66,10 +66,6 @@ class ClientLink:
         self._chars += len(text)
         self._ready.set()
 
-    @property
-    def queued_chars(self) -> int:
-        return self._chars
-
     async def write(self) -> None:
         """The writer: sends in order until :meth:`finish` and the queue is empty, or the client is gone."""
         self._writing = True

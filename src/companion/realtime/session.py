@@ -456,17 +456,11 @@ class LiveSession(Switching):
                 )
             )
 
-    def to_client(self, event: dict[str, Any]) -> None:
-        self._client.offer(event)
-
     async def send_upstream(self, event: dict[str, Any]) -> None:
         link = self.link
         if link is None or self.status in ENDED:
             raise SessionNotActive(f"Session {self.id} has no active WebSocket connection")
         await link.send(event)
-
-    async def wait_idle(self) -> None:
-        await self._idle.wait()
 
     @property
     def response_active(self) -> bool:
