@@ -13,6 +13,7 @@ from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from companion.profiles.models import CareContext
+from companion.realtime import protocol
 
 PartOfDay = Literal["morning", "afternoon", "evening", "night"]
 DEFAULT_TIMEZONE: Final = "Asia/Jerusalem"  # the profile's own default; used when a zone is unknown
@@ -54,4 +55,4 @@ def greeting_message(context: CareContext, now: datetime) -> dict[str, Any]:
             "and ask one short, gentle question.",
         )
     )
-    return {"type": "message", "role": "system", "content": [{"type": "input_text", "text": text}]}
+    return protocol.system_message_item(text)

@@ -138,7 +138,7 @@ class ConversationMirror:
         if not lines:
             return []
         text = "\n".join([REPLAY_HEADER, *reversed(lines)])
-        return [{"type": "message", "role": "system", "content": [{"type": "input_text", "text": text}]}]
+        return [protocol.system_message_item(text)]
 
     # ---- what the model said -----------------------------------------------------------------------
 

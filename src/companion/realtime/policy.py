@@ -31,6 +31,7 @@ from companion.realtime.tools import SERVER_TOOLS, ToolCall, check_music
 log = logging.getLogger(__name__)
 
 REDACTED: Final = "(managed by the server)"
+MAX_ITEM_ID: Final = 32  # the longest item id the model accepts
 GUARDED_TOOLS: Final = frozenset({"play_music"})
 EXPIRY_SUSPECT_AGE: Final = 0.9  # a server_error after 90% of the cap is the cap (Azure sends one)
 
@@ -177,6 +178,12 @@ class RelayPolicy:
     client_session: dict[str, Any] = field(default_factory=dict)  # what the client set, for a new model
     answers_due: bool = False  # the current response made calls the relay answers
     songs_played: int = 0
+
+    def hidden_item_id(self, prefix: str) -> str:
+        """An id for an item the relay itself adds (a replay, a reminder): the client never sees it."""
+        item_id = protocol.new_event_id(prefix)[:MAX_ITEM_ID]
+        self.hidden.add(item_id)
+        return item_id
 
     def connection_ended(self) -> None:
         """The model session is gone: calls it was making will never complete or be answered."""

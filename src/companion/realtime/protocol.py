@@ -459,6 +459,13 @@ def user_text_message(text: str, *, event_id: str | None = None) -> JsonDict:
     return conversation_item_create(item, event_id=event_id)
 
 
+def system_message_item(text: str, *, item_id: str | None = None) -> JsonDict:
+    """A system message item (context for the model, not a turn): the greeting's, a replay, a reminder."""
+    item: JsonDict = {"id": item_id} if item_id is not None else {}
+    item.update(type="message", role="system", content=[{"type": "input_text", "text": text}])
+    return item
+
+
 def function_call_output(call_id: str, output_json_str: str, *, event_id: str | None = None) -> JsonDict:
     """The result of a tool call, as the ``conversation.item.create`` the model expects."""
     item = {"type": "function_call_output", "call_id": call_id, "output": output_json_str}

@@ -260,14 +260,7 @@ class LiveSession(Switching):
             link = self.link
             quiet = self.mirror.quiet(self._clock()) and self._answering == 0
             if self.status is Status.ACTIVE and link is not None and quiet:
-                item_id = protocol.new_event_id("say")[:32]
-                self.policy.hidden.add(item_id)
-                item = {
-                    "id": item_id,
-                    "type": "message",
-                    "role": "system",
-                    "content": [{"type": "input_text", "text": instruction}],
-                }
+                item = protocol.system_message_item(instruction, item_id=self.policy.hidden_item_id("say"))
                 try:
                     await link.send(protocol.conversation_item_create(item, event_id=protocol.new_event_id()))
                     await link.send(protocol.response_create(protocol.new_event_id()))

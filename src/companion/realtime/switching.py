@@ -179,9 +179,10 @@ class Switching(Refreshing):
             self.mirror.new_link()
             try:
                 for item in self.mirror.replay():
-                    replay_id = protocol.new_event_id("replay")[:32]  # the model takes ids of up to 32
-                    self.policy.hidden.add(replay_id)  # the client has heard all this: never shown again
-                    event = protocol.conversation_item_create({**item, "id": replay_id})
+                    # the client has heard all this: never shown again
+                    event = protocol.conversation_item_create(
+                        {**item, "id": self.policy.hidden_item_id("replay")}
+                    )
                     await link.send(event)
                 await self._resume(link)
             except UpstreamLost:
