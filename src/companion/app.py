@@ -6,7 +6,6 @@ import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -43,6 +42,7 @@ from companion.realtime.upstream import connector_from_settings
 from companion.services import Services
 from companion.settings import Settings
 from companion.store import open_store
+from companion.store._engine import utcnow
 
 log = logging.getLogger(__name__)
 ReadyHook = Callable[[Services], Awaitable[None]]
@@ -105,7 +105,7 @@ async def build_services(settings: Settings, *, bus: EventBus | None = None, liv
         profiles.context,
         say=say,
         alert=alert,
-        clock=lambda: datetime.now(UTC),
+        clock=utcnow,
         ack_timeout_s=settings.reminder_ack_timeout_s,
         snooze_s=settings.reminder_snooze_s,
     )

@@ -13,7 +13,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from companion.realtime.endings import ClientErrorCode, Ending
+from companion.realtime.endings import Ending
 from tests.live.conftest import EVENT_TIMEOUT_S, USER, Live, RealtimeClient, eventually, run_live
 
 
@@ -41,7 +41,7 @@ async def test_a_device_beyond_its_limit_is_told_and_no_model_connection_is_open
     models = len(live.engine.all_sessions)
     event, code = await refused(live, live.ws_url, device)
     assert event["type"] == "error"
-    assert event["error"]["code"] == ClientErrorCode.TOO_MANY_SESSIONS == "too_many_sessions"
+    assert event["error"]["code"] == Ending.TOO_MANY_SESSIONS.error_code == "too_many_sessions"
     assert "2" in event["error"]["message"] and "device" in event["error"]["message"]
     assert code == Ending.TOO_MANY_SESSIONS.code == 1013
     assert len(live.engine.all_sessions) == models  # no model connection for the refused one

@@ -29,6 +29,7 @@ from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
 from companion.care.messages import build_email
 from companion.errors import InvalidInput
 from companion.settings import Settings, SmtpTls
+from companion.store._engine import utcnow
 from companion.store.base import JobRecord
 
 log = logging.getLogger("companion.care")
@@ -53,10 +54,6 @@ class Delivery:
 
 class Channel(Protocol):
     async def send(self, job: JobRecord) -> Delivery: ...
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 # ---- pure decisions ---------------------------------------------------------------------------------

@@ -15,12 +15,13 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from companion.backoff import doubling_delay
 from companion.care.channels import Channel, Delivery, Result
 from companion.errors import CompanionError
+from companion.store._engine import utcnow
 from companion.store.base import JobRecord
 
 log = logging.getLogger("companion.care")
@@ -84,10 +85,6 @@ def settle(
         return Settlement("failed", f"{delivery.detail}; gave up after {attempts} attempts")
     wait = max(backoff(attempts), delivery.retry_after_s or 0.0)
     return Settlement("retry", delivery.detail, at + timedelta(seconds=wait))
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class DeliveryWorker:

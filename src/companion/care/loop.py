@@ -13,8 +13,10 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Final
+
+from companion.store._engine import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +36,7 @@ class CareLoop:
         steps: list[NamedStep],
         *,
         interval_s: float = INTERVAL_S,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._steps = steps
         self._interval_s = interval_s

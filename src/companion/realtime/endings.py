@@ -66,4 +66,3 @@ class ClientErrorCode:
     FIELD_NOT_ALLOWED: Final = "field_not_allowed"  # a field outside what a client may set
     ITEM_NOT_ALLOWED: Final = "item_not_allowed"  # a conversation item a client may not add
     BUSY_RECONNECTING: Final = "session_reconnecting"  # held events overflowed during a switch
-    TOO_MANY_SESSIONS: Final = "too_many_sessions"  # the person or device is at its live-session limit
