@@ -9,17 +9,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
+from companion.dashboard.pages import person_crumb
 from companion.dashboard.web import PREFIX, DashboardRoute, MemberDep, Page, PostDep
 
 router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)
-
-
-async def _person(page: Page, user_id: str) -> dict[str, str]:
-    """The person as the page's breadcrumb names them: preferred name, full name, or their id."""
-    context = await page.services.alerts.context(user_id)
-    info = context.profile.personal_info if context.profile else None
-    name = (info.preferred_name or info.full_name) if info else user_id
-    return {"id": user_id, "name": name}
 
 
 def _who(page: Page) -> str:
@@ -33,7 +26,7 @@ async def alerts(page: MemberDep, user_id: str) -> Response:
     await page.person(user_id)
     return page.render(
         "alerts.html",
-        person=await _person(page, user_id),
+        person=await person_crumb(page, user_id),
         alerts=await page.services.alerts.list(user_id),
         deliveries=await page.services.alerts.deliveries_by_alert(user_id),
         flash=page.session.pop_flash() if page.session else None,

@@ -25,7 +25,7 @@ DIFF_CONTEXT_LINES = 2  # enough around a change to see where in the instruction
 _USER_ID = re.compile(USER_ID_PATTERN)
 
 
-async def _name(page: Page, user_id: str) -> str:
+async def person_name(page: Page, user_id: str) -> str:
     """The person's preferred or full name, or their id when no profile was saved yet."""
     try:
         state = await page.services.profiles.get_section(user_id, "profile")
@@ -37,11 +37,16 @@ async def _name(page: Page, user_id: str) -> str:
     return info.preferred_name or info.full_name
 
 
+async def person_crumb(page: Page, user_id: str) -> dict[str, str]:
+    """The person as a page's breadcrumb names them."""
+    return {"id": user_id, "name": await person_name(page, user_id)}
+
+
 async def _summary(page: Page, user_id: str) -> dict[str, Any]:
     alerts = await page.services.alerts.list(user_id)
     return {
         "id": user_id,
-        "name": await _name(page, user_id),
+        "name": await person_name(page, user_id),
         "live": len(page.services.sessions.of_user(user_id)),
         "open_alerts": sum(1 for a in alerts if not a.resolved),
     }

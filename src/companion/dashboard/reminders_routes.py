@@ -14,9 +14,8 @@ from fastapi import APIRouter, Response
 
 from companion.care.reminder_records import DayView
 from companion.care.reminder_routes import ReminderDep
-from companion.dashboard.web import PREFIX, DashboardRoute, MemberDep, Page, PostDep
-from companion.errors import NotFound
-from companion.profiles.models import Profile
+from companion.dashboard.pages import person_crumb
+from companion.dashboard.web import PREFIX, DashboardRoute, MemberDep, PostDep
 from companion.store.base import ReminderRecord
 
 router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)
@@ -32,18 +31,6 @@ BADGES: Final = {
     "cancelled": "",
 }
 MARKABLE: Final = frozenset({"due", "delivered", "snoozed", "missed"})
-
-
-async def _person(page: Page, user_id: str) -> dict[str, Any]:
-    name = user_id
-    try:
-        state = await page.services.profiles.get_section(user_id, "profile")
-    except NotFound:
-        state = None
-    if state is not None and isinstance(state.data, Profile):
-        info = state.data.personal_info
-        name = info.preferred_name or info.full_name
-    return {"id": user_id, "name": name}
 
 
 def _rows(view: DayView) -> list[dict[str, Any]]:
@@ -81,7 +68,7 @@ async def reminders_page(page: MemberDep, service: ReminderDep, user_id: str) ->
     adherence = [{"record": a, "rate": _rate(a.acknowledged, a.missed)} for a in view.adherence]
     return page.render(
         "reminders.html",
-        person=await _person(page, user_id),
+        person=await person_crumb(page, user_id),
         view=view,
         rows=_rows(view),
         adherence=adherence,

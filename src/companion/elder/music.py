@@ -23,7 +23,8 @@ from mutagen.id3 import ID3
 
 from companion.errors import NotFound
 from companion.profiles.models import Music
-from companion.realtime.tools import check_music, fold_name
+from companion.prompt.sanitize import fold_name
+from companion.realtime.tools import check_music
 
 log = logging.getLogger(__name__)
 

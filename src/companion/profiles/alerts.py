@@ -15,7 +15,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Final, Literal, Protocol
 
 from pydantic import StringConstraints, ValidationError
@@ -32,8 +32,9 @@ from companion.care.alerting import (
 )
 from companion.errors import NotFound, PreconditionFailed
 from companion.profiles.models import MEDIUM_TEXT, CareContext, Model, PersonalInfo, Severity
-from companion.profiles.service import context_from_documents, validation_error
+from companion.profiles.service import validation_error
 from companion.store import DocumentStore
+from companion.store._engine import utcnow
 from companion.store.base import AttemptRecord, JobRecord
 
 log = logging.getLogger(__name__)
@@ -125,10 +126,6 @@ class AlertStore(DocumentStore, AckStore, Protocol):
 ContextLoader = Callable[[str], Awaitable[CareContext]]
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def person_of(context: CareContext) -> Person:
     """The person as the family's messages name them: full name, their language and time zone."""
     info = context.profile.personal_info if context.profile else None
@@ -163,21 +160,21 @@ def deliveries_of(
 class AlertService:
     """Records alerts with their messages; lists, acknowledges, resolves; queues escalation stages.
 
-    Without ``load_context`` the person's context is read from the store as ``ProfileService.context``
-    reads it; without ``config`` no channel is configured, so alerts are recorded and no one is told.
+    ``load_context`` reads the person's context (``ProfileService.context``); without ``config`` no
+    channel is configured, so alerts are recorded and no one is told.
     """
 
     def __init__(
         self,
         store: AlertStore,
-        load_context: ContextLoader | None = None,
+        load_context: ContextLoader,
         config: AlertConfig | None = None,
         *,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
         new_token: Callable[[], str] = new_ack_token,
     ) -> None:
         self._store = store
-        self._load_context = load_context or self._context_from_store
+        self._load_context = load_context
         self.config = config or AlertConfig()
         self._clock = clock
         self._new_token = new_token
@@ -219,10 +216,6 @@ class AlertService:
 
     async def context(self, user_id: str) -> CareContext:
         return await self._load_context(user_id)
-
-    async def _context_from_store(self, user_id: str) -> CareContext:
-        """What ``ProfileService.context`` does, for a service built without a loader."""
-        return context_from_documents(user_id, await self._store.load_user(user_id))
 
     async def queue_stage(
         self, user_id: str, alert_id: str, stage: int, context: CareContext, now: datetime

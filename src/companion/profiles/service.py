@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -63,6 +63,7 @@ def _section_model(section: str) -> type[Model]:
 
 
 log = logging.getLogger(__name__)
+M = TypeVar("M", bound=Model)
 
 
 def validation_error(exc: ValidationError, prefix: str = "") -> InvalidInput:
@@ -88,7 +89,7 @@ def parse_section(section: str, body: Any) -> Model:
         raise validation_error(exc) from None
 
 
-def read_stored(model: type[Model], doc: StoredDocument) -> Model | None:
+def read_stored(model: type[M], doc: StoredDocument) -> M | None:
     """A stored document as its model, or None when it no longer validates (written by an older
     version, or by hand): logged with which document and fields, never the values."""
     try:
@@ -116,7 +117,7 @@ def context_from_documents(user_id: str, docs: list[StoredDocument]) -> CareCont
                 sections[doc.kind] = section
         elif doc.kind == MEMORY_KIND:
             memory = read_stored(Memory, doc)
-            if isinstance(memory, Memory):
+            if memory is not None:
                 memories.append(memory)
     memories.sort(key=lambda m: (m.created_at, m.id))
     profile = sections.get("profile")

@@ -22,8 +22,7 @@ from companion.profiles.alerts import AlertService
 from companion.profiles.models import MEDIUM_TEXT, CareContext, MemorySource, Music
 from companion.profiles.service import ProfileService
 from companion.prompt import tool_definitions
-from companion.prompt.sanitize import fold_name as fold_name  # re-exported: the music library uses it
-from companion.prompt.sanitize import sanitize_value
+from companion.prompt.sanitize import fold_name, sanitize_value
 from companion.store.base import JobRecord
 
 if TYPE_CHECKING:
