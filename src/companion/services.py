@@ -10,6 +10,7 @@ from companion.events import EventBus
 from companion.profiles.alerts import AlertService
 from companion.profiles.service import ProfileService
 from companion.prompt import Instructions, build
+from companion.realtime.endings import Ending
 from companion.realtime.manager import SessionManager
 from companion.realtime.metrics import Metrics
 from companion.settings import Settings
@@ -42,6 +43,20 @@ class Services:
     care: CareLoop | None = None  # delivers alerts, escalates them, brings reminders due
     http: httpx.AsyncClient | None = None  # shared outgoing HTTP (the alert webhook)
     upstream: WebSocketConnector | None = None  # the one realtime model connector; closes its credential
+
+    async def end_sessions(
+        self,
+        ending: Ending,
+        *,
+        user_id: str | None = None,
+        device_id: str | None = None,
+        device_key: str | None = None,
+    ) -> int:
+        """End every live conversation of a person, a tablet, or a device key (a tablet's id or a
+        device token's id), on every instance; how many ended. Erasure and revocation call this."""
+        return await self.sessions.close_matching(
+            ending, user_id=user_id, device_id=device_id, device_key=device_key
+        )
 
     async def instructions(self, user_id: str) -> Instructions:
         return build(await self.profiles.context(user_id), budget_tokens=self.settings.token_budget)

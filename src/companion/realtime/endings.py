@@ -39,6 +39,8 @@ class Ending(Enum):
     NORMAL = (CloseCode.NORMAL_CLOSURE, None, "session closed")
     SHUTDOWN = (CloseCode.GOING_AWAY, None, "server shutting down")
     DEVICE_REVOKED = (CloseCode.POLICY_VIOLATION, None, "device disconnected by the family")
+    TOKEN_REVOKED = (CloseCode.POLICY_VIOLATION, None, "access revoked")
+    PERSON_ERASED = (CloseCode.POLICY_VIOLATION, None, "this person's data was erased")
     REFUSED = (CloseCode.POLICY_VIOLATION, None, "not allowed")  # credentials or origin; reason varies
     UPSTREAM_UNAVAILABLE = (CloseCode.INTERNAL_ERROR, "upstream_unavailable", "realtime model unavailable")
     UPSTREAM_LOST = (CloseCode.INTERNAL_ERROR, "upstream_disconnected", "realtime model disconnected")

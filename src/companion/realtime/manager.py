@@ -172,8 +172,26 @@ class SessionManager:
 
     async def close_device(self, device_id: str) -> int:
         """End at once every live session opened from a device that was just revoked; how many."""
-        sessions = self.of_device(device_id)
-        await asyncio.gather(*(s.close(Ending.DEVICE_REVOKED) for s in sessions))
+        return await self.close_matching(Ending.DEVICE_REVOKED, device_id=device_id)
+
+    async def close_matching(
+        self,
+        ending: Ending,
+        *,
+        user_id: str | None = None,
+        device_id: str | None = None,
+        device_key: str | None = None,
+    ) -> int:
+        """End at once every live session of a person, of a paired tablet, or held by a device key (a
+        tablet's id or a device token's id) that was just erased or revoked; how many ended."""
+        sessions = [
+            s
+            for s in self._live.values()
+            if (user_id is not None and s.user_id == user_id)
+            or (device_id is not None and s.device_id == device_id)
+            or (device_key is not None and self._device_keys.get(s.id) == device_key)
+        ]
+        await asyncio.gather(*(s.close(ending) for s in sessions))
         return len(sessions)
 
     async def close_all(self) -> None:

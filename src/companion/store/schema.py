@@ -112,6 +112,8 @@ api_tokens = Table(
     ),
     Column("label", String(ID_MAX), nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=True),  # None: never (migration 0004)
+    Column("last_used_at", UtcDateTime, nullable=True),
     UniqueConstraint("token_hash"),
     CheckConstraint("role IN ('admin', 'caregiver', 'device')", name="role"),
 )
@@ -250,7 +252,36 @@ reminders = Table(
     Index("ix_reminders_state", "state", "due_at"),
 )
 
+# ---- several instances and accountable credentials (migration 0004) ----------------------------------
+
+# One row per saved document change, written in the save's own transaction; other instances read it
+# to catch up with what Redis did not bring them. Ids are monotonic but may commit out of order.
+change_log = Table(
+    "change_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", String(ID_MAX), nullable=False),
+    Column("kind", String(KIND_MAX), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_change_log_created_at", "created_at"),
+)
+
+# Erasures and revocations: who did it and when, and what kind of thing it was done to; never content.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(ID_MAX), nullable=False),
+    Column("action", String(KIND_MAX), nullable=False),
+    Column("target", String(ID_MAX), nullable=False),
+    Index("ix_audit_log_at", "at"),
+)
+
 ALL_TABLES = (
+    audit_log,
+    change_log,
     reminders,
     alert_acks,
     delivery_attempts,

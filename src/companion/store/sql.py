@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from companion.errors import InvalidInput, PreconditionFailed, StoreUnavailable
 from companion.store._accounts import SqlAccounts
+from companion.store._changes import SqlChanges
 from companion.store._devices import SqlDevices
 from companion.store._engine import Clock, check_key, json_roundtrip, normalise_url, utcnow
 from companion.store._outbox import SqlOutbox
@@ -39,9 +40,10 @@ _MIGRATION_LOCK_KEY = 0x636F6D70  # "comp"
 _doc = documents.c
 
 
-class SqlStore(SqlAccounts, SqlDevices, SqlOutbox, SqlReminders):
-    """Implements ``DocumentStore``, ``AccountStore``, ``DeviceStore``, the alert outbox and reminders;
-    ``migrate()`` once on start."""
+class SqlStore(SqlAccounts, SqlDevices, SqlOutbox, SqlReminders, SqlChanges):
+    """Implements ``DocumentStore``, ``AccountStore``, ``DeviceStore``, the alert outbox, reminders and
+    the change log (every document write logs itself in its own transaction); ``migrate()`` once on
+    start."""
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
@@ -105,7 +107,9 @@ class SqlStore(SqlAccounts, SqlDevices, SqlOutbox, SqlReminders):
                     .values(body=stored, version=new_version, updated_at=now)
                 )
             won = (await conn.execute(statement)).rowcount == 1
-            if not won:
+            if won:
+                await self._log_change(conn, user_id, kind, new_version)
+            else:
                 # Same transaction, after our write attempt: sees the version that beat us.
                 current = await _current_version(conn, user_id, kind, doc_id)
         if won:
@@ -115,7 +119,10 @@ class SqlStore(SqlAccounts, SqlDevices, SqlOutbox, SqlReminders):
     async def delete(self, user_id: str, kind: str, doc_id: str) -> bool:
         async with self._tx() as conn:
             result = await conn.execute(delete(documents).where(*_key(user_id, kind, doc_id)))
-            return result.rowcount > 0
+            if result.rowcount > 0:
+                await self._log_change(conn, user_id, kind, 0)
+                return True
+            return False
 
     async def list(self, user_id: str, kind: str) -> list[StoredDocument]:
         query = (
