@@ -25,6 +25,7 @@ from companion.care.delivery import DeliveryWorker
 from companion.care.escalation import EscalationService
 from companion.care.loop import CareLoop, NamedStep
 from companion.care.reminders import ReminderService
+from companion.cluster.identity import instance_id, redis_client
 from companion.elder.devices import DeviceService
 from companion.elder.music import load_library
 from companion.errors import Forbidden, Unauthorized
@@ -121,6 +122,8 @@ async def build_services(settings: Settings, *, bus: EventBus | None = None, liv
         ]
     )
     return Services(
+        instance_id=instance_id(settings),
+        redis=redis_client(settings.redis_url) if settings.redis_url else None,
         settings=settings,
         store=store,
         bus=bus,

@@ -18,6 +18,7 @@ from companion.store import SqlStore
 
 if TYPE_CHECKING:  # the elder and care packages import this module
     import httpx
+    from redis.asyncio import Redis
 
     from companion.care.loop import CareLoop
     from companion.care.reminders import ReminderService
@@ -43,6 +44,8 @@ class Services:
     care: CareLoop | None = None  # delivers alerts, escalates them, brings reminders due
     http: httpx.AsyncClient | None = None  # shared outgoing HTTP (the alert webhook)
     upstream: WebSocketConnector | None = None  # the one realtime model connector; closes its credential
+    instance_id: str = "local"  # this instance's name in the cluster
+    redis: Redis | None = None  # set in cluster mode (COMPANION_REDIS_URL); shared by every cluster part
 
     async def end_sessions(
         self,
@@ -74,4 +77,6 @@ class Services:
             await self.local_engine.close()
         if self.http is not None:
             await self.http.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
         await self.store.close()

@@ -103,6 +103,18 @@ class Settings(BaseSettings):
     )
     api_docs: bool = Field(default=False, description="Serve /docs, /redoc and /openapi.json")
 
+    # Several instances (see README "Several instances")
+    redis_url: str | None = Field(
+        default=None,
+        description="redis://host:port/db: turns on cluster mode (shared live-session registry, changes "
+        "and commands between instances, shared dashboard sign-ins); unset, one instance works alone",
+    )
+    instance_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.\-]{1,64}$",
+        description="This instance's name in the cluster; default the host name and process id",
+    )
+
     @property
     def effective_database_url(self) -> str:
         if self.database_url:
