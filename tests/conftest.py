@@ -20,7 +20,7 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import URL, make_url
 
-from services import require_service
+from services import require_service, tcp_unreachable
 
 # The demo person's doses are at fixed local hours (07:00 and 08:00 in Jerusalem): a service under test
 # would speak them into whatever conversation a test is having at that hour. Tests of reminders drive
@@ -84,3 +84,46 @@ def postgres_databases() -> Iterator[PostgresDatabases]:
 def postgres_url(postgres_databases: PostgresDatabases) -> str:
     """One empty database shared by the session; tests that use it clean up their own tables."""
     return postgres_databases.create()
+
+
+# ---- Redis ------------------------------------------------------------------------------------------
+
+DEFAULT_REDIS = ("127.0.0.1", 6379)
+REDIS_DATABASES = range(1, 16)  # database 0 holds only the leases below; tests get one of 1..15 each
+REDIS_LEASE_S = 900  # a crashed run's lease lapses by itself
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """``redis://127.0.0.1:6379/<n>``: a database of the machine's Redis leased to this test alone (test
+    runs in parallel each take another), emptied before and after. Skips, or fails under ``CI=true``,
+    when Redis is not there."""
+    import redis
+
+    host, port = DEFAULT_REDIS
+    why = tcp_unreachable(host, port)
+    if why is not None:
+        require_service("Redis", why)
+    leases = redis.Redis(host=host, port=port, db=0)
+    owner = secrets.token_hex(8)
+    chosen = next(
+        (
+            db
+            for db in REDIS_DATABASES
+            if leases.set(f"companion-test-lease:{db}", owner, nx=True, ex=REDIS_LEASE_S)
+        ),
+        None,
+    )
+    if chosen is None:
+        leases.close()
+        pytest.fail("every Redis test database is leased (15 tests at once?)")
+    database = redis.Redis(host=host, port=port, db=chosen)
+    database.flushdb()
+    try:
+        yield f"redis://{host}:{port}/{chosen}"
+    finally:
+        database.flushdb()
+        database.close()
+        if leases.get(f"companion-test-lease:{chosen}") == owner.encode():
+            leases.delete(f"companion-test-lease:{chosen}")
+        leases.close()
