@@ -15,6 +15,8 @@ it maps to, so routes never choose status codes themselves (the mapping lives in
     ├── PreconditionRequired (428)    If-Match missing on an update
     ├── TooManyAttempts (429)
     ├── StoreUnavailable (503)        the database could not be reached
+    ├── ClusterUnavailable (503)      Redis (the instances' shared state) could not be reached
+    ├── InstanceTimeout (504)         the instance holding a live session did not answer in time
     └── UpstreamError (502)           the realtime model failed
         ├── UpstreamRejected (502)    the model answered an update with an error
         ├── UpstreamLost (502)        the model connection ended under a pending operation
@@ -96,6 +98,18 @@ class TooManyAttempts(CompanionError):
 class StoreUnavailable(CompanionError):
     status = 503
     code = "store_unavailable"
+
+
+class ClusterUnavailable(CompanionError):
+    status = 503
+    code = "cluster_unavailable"
+
+
+class InstanceTimeout(CompanionError):
+    """Another instance holds the session but did not answer a routed command in time."""
+
+    status = 504
+    code = "instance_timeout"
 
 
 class UpstreamError(CompanionError):
