@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from companion.dashboard import (
     account,
+    admin_routes,
     alerts_routes,
     devices,
     live,
@@ -29,7 +30,8 @@ STATIC_DIR = Path(__file__).parent / "static"
 def install(app: FastAPI) -> None:
     app.state.dashboard = DashboardState()
     app.mount(PREFIX + "/static", StaticFiles(directory=STATIC_DIR), name="dashboard-static")
-    for module in (account, alerts_routes, reminders_routes, pages, devices, wizard_routes, live):
+    modules = (account, admin_routes, alerts_routes, reminders_routes, pages, devices, wizard_routes, live)
+    for module in modules:
         app.include_router(module.router)
 
 
