@@ -62,8 +62,8 @@ async def test_tokens(store: SqlStore) -> None:
     with pytest.raises(AlreadyExists):
         await store.add_token(token("t1", "another-secret"))  # same id, new secret
 
-    assert await store.revoke_token("t1") is True
-    assert await store.revoke_token("t1") is False
+    assert await store.revoke_token("t1") == device
+    assert await store.revoke_token("t1") is None
     assert await store.find_token(device.token_hash) is None
     assert [t.id for t in await store.list_tokens()] == ["t2", "t3"]
 

@@ -7,9 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Path, Response, status
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
+from companion.accounts import AccountService
 from companion.api.deps import PrincipalDep, ServicesDep
 from companion.auth import Role
-from companion.errors import AlreadyExists, Forbidden, PreconditionFailed
+from companion.errors import Forbidden, PreconditionFailed
 
 
 async def care_team_only(principal: PrincipalDep) -> None:
@@ -55,18 +56,18 @@ async def list_users(services: ServicesDep, principal: PrincipalDep) -> dict[str
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_user(body: NewUser, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
-    """Admins and caregivers add people; a caregiver is assigned the person it adds.
-
-    A caregiver who names a person that exists but is not theirs gets the 404 a read of an unknown person
-    gets, not a 409: "taken" would tell them that another family's person exists."""
-    try:
-        await services.store.create_user(body.userId)
-    except AlreadyExists:
-        await services.auth.require_user(principal, body.userId)  # 404 unless they may see the person
-        raise
-    if principal.caregiver_id:
-        await services.store.assign(principal.caregiver_id, body.userId)
+    """Admins and caregivers add people; a caregiver is assigned the person it adds (one transaction).
+    Someone else's person is a 404, as for a read (``AccountService.create_person``)."""
+    await AccountService.of(services).create_person(principal, body.userId)
     return {"userId": body.userId}
+
+
+@router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def erase_user(user_id: UserId, services: ServicesDep, principal: PrincipalDep) -> Response:
+    """Erase the person and everything about them, at once and for good; their live conversations end.
+    Admins, and caregivers assigned to the person (why: ``companion.accounts.service``); audited."""
+    await AccountService.of(services).erase_person(principal, user_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/{user_id}")

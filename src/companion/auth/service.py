@@ -7,6 +7,11 @@ thread (argon2 releases the GIL), at most ``PASSWORD_WORKERS`` at once: one run 
 four lanes and takes 64 MiB, so a burst of sign-ins queues instead of taking every core from the relays.
 A caregiver who asks about a person not assigned to them gets the same 404 as for a person who does
 not exist, so that one family cannot even learn that another family's person is in the system.
+
+Every token expires (a default per role, or ``expires_in`` seconds when made). Each request reads the
+token's row, so a revoked or expired token stops working at once, on every instance: nothing caches
+a token. Its last use is recorded at most once a minute per token, so a busy tablet does not write on
+every request.
 """
 
 from __future__ import annotations
@@ -15,9 +20,10 @@ import asyncio
 import hmac
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
+from typing import Final
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -31,6 +37,23 @@ from companion.store._engine import utcnow
 TOKEN_PREFIX = "cmp_"
 TOKEN_BYTES = 32  # 256 bits: guessing is hopeless, so a fast hash is enough for storage
 BOOTSTRAP_TOKEN_ID = "bootstrap-admin"
+DASHBOARD_TOKEN_PREFIX = "dashboard-"  # a caregiver signed in with a password: "dashboard-<caregiver id>"
+DAY_S: Final = 24 * 3600
+# Admin tokens open everything: a month, so a forgotten one does not stay a key for good.
+ADMIN_TOKEN_LIFETIME_S: Final = 30 * DAY_S
+# A caregiver's script or app: half a year, renewed with the caregiver's own routine.
+CAREGIVER_TOKEN_LIFETIME_S: Final = 180 * DAY_S
+# A tablet in a person's home: a year, so it is not cut off between visits; revoked when lost.
+DEVICE_TOKEN_LIFETIME_S: Final = 365 * DAY_S
+DEFAULT_LIFETIME_S: Final = {
+    Role.ADMIN: ADMIN_TOKEN_LIFETIME_S,
+    Role.CAREGIVER: CAREGIVER_TOKEN_LIFETIME_S,
+    Role.DEVICE: DEVICE_TOKEN_LIFETIME_S,
+}
+MIN_TOKEN_LIFETIME_S: Final = 60  # shorter is a typo (milliseconds?), not a plan
+MAX_TOKEN_LIFETIME_S: Final = 2 * 365 * DAY_S  # no token lives for good; two years bounds a long-lived device
+LAST_USED_EVERY_S: Final = 60  # a token's last use is written at most this often
+MAX_TOUCH_MEMO: Final = 10_000  # tokens whose last write this process remembers; cleared when full
 PASSWORD_WORKERS = 1  # argon2 runs at once, each in a worker thread
 # One pool for the process, not bound to any event loop; its thread starts on the first sign-in.
 _PASSWORD_POOL = ThreadPoolExecutor(max_workers=PASSWORD_WORKERS, thread_name_prefix="argon2")
@@ -54,6 +77,7 @@ class AuthService:
         self._devices = devices
         self.clock = clock  # decides whether a client secret has expired; tests set it
         self._hasher = PasswordHasher()
+        self._touched: dict[str, datetime] = {}  # token id -> when this process last recorded a use
 
     async def authenticate(self, token: str | None, *, allow_client_secret: bool = False) -> Principal:
         """The caller ``token`` speaks for. A tablet's client secret (``ek_...``) is accepted only where
@@ -70,12 +94,30 @@ class AuthService:
         record = await self._accounts.find_token(hash_secret(token))
         if record is None:
             raise Unauthorized("Unknown or revoked token")
+        now = self.clock()
+        if record.expires_at is not None and record.expires_at <= now:
+            raise Unauthorized(
+                f"This token expired on {record.expires_at.isoformat(timespec='seconds')}; "
+                "ask an administrator for a new one"
+            )
+        await self._touch(record.id, now)
         return Principal(
             role=Role(record.role),
             token_id=record.id,
             user_id=record.user_id,
             caregiver_id=record.caregiver_id,
         )
+
+    async def _touch(self, token_id: str, now: datetime) -> None:
+        """Record a use, at most once a minute per token: first this process's memo spares the query,
+        then the store's conditional update spares the write when another instance recorded it."""
+        last = self._touched.get(token_id)
+        if last is not None and now - last < timedelta(seconds=LAST_USED_EVERY_S):
+            return
+        if len(self._touched) >= MAX_TOUCH_MEMO:
+            self._touched.clear()
+        self._touched[token_id] = now
+        await self._accounts.touch_token(token_id, now, not_since=now - timedelta(seconds=LAST_USED_EVERY_S))
 
     async def _client_secret(self, secret: str) -> Principal:
         """A paired tablet's single-use secret: using it here is what uses it up."""
@@ -94,8 +136,17 @@ class AuthService:
         user_id: str | None = None,
         caregiver_id: str | None = None,
         label: str | None = None,
+        expires_in: int | None = None,
     ) -> tuple[str, TokenRecord]:
-        """Make a token; the plain value is returned once and never stored."""
+        """Make a token; the plain value is returned once and never stored. It lives ``expires_in``
+        seconds (``MIN_TOKEN_LIFETIME_S`` to ``MAX_TOKEN_LIFETIME_S``), or its role's default."""
+        if expires_in is None:
+            expires_in = DEFAULT_LIFETIME_S[role]
+        if not MIN_TOKEN_LIFETIME_S <= expires_in <= MAX_TOKEN_LIFETIME_S:
+            raise InvalidInput(
+                f"expiresIn must be between {MIN_TOKEN_LIFETIME_S} and {MAX_TOKEN_LIFETIME_S} seconds",
+                field="expiresIn",
+            )
         if role is Role.DEVICE:
             if not user_id:
                 raise InvalidInput("A device token must name the user it speaks for", field="userId")
@@ -109,6 +160,7 @@ class AuthService:
         if role is Role.ADMIN and (user_id or caregiver_id):
             raise InvalidInput("An admin token is not bound to a user or caregiver", field="role")
         token = new_token()
+        created = self.clock()
         record = TokenRecord(
             id=uuid.uuid4().hex[:12],
             token_hash=hash_secret(token),
@@ -116,20 +168,25 @@ class AuthService:
             user_id=user_id if role is Role.DEVICE else None,
             caregiver_id=caregiver_id if role is Role.CAREGIVER else None,
             label=label,
-            created_at=datetime.now(UTC),
+            created_at=created,
+            expires_at=created + timedelta(seconds=expires_in),
         )
         await self._accounts.add_token(record)
         return token, record
 
-    async def create_caregiver(self, *, name: str, username: str, password: str) -> CaregiverRecord:
+    async def create_caregiver(
+        self, *, name: str, username: str, password: str, user_ids: Sequence[str] = ()
+    ) -> CaregiverRecord:
+        """The account and its assignments to ``user_ids`` in one transaction (NotFound: an unknown
+        person, and then no account is left behind)."""
         record = CaregiverRecord(
             id="cg-" + uuid.uuid4().hex[:10],
             name=name,
             username=username,
             password_hash=await self._hash(password),
-            created_at=datetime.now(UTC),
+            created_at=self.clock(),
         )
-        await self._accounts.add_caregiver(record)
+        await self._accounts.add_caregiver_assigned(record, list(user_ids))
         return record
 
     async def verify_caregiver(self, username: str, password: str) -> CaregiverRecord | None:
@@ -153,6 +210,16 @@ class AuthService:
             return self._hasher.verify(password_hash, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
+
+    async def still_valid(self, principal: Principal) -> bool:
+        """Whether a principal kept somewhere (a dashboard session) still stands: its token neither
+        revoked nor expired, its caregiver account not deleted. The bootstrap admin always stands."""
+        if principal.token_id == BOOTSTRAP_TOKEN_ID:
+            return True
+        if principal.token_id == DASHBOARD_TOKEN_PREFIX + (principal.caregiver_id or ""):
+            return await self._accounts.get_caregiver(principal.caregiver_id or "") is not None
+        record = await self._accounts.get_token(principal.token_id)
+        return record is not None and (record.expires_at is None or record.expires_at > self.clock())
 
     async def can_access(self, principal: Principal, user_id: str) -> bool:
         if principal.role is Role.ADMIN:

@@ -2,22 +2,29 @@
 
 Uniqueness (user ids, token hashes, caregiver usernames) is enforced by database constraints and
 detected with ``INSERT ... ON CONFLICT DO NOTHING`` so concurrent registrations cannot both succeed.
+Each account rule that touches two tables (a person and the caregiver who added them; a caregiver and
+their people) is one transaction here, so a failure never leaves half of it behind.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import delete, exists, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from companion.errors import AlreadyExists, InvalidInput, NotFound
-from companion.store._engine import SqlBase, check_aware, check_key
+from companion.store._engine import check_aware, check_key
+from companion.store._erasure import SqlErasure, audit
 from companion.store.base import TOKEN_ROLES, CaregiverRecord, TokenRecord
 from companion.store.schema import ID_MAX, api_tokens, caregiver_assignments, caregivers, users
 
 
-class SqlAccounts(SqlBase):
+class SqlAccounts(SqlErasure):
+    """Users, tokens, caregivers and assignments; erasing them comes with ``SqlErasure``."""
+
     # -- users --------------------------------------------------------------------------------------
 
     async def create_user(self, user_id: str) -> None:
@@ -30,6 +37,25 @@ class SqlAccounts(SqlBase):
         if not created:
             raise AlreadyExists(f"user {user_id!r} already exists", field="user_id")
 
+    async def create_user_assigned(self, user_id: str, caregiver_id: str | None) -> None:
+        """Register a person and assign them to the caregiver who added them, in one transaction: a
+        failure (an unknown caregiver) leaves no unassigned person behind. AlreadyExists when taken."""
+        check_key("user_id", user_id, ID_MAX)
+        async with self._tx() as conn:
+            if caregiver_id is not None and not await _caregiver_exists(conn, caregiver_id):
+                raise NotFound(f"caregiver {caregiver_id!r} does not exist", field="caregiver_id")
+            result = await conn.execute(
+                self._insert_ignore(users).values(user_id=user_id, created_at=self._now())
+            )
+            if result.rowcount != 1:
+                raise AlreadyExists(f"user {user_id!r} already exists", field="user_id")
+            if caregiver_id is not None:
+                await conn.execute(
+                    insert(caregiver_assignments).values(
+                        caregiver_id=caregiver_id, user_id=user_id, created_at=self._now()
+                    )
+                )
+
     async def user_exists(self, user_id: str) -> bool:
         async with self._read() as conn:
             return await _user_exists(conn, user_id)
@@ -41,7 +67,7 @@ class SqlAccounts(SqlBase):
         check_key("token_hash", token.token_hash, 128)
         if token.role not in TOKEN_ROLES:
             raise InvalidInput(f"unknown token role {token.role!r}", field="role")
-        check_aware(token.created_at)
+        check_aware(token.created_at, *[t for t in (token.expires_at, token.last_used_at) if t])
         async with self._tx() as conn:
             if token.caregiver_id is not None and not await _caregiver_exists(conn, token.caregiver_id):
                 raise NotFound(f"caregiver {token.caregiver_id!r} does not exist", field="caregiver_id")
@@ -54,6 +80,8 @@ class SqlAccounts(SqlBase):
                     caregiver_id=token.caregiver_id,
                     label=token.label,
                     created_at=token.created_at,
+                    expires_at=token.expires_at,
+                    last_used_at=token.last_used_at,
                 )
             )
             created = result.rowcount == 1
@@ -73,14 +101,43 @@ class SqlAccounts(SqlBase):
             rows = await conn.execute(select(api_tokens).order_by(api_tokens.c.created_at, api_tokens.c.id))
         return [_token(row._mapping) for row in rows]
 
-    async def revoke_token(self, token_id: str) -> bool:
+    async def get_token(self, token_id: str) -> TokenRecord | None:
+        async with self._read() as conn:
+            row = (await conn.execute(select(api_tokens).where(api_tokens.c.id == token_id))).first()
+        return None if row is None else _token(row._mapping)
+
+    async def revoke_token(self, token_id: str, *, actor: str | None = None) -> TokenRecord | None:
+        """Delete the token; what it was, or None when there was none. With ``actor`` the revocation is
+        written to the audit log in the same transaction."""
         async with self._tx() as conn:
-            result = await conn.execute(delete(api_tokens).where(api_tokens.c.id == token_id))
-            return result.rowcount > 0
+            row = (
+                await conn.execute(select(api_tokens).where(api_tokens.c.id == token_id).with_for_update())
+            ).first()
+            if row is None:
+                return None
+            await conn.execute(delete(api_tokens).where(api_tokens.c.id == token_id))
+            if actor is not None:
+                await audit(conn, self._now(), actor, "revoke_token", token_id)
+        return _token(row._mapping)
+
+    async def touch_token(self, token_id: str, at: datetime, *, not_since: datetime) -> None:
+        """A conditional update: several instances may each decide a minute has passed, but only rows
+        whose last use is older than ``not_since`` are written, so a busy token costs one write a minute."""
+        check_aware(at, not_since)
+        column = api_tokens.c.last_used_at
+        async with self._tx() as conn:
+            await conn.execute(
+                update(api_tokens)
+                .where(api_tokens.c.id == token_id, or_(column.is_(None), column < not_since))
+                .values(last_used_at=at)
+            )
 
     # -- caregivers ---------------------------------------------------------------------------------
 
     async def add_caregiver(self, caregiver: CaregiverRecord) -> None:
+        await self._add_caregiver(caregiver, [])
+
+    async def _add_caregiver(self, caregiver: CaregiverRecord, user_ids: list[str]) -> None:
         check_key("id", caregiver.id, ID_MAX)
         check_key("username", caregiver.username, ID_MAX)
         check_key("name", caregiver.name, ID_MAX)
@@ -97,11 +154,25 @@ class SqlAccounts(SqlBase):
                 )
             )
             if result.rowcount == 1:
+                for user_id in dict.fromkeys(user_ids):  # the order given, each once
+                    if not await _user_exists(conn, user_id):
+                        # Raising rolls the new account back with the transaction.
+                        raise NotFound(f"user {user_id!r} does not exist", field="user_id")
+                    await conn.execute(
+                        insert(caregiver_assignments).values(
+                            caregiver_id=caregiver.id, user_id=user_id, created_at=self._now()
+                        )
+                    )
                 return
             taken = await conn.scalar(select(exists().where(caregivers.c.username == caregiver.username)))
         if taken:
             raise AlreadyExists(f"username {caregiver.username!r} is taken", field="username")
         raise AlreadyExists(f"caregiver {caregiver.id!r} already exists", field="id")
+
+    async def add_caregiver_assigned(self, caregiver: CaregiverRecord, user_ids: list[str]) -> None:
+        """The account and its people in one transaction: an unknown person (NotFound) or a taken
+        username (AlreadyExists) leaves no account behind."""
+        await self._add_caregiver(caregiver, user_ids)
 
     async def get_caregiver(self, caregiver_id: str) -> CaregiverRecord | None:
         async with self._read() as conn:
@@ -163,6 +234,17 @@ class SqlAccounts(SqlBase):
             )
             return list(rows)
 
+    async def assignments(self) -> dict[str, list[str]]:
+        """Every caregiver's people in one query, for pages that list all caregivers (no query each)."""
+        query = select(caregiver_assignments.c.caregiver_id, caregiver_assignments.c.user_id).order_by(
+            caregiver_assignments.c.caregiver_id, caregiver_assignments.c.user_id
+        )
+        found: defaultdict[str, list[str]] = defaultdict(list)
+        async with self._read() as conn:
+            for caregiver_id, user_id in await conn.execute(query):
+                found[caregiver_id].append(user_id)
+        return dict(found)
+
     async def is_assigned(self, caregiver_id: str, user_id: str) -> bool:
         async with self._read() as conn:
             found = await conn.scalar(
@@ -193,6 +275,8 @@ def _token(row: Any) -> TokenRecord:
         caregiver_id=row["caregiver_id"],
         label=row["label"],
         created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        last_used_at=row["last_used_at"],
     )
 
 

@@ -46,6 +46,31 @@ class TokenRecord:
     caregiver_id: str | None
     label: str | None
     created_at: datetime
+    expires_at: datetime | None = None  # None: never (only the bootstrap admin, or rows from before expiry)
+    last_used_at: datetime | None = None  # recorded at most once a minute, so it is "about when"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One erasure or revocation: who (a token or caregiver id), what kind of act, on which id; never
+    the content that went."""
+
+    at: datetime
+    actor: str
+    action: str
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureCounts:
+    """What an erasure removed, by kind: for the audit's caller and the tests, never the content."""
+
+    documents: int = 0
+    devices: int = 0
+    tokens: int = 0
+    reminders: int = 0
+    notifications: int = 0
+    assignments: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +135,16 @@ class AccountStore(Protocol):
 
     async def list_tokens(self) -> list[TokenRecord]: ...
 
-    async def revoke_token(self, token_id: str) -> bool: ...
+    async def get_token(self, token_id: str) -> TokenRecord | None: ...
+
+    async def revoke_token(self, token_id: str, *, actor: str | None = None) -> TokenRecord | None:
+        """Delete the token and return what it was (None: unknown); with ``actor``, audited in the same
+        transaction."""
+        ...
+
+    async def touch_token(self, token_id: str, at: datetime, *, not_since: datetime) -> None:
+        """Record a use at ``at`` unless one was recorded after ``not_since`` (the throttle)."""
+        ...
 
     async def add_caregiver(self, caregiver: CaregiverRecord) -> None: ...
 
@@ -122,6 +156,18 @@ class AccountStore(Protocol):
 
     async def update_caregiver_password(self, caregiver_id: str, password_hash: str) -> bool: ...
 
+    async def create_user_assigned(self, user_id: str, caregiver_id: str | None) -> None:
+        """Register a person and, in the same transaction, assign them to ``caregiver_id``."""
+        ...
+
+    async def add_caregiver_assigned(self, caregiver: CaregiverRecord, user_ids: list[str]) -> None:
+        """Create the account and its assignments in one transaction (NotFound: an unknown person)."""
+        ...
+
+    async def assignments(self) -> dict[str, list[str]]:
+        """Every caregiver's people in one query: caregiver id -> sorted user ids."""
+        ...
+
     async def assign(self, caregiver_id: str, user_id: str) -> None: ...
 
     async def unassign(self, caregiver_id: str, user_id: str) -> bool: ...
@@ -129,6 +175,16 @@ class AccountStore(Protocol):
     async def users_of(self, caregiver_id: str) -> list[str]: ...
 
     async def is_assigned(self, caregiver_id: str, user_id: str) -> bool: ...
+
+    async def erase_user(self, user_id: str, *, actor: str) -> ErasureCounts:
+        """Everything stored about a person, in one transaction, audited; NotFound when unknown."""
+        ...
+
+    async def erase_caregiver(self, caregiver_id: str, *, actor: str) -> ErasureCounts:
+        """The account, its tokens and assignments, in one transaction, audited; NotFound when unknown."""
+        ...
+
+    async def audit_entries(self, *, limit: int = 100) -> list[AuditEntry]: ...
 
 
 @dataclass(frozen=True, slots=True)
