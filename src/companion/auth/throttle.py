@@ -1,22 +1,30 @@
 """Counting failed attempts (sign-ins, pairing codes) per key and locking a key for a while.
 
 One mechanism for every guessable secret the service accepts: the dashboard's passwords and admin
-tokens, and the tablets' pairing codes. State is in this process's memory (a restart forgets it, which
-costs an attacker a restart they cannot cause).
+tokens, and the tablets' pairing codes. Two implementations of one async interface: in this process's
+memory (one instance; a restart forgets it, which costs an attacker a restart they cannot cause), and
+in Redis (``throttle_redis``; several instances count together, so limits are global).
 
-An attempt whose check awaits (a database lookup) is *reserved* first: counted as a failure before the
-await and forgiven if it succeeds. Checking the lock before the await and counting after it would let a
-burst of parallel attempts all pass the check.
+An attempt whose check awaits (a database lookup, a password hash) is *reserved* first: counted as a
+failure before the await and forgiven if it succeeds. Checking the lock before the await and counting
+after it would let a burst of parallel attempts all pass the check. ``reserve`` checks the locks and
+counts in one step (one Lua script in Redis), so two instances cannot both let an attempt through.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 from starlette.requests import HTTPConnection
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 FAILURE_WINDOW_S = 15 * 60.0  # failures older than this are forgotten
 LOCKOUT_S = 15 * 60.0  # long enough to make online guessing useless, short enough for a real user
@@ -43,85 +51,149 @@ def client_address(request: HTTPConnection) -> str:
     return str(ip)
 
 
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """One attempt counted in advance. ``locked_for`` > 0: a key was locked already, nothing was
+    counted and the attempt must not be made. ``locked_now``: this attempt's failure locked a key (the
+    attempt is still checked; if it succeeds, ``forgive`` lifts the lock it set)."""
+
+    keys: tuple[str, ...]
+    ticket: str
+    locked_for: float = 0.0
+    locked_now: bool = False
+
+
+class Throttle(Protocol):
+    """Failed attempts per key (a username, a client address) and the locks they set."""
+
+    async def locked_for(self, *keys: str) -> float:
+        """Seconds until every one of ``keys`` is unlocked (0 when none is locked)."""
+        ...
+
+    async def reserve(self, limits: Mapping[str, int]) -> Reservation:
+        """Unless a key is locked, count one failure under each key (its limit as the value)."""
+        ...
+
+    async def forgive(self, reservation: Reservation) -> None:
+        """The reserved attempt succeeded: take back its failures (only its own, so that succeeding
+        with codes one made oneself does not wipe the count of one's guesses), and a lock it set."""
+        ...
+
+    async def succeed(self, key: str) -> None:
+        """Forget every failure of ``key`` (a caregiver who signed in is no longer being guessed)."""
+        ...
+
+
+class Budget(Protocol):
+    """At most a number of failures in a sliding window across all clients."""
+
+    async def spend(self) -> tuple[str | None, float]:
+        """Spend one attempt: (its ticket for ``refund``, 0), or (None, seconds to wait) when spent."""
+        ...
+
+    async def refund(self, ticket: str) -> None: ...
+
+
+_tickets = itertools.count()
+
+
+def _ticket(now: float) -> str:
+    return f"{now!r}#{next(_tickets)}"
+
+
 class LoginThrottle:
-    """Counts failed sign-ins per key (a username, a client address) and locks a key for a while."""
+    """``Throttle`` in this process's memory."""
 
     def __init__(self, clock: Clock = time.monotonic) -> None:
         self._clock = clock
-        self._failures: dict[str, deque[float]] = {}
-        self._locked_until: dict[str, float] = {}
+        self._failures: dict[str, deque[tuple[float, str]]] = {}
+        self._locked: dict[str, tuple[float, str]] = {}  # key -> (until, the ticket that locked it)
 
-    def locked_for(self, *keys: str) -> float:
-        """Seconds until every one of ``keys`` is unlocked (0 when none is locked)."""
-        now = self._clock()
+    async def locked_for(self, *keys: str) -> float:
+        return self._locked_for(keys, self._clock())
+
+    def _locked_for(self, keys: tuple[str, ...], now: float) -> float:
         remaining = 0.0
         for key in keys:
-            until = self._locked_until.get(key)
-            if until is None:
+            lock = self._locked.get(key)
+            if lock is None:
                 continue
-            if until <= now:
-                del self._locked_until[key]
+            if lock[0] <= now:
+                del self._locked[key]
             else:
-                remaining = max(remaining, until - now)
+                remaining = max(remaining, lock[0] - now)
         return remaining
 
-    def fail(self, key: str, limit: int) -> bool:
-        """Record a failure; True when this failure locks the key."""
-        return self.reserve(key, limit)[1]
-
-    def forgive(self, key: str, ticket: float) -> None:
-        """A reserved attempt succeeded: take back its failure (only its own, so that succeeding with
-        codes one made oneself does not wipe the count of one's guesses)."""
-        recent = self._failures.get(key)
-        if recent is not None and ticket in recent:
-            recent.remove(ticket)
-
-    def succeed(self, key: str) -> None:
-        self._failures.pop(key, None)
-
-    def reserve(self, key: str, limit: int) -> tuple[float, bool]:
-        """Count an attempt as failed before checking it: (its ticket for ``forgive``, whether it locked
-        the key). The caller has checked ``locked_for`` with no await in between."""
+    async def reserve(self, limits: Mapping[str, int]) -> Reservation:
         now = self._clock()
-        recent = self._failures.setdefault(key, deque())
-        recent.append(now)
-        while recent and now - recent[0] > FAILURE_WINDOW_S:
-            recent.popleft()
-        if len(recent) >= limit:
-            self._locked_until[key] = now + LOCKOUT_S
-            recent.clear()
-            return now, True
-        if len(self._failures) > MAX_KEYS:  # bound memory: forget the stalest key
+        keys, ticket = tuple(limits), _ticket(now)
+        locked = self._locked_for(keys, now)
+        if locked:
+            return Reservation(keys, ticket, locked_for=locked)
+        locked_now = False
+        for key, limit in limits.items():
+            recent = self._failures.setdefault(key, deque())
+            recent.append((now, ticket))
+            while recent and now - recent[0][0] > FAILURE_WINDOW_S:
+                recent.popleft()
+            if len(recent) >= limit:
+                self._locked[key] = (now + LOCKOUT_S, ticket)
+                locked_now = True
+        while len(self._failures) > MAX_KEYS:  # bound memory: forget the stalest key
             self._failures.pop(next(iter(self._failures)))
-        return now, False
+        return Reservation(keys, ticket, locked_now=locked_now)
+
+    async def forgive(self, reservation: Reservation) -> None:
+        for key in reservation.keys:
+            recent = self._failures.get(key)
+            if recent is not None:
+                kept = deque(item for item in recent if item[1] != reservation.ticket)
+                self._failures[key] = kept
+            lock = self._locked.get(key)
+            if lock is not None and lock[1] == reservation.ticket:
+                del self._locked[key]
+
+    async def succeed(self, key: str) -> None:
+        self._failures.pop(key, None)
 
 
 class FailureBudget:
-    """At most ``limit`` failures in any ``window_s`` seconds across all clients, attempts reserved
-    like ``LoginThrottle.reserve``. Bounds guessing from many addresses at once, which no per-address
-    lock can."""
+    """``Budget`` in this process's memory. Bounds guessing from many addresses at once, which no
+    per-address lock can."""
 
     def __init__(self, limit: int, window_s: float, clock: Clock = time.monotonic) -> None:
         self._limit = limit
         self._window_s = window_s
         self._clock = clock
-        self._spent: deque[float] = deque()
+        self._spent: deque[tuple[float, str]] = deque()
 
-    def exhausted_for(self) -> float:
-        """Seconds until one more attempt may be made (0 when it may now)."""
+    async def spend(self) -> tuple[str | None, float]:
         now = self._clock()
-        while self._spent and now - self._spent[0] >= self._window_s:
+        while self._spent and now - self._spent[0][0] >= self._window_s:
             self._spent.popleft()
-        if len(self._spent) < self._limit:
-            return 0.0
-        return max(0.001, self._spent[0] + self._window_s - now)
+        if len(self._spent) >= self._limit:
+            return None, max(0.001, self._spent[0][0] + self._window_s - now)
+        ticket = _ticket(now)
+        self._spent.append((now, ticket))
+        return ticket, 0.0
 
-    def reserve(self) -> float:
-        """Spend one attempt (the caller has checked ``exhausted_for``); its ticket for ``refund``."""
-        now = self._clock()
-        self._spent.append(now)
-        return now
+    async def refund(self, ticket: str) -> None:
+        self._spent = deque(item for item in self._spent if item[1] != ticket)
 
-    def refund(self, ticket: float) -> None:
-        if ticket in self._spent:
-            self._spent.remove(ticket)
+
+def throttle_for(redis: Redis | None, name: str) -> Throttle:
+    """In memory without Redis; in Redis (shared by every instance) with it. ``name`` keeps one
+    use's keys apart from another's."""
+    if redis is None:
+        return LoginThrottle()
+    from companion.auth.throttle_redis import RedisThrottle
+
+    return RedisThrottle(redis, name)
+
+
+def budget_for(redis: Redis | None, name: str, limit: int, window_s: float) -> Budget:
+    if redis is None:
+        return FailureBudget(limit, window_s)
+    from companion.auth.throttle_redis import RedisBudget
+
+    return RedisBudget(redis, name, limit, window_s)

@@ -2,7 +2,8 @@
 
 Caregivers sign in with their username and password (argon2, checked by ``AuthService``). An admin
 signs in by pasting a valid admin bearer token into the login page's second form; the dashboard
-session then acts with the admin's rights until logout. Both forms share the lock-out.
+session then acts with the admin's rights until logout. Both forms share the lock-out, which
+is global when the instances share Redis.
 """
 
 from __future__ import annotations
@@ -63,24 +64,30 @@ async def login_form(page: PageDep, next: str | None = None) -> Response:
 
 @router.post("/login")
 async def login(page: AnonPostDep) -> Response:
+    """The attempt is counted before the password is checked (and forgiven if it is right), so
+    parallel guesses, on this instance or any other, cannot all pass the lock."""
     username = page.field("username")
     raw_password = page.form.get("password")
     password = raw_password if isinstance(raw_password, str) else ""
     target = safe_next(page.field("next"))
+    throttle = page.state.throttle
     user_key, client_key = "user:" + username.lower(), _client(page)
-    locked = page.state.throttle.locked_for(user_key, client_key)
-    if locked:
-        return _locked(page, locked, username=username, next=target)
     if not username or not password:
+        locked = await throttle.locked_for(user_key, client_key)
+        if locked:
+            return _locked(page, locked, username=username, next=target)
         return _login(page, 422, error=page.t("login.missing"), username=username, next=target)
+    limits = {user_key: MAX_FAILURES_PER_USERNAME, client_key: MAX_FAILURES_PER_CLIENT}
+    attempt = await throttle.reserve(limits)
+    if attempt.locked_for:
+        return _locked(page, attempt.locked_for, username=username, next=target)
     record = await page.services.auth.verify_caregiver(username, password)
     if record is None:
-        user_locked = page.state.throttle.fail(user_key, MAX_FAILURES_PER_USERNAME)
-        client_locked = page.state.throttle.fail(client_key, MAX_FAILURES_PER_CLIENT)
-        if user_locked or client_locked:
-            return _locked(page, page.state.throttle.locked_for(user_key, client_key), username=username)
+        if attempt.locked_now:
+            return _locked(page, await throttle.locked_for(user_key, client_key), username=username)
         return _login(page, 401, error=page.t("login.bad"), username=username, next=target)
-    page.state.throttle.succeed(user_key)
+    await throttle.forgive(attempt)
+    await throttle.succeed(user_key)
     principal = Principal(role=Role.CAREGIVER, token_id="dashboard-" + record.id, caregiver_id=record.id)
     page.sign_in(principal, record.name)
     return page.redirect(target)
@@ -89,19 +96,22 @@ async def login(page: AnonPostDep) -> Response:
 @router.post("/login/admin")
 async def login_admin(page: AnonPostDep) -> Response:
     token = page.field("token")
+    throttle = page.state.throttle
     client_key = _client(page)
-    locked = page.state.throttle.locked_for(client_key)
-    if locked:
-        return _login(page, 429, admin_error=page.t("login.locked", minutes=max(1, math.ceil(locked / 60))))
+    attempt = await throttle.reserve({client_key: MAX_FAILURES_PER_CLIENT})
+    if attempt.locked_for:
+        minutes = max(1, math.ceil(attempt.locked_for / 60))
+        return _login(page, 429, admin_error=page.t("login.locked", minutes=minutes))
     try:
         principal = await page.services.auth.authenticate(token)
     except CompanionError:
         principal = None
     if principal is None or principal.role is not Role.ADMIN:
-        if page.state.throttle.fail(client_key, MAX_FAILURES_PER_CLIENT):
-            return _locked(page, page.state.throttle.locked_for(client_key))
+        if attempt.locked_now:
+            return _locked(page, await throttle.locked_for(client_key))
         return _login(page, 401, admin_error=page.t("login.bad_token"))
-    page.state.throttle.succeed(client_key)
+    await throttle.forgive(attempt)
+    await throttle.succeed(client_key)
     page.sign_in(principal, page.t("admin.name"))
     return page.redirect(PREFIX + "/admin")
 

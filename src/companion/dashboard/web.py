@@ -4,6 +4,11 @@ Routes take a ``Page`` through one of three dependencies: ``PageDep`` (anyone), 
 in) and ``PostDep`` (signed in, and the form's CSRF token checked). ``DashboardRoute`` turns the
 service's errors into HTML pages (a caregiver asking for another family's person sees the same 404
 page as for a person who does not exist) and adds the security headers.
+
+A request loads its session once (``get_page``), changes it in memory (drafts, flash, sign-in and out),
+and ``DashboardRoute`` saves it before the answer leaves (``Page.finish``). When the sessions' store
+(Redis, in cluster mode) cannot be reached, every dashboard page answers 503 "try again in a minute":
+nobody is let in, and no lock-out is skipped, because the state that would decide it is unknown.
 """
 
 from __future__ import annotations
@@ -24,12 +29,14 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from starlette.datastructures import FormData
 
 from companion.auth import Principal, Role
+from companion.auth.shared_state import UNAVAILABLE_RETRY_S
 from companion.dashboard.i18n import DIRECTION, pick_language, translate
 from companion.dashboard.websessions import DashboardState, WebSession
-from companion.errors import CompanionError, Forbidden, NotFound, TooManyAttempts
+from companion.errors import ClusterUnavailable, CompanionError, Forbidden, NotFound, TooManyAttempts
 from companion.services import Services
 
 log = logging.getLogger(__name__)
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 PREFIX = "/dashboard"
 SESSION_COOKIE = "companion_dashboard"
@@ -45,6 +52,11 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",  # pages hold health data: never keep them in a shared cache
+}
+# Shown when the sessions' store is down, when the words files lack "error.unavailable".
+UNAVAILABLE_FALLBACK = {
+    "he": "השירות אינו זמין כרגע. נסו שוב בעוד דקה.",
+    "en": "The service is temporarily unavailable. Try again in a minute.",
 }
 
 env = Environment(
@@ -96,6 +108,7 @@ class Page:
     form: FormData = field(default_factory=FormData)
     _cookie: WebSession | None = None
     _clear_cookie: bool = False
+    _dropped: list[str] = field(default_factory=list)  # sessions this request ended, dropped in finish
 
     # ---- who and what --------------------------------------------------------------------------
 
@@ -137,14 +150,32 @@ class Page:
         return self.session
 
     def sign_in(self, principal: Principal, display_name: str) -> None:
-        self.session = self.state.sessions.sign_in(self.session, principal, display_name)
+        """A fresh id and CSRF token on every sign-in, so a session id planted before it is worthless."""
+        if self.session is not None:
+            self._dropped.append(self.session.id)
+        self.session = self.state.sessions.new(principal, display_name)
         self._cookie = self.session
 
     def sign_out(self) -> None:
         if self.session is not None:
-            self.state.sessions.drop(self.session.id)
+            self._dropped.append(self.session.id)
         self.session = None
+        self._cookie = None
         self._clear_cookie = True
+
+    async def draft(self, user_id: str) -> Any | None:
+        """The session's wizard draft for ``user_id``, fetched from the store if need be."""
+        if self.session is None:
+            return None
+        return await self.state.sessions.load_draft(self.session, user_id)
+
+    async def finish(self) -> None:
+        """Make this request's changes to its session durable (ended sessions go first)."""
+        for session_id in self._dropped:
+            await self.state.sessions.drop(session_id)
+        self._dropped.clear()
+        if self.session is not None:
+            await self.state.sessions.save(self.session)
 
     def set_flash(self, **values: Any) -> None:
         if self.session is not None:
@@ -186,16 +217,18 @@ class Page:
         return RedirectResponse(path, status_code=303)
 
 
-def _page(request: Request) -> Page:
+async def _page(request: Request) -> Page:
     existing = getattr(request.state, "dashboard_page", None)
     if isinstance(existing, Page):
         return existing
+    services: Services = request.app.state.services
     state: DashboardState = request.app.state.dashboard
+    state.bind(services.redis)
     page = Page(
         request=request,
-        services=request.app.state.services,
+        services=services,
         state=state,
-        session=state.sessions.get(request.cookies.get(SESSION_COOKIE)),
+        session=await state.sessions.get(request.cookies.get(SESSION_COOKIE)),
         lang=pick_language(request.cookies.get(LANG_COOKIE)),
     )
     request.state.dashboard_page = page
@@ -203,7 +236,7 @@ def _page(request: Request) -> Page:
 
 
 async def get_page(request: Request) -> Page:
-    return _page(request)
+    return await _page(request)
 
 
 async def signed_in(page: Annotated[Page, Depends(get_page)]) -> Page:
@@ -246,8 +279,8 @@ AdminDep = Annotated[Page, Depends(admin_only)]
 AdminPostDep = Annotated[Page, Depends(admin_posted)]
 
 
-def _error_page(request: Request, exc: CompanionError) -> Response:
-    page = _page(request)
+async def _error_page(request: Request, exc: CompanionError) -> Response:
+    page = await _page(request)
     if isinstance(exc, CsrfRejected):
         message = page.t("error.csrf")
     elif isinstance(exc, NotFound):
@@ -261,6 +294,28 @@ def _error_page(request: Request, exc: CompanionError) -> Response:
             log.warning("dashboard %s: %s", exc.code, exc.message)
         message = exc.message
     return page.render("error.html", status=exc.status, status_code=exc.status, message=message)
+
+
+def _unavailable(request: Request) -> Response:
+    """The 503 page, rendered without a session (the sessions' store is what is down)."""
+    lang = pick_language(request.cookies.get(LANG_COOKIE))
+    message = translate(lang, "error.unavailable")
+    if message == "error.unavailable":
+        message = UNAVAILABLE_FALLBACK[lang]
+    html = env.get_template("error.html").render(
+        t=lambda key, **values: translate(lang, key, **values),
+        lang=lang,
+        dir=DIRECTION[lang],
+        csrf="",
+        signed_in=False,
+        display_name="",
+        is_admin=False,
+        here=request.url.path,
+        prefix=PREFIX,
+        status_code=503,
+        message=message,
+    )
+    return HTMLResponse(html, status_code=503, headers={"Retry-After": str(UNAVAILABLE_RETRY_S)})
 
 
 def _login_redirect(request: Request) -> Response:
@@ -280,17 +335,28 @@ class DashboardRoute(APIRoute):
 
         async def handler(request: Request) -> Response:
             try:
-                response = await original(request)
-            except LoginRequired:
-                response = _login_redirect(request)
-            except CompanionError as exc:
-                response = _error_page(request, exc)
-            except RequestValidationError:  # a malformed path (e.g. a step that is not a number)
-                response = _error_page(request, NotFound("No such page"))
-            page = getattr(request.state, "dashboard_page", None)
-            if isinstance(page, Page):
-                page.apply_cookies(response)
+                response = await self._answer(original, request)
+                page = getattr(request.state, "dashboard_page", None)
+                if isinstance(page, Page):
+                    await page.finish()
+                    page.apply_cookies(response)
+            except ClusterUnavailable as exc:
+                log.warning("dashboard: %s", exc.message)
+                response = _unavailable(request)
             response.headers.update(SECURITY_HEADERS)
             return response
 
         return handler
+
+    @staticmethod
+    async def _answer(original: Handler, request: Request) -> Response:
+        try:
+            return await original(request)
+        except LoginRequired:
+            return _login_redirect(request)
+        except ClusterUnavailable:
+            raise
+        except CompanionError as exc:
+            return await _error_page(request, exc)
+        except RequestValidationError:  # a malformed path (e.g. a step that is not a number)
+            return await _error_page(request, NotFound("No such page"))

@@ -99,6 +99,34 @@ class Draft:
     def person_language(self) -> str:
         return str(self.data["profile"].get("personalInfo", {}).get("language") or "he")
 
+    def to_json(self) -> JSON:
+        """The draft as JSON (kept in Redis between requests in cluster mode)."""
+        return {
+            "userId": self.user_id,
+            "base": self.base,
+            "versions": self.versions,
+            "data": self.data,
+            "baseMemories": self.base_memories,
+            "memories": self.memories,
+            "conflicts": {s: {"theirs": c.theirs, "version": c.version} for s, c in self.conflicts.items()},
+        }
+
+    @classmethod
+    def from_json(cls, body: JSON) -> Draft:
+        """Raises ``KeyError``/``TypeError``/``ValueError`` for anything ``to_json`` did not write."""
+        return cls(
+            user_id=str(body["userId"]),
+            base=dict(body["base"]),
+            versions={str(k): None if v is None else int(v) for k, v in body["versions"].items()},
+            data=dict(body["data"]),
+            base_memories=list(body["baseMemories"]),
+            memories=list(body["memories"]),
+            conflicts={
+                str(s): Conflict(theirs=dict(c["theirs"]), version=int(c["version"]))
+                for s, c in body["conflicts"].items()
+            },
+        )
+
     def accept(self, section: str, stored: JSON, version: int) -> None:
         """``stored`` at ``version`` is now both the base and the working copy of ``section``."""
         self.base[section] = stored

@@ -53,7 +53,7 @@ async def _draft(page: Page, user_id: str, *, fresh: bool = False) -> Draft:
     await page.person(user_id)
     session = page.session
     assert session is not None
-    draft = None if fresh else session.drafts.get(user_id)
+    draft = None if fresh else await page.draft(user_id)
     if not isinstance(draft, Draft):
         draft = await Draft.open(page.services, user_id)
     session.keep_draft(user_id, draft)

@@ -3,19 +3,19 @@
 A caregiver asks for a pairing code; the tablet redeems it once and receives a random device secret
 (kept in an HttpOnly cookie, stored here only as a hash). With the cookie the page asks for a
 single-use client secret that lives a minute and opens one live session. Revoking a device deletes it
-with its secrets and ends its live sessions at once; everything but the failed-guess counter is in the
-store, so a pairing survives reloads and restarts.
+with its secrets and ends its live sessions at once; everything but the failed-guess counters is in the
+store, so a pairing survives reloads and restarts. The counters are in memory with one instance, in
+Redis (shared, so the limits are global) in cluster mode.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from companion.auth.device_secrets import (
     CLIENT_SECRET_TTL,
@@ -29,11 +29,14 @@ from companion.auth.device_secrets import (
     new_pairing_code,
     normalise_pairing_code,
 )
-from companion.auth.throttle import MAX_FAILURES_PER_ADDRESS, FailureBudget, LoginThrottle
+from companion.auth.throttle import MAX_FAILURES_PER_ADDRESS, Budget, Throttle, budget_for, throttle_for
 from companion.errors import Conflict, NotFound, Unauthorized
 from companion.realtime.manager import SessionManager
 from companion.store import ClientSecretRecord, DeviceRecord, DeviceStore, PairingRecord
 from companion.store._engine import utcnow
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +126,10 @@ def label_from_user_agent(user_agent: str | None) -> str:
     return browser or system or DEFAULT_LABEL
 
 
+def _pairing_budget(redis: Redis | None) -> Budget:
+    return budget_for(redis, "pairing", MAX_FAILED_PAIRINGS_PER_MINUTE, FAILURE_BUDGET_WINDOW_S)
+
+
 class DeviceService:
     def __init__(
         self,
@@ -130,14 +137,26 @@ class DeviceService:
         sessions: SessionManager,
         *,
         clock: Callable[[], datetime] = utcnow,
-        throttle: LoginThrottle | None = None,
-        budget: FailureBudget | None = None,
+        throttle: Throttle | None = None,
+        budget: Budget | None = None,
+        redis: Redis | None = None,
     ) -> None:
         self._store = store
         self._sessions = sessions
         self.clock = clock  # decides expiry of codes and secrets; tests set it instead of sleeping
-        self.throttle = throttle or LoginThrottle(time.monotonic)
-        self.budget = budget or FailureBudget(MAX_FAILED_PAIRINGS_PER_MINUTE, FAILURE_BUDGET_WINDOW_S)
+        self._shared = redis is not None or throttle is not None or budget is not None
+        self.throttle = throttle or throttle_for(redis, "pairing")
+        self.budget = budget or _pairing_budget(redis)
+
+    def share_counters(self, redis: Redis | None) -> None:
+        """Count failed pairings in Redis with the other instances (the service is built before it
+        knows its Redis client in some wirings; the first pairing request calls this). Counters given
+        to the constructor, or Redis given there, stay."""
+        if self._shared or redis is None:
+            return
+        self._shared = True
+        self.throttle = throttle_for(redis, "pairing")
+        self.budget = _pairing_budget(redis)
 
     # ---- pairing -----------------------------------------------------------------------------------
 
@@ -164,16 +183,20 @@ class DeviceService:
         """Pair the calling browser if ``raw_code`` is a live code.
 
         Every attempt is counted as a failure, per client address and service-wide, *before* the store
-        is asked (and forgiven when it pairs), so a burst of parallel guesses cannot all pass the lock.
+        is asked (and forgiven when it pairs), so a burst of parallel guesses cannot all pass the lock;
+        with Redis the check and the count are one atomic step shared by every instance. A Redis that
+        cannot be reached raises ``ClusterUnavailable``: no code is tried without its count.
         A browser paired again gives up the device its previous cookie named (the new cookie replaces
         it, so that device could never be used again and would only clutter the family's list)."""
         key = "pair:" + client
-        wait = max(self.throttle.locked_for(key), self.budget.exhausted_for())
-        if wait:
+        reservation = await self.throttle.reserve({key: MAX_FAILED_PAIRINGS_PER_CLIENT})
+        if reservation.locked_for:
+            return PairAttempt("locked", retry_after_s=reservation.locked_for)
+        spent, wait = await self.budget.spend()
+        if spent is None:
+            await self.throttle.forgive(reservation)  # not tried: it is no failure of this client's
             return PairAttempt("locked", retry_after_s=wait)
-        ticket, locked_now = self.throttle.reserve(key, MAX_FAILED_PAIRINGS_PER_CLIENT)
-        spent = self.budget.reserve()
-        if locked_now:
+        if reservation.locked_now:
             log.warning("pairing locked for a client after %d failures", MAX_FAILED_PAIRINGS_PER_CLIENT)
         code = normalise_pairing_code(raw_code)
         if code is None:
@@ -188,8 +211,8 @@ class DeviceService:
         )
         if redemption.device is None:
             return PairAttempt(redemption.outcome)
-        self.throttle.forgive(key, ticket)
-        self.budget.refund(spent)
+        await self.throttle.forgive(reservation)
+        await self.budget.refund(spent)
         log.info("device %s paired for user %s", redemption.device.id, redemption.device.user_id)
         replaced = await self._store.find_device(hash_secret(previous_cookie)) if previous_cookie else None
         if replaced is not None:

@@ -8,7 +8,9 @@ otherwise use the code up and carry off a long-lived device cookie. That page na
 has the link sees it) and does not say whether the code is live (it would be a guessing oracle outside
 the lock-out). Success sets the device cookie and lands on ``/app``; a failure pairs nobody and answers
 a short page in Hebrew and English with the way back to ``/app``. Codes are in the link's path, so the
-access log's copy of such paths is redacted here.
+access log's copy of such paths is redacted here. When the shared failure counters (Redis, in cluster
+mode) cannot be reached, no code is tried: the answer is 503 with the usual JSON error body and
+``Retry-After``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
+from companion.api.errors import error_body
 from companion.api.headers import NO_STORE, PRIVATE_PAGE
 from companion.api.live import REALTIME_PATH
 from companion.auth.device_secrets import (
@@ -28,6 +31,7 @@ from companion.auth.device_secrets import (
     PAIRING_CODE_TTL,
     normalise_pairing_code,
 )
+from companion.auth.shared_state import UNAVAILABLE_RETRY_S
 from companion.auth.throttle import client_address
 from companion.elder.device_auth import (
     DEVICE_COOKIE,
@@ -38,8 +42,9 @@ from companion.elder.device_auth import (
     set_device_cookie,
 )
 from companion.elder.paths import APP, PAIR, SESSION
-from companion.errors import Forbidden
+from companion.errors import ClusterUnavailable, Forbidden
 
+log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 
 PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
@@ -164,13 +169,27 @@ async def _same_origin(request: Request) -> None:
     check_same_origin(request)
 
 
-async def _pair(request: Request, raw_code: str) -> Response:
-    attempt = await services_of(request).devices.redeem(
-        raw_code,
-        client=client_address(request),
-        user_agent=request.headers.get("user-agent"),
-        previous_cookie=request.cookies.get(DEVICE_COOKIE),
+def unavailable(exc: ClusterUnavailable) -> JSONResponse:
+    return JSONResponse(
+        error_body(exc.status, exc.message, exc.code, exc.field, **exc.extra),
+        status_code=exc.status,
+        headers={**NO_STORE, "Retry-After": str(UNAVAILABLE_RETRY_S)},
     )
+
+
+async def _pair(request: Request, raw_code: str) -> Response:
+    services = services_of(request)
+    services.devices.share_counters(services.redis)
+    try:
+        attempt = await services.devices.redeem(
+            raw_code,
+            client=client_address(request),
+            user_agent=request.headers.get("user-agent"),
+            previous_cookie=request.cookies.get(DEVICE_COOKIE),
+        )
+    except ClusterUnavailable as exc:
+        log.warning("pairing refused: %s", exc.message)
+        return unavailable(exc)
     if attempt.outcome != "paired" or attempt.cookie is None:
         return failure_page(attempt.outcome, retry_after_s=attempt.retry_after_s)
     response = RedirectResponse(APP, status_code=303, headers=PRIVATE_PAGE)
