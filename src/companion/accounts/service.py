@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from companion.auth import AuthService, Principal, Role
+from companion.auth.principal import token_device_key
 from companion.errors import AlreadyExists, NotFound
 from companion.realtime.endings import Ending
 from companion.services import Services
@@ -162,5 +163,5 @@ class AccountService:
         if record is None:
             raise NotFound(f"Token {token_id} not found")
         if record.role == Role.DEVICE.value:
-            await self._end_sessions(Ending.TOKEN_REVOKED, device_key=record.id)
+            await self._end_sessions(Ending.TOKEN_REVOKED, device_key=token_device_key(record.id))
         return record

@@ -14,6 +14,12 @@ class Role(StrEnum):
     DEVICE = "device"
 
 
+def token_device_key(token_id: str) -> str:
+    """The key a device token's live conversations are counted and ended by (``api/live.py`` gives each
+    conversation this key; revoking the token ends the conversations holding it)."""
+    return "token:" + token_id
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     role: Role
