@@ -25,7 +25,13 @@ from companion.care.delivery import DeliveryWorker
 from companion.care.escalation import EscalationService
 from companion.care.loop import CareLoop, NamedStep
 from companion.care.reminders import ReminderService
+from companion.cluster.bus import ClusterBus
+from companion.cluster.commands import CommandBus
+from companion.cluster.directory import SessionDirectory
+from companion.cluster.follower import ChangeFollower
 from companion.cluster.identity import instance_id, redis_client
+from companion.cluster.node import ClusterNode
+from companion.cluster.registry import Registry
 from companion.elder.devices import DeviceService
 from companion.elder.music import load_library
 from companion.errors import Forbidden, Unauthorized
@@ -42,7 +48,7 @@ from companion.realtime.tools import ToolRuntime, tools_for
 from companion.realtime.upstream import connector_from_settings
 from companion.services import Services
 from companion.settings import Settings
-from companion.store import open_store
+from companion.store import SqlStore, open_store
 from companion.store._engine import utcnow
 
 log = logging.getLogger(__name__)
@@ -55,7 +61,8 @@ async def build_services(settings: Settings, *, bus: EventBus | None = None, liv
     upstream = None if settings.upstream == "local" else connector_from_settings(settings)
     store = open_store(settings.effective_database_url)
     await store.migrate()
-    bus = bus or InProcessBus()
+    cluster_bus = ClusterBus() if settings.redis_url and bus is None else None
+    bus = bus or cluster_bus or InProcessBus()
     admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None
     profiles = ProfileService(store, bus)
     http = httpx.AsyncClient()  # the alert webhook's client; closed with the services
@@ -93,9 +100,12 @@ async def build_services(settings: Settings, *, bus: EventBus | None = None, liv
         ),
     )
     bus.subscribe(manager.on_profile_changed)
+    node, directory = _cluster(settings, store, manager)
+    if cluster_bus is not None:
+        cluster_bus.directory = directory
 
     async def say(user_id: str, note: str, reminder_id: str) -> bool:
-        return await manager.say_when_quiet(user_id, note)
+        return await directory.say_when_quiet(user_id, note)
 
     async def alert(user_id: str, body: dict[str, Any]) -> object:
         recorded, _ = await alert_service.record(user_id, body, session_id=None)
@@ -122,8 +132,10 @@ async def build_services(settings: Settings, *, bus: EventBus | None = None, liv
         ]
     )
     return Services(
-        instance_id=instance_id(settings),
-        redis=redis_client(settings.redis_url) if settings.redis_url else None,
+        instance_id=directory.instance,
+        redis=node.redis if node is not None else None,
+        cluster=node,
+        directory=directory,
         settings=settings,
         store=store,
         bus=bus,
@@ -139,6 +151,30 @@ async def build_services(settings: Settings, *, bus: EventBus | None = None, liv
         care=care,
         http=http,
     )
+
+
+def _cluster(
+    settings: Settings, store: SqlStore, manager: SessionManager
+) -> tuple[ClusterNode | None, SessionDirectory]:
+    """With COMPANION_REDIS_URL, this instance's membership of the cluster and a directory of every
+    instance's conversations; without it, a directory of this instance's alone."""
+    me = instance_id(settings)
+    if not settings.redis_url:
+        return None, SessionDirectory(manager, instance=me, refresh_timeout_s=settings.refresh_timeout_s)
+    redis = redis_client(settings.redis_url)
+    registry = Registry(redis, me)
+    directory = SessionDirectory(
+        manager, instance=me, refresh_timeout_s=settings.refresh_timeout_s, registry=registry
+    )
+    commands = CommandBus(redis, me, directory.handle)
+    directory.commands = commands
+    follower = ChangeFollower(
+        store,
+        has_sessions=lambda user_id: bool(manager.of_user(user_id)),
+        refresh=manager.refresh_user_counts,
+        wall_clock=utcnow,
+    )
+    return ClusterNode(redis, manager, registry, commands, follower), directory
 
 
 async def require_metrics_reader(services: Services, authorization: str) -> None:
@@ -165,6 +201,8 @@ def create_app(settings: Settings | None = None, *, on_ready: ReadyHook | None =
         services = await build_services(settings, live=True)
         app.state.services = services
         services.music = await load_library(settings.music_dir)
+        if services.cluster is not None:
+            await services.cluster.start()
         if services.care is not None:
             services.care.start()
         if on_ready is not None:

@@ -2,7 +2,8 @@
 
 A profile save publishes ``ProfileChanged``; live sessions subscribe and refresh. ``publish`` waits
 for the subscribers so that the save's response can say what happened to the live conversations.
-The in-process bus serves one instance; a networked bus (Redis) implements the same protocol.
+The in-process bus serves one instance; with several, ``cluster.bus.ClusterBus`` adds the live sessions
+of the other instances to what a save waits for.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -31,19 +32,29 @@ class RefreshCounts:
     unchanged: int = 0
     failed: int = 0
     details: list[dict[str, object]] = field(default_factory=list)
+    unanswered: list[str] = field(default_factory=list)  # instances that held some but did not answer
 
     def add(self, other: RefreshCounts) -> None:
         self.refreshed += other.refreshed
         self.unchanged += other.unchanged
         self.failed += other.failed
         self.details.extend(other.details)
+        self.unanswered.extend(other.unanswered)
 
     @property
     def total(self) -> int:
         return self.refreshed + self.unchanged + self.failed
 
-    def as_json(self) -> dict[str, int]:
-        return {"refreshed": self.refreshed, "unchanged": self.unchanged, "failed": self.failed}
+    def as_json(self) -> dict[str, Any]:
+        """The counts; ``unanswered`` (counted in ``failed``) only when another instance did not answer."""
+        body: dict[str, Any] = {
+            "refreshed": self.refreshed,
+            "unchanged": self.unchanged,
+            "failed": self.failed,
+        }
+        if self.unanswered:
+            body["unanswered"] = list(self.unanswered)
+        return body
 
 
 ProfileChangeHandler = Callable[[ProfileChanged], Awaitable[RefreshCounts]]

@@ -22,6 +22,8 @@ if TYPE_CHECKING:  # the elder and care packages import this module
 
     from companion.care.loop import CareLoop
     from companion.care.reminders import ReminderService
+    from companion.cluster.directory import SessionDirectory
+    from companion.cluster.node import ClusterNode
     from companion.elder.devices import DeviceService
     from companion.elder.music import MusicLibrary
     from companion.realtime.upstream import WebSocketConnector
@@ -46,6 +48,8 @@ class Services:
     upstream: WebSocketConnector | None = None  # the one realtime model connector; closes its credential
     instance_id: str = "local"  # this instance's name in the cluster
     redis: Redis | None = None  # set in cluster mode (COMPANION_REDIS_URL); shared by every cluster part
+    cluster: ClusterNode | None = None  # this instance's membership of the cluster (registry, commands, log)
+    directory: SessionDirectory | None = None  # every live session, on this instance or another
 
     async def end_sessions(
         self,
@@ -57,7 +61,11 @@ class Services:
     ) -> int:
         """End every live conversation of a person, a tablet, or a device key (a tablet's id or a
         device token's id), on every instance; how many ended. Erasure and revocation call this."""
-        return await self.sessions.close_matching(
+        if self.directory is None:
+            return await self.sessions.close_matching(
+                ending, user_id=user_id, device_id=device_id, device_key=device_key
+            )
+        return await self.directory.close_matching(
             ending, user_id=user_id, device_id=device_id, device_key=device_key
         )
 
@@ -69,6 +77,8 @@ class Services:
             await self.care.stop()
         if self.reminders is not None:
             await self.reminders.close()  # reminders waiting for a quiet moment in a conversation
+        if self.cluster is not None:
+            await self.cluster.stop()  # leaves the registry: its conversations leave every list at once
         await self.sessions.close_all()
         if self.upstream is not None:
             await self.upstream.aclose()  # the shared Entra ID credential, if any

@@ -1,4 +1,8 @@
-"""Live-session routes: list, inspect, close, and refresh (confirmed) one session or all of a user's."""
+"""Live-session routes: list, inspect, close, and refresh (confirmed) one session or all of a user's.
+
+Every route works on any instance: a session another instance holds is found in the shared registry
+and the command is routed to its owner, which answers as it would have answered itself.
+"""
 
 from __future__ import annotations
 
@@ -9,35 +13,25 @@ from fastapi import APIRouter
 from companion.api.deps import PrincipalDep, ServicesDep
 from companion.api.users import UserId
 from companion.auth import Principal
-from companion.errors import CompanionError, NotFound
-from companion.realtime.endings import Ending
-from companion.realtime.records import ClosedSession
-from companion.realtime.session import LiveSession, RefreshRecord
+from companion.cluster.directory import SessionDirectory
+from companion.errors import NotFound
 from companion.services import Services
 
 router = APIRouter(prefix="/realtime", tags=["live sessions"])
 
 
-async def _visible(services: Services, principal: Principal, session_id: str) -> LiveSession | ClosedSession:
-    session = services.sessions.get(session_id)
-    if not await services.auth.can_access(principal, session.user_id):
+def _directory(services: Services) -> SessionDirectory:
+    assert services.directory is not None  # build_services always sets it
+    return services.directory
+
+
+async def _visible(services: Services, principal: Principal, session_id: str) -> SessionDirectory:
+    """The directory, once the caller may see this session (an unknown and a hidden one are both 404)."""
+    directory = _directory(services)
+    user_id = await directory.user_of(session_id)
+    if not await services.auth.can_access(principal, user_id):
         raise NotFound(f"Session {session_id} not found")
-    return session
-
-
-def _refresh_body(session: LiveSession | ClosedSession, record: RefreshRecord) -> dict[str, Any]:
-    message = {
-        "refreshed": "The model confirmed the new instructions.",
-        "unchanged": "The instructions are already current; nothing was sent.",
-    }.get(record.result.value, record.message)
-    return {
-        "success": True,
-        "message": message,
-        "sessionId": session.id,
-        "result": record.result.value,
-        "instructionsVersion": record.version,
-        "latencyMs": round(record.latency_ms, 3),
-    }
+    return directory
 
 
 @router.get("/sessions")
@@ -47,43 +41,28 @@ async def list_sessions(
     includeClosed: bool = False,
 ) -> dict[str, Any]:
     visible = set(await services.auth.visible_users(principal))
-    sessions = services.sessions.all(include_closed=includeClosed)
-    return {"sessions": [s.as_json() for s in sessions if s.user_id in visible]}
+    sessions = await _directory(services).all(include_closed=includeClosed)
+    return {"sessions": [s for s in sessions if s.get("userId") in visible]}
 
 
 @router.get("/session/{session_id}")
 async def get_session(session_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
-    return (await _visible(services, principal, session_id)).as_json()
+    return await (await _visible(services, principal, session_id)).get(session_id)
 
 
 @router.delete("/session/{session_id}")
 async def close_session(session_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
-    session = await _visible(services, principal, session_id)
-    await session.close(Ending.NORMAL, "closed by the care team")
-    return {"success": True, "sessionId": session.id, "status": session.status.value}
+    directory = await _visible(services, principal, session_id)
+    return await directory.close(session_id, "closed by the care team")
 
 
 @router.post("/session/{session_id}/refresh")
 async def refresh_session(session_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
-    session = await _visible(services, principal, session_id)
-    record = await services.sessions.refresh(session.id)
-    return _refresh_body(session, record)
+    return await (await _visible(services, principal, session_id)).refresh(session_id)
 
 
 @router.post("/users/{user_id}/refresh")
 async def refresh_user(user_id: UserId, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
     await services.auth.require_user(principal, user_id)
-    results = []
-    for session, outcome in await services.sessions.refresh_user(user_id):
-        if isinstance(outcome, CompanionError):
-            results.append(
-                {
-                    "success": False,
-                    "sessionId": session.id,
-                    "statusCode": outcome.status,
-                    "message": outcome.message,
-                }
-            )
-        else:
-            results.append(_refresh_body(session, outcome))
+    results = await _directory(services).refresh_user(user_id)
     return {"userId": user_id, "success": all(r["success"] for r in results), "sessions": results}

@@ -80,6 +80,7 @@ class SessionManager:
         self._closed: OrderedDict[str, ClosedSession] = OrderedDict()  # summaries only: no sockets
         self.limits = limits or SessionLimits()
         self._device_keys: dict[str, str] = {}  # live session id -> the device (or device token) holding it
+        self.on_change: Callable[[], None] | None = None  # told when a session opens or ends (the registry)
 
     # ---- lifecycle ---------------------------------------------------------------------------------
 
@@ -100,7 +101,12 @@ class SessionManager:
         )
         self._live[session.id] = session
         self.metrics.live_sessions.set(len(self._live))
+        self._changed()
         return session
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     def admit(
         self,
@@ -160,6 +166,7 @@ class SessionManager:
         while len(self._closed) > RECENTLY_CLOSED:
             self._closed.popitem(last=False)
         self.metrics.live_sessions.set(len(self._live))
+        self._changed()
         outcome = "completed" if session.instructions is not None else "failed_to_start"
         self.metrics.sessions_total.labels(outcome=outcome).inc()
         log.info(
@@ -214,6 +221,10 @@ class SessionManager:
         if include_closed:
             sessions += list(self._closed.values())
         return sorted(sessions, key=lambda s: s.started_at)
+
+    def recently_closed(self, limit: int) -> list[ClosedSession]:
+        """The newest ``limit`` closed sessions' summaries, newest last."""
+        return list(self._closed.values())[-limit:] if limit > 0 else []
 
     def of_user(self, user_id: str) -> list[LiveSession]:
         return [s for s in self._live.values() if s.user_id == user_id]

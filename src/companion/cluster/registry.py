@@ -1,0 +1,133 @@
+"""The shared registry of live conversations, in Redis.
+
+Each instance writes, every few seconds and whenever a conversation opens or ends, one entry of its
+own: the summaries of its live conversations (and of those that ended recently), plus two small
+indexes (session -> person, person -> sessions) for routing. Every entry expires unless renewed, so the
+conversations of an instance that died leave every list within ``ENTRY_TTL_S``. Nothing here holds
+conversation content: the summaries carry ids, states, counts and timings.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from redis.asyncio import Redis
+
+from companion.cluster.identity import KEY_PREFIX
+
+HEARTBEAT_S: Final = 5.0  # how often an instance renews its entry
+ENTRY_TTL_S: Final = 15  # three missed heartbeats: the instance is gone and its conversations leave
+INSTANCES_KEY: Final = KEY_PREFIX + "instances"  # sorted set: instance id -> last heartbeat (unix time)
+FORGET_INSTANCE_S: Final = 3600.0  # a long-dead instance's heartbeat is removed from the set
+
+
+def _entry(instance: str) -> str:
+    return f"{KEY_PREFIX}instance:{instance}"
+
+
+def _where(instance: str) -> str:
+    return f"{KEY_PREFIX}instance:{instance}:where"  # hash: session id -> person
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What an instance publishes: live and recently closed conversations, each its ``as_json()``."""
+
+    live: Sequence[dict[str, Any]]
+    closed: Sequence[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceEntry:
+    instance: str
+    heartbeat: float
+    live: list[dict[str, Any]]
+    closed: list[dict[str, Any]]
+
+
+class Registry:
+    def __init__(self, redis: Redis, instance: str, *, clock: Callable[[], float] = time.time) -> None:
+        self._redis = redis
+        self.instance = instance
+        self._clock = clock
+
+    async def publish(self, snapshot: Snapshot) -> None:
+        now = self._clock()
+        body = json.dumps(
+            {
+                "instance": self.instance,
+                "at": now,
+                "live": list(snapshot.live),
+                "closed": list(snapshot.closed),
+            },
+            separators=(",", ":"),
+        )
+        where = {s["id"]: s["userId"] for s in snapshot.live}
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(_entry(self.instance), body, ex=ENTRY_TTL_S)
+            pipe.delete(_where(self.instance))
+            if where:
+                pipe.hset(_where(self.instance), mapping=where)
+                pipe.expire(_where(self.instance), ENTRY_TTL_S)
+            pipe.zadd(INSTANCES_KEY, {self.instance: now})
+            pipe.zremrangebyscore(INSTANCES_KEY, "-inf", now - FORGET_INSTANCE_S)
+            await pipe.execute()
+
+    async def withdraw(self) -> None:
+        """A clean stop: this instance's conversations leave the lists at once."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(_entry(self.instance), _where(self.instance))
+            pipe.zrem(INSTANCES_KEY, self.instance)
+            await pipe.execute()
+
+    async def live_instances(self) -> list[str]:
+        """Instances whose heartbeat is recent enough that their entry has not expired."""
+        members = await self._redis.zrangebyscore(INSTANCES_KEY, self._clock() - ENTRY_TTL_S, "+inf")
+        return [str(m) for m in members]
+
+    async def entries(self, *, others_only: bool = False) -> list[InstanceEntry]:
+        instances = [i for i in await self.live_instances() if not (others_only and i == self.instance)]
+        if not instances:
+            return []
+        bodies = await self._redis.mget([_entry(i) for i in instances])
+        entries = []
+        for raw in bodies:
+            if raw is None:
+                continue  # expired between the two reads
+            data = json.loads(raw)
+            entries.append(
+                InstanceEntry(
+                    str(data["instance"]), float(data["at"]), list(data["live"]), list(data["closed"])
+                )
+            )
+        return entries
+
+    async def owner_of(self, session_id: str) -> tuple[str, str] | None:
+        """(instance, person) of a live conversation held by another instance, or None."""
+        instances = [i for i in await self.live_instances() if i != self.instance]
+        if not instances:
+            return None
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for instance in instances:
+                pipe.hget(_where(instance), session_id)
+            found = await pipe.execute()
+        for instance, user_id in zip(instances, found, strict=True):
+            if user_id is not None:
+                return instance, str(user_id)
+        return None
+
+    async def holders_of(self, user_id: str) -> dict[str, int]:
+        """Other instances holding live conversations of ``user_id``, with how many each holds."""
+        instances = [i for i in await self.live_instances() if i != self.instance]
+        if not instances:
+            return {}
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for instance in instances:
+                pipe.hvals(_where(instance))
+            found = await pipe.execute()
+        held = {i: sum(1 for u in people if u == user_id) for i, people in zip(instances, found, strict=True)}
+        return {i: n for i, n in held.items() if n}
