@@ -31,6 +31,12 @@ def test_demo_seeds_and_prints_tokens(env: dict[str, str]) -> None:
     assert len(re.findall(r"cmp_[A-Za-z0-9_\-]{20,}", result.output)) == 3
     again = CliRunner().invoke(app, ["demo"], env=env)
     assert again.exit_code == 0, "seeding twice is harmless"
+    assert re.findall(r"cmp_[A-Za-z0-9_\-]{20,}", again.output) == [], (
+        "tokens are issued on the first run only"
+    )
+    assert "companion tokens create --role caregiver --caregiver cg-" in again.output
+    listed = CliRunner().invoke(app, ["tokens", "list"], env=env)
+    assert listed.output.count("demo ") == 3, "still the first run's three tokens"
     users = CliRunner().invoke(app, ["users", "list"], env=env)
     assert users.output.split() == ["user-tiferet-001"]
 

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Final, TypeVar
 
@@ -17,7 +18,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from companion.accounts import CLI_ACTOR, AccountService
 from companion.auth import Role
+from companion.auth.service import MAX_TOKEN_LIFETIME_S, MIN_TOKEN_LIFETIME_S
 from companion.cli_remote import refresh_command, sessions_command
 from companion.demo import DemoCredentials, seed_demo
 from companion.errors import CompanionError, NotFound
@@ -47,13 +50,26 @@ T = TypeVar("T")
 
 
 def _print_demo(creds: DemoCredentials, base_url: str | None = None) -> None:
+    """The demo's tokens when this run issued them (the first); afterwards, where to find or make them."""
     table = Table(title=f"Demo: {creds.user_id}", show_header=False)
     table.add_row("caregiver login", f"{creds.caregiver_username} / {creds.caregiver_password}")
-    table.add_row("admin token", creds.admin_token)
-    table.add_row("caregiver token", creds.caregiver_token)
-    table.add_row("device token", creds.device_token)
+    if creds.issued_tokens:
+        table.add_row("admin token", creds.admin_token)
+        table.add_row("caregiver token", creds.caregiver_token)
+        table.add_row("device token", creds.device_token)
     out.print(table)
-    if base_url:
+    if not creds.issued_tokens:
+        out.print(
+            "The demo's tokens were shown when it was first seeded (they are stored only as hashes).\n"
+            "List tokens: companion tokens list\n"
+            "New caregiver token: companion tokens create --role caregiver "
+            f"--caregiver {creds.caregiver_id}\n"
+            f"New device token: companion tokens create --role device --user {creds.user_id}\n"
+            "New admin token: companion tokens create --role admin --expires-in 86400\n"
+            "Revoke one: companion tokens revoke ID",
+            soft_wrap=True,
+        )
+    elif base_url:
         out.print(
             f"Try: curl -H 'Authorization: Bearer {creds.caregiver_token}' "
             f"{base_url}/api/users/{creds.user_id}"
@@ -110,7 +126,10 @@ def server_config(asgi_app: ASGIApp, host: str, port: int) -> uvicorn.Config:
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
-    demo: Annotated[bool, typer.Option("--demo", help="Seed the demo person and print its tokens")] = False,
+    demo: Annotated[
+        bool,
+        typer.Option("--demo", help="Seed the demo person; its tokens are printed on the first start only"),
+    ] = False,
 ) -> None:
     """Run the service (HTTP API, live-session WebSocket, dashboard)."""
     from companion.app import create_app
@@ -131,7 +150,7 @@ def serve(
 
 @app.command("demo")
 def demo_command() -> None:
-    """Seed the demo person user-tiferet-001 and its caregiver, and print tokens to use."""
+    """Seed the demo person user-tiferet-001 and its caregiver; the first run prints its tokens."""
     _print_demo(_with_services(seed_demo))
 
 
@@ -141,14 +160,58 @@ def tokens_create(
     user: Annotated[str | None, typer.Option(help="The user a device token speaks for")] = None,
     caregiver: Annotated[str | None, typer.Option(help="The caregiver id a caregiver token acts as")] = None,
     label: Annotated[str | None, typer.Option(help="A note to recognise the token by")] = None,
+    expires_in: Annotated[
+        int | None,
+        typer.Option(
+            "--expires-in",
+            help=f"Seconds it stays valid ({MIN_TOKEN_LIFETIME_S}-{MAX_TOKEN_LIFETIME_S}); "
+            "default by role: admin 30 days, caregiver 180, device 365",
+        ),
+    ] = None,
 ) -> None:
     """Create a token and print it once."""
 
     async def action(services: Services) -> str:
-        token, _ = await services.auth.create_token(role, user_id=user, caregiver_id=caregiver, label=label)
+        token, _ = await AccountService.of(services).create_token(
+            CLI_ACTOR, role, user_id=user, caregiver_id=caregiver, label=label, expires_in=expires_in
+        )
         return token
 
     out.print(_with_services(action), soft_wrap=True)
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+
+@tokens_app.command("list")
+def tokens_list() -> None:
+    """Every token (never its secret): id, role, who it speaks for, when made, expires and was last used."""
+    records = _with_services(lambda s: AccountService.of(s).list_tokens(CLI_ACTOR))
+    table = Table(title="Tokens (times in UTC)")
+    table.add_column("id", no_wrap=True)  # copied into "tokens revoke": never folded
+    for column in ("role", "user", "caregiver", "label", "created", "expires", "last used"):
+        table.add_column(column, overflow="fold")
+    for r in records:
+        table.add_row(
+            r.id,
+            r.role,
+            Text(r.user_id or "-"),
+            Text(r.caregiver_id or "-"),
+            Text(r.label or ""),
+            _when(r.created_at),
+            _when(r.expires_at),
+            _when(r.last_used_at),
+        )
+    out.print(table)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: Annotated[str, typer.Argument(help="The token's id (see tokens list)")]) -> None:
+    """Revoke a token: it stops working at once. (A running service ends a device token's live
+    conversations only when revoked through its API or dashboard.)"""
+    _with_services(lambda s: AccountService.of(s).revoke_token(CLI_ACTOR, token_id))
+    out.print(f"token {token_id} revoked")
 
 
 @caregivers_app.command("create")
@@ -158,18 +221,37 @@ def caregivers_create(
     password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
     user: Annotated[list[str] | None, typer.Option(help="Assign this person (repeatable)")] = None,
 ) -> None:
-    """Create a caregiver account (the password is stored hashed with argon2)."""
+    """Create a caregiver account (the password is stored hashed with argon2), with its people at once:
+    an unknown person leaves no account behind."""
 
     async def action(services: Services) -> str:
-        for user_id in user or []:  # checked first, so a typo does not leave a half-made account
-            if not await services.store.user_exists(user_id):
-                raise NotFound(f"User {user_id} not found (create it with: companion users create {user_id})")
-        record = await services.auth.create_caregiver(name=name, username=username, password=password)
-        for user_id in user or []:
-            await services.store.assign(record.id, user_id)
+        try:
+            record = await AccountService.of(services).create_caregiver(
+                CLI_ACTOR, name=name, username=username, password=password, user_ids=user or []
+            )
+        except NotFound as exc:
+            if exc.field != "user_id":
+                raise
+            for user_id in user or []:  # name the one that is missing
+                if not await services.store.user_exists(user_id):
+                    hint = f"create it with: companion users create {user_id}"
+                    raise NotFound(f"User {user_id} not found ({hint})") from None
+            raise
         return record.id
 
     out.print(f"caregiver {_with_services(action)} created")
+
+
+@caregivers_app.command("delete")
+def caregivers_delete(
+    caregiver_id: Annotated[str, typer.Argument(help="The caregiver's id")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")] = False,
+) -> None:
+    """Delete a caregiver account with its tokens and assignments (the people stay). Audited."""
+    if not yes:
+        typer.confirm(f"Delete caregiver {caregiver_id} and its tokens?", abort=True)
+    _with_services(lambda s: AccountService.of(s).erase_caregiver(CLI_ACTOR, caregiver_id))
+    out.print(f"caregiver {caregiver_id} deleted")
 
 
 @users_app.command("list")
@@ -182,8 +264,23 @@ def users_list() -> None:
 @users_app.command("create")
 def users_create(user_id: str) -> None:
     """Add a person (its profile is then filled through the API or the dashboard)."""
-    _with_services(lambda s: s.store.create_user(user_id))
+    _with_services(lambda s: AccountService.of(s).create_person(CLI_ACTOR, user_id))
     out.print(f"user {user_id} created")
+
+
+@users_app.command("delete")
+def users_delete(
+    user_id: str,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")] = False,
+) -> None:
+    """Erase a person and everything about them (profile, memories, alerts, reminders, devices, tokens),
+    for good. Audited. A running service ends their live conversations only when erased through its API
+    or dashboard."""
+    if not yes:
+        typer.confirm(f"Erase {user_id} and everything about them? This cannot be undone", abort=True)
+    counts = _with_services(lambda s: AccountService.of(s).erase_person(CLI_ACTOR, user_id))
+    erased = f"{counts.documents} documents, {counts.devices} devices, {counts.tokens} tokens"
+    out.print(f"user {user_id} erased ({erased})")
 
 
 @music_app.command("scan")

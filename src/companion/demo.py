@@ -1,12 +1,14 @@
 """The demo person, ``user-tiferet-001``: a Hebrew-speaking man with mild dementia, and his caregiver.
 
 Seeding is idempotent: sections that already exist are left as they are (a caregiver may have edited
-them), and fresh tokens are issued on every run because old ones cannot be shown again.
+them). Tokens are issued once, by the run that creates the demo person (they are shown that once and
+stored only as hashes); later runs issue none, so restarting the demo does not pile up valid tokens.
+``companion tokens list`` shows them and ``companion tokens create`` makes new ones.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from companion.auth import Role
@@ -82,20 +84,33 @@ DEMO_MEMORIES: tuple[dict[str, Any], ...] = (
 )
 
 
+DEMO_LABELS = ("demo admin", "demo caregiver", "demo device")
+
+
 @dataclass(frozen=True, slots=True)
 class DemoCredentials:
+    """The demo's sign-in, and its tokens when this run issued them (None on every later run)."""
+
     user_id: str
+    caregiver_id: str
     caregiver_username: str
     caregiver_password: str
-    admin_token: str
-    caregiver_token: str
-    device_token: str
+    admin_token: str | None = None
+    caregiver_token: str | None = None
+    device_token: str | None = None
+
+    @property
+    def issued_tokens(self) -> bool:
+        return self.admin_token is not None
 
 
 async def seed_demo(services: Services) -> DemoCredentials:
     store = services.store
-    if not await store.user_exists(DEMO_USER):
+    try:
         await store.create_user(DEMO_USER)
+        first_run = True
+    except AlreadyExists:  # seeded before, by an earlier start or another instance right now
+        first_run = False
     for section, body in DEMO_SECTIONS.items():
         if await store.get(DEMO_USER, section, "main") is None:
             await services.profiles.save_section(DEMO_USER, section, body, if_match=None)
@@ -112,16 +127,18 @@ async def seed_demo(services: Services) -> DemoCredentials:
             caregiver = await store.find_caregiver_by_username(DEMO_CAREGIVER_USERNAME)
             assert caregiver is not None
     await store.assign(caregiver.id, DEMO_USER)
-    admin, _ = await services.auth.create_token(Role.ADMIN, label="demo admin")
-    care, _ = await services.auth.create_token(
-        Role.CAREGIVER, caregiver_id=caregiver.id, label="demo caregiver"
-    )
-    device, _ = await services.auth.create_token(Role.DEVICE, user_id=DEMO_USER, label="demo device")
-    return DemoCredentials(
+    credentials = DemoCredentials(
         user_id=DEMO_USER,
+        caregiver_id=caregiver.id,
         caregiver_username=DEMO_CAREGIVER_USERNAME,
         caregiver_password=DEMO_CAREGIVER_PASSWORD,
-        admin_token=admin,
-        caregiver_token=care,
-        device_token=device,
     )
+    if not first_run:
+        return credentials
+    admin_label, caregiver_label, device_label = DEMO_LABELS
+    admin, _ = await services.auth.create_token(Role.ADMIN, label=admin_label)
+    care, _ = await services.auth.create_token(
+        Role.CAREGIVER, caregiver_id=caregiver.id, label=caregiver_label
+    )
+    device, _ = await services.auth.create_token(Role.DEVICE, user_id=DEMO_USER, label=device_label)
+    return replace(credentials, admin_token=admin, caregiver_token=care, device_token=device)
