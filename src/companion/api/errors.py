@@ -8,11 +8,32 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from companion.errors import CompanionError
 
 log = logging.getLogger(__name__)
+
+
+class ErrorDetail(BaseModel):
+    """One invalid field of a 422 answer."""
+
+    field: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """The shape ``error_body`` builds, for the API document: every error answer has it."""
+
+    model_config = ConfigDict(extra="allow", title="Error")
+
+    statusCode: int = Field(description="the HTTP status again, for clients that lose it")
+    message: str = Field(description="for people: what went wrong and what to do")
+    error: str = Field(description="for programs: a stable code, e.g. not_found, version_mismatch")
+    field: str | None = Field(None, description="the request field at fault, when there is one")
+    errors: list[ErrorDetail] | None = Field(None, description="422: every invalid field")
+    currentVersion: int | None = Field(None, description="412, 428: the version the document has now")
 
 
 def error_body(
