@@ -58,8 +58,12 @@ class SqlChanges(SqlBase):
         return [ChangeRecord(int(r.id), r.user_id, r.kind, int(r.version), r.created_at) for r in rows]
 
     async def prune_changes(self, older_than: datetime) -> int:
-        """Forget changes every instance has long read; how many went."""
+        """Forget changes every instance has long read; how many went. The newest change always stays,
+        so that a starting instance's ``last_change_id`` is the true high mark."""
         check_aware(older_than)
+        newest = select(func.max(_chg.id)).scalar_subquery()
         async with self._tx() as conn:
-            result = await conn.execute(delete(change_log).where(_chg.created_at < older_than))
+            result = await conn.execute(
+                delete(change_log).where(_chg.created_at < older_than, _chg.id < newest)
+            )
             return int(result.rowcount or 0)

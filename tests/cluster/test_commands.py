@@ -1,0 +1,102 @@
+"""Commands between two instances over a real Redis: results, errors as the same statuses, an owner
+that is gone or slow."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from companion.cluster.commands import CommandBus
+from companion.cluster.identity import redis_client
+from companion.errors import ClusterUnavailable, InstanceTimeout, NotFound, SessionNotActive, UpstreamTimeout
+
+
+async def handler(op: str, args: dict[str, Any]) -> Any:
+    if op == "echo":
+        return {"got": args}
+    if op == "missing":
+        raise NotFound("Session s-1 not found")
+    if op == "closed":
+        raise SessionNotActive("Session s-1 has no active WebSocket connection")
+    if op == "model-timeout":
+        raise UpstreamTimeout("the model did not confirm in time")
+    if op == "slow":
+        await asyncio.sleep(5)
+    if op == "bug":
+        raise RuntimeError("boom")
+    return None
+
+
+@pytest.fixture
+async def pair(redis_url: str) -> AsyncIterator[tuple[CommandBus, CommandBus, Redis]]:
+    redis = redis_client(redis_url)
+    a, b = CommandBus(redis, "a", handler), CommandBus(redis, "b", handler)
+    tasks = [asyncio.create_task(a.run()), asyncio.create_task(b.run())]
+    await asyncio.wait_for(asyncio.gather(a.listening.wait(), b.listening.wait()), 5)
+    try:
+        yield a, b, redis
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await a.close()
+        await b.close()
+        await redis.aclose()
+
+
+async def test_the_owner_runs_the_command_and_answers(pair: tuple[CommandBus, CommandBus, Redis]) -> None:
+    a, _, _ = pair
+    assert await a.call("b", "echo", {"sessionId": "s-1"}, timeout_s=2) == {"got": {"sessionId": "s-1"}}
+
+
+@pytest.mark.parametrize(
+    ("op", "error", "status"),
+    [("missing", NotFound, 404), ("closed", SessionNotActive, 409), ("model-timeout", UpstreamTimeout, 504)],
+)
+async def test_the_owners_error_is_raised_here_with_its_status(
+    pair: tuple[CommandBus, CommandBus, Redis], op: str, error: type[Exception], status: int
+) -> None:
+    a, _, _ = pair
+    with pytest.raises(error) as caught:
+        await a.call("b", op, {}, timeout_s=2)
+    assert caught.value.status == status  # type: ignore[attr-defined]
+
+
+async def test_a_bug_on_the_owner_still_answers(pair: tuple[CommandBus, CommandBus, Redis]) -> None:
+    a, _, _ = pair
+    with pytest.raises(Exception, match="the other instance failed") as caught:
+        await a.call("b", "bug", {}, timeout_s=2)
+    assert caught.value.status == 500  # type: ignore[attr-defined]
+
+
+async def test_an_instance_nobody_runs_is_known_at_once(pair: tuple[CommandBus, CommandBus, Redis]) -> None:
+    a, _, _ = pair
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(InstanceTimeout, match="not answering"):
+        await a.call("gone", "echo", {}, timeout_s=30)
+    assert loop.time() - started < 5  # not the 30 s timeout
+
+
+async def test_a_slow_owner_is_not_waited_for_past_the_timeout(
+    pair: tuple[CommandBus, CommandBus, Redis],
+) -> None:
+    a, _, _ = pair
+    with pytest.raises(InstanceTimeout, match=r"did not answer within 0\.3 s") as caught:
+        await a.call("b", "slow", {}, timeout_s=0.3)
+    assert caught.value.status == 504
+
+
+async def test_without_redis_a_call_is_a_clear_503() -> None:
+    redis = redis_client("redis://127.0.0.1:1/0")
+    bus = CommandBus(redis, "a", handler)
+    try:
+        with pytest.raises(ClusterUnavailable) as caught:
+            await bus.call("b", "echo", {}, timeout_s=1)
+        assert caught.value.status == 503
+    finally:
+        await redis.aclose()
