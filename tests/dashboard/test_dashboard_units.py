@@ -44,7 +44,9 @@ async def test_sessions_expire_when_idle() -> None:
     assert await table.get(member.id) is None
 
 
-async def test_a_flood_of_anonymous_sessions_does_not_sign_anyone_out(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_flood_of_anonymous_sessions_does_not_sign_anyone_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr(websessions, "MAX_SESSIONS", 5)
     table = SessionTable(Clock())
     member = table.new(CAREGIVER, "x")

@@ -343,12 +343,15 @@ async def test_anonymous_sessions_are_bounded_and_drafts_too_large_are_refused(
     redis: Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(websessions, "MAX_SESSIONS", 5)
-    sessions = RedisSessions(redis)
+    clock = Clock()
+    sessions = RedisSessions(redis, clock)
     member = sessions.new(CAREGIVER, "x")
     await sessions.save(member)
-    anonymous = [sessions.new() for _ in range(20)]
-    for session in anonymous:
-        await sessions.save(session)
+    anonymous = []
+    for _ in range(20):
+        clock.now += 1
+        anonymous.append(sessions.new())
+        await sessions.save(anonymous[-1])
     assert await sessions.get(member.id) is not None, "a flood of login forms signs nobody out"
     assert [await sessions.get(s.id) is not None for s in anonymous] == [False] * 15 + [True] * 5
     monkeypatch.setattr(session_store, "MAX_DRAFT_BYTES", 2000)
@@ -358,6 +361,9 @@ async def test_anonymous_sessions_are_bounded_and_drafts_too_large_are_refused(
     loaded.keep_draft("user-1", big)
     with pytest.raises(InvalidInput):
         await sessions.save(loaded)
+    assert "user-1" not in loaded.drafts
+    again = await sessions.get(member.id)
+    assert again is not None and "user-1" not in again.drafts, "the session itself is still saved"
 
 
 def _dead_port() -> int:

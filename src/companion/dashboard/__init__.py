@@ -1,6 +1,7 @@
 """The caregiver dashboard: server-rendered pages under ``/dashboard``, Hebrew (RTL) by default.
 
-``install(app)`` adds the routes, the static files and the per-app sign-in state; the pages only use
+``install(app)`` adds the routes, the static files and the per-app sign-in state (in memory, or in
+Redis in cluster mode: chosen at the first request, once the services exist); the pages only use
 the services (profiles, auth, sessions, alerts), never the store's documents directly.
 """
 

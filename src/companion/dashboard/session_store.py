@@ -120,19 +120,26 @@ def principal_from_json(body: dict[str, Any] | None) -> Principal | None:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))  # keeps key order: the pages show it
 
 
-def _draft_json(user_id: str, draft: Any) -> str:
-    if not isinstance(draft, Draft):
-        raise TypeError(f"a session keeps wizard drafts only, not {type(draft).__name__}")
-    raw = _dumps(draft.to_json())
-    if len(raw.encode()) > MAX_DRAFT_BYTES:
-        raise InvalidInput(
-            f"This wizard draft is larger than {MAX_DRAFT_BYTES // (1024 * 1024)} MiB and cannot be kept",
-            field="draft",
-        )
-    return raw
+def _drafts_json(session: WebSession) -> tuple[dict[str, str], InvalidInput | None]:
+    """Each loaded draft as JSON. One too large to keep leaves the session (the rest is still saved)
+    and is reported as the error to show."""
+    drafts, error = {}, None
+    for user_id, draft in session.drafts.loaded.items():
+        if not isinstance(draft, Draft):
+            raise TypeError(f"a session keeps wizard drafts only, not {type(draft).__name__}")
+        raw = _dumps(draft.to_json())
+        if len(raw.encode()) > MAX_DRAFT_BYTES:
+            session.drafts.pop(user_id)
+            error = InvalidInput(
+                f"This wizard draft is larger than {MAX_DRAFT_BYTES // (1024 * 1024)} MiB and was not kept",
+                field="draft",
+            )
+            continue
+        drafts[user_id] = raw
+    return drafts, error
 
 
 class RedisSessions:
@@ -214,18 +221,20 @@ class RedisSessions:
         if not isinstance(stored, _Stored):
             await self._create_session(session)
             return
+        drafts, error = _drafts_json(session)
         changed: dict[str, str] = {}
         if session.seen != stored.seen:
             changed["seen"] = repr(session.seen)
         order = _dumps(session.drafts.order)
         if order != stored.order:
             changed["order"] = order
-        drafts = {u: _draft_json(u, d) for u, d in session.drafts.loaded.items()}
         changed.update({DRAFT_FIELD + u: raw for u, raw in drafts.items() if raw != stored.drafts.get(u)})
         gone = [DRAFT_FIELD + u for u in json.loads(stored.order) if u not in session.drafts]
         flash = _dumps(session.flash) if session.flash else None
         flash_op = "keep" if flash == stored.flash else ("set" if flash else "del")
         if not changed and not gone and flash_op == "keep":
+            if error is not None:
+                raise error
             return
         key, flash_key = self._keys(session.id)
         pairs = [item for pair in changed.items() for item in pair]
@@ -234,6 +243,8 @@ class RedisSessions:
         with redis_guard("sessions"):
             await self._save(keys=[key, flash_key], args=[*args, *pairs, *gone])
         session.stored = _Stored(seen=session.seen, order=order, flash=flash, drafts=drafts)
+        if error is not None:
+            raise error
 
     async def _create_session(self, session: WebSession) -> None:
         meta = {
@@ -242,8 +253,8 @@ class RedisSessions:
             "principal": principal_json(session.principal),
             "name": session.display_name,
         }
+        drafts, error = _drafts_json(session)
         order = _dumps(session.drafts.order)
-        drafts = {u: _draft_json(u, d) for u, d in session.drafts.loaded.items()}
         fields = {"meta": _dumps(meta), "seen": repr(session.seen), "order": order}
         fields.update({DRAFT_FIELD + u: raw for u, raw in drafts.items()})
         flash = _dumps(session.flash) if session.flash else None
@@ -264,6 +275,8 @@ class RedisSessions:
         with redis_guard("sessions"):
             await self._create(keys=[key, flash_key, ANONYMOUS_INDEX], args=args)
         session.stored = _Stored(seen=session.seen, order=order, flash=flash, drafts=drafts)
+        if error is not None:
+            raise error
 
     async def drop(self, session_id: str) -> None:
         key, flash_key = self._keys(session_id)

@@ -338,7 +338,12 @@ class DashboardRoute(APIRoute):
                 response = await self._answer(original, request)
                 page = getattr(request.state, "dashboard_page", None)
                 if isinstance(page, Page):
-                    await page.finish()
+                    try:
+                        await page.finish()
+                    except ClusterUnavailable:
+                        raise
+                    except CompanionError as exc:  # saved, but something could not be kept (a draft)
+                        response = await _error_page(request, exc)
                     page.apply_cookies(response)
             except ClusterUnavailable as exc:
                 log.warning("dashboard: %s", exc.message)
