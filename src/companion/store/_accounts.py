@@ -9,6 +9,7 @@ their people) is one transaction here, so a failure never leaves half of it behi
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from companion.errors import AlreadyExists, InvalidInput, NotFound
 from companion.store._engine import check_aware, check_key
 from companion.store._erasure import SqlErasure, audit
-from companion.store.base import TOKEN_ROLES, CaregiverRecord, TokenRecord
-from companion.store.schema import ID_MAX, api_tokens, caregiver_assignments, caregivers, users
+from companion.store.base import TOKEN_ROLES, CaregiverRecord, StoredDocument, TokenRecord
+from companion.store.schema import ID_MAX, api_tokens, caregiver_assignments, caregivers, documents, users
 
 
 class SqlAccounts(SqlErasure):
@@ -245,6 +246,19 @@ class SqlAccounts(SqlErasure):
                 found[caregiver_id].append(user_id)
         return dict(found)
 
+    async def documents_of(self, user_ids: Sequence[str], kinds: Sequence[str]) -> list[StoredDocument]:
+        """Documents of these kinds for many people in one query: pages that list people (their names,
+        their open alerts) then cost the same however many people there are."""
+        if not user_ids or not kinds:
+            return []
+        query = (
+            select(documents)
+            .where(documents.c.user_id.in_(list(user_ids)), documents.c.kind.in_(list(kinds)))
+            .order_by(documents.c.user_id, documents.c.kind, documents.c.doc_id)
+        )
+        async with self._read() as conn:
+            return [_stored(row._mapping) for row in await conn.execute(query)]
+
     async def is_assigned(self, caregiver_id: str, user_id: str) -> bool:
         async with self._read() as conn:
             found = await conn.scalar(
@@ -256,6 +270,17 @@ class SqlAccounts(SqlErasure):
                 )
             )
         return bool(found)
+
+
+def _stored(row: Any) -> StoredDocument:
+    return StoredDocument(
+        user_id=row["user_id"],
+        kind=row["kind"],
+        doc_id=row["doc_id"],
+        body=row["body"],
+        version=int(row["version"]),
+        updated_at=row["updated_at"],
+    )
 
 
 async def _user_exists(conn: AsyncConnection, user_id: str) -> bool:
