@@ -1,0 +1,135 @@
+"""Several real service processes on one PostgreSQL and one Redis: every save reaches every live
+conversation, whichever instance holds it; any instance lists, refreshes and closes any conversation;
+a dead instance's conversations leave the list."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.cluster.instances import (
+    ADMIN_HEADERS,
+    Conversation,
+    Instance,
+    cluster_env,
+    eventually,
+    put_music,
+    seed_person,
+)
+
+USER = "user-cluster-001"
+NAOMI = "נעמי שמר"
+ARIK = "אריק איינשטיין"
+SHLOMO = "שלמה ארצי"
+
+
+@pytest.fixture
+def instances(tmp_path: Path, postgres_databases: object, redis_url: str) -> Iterator[list[Instance]]:
+    database = postgres_databases.create()  # type: ignore[attr-defined]
+    started = [
+        Instance(name, cluster_env(tmp_path, name, database, redis_url), tmp_path / f"{name}.log")
+        for name in ("a", "b")
+    ]
+    try:
+        for instance in started:
+            instance.start()
+        yield started
+    finally:
+        for instance in started:
+            instance.stop()
+
+
+async def test_a_save_on_one_instance_is_confirmed_by_the_conversation_on_another(
+    instances: list[Instance],
+) -> None:
+    a, b = instances
+    async with a.http() as http_a, b.http() as http_b:
+        token = await seed_person(http_a, USER, NAOMI, ARIK)
+        conversation = await Conversation.open(b, token)
+        assert NAOMI in await conversation.ask_for_music()  # the first artist it was told about
+
+        async def b_is_listed() -> bool:
+            listed = (await http_a.get("/realtime/sessions", headers=ADMIN_HEADERS)).json()["sessions"]
+            return any(s["instance"] == "b" and s["userId"] == USER for s in listed)
+
+        await eventually(b_is_listed, "A to list B's conversation")
+        saved = await put_music(http_a, USER, ARIK)  # on A: Naomi Shemer removed
+        assert saved.status_code == 200, saved.text
+        assert saved.json()["liveSessions"] == {"refreshed": 1, "unchanged": 0, "failed": 0}
+        # B's model took the new instructions: asked again, it names only the remaining artist
+        answer = await conversation.ask_for_music()
+        assert ARIK in answer and NAOMI not in answer
+        health = (await http_b.get("/health")).json()
+        assert health["instance"] == "b" and health["cluster"]["redis"] == "ok"
+        await conversation.ws.close()
+
+
+async def test_any_instance_lists_refreshes_and_closes_anothers_conversation(
+    instances: list[Instance],
+) -> None:
+    a, b = instances
+    async with a.http() as http_a:
+        token = await seed_person(http_a, USER, NAOMI)
+        conversation = await Conversation.open(b, token)
+
+        async def listed_on_a() -> list[dict[str, object]]:
+            sessions = (await http_a.get("/realtime/sessions", headers=ADMIN_HEADERS)).json()["sessions"]
+            return [s for s in sessions if s["instance"] == "b"]
+
+        [summary] = await eventually(listed_on_a, "A to list B's conversation")
+        session_id = summary["id"]
+        got = await http_a.get(f"/realtime/session/{session_id}", headers=ADMIN_HEADERS)
+        assert got.status_code == 200 and got.json()["instance"] == "b" and got.json()["status"] == "active"
+
+        refreshed = await http_a.post(f"/realtime/session/{session_id}/refresh", headers=ADMIN_HEADERS)
+        assert refreshed.status_code == 200, refreshed.text
+        assert refreshed.json()["sessionId"] == session_id
+        assert refreshed.json()["result"] in ("refreshed", "unchanged")
+
+        person = await http_a.post(f"/realtime/users/{USER}/refresh", headers=ADMIN_HEADERS)
+        assert person.status_code == 200 and [s["sessionId"] for s in person.json()["sessions"]] == [
+            session_id
+        ]
+
+        closed = await http_a.delete(f"/realtime/session/{session_id}", headers=ADMIN_HEADERS)
+        assert closed.status_code == 200, closed.text
+        await eventually(
+            lambda: conversation.ws.close_code is not None or _closed(conversation), "B to end it"
+        )
+
+        # once it ended: a refresh routed from A is a 409, as it is on B itself
+        async def refresh_is_409() -> bool:
+            again = await http_a.post(f"/realtime/session/{session_id}/refresh", headers=ADMIN_HEADERS)
+            return again.status_code == 409
+
+        await eventually(refresh_is_409, "a refresh of the ended conversation to be refused with 409")
+        unknown = await http_a.post("/realtime/session/nope/refresh", headers=ADMIN_HEADERS)
+        assert unknown.status_code == 404
+
+
+def _closed(conversation: Conversation) -> bool:
+    return conversation.ws.state.name == "CLOSED"
+
+
+async def test_a_killed_instances_conversations_leave_the_list(instances: list[Instance]) -> None:
+    a, b = instances
+    async with a.http() as http_a:
+        token = await seed_person(http_a, USER, NAOMI)
+        await Conversation.open(b, token)
+
+        async def on_b() -> int:
+            sessions = (await http_a.get("/realtime/sessions", headers=ADMIN_HEADERS)).json()["sessions"]
+            return sum(1 for s in sessions if s["instance"] == "b")
+
+        await eventually(on_b, "A to list B's conversation")
+        b.stop(kill=True)  # no goodbye: its registry entry must expire by itself
+        await eventually(lambda: _none(on_b), "B's conversation to leave A's list", timeout=30)
+        # and a save still answers at once: nobody is left to wait for
+        saved = await put_music(http_a, USER, ARIK)
+        assert saved.status_code == 200 and saved.json()["liveSessions"]["refreshed"] == 0
+
+
+async def _none(count: object) -> bool:
+    return await count() == 0  # type: ignore[operator,no-any-return]
