@@ -28,13 +28,18 @@ from companion.api.users import USER_ID_PATTERN
 from companion.app import create_app
 from companion.auth.device_secrets import hash_pairing_code, hash_secret, new_device_id, new_device_secret
 from companion.elder.device_auth import DEVICE_COOKIE
+from companion.elder.music import track_id
 from companion.services import Services
 from companion.settings import Settings
 from companion.store._engine import utcnow
 from tests.api import payloads
+from tests.elder.audio_fixtures import music_track
 
 ADMIN: Final = "conformance-admin-token"
 PERSON: Final = "person-conformance-1"
+SEEDED_ARTIST: Final = "Ofra Haza"  # the person's music allows her, and the library has one track of hers
+TRACK_FILE: Final = "haza.ogg"
+TRACK_S: Final = 0.5  # the file route streams it whole on every request
 # Per operation and generation mode: ~35 operations x 2 modes x this stays under a minute on 2 cores.
 MAX_EXAMPLES: Final = 5
 RUN_BUDGET_S: Final = 60.0  # the whole run; beyond it the run is too slow for the suite
@@ -59,6 +64,15 @@ TOLERATED: Final = (
         "sections and memories are validated in pydantic's lax mode: 0 and 1 pass as booleans, '3' as 3",
     ),
 )
+MUST_SUCCEED: Final = {
+    "GET /api/users/{user_id}",
+    "GET /api/users/{user_id}/profile",
+    "PUT /api/users/{user_id}/safety",
+    "POST /api/users/{user_id}/memories",
+    "GET /api/users/{user_id}/instructions",
+    "GET /app/music/match",
+    "GET /app/music/tracks/{track_id}",
+}
 _PERSON_ID = re.compile(USER_ID_PATTERN)
 _COOKIE: list[str] = []  # the seeded tablet's, set when the app starts
 
@@ -69,7 +83,7 @@ async def _seed(services: Services) -> None:
     for section, body in (
         ("profile", payloads.profile()),
         ("safety", payloads.safety()),
-        ("music", payloads.music("Ofra Haza")),
+        ("music", payloads.music(SEEDED_ARTIST)),
     ):
         await services.profiles.save_section(PERSON, section, body, if_match=None)
     await services.profiles.add_memory(PERSON, {"text": "Grew up in Haifa"})
@@ -92,6 +106,7 @@ class Run:
     """What the run did and what it found."""
 
     operations: set[str] = field(default_factory=set)
+    succeeded: set[str] = field(default_factory=set)  # operations that answered 2xx at least once
     cases: int = 0
     failures: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -99,12 +114,17 @@ class Run:
     stop: str = ""
 
 
-def _towards_seeded_person(context: Any, case: Any) -> Any:
-    """Half the valid person ids become the seeded person's (never for a DELETE of a person itself)."""
-    user_id = (case.path_parameters or {}).get("user_id")
+def _towards_seeded_data(context: Any, case: Any) -> Any:
+    """Half the valid person ids become the seeded person's (never for a DELETE of a person itself), and
+    half the track ids the library's one track's."""
+    parameters = case.path_parameters or {}
+    user_id = parameters.get("user_id")
     erasing = case.method.upper() == "DELETE" and case.path.endswith("{user_id}")
     if isinstance(user_id, str) and _PERSON_ID.fullmatch(user_id) and len(user_id) % 2 == 0 and not erasing:
-        case.path_parameters["user_id"] = PERSON
+        parameters["user_id"] = PERSON
+    track = parameters.get("track_id")
+    if isinstance(track, str) and len(track) % 2 == 0:
+        parameters["track_id"] = track_id(TRACK_FILE)
     return case
 
 
@@ -131,12 +151,15 @@ def run_against(app: FastAPI, *, max_examples: int) -> Run:
         deterministic=True,
         with_security_parameters=False,  # the run's own credentials, sent on every request
     )
-    schema.hook("map_case")(_towards_seeded_person)
+    schema.hook("map_case")(_towards_seeded_data)
     run = Run()
     for event in schemathesis.engine.from_schema(schema).execute():
         if isinstance(event, events.ScenarioFinished):
             run.operations.add(event.recorder.label)
             run.cases += len(event.recorder.cases)
+            for interaction in event.recorder.interactions.values():
+                if interaction.response is not None and 200 <= interaction.response.status_code < 300:
+                    run.succeeded.add(event.recorder.label)
             for case_id, checks in event.recorder.checks.items():
                 for check in checks:
                     if check.status is Status.FAILURE and check.failure_info is not None:
@@ -161,15 +184,24 @@ def run_against(app: FastAPI, *, max_examples: int) -> Run:
 # A schemathesis worker that dies leaves its operations untested without a failure: that fails too.
 @pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
 def test_every_operation_answers_as_documented(tmp_path: Path) -> None:
-    app = create_app(Settings(data_dir=tmp_path, admin_token=ADMIN, api_docs=True), on_ready=_seed)
+    music = tmp_path / "music"
+    music.mkdir()
+    music_track(music / TRACK_FILE, SEEDED_ARTIST, "Im Nin'alu", seconds=TRACK_S)
+    settings_ = Settings(data_dir=tmp_path / "data", admin_token=ADMIN, api_docs=True, music_dir=music)
+    app = create_app(settings_, on_ready=_seed)
     describe(app)
     try:
         run = run_against(app, max_examples=MAX_EXAMPLES)
     finally:
         asgi.shutdown_lifespans()
-    print(f"conformance: {len(run.operations)} operations, {run.cases} cases, {run.seconds:.1f} s")
+    print(
+        f"conformance: {len(run.operations)} operations ({len(run.succeeded)} answered 2xx), "
+        f"{run.cases} cases, {run.seconds:.1f} s"
+    )
     found = sorted(set(run.failures)) + run.errors
     assert not found, f"{len(run.failures)} failures, {len(run.errors)} errors:\n" + "\n".join(found)
     assert run.stop == "completed"
     assert len(run.operations) >= MIN_OPERATIONS, sorted(run.operations)
+    # Success answers were checked too, for the seeded person's routes and the elder's music included.
+    assert run.succeeded >= MUST_SUCCEED, sorted(MUST_SUCCEED - run.succeeded)
     assert run.seconds < RUN_BUDGET_S

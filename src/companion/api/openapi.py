@@ -94,6 +94,9 @@ OPERATION_ERRORS: Final[Mapping[tuple[str, str], Mapping[int, str]]] = {
     ("post", "/api/users/{user_id}/alerts/{alert_id}/resolve"): {
         412: "The alert kept changing under the update; try again"
     },
+    ("get", "/app/music/tracks/{track_id}"): {
+        403: "The person's music section does not allow this track now"
+    },
     ("post", "/realtime/session/{session_id}/refresh"): {
         409: "The session has no open model connection",
         502: "The model refused the new instructions, or its connection ended",

@@ -27,6 +27,16 @@ QueryText = Annotated[str | None, Query(max_length=200)]  # a name or a title, n
 # The browser may keep the file for replays and seeks but must ask first every time (ETag: a 304 is
 # cheap), so a track the profile no longer allows stops playing at once; no shared cache ever.
 TRACK_CACHE = "private, no-cache"
+_AUDIO = {"audio/*": {"schema": {"type": "string", "format": "binary"}}}
+# The file's answers for the API document (its errors are added with every route's, in api/openapi.py).
+TRACK_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The audio file, as its own type (audio/mpeg, audio/ogg, ...)", "content": _AUDIO},
+    206: {"description": "The part a Range header asked for", "content": _AUDIO},
+    416: {
+        "description": "The Range asked for is outside the file",
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    },
+}
 
 
 def track_json(track: Track) -> dict[str, Any]:
@@ -71,7 +81,7 @@ async def match(
     }
 
 
-@router.get("/tracks/{track_id}")
+@router.get("/tracks/{track_id}", response_class=FileResponse, responses=TRACK_RESPONSES)
 async def track_file(track_id: str, services: ServicesDep, device: Device) -> FileResponse:
     """The audio file, with Range support (Starlette's FileResponse answers 206 and 416 itself)."""
     library = _library(services.music)
