@@ -4,10 +4,15 @@ a dead instance's conversations leave the list."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from tests.cluster.instances import (
     ADMIN_HEADERS,
@@ -133,3 +138,46 @@ async def test_a_killed_instances_conversations_leave_the_list(instances: list[I
 
 async def _none(count: object) -> bool:
     return await count() == 0  # type: ignore[operator,no-any-return]
+
+
+@pytest.fixture
+def limited(tmp_path: Path, postgres_databases: object, redis_url: str) -> Iterator[list[Instance]]:
+    database = postgres_databases.create()  # type: ignore[attr-defined]
+    started = [
+        Instance(
+            name,
+            cluster_env(tmp_path, name, database, redis_url, COMPANION_MAX_SESSIONS_PER_PERSON="1"),
+            tmp_path / f"{name}.log",
+        )
+        for name in ("a", "b")
+    ]
+    try:
+        for instance in started:
+            instance.start()
+        yield started
+    finally:
+        for instance in started:
+            instance.stop()
+
+
+async def test_a_persons_limit_counts_the_conversations_of_every_instance(limited: list[Instance]) -> None:
+    a, b = limited
+    async with a.http() as http_a:
+        token = await seed_person(http_a, USER, NAOMI)
+    first = await Conversation.open(b, token)
+
+    async def refused_on_a() -> bool:
+        async with connect(
+            f"ws://127.0.0.1:{a.port}/v1/realtime", additional_headers={"Authorization": f"Bearer {token}"}
+        ) as ws:
+            event = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            if event["type"] != "error":
+                return False  # not yet known on A: this one opened (and closes as it leaves)
+            assert event["error"]["code"] == "too_many_sessions"
+            with contextlib.suppress(ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 10)
+            return ws.close_code == 1013
+
+    # A learns of B's conversation with B's next heartbeat (a few seconds at most)
+    await eventually(refused_on_a, "A to refuse a second conversation of the person", timeout=20)
+    await first.ws.close()

@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 
 from companion.cluster.commands import CommandBus
 from companion.cluster.follower import CATCH_UP_S, ChangeFollower
-from companion.cluster.registry import HEARTBEAT_S, Registry, Snapshot
+from companion.cluster.registry import HEARTBEAT_S, Registry, Snapshot, total_load
 from companion.errors import CompanionError
 from companion.realtime.manager import SessionManager
 
@@ -69,6 +69,7 @@ class ClusterNode:
         return Snapshot(
             live=[s.as_json() for s in self._manager.live()],
             closed=[s.as_json() for s in self._manager.recently_closed(RECENT_CLOSED)],
+            load=self._manager.load(),
         )
 
     async def _heartbeats(self) -> None:
@@ -76,6 +77,8 @@ class ClusterNode:
             self._dirty.clear()
             try:
                 await self.registry.publish(self.snapshot())
+                # what the others hold, for the person and device limits (as of their last heartbeat)
+                self._manager.elsewhere = total_load(await self.registry.entries(others_only=True))
                 self._set_redis(True)
             except (RedisError, OSError) as exc:
                 self._set_redis(False, exc)

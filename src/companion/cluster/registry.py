@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from redis.asyncio import Redis
 
 from companion.cluster.identity import KEY_PREFIX
+from companion.realtime.manager import Load
 
 HEARTBEAT_S: Final = 5.0  # how often an instance renews its entry
 ENTRY_TTL_S: Final = 15  # three missed heartbeats: the instance is gone and its conversations leave
@@ -39,6 +40,7 @@ class Snapshot:
 
     live: Sequence[dict[str, Any]]
     closed: Sequence[dict[str, Any]]
+    load: Load = field(default_factory=Load)  # live sessions per person and device key, for the limits
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +49,19 @@ class InstanceEntry:
     heartbeat: float
     live: list[dict[str, Any]]
     closed: list[dict[str, Any]]
+    load: Load = field(default_factory=Load)
+
+
+def total_load(entries: Sequence[InstanceEntry]) -> Load:
+    """Sessions per person and per device key summed over ``entries``."""
+    people: dict[str, int] = {}
+    devices: dict[str, int] = {}
+    for entry in entries:
+        for user_id, n in entry.load.people.items():
+            people[user_id] = people.get(user_id, 0) + n
+        for key, n in entry.load.devices.items():
+            devices[key] = devices.get(key, 0) + n
+    return Load(people, devices)
 
 
 class Registry:
@@ -63,6 +78,7 @@ class Registry:
                 "at": now,
                 "live": list(snapshot.live),
                 "closed": list(snapshot.closed),
+                "load": {"people": snapshot.load.people, "devices": snapshot.load.devices},
             },
             separators=(",", ":"),
         )
@@ -99,9 +115,14 @@ class Registry:
             if raw is None:
                 continue  # expired between the two reads
             data = json.loads(raw)
+            load = data.get("load") or {}
             entries.append(
                 InstanceEntry(
-                    str(data["instance"]), float(data["at"]), list(data["live"]), list(data["closed"])
+                    str(data["instance"]),
+                    float(data["at"]),
+                    list(data["live"]),
+                    list(data["closed"]),
+                    Load(dict(load.get("people") or {}), dict(load.get("devices") or {})),
                 )
             )
         return entries

@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from companion.errors import CompanionError, NotFound, SessionNotActive
@@ -50,6 +50,14 @@ class SessionLimits:
 
 
 @dataclass(frozen=True, slots=True)
+class Load:
+    """How many live sessions each person and each device key holds (an instance's, or the others')."""
+
+    people: dict[str, int] = field(default_factory=dict)
+    devices: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Refusal:
     """Why :meth:`SessionManager.admit` opened no session: a sentence the client is shown."""
 
@@ -81,6 +89,9 @@ class SessionManager:
         self.limits = limits or SessionLimits()
         self._device_keys: dict[str, str] = {}  # live session id -> the device (or device token) holding it
         self.on_change: Callable[[], None] | None = None  # told when a session opens or ends (the registry)
+        # Live sessions other instances hold, per person and per device key, as of their last heartbeat:
+        # the limits count them too, so that a person's limit holds across the cluster.
+        self.elsewhere = Load()
 
     # ---- lifecycle ---------------------------------------------------------------------------------
 
@@ -131,13 +142,15 @@ class SessionManager:
 
     def _over_limit(self, user_id: str, device_key: str | None) -> Refusal | None:
         per_person, per_device = self.limits.per_person, self.limits.per_device
-        if per_person is not None and len(self.of_user(user_id)) >= per_person:
+        here_and_elsewhere = len(self.of_user(user_id)) + self.elsewhere.people.get(user_id, 0)
+        if per_person is not None and here_and_elsewhere >= per_person:
             return Refusal(
                 f"This person already has {per_person} live conversations, the most allowed at once: "
                 "end one and try again"
             )
         if device_key is not None and per_device is not None:
             held = sum(1 for key in self._device_keys.values() if key == device_key)
+            held += self.elsewhere.devices.get(device_key, 0)
             if held >= per_device:
                 return Refusal(
                     f"This device already has {per_device} live conversations, the most allowed at once: "
@@ -221,6 +234,16 @@ class SessionManager:
         if include_closed:
             sessions += list(self._closed.values())
         return sorted(sessions, key=lambda s: s.started_at)
+
+    def load(self) -> Load:
+        """This instance's live sessions per person and per device key (what other instances count)."""
+        people: dict[str, int] = {}
+        for session in self._live.values():
+            people[session.user_id] = people.get(session.user_id, 0) + 1
+        devices: dict[str, int] = {}
+        for key in self._device_keys.values():
+            devices[key] = devices.get(key, 0) + 1
+        return Load(people, devices)
 
     def recently_closed(self, limit: int) -> list[ClosedSession]:
         """The newest ``limit`` closed sessions' summaries, newest last."""
