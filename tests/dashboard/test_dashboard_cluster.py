@@ -13,6 +13,9 @@ from pathlib import Path
 import httpx
 
 from companion.app import create_app
+from companion.auth.shared_state import state_key
+from companion.dashboard.session_store import SESSION_KIND
+from companion.dashboard.web import SESSION_COOKIE
 from companion.dashboard.websessions import MAX_FAILURES_PER_USERNAME
 from companion.demo import DemoCredentials, seed_demo
 from companion.settings import Settings
@@ -49,7 +52,12 @@ async def test_a_sign_in_on_one_instance_is_served_by_the_other(tmp_path: Path, 
         instance(tmp_path, redis_url, "a") as a,
         instance(tmp_path, redis_url, "b", a.creds) as b,
     ):
+        await a.get("/dashboard/login")
+        anonymous = a.client.cookies[SESSION_COOKIE]
         assert (await a.login()).status_code == 303
+        assert a.client.cookies[SESSION_COOKIE] != anonymous, "signing in gives a new session id"
+        assert a.services.redis is not None
+        assert not await a.services.redis.exists(state_key(SESSION_KIND, anonymous)), "the old one is gone"
         same_browser(a, b)
         people = await b.client.get(PEOPLE)
         assert people.status_code == 200, "B knows the session A made"
