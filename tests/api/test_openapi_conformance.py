@@ -1,9 +1,10 @@
 """The service answers as its API document says: a schemathesis run over every documented operation.
 
 The app runs in-process (ASGI, no network) on a fresh SQLite file with one person seeded (three sections,
-a memory, a paired tablet). Every operation gets generated requests, valid and invalid, as an admin; a
-generated person id is swapped for the seeded person's half of the time, so that the routes' success
-answers are checked too and not only their 404s. A shorter second run does the same as a caregiver of
+a memory, an alert, a paired tablet). Every operation gets generated requests, valid and invalid, as an
+admin; a generated person id is swapped for the seeded person's half of the time (and an update of their
+section says ``If-Match: *``), so that the routes' success answers are checked too and not only their
+404s. A shorter second run does the same as a caregiver of
 that person. Any failure of the checks below fails the test: a 500,
 a status, content type, body or header the document does not describe, an invalid request accepted, a
 route that ignores its credentials.
@@ -75,6 +76,9 @@ MUST_SUCCEED: Final = {
     "PUT /api/users/{user_id}/safety",
     "POST /api/users/{user_id}/memories",
     "GET /api/users/{user_id}/instructions",
+    "GET /api/users/{user_id}/alerts",
+    "GET /api/users/{user_id}/devices",
+    "POST /app/session",
     "GET /app/music/match",
     "GET /app/music/tracks/{track_id}",
 }
@@ -83,7 +87,7 @@ _COOKIE: list[str] = []  # the seeded tablet's, set when the app starts
 
 
 async def _seed(services: Services) -> None:
-    """The seeded person (three sections, a memory, a paired tablet), before any request."""
+    """The seeded person (three sections, a memory, an alert, a paired tablet), before any request."""
     await services.store.create_user(PERSON)
     for section, body in (
         ("profile", payloads.profile()),
@@ -92,6 +96,7 @@ async def _seed(services: Services) -> None:
     ):
         await services.profiles.save_section(PERSON, section, body, if_match=None)
     await services.profiles.add_memory(PERSON, {"text": "Grew up in Haifa"})
+    await services.alerts.record(PERSON, {"severity": "high", "summary": "Said she fell"}, session_id=None)
     # Paired through the store: pairing's own route and its lock-out are tested in tests/elder.
     pairing = await services.devices.create_pairing(PERSON, created_by="conformance")
     secret = new_device_secret()
@@ -130,6 +135,9 @@ def _towards_seeded_data(context: Any, case: Any) -> Any:
         parameters["user_id"] = PERSON
     if erasing and parameters.get("user_id") == PERSON:
         parameters["user_id"] = PERSON + "-other"
+    updating = case.method.upper() == "PUT" and parameters.get("user_id") == PERSON
+    if updating and not any(name.lower() == "if-match" for name in case.headers or {}):
+        case.headers = {**(case.headers or {}), "If-Match": "*"}
     track = parameters.get("track_id")
     if isinstance(track, str) and len(track) % 2 == 0:
         parameters["track_id"] = track_id(TRACK_FILE)

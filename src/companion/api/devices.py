@@ -6,10 +6,12 @@ Only the care team (a caregiver of that person, or an admin) may do any of it; a
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from companion.api.deps import PrincipalDep, ServicesDep
 from companion.api.headers import NO_STORE
@@ -19,6 +21,26 @@ from companion.services import Services
 from companion.store import DeviceRecord
 
 router = APIRouter(prefix="/api/users", tags=["devices"], dependencies=[Depends(care_team_only)])
+
+
+# The answers' shapes, for the API document only (the routes build them as plain dicts).
+class PairingAnswer(BaseModel):
+    code: str
+    url: str
+    expiresAt: datetime
+
+
+class DeviceAnswer(BaseModel):
+    id: str
+    label: str
+    userId: str
+    createdAt: datetime
+    lastSeenAt: datetime
+    liveSessions: int
+
+
+class DevicesAnswer(BaseModel):
+    devices: list[DeviceAnswer]
 
 
 def pairing_url(request: Request, code: str) -> str:
@@ -37,7 +59,9 @@ def device_json(device: DeviceRecord, services: Services) -> dict[str, Any]:
     }
 
 
-@router.post("/{user_id}/pairings", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/{user_id}/pairings", status_code=status.HTTP_201_CREATED, responses={201: {"model": PairingAnswer}}
+)
 async def create_pairing(
     user_id: UserId, request: Request, services: ServicesDep, principal: PrincipalDep
 ) -> JSONResponse:
@@ -54,7 +78,7 @@ async def create_pairing(
     return JSONResponse(body, status_code=status.HTTP_201_CREATED, headers=NO_STORE)
 
 
-@router.get("/{user_id}/devices")
+@router.get("/{user_id}/devices", response_model=None, responses={200: {"model": DevicesAnswer}})
 async def list_devices(user_id: UserId, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
     await services.auth.require_user(principal, user_id)
     return {"devices": [device_json(d, services) for d in await services.devices.devices_of(user_id)]}

@@ -45,7 +45,7 @@ from companion.elder.paths import APP, PAIR, SESSION
 from companion.errors import ClusterUnavailable, Forbidden
 
 log = logging.getLogger(__name__)
-router = APIRouter(include_in_schema=False)
+router = APIRouter(tags=["elder"])  # the pages stay out of the API document; /app/session is in it
 
 PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
 TTL_MINUTES = int(PAIRING_CODE_TTL.total_seconds() // 60)
@@ -197,7 +197,7 @@ async def _pair(request: Request, raw_code: str) -> Response:
     return response
 
 
-@router.get(PAIR + "/{code}")
+@router.get(PAIR + "/{code}", include_in_schema=False)
 async def pair_by_link(code: str) -> Response:
     """Only shows the button that pairs: a GET must not use the code (see the module's docstring)."""
     normalised = normalise_pairing_code(code)
@@ -206,7 +206,7 @@ async def pair_by_link(code: str) -> Response:
     return confirm_page(normalised)
 
 
-@router.post(PAIR)
+@router.post(PAIR, include_in_schema=False)
 async def pair_by_code(request: Request) -> Response:
     try:
         check_same_origin(request)
