@@ -6,6 +6,7 @@ under CI=true without it); the store is one SQLite file both instances open.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -134,3 +135,21 @@ async def test_failed_sign_ins_spread_over_two_instances_lock_the_username_on_bo
             assert "15 דקות" in locked.text
         await a.caregiver("dana")
         assert (await b.login("dana", "another-password")).status_code == 303, "the lock is per username"
+
+
+async def test_parallel_wrong_passwords_on_two_instances_pass_the_limit_once(
+    tmp_path: Path, redis_url: str
+) -> None:
+    async with (
+        instance(tmp_path, redis_url, "a") as a,
+        instance(tmp_path, redis_url, "b", a.creds) as b,
+    ):
+        await a.get("/dashboard/login")
+        same_browser(a, b)
+        wrong = {"username": "tiferet", "password": "wrong-password"}
+        tries = 12
+        sides = [a, b] * (tries // 2)
+        answers = await asyncio.gather(*(side.post("/dashboard/login", wrong) for side in sides))
+        statuses = sorted(r.status_code for r in answers)
+        allowed = MAX_FAILURES_PER_USERNAME - 1  # the fifth failure answers 429: it set the lock
+        assert statuses == [401] * allowed + [429] * (tries - allowed)
