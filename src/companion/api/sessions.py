@@ -41,8 +41,11 @@ async def list_sessions(
     includeClosed: bool = False,
 ) -> dict[str, Any]:
     visible = set(await services.auth.visible_users(principal))
-    sessions = await _directory(services).all(include_closed=includeClosed)
-    return {"sessions": [s for s in sessions if s.get("userId") in visible]}
+    sessions, complete = await _directory(services).all(include_closed=includeClosed)
+    body: dict[str, Any] = {"sessions": [s for s in sessions if s.get("userId") in visible]}
+    if not complete:
+        body["complete"] = False  # other instances could not be asked (Redis unreachable)
+    return body
 
 
 @router.get("/session/{session_id}")

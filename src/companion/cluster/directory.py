@@ -13,6 +13,8 @@ import asyncio
 import logging
 from typing import Any, Final
 
+from redis.exceptions import RedisError
+
 from companion.cluster.commands import CommandBus
 from companion.cluster.registry import Registry
 from companion.errors import (
@@ -31,6 +33,7 @@ from companion.realtime.session import LiveSession
 
 log = logging.getLogger(__name__)
 
+REDIS_DOWN = (RedisError, OSError)  # what reading the registry raises while Redis is away
 ROUTE_MARGIN_S: Final = 1.0  # on top of the refresh timeout: the hop to the owner and back
 
 
@@ -93,7 +96,7 @@ class SessionDirectory:
             return None
         try:
             entries = await self.registry.entries(others_only=True)
-        except Exception as exc:
+        except REDIS_DOWN as exc:
             raise ClusterUnavailable(f"cannot reach the other instances: {type(exc).__name__}") from exc
         for entry in entries:
             for summary in entry.live:
@@ -152,20 +155,25 @@ class SessionDirectory:
 
     # ---- many --------------------------------------------------------------------------------------
 
-    async def all(self, *, include_closed: bool = False) -> list[dict[str, Any]]:
+    async def all(self, *, include_closed: bool = False) -> tuple[list[dict[str, Any]], bool]:
         """Every instance's live conversations (and with ``include_closed`` the recently ended), oldest
-        first. Another instance's are as of its last heartbeat (at most a few seconds old)."""
+        first, and whether the list is complete. Another instance's are as of its last heartbeat (a few
+        seconds at most); while Redis cannot be read, only this instance's (incomplete)."""
         sessions = [self._mark(s.as_json()) for s in self.manager.all(include_closed=include_closed)]
+        complete = True
         if self.registry is not None:
             try:
                 entries = await self.registry.entries(others_only=True)
-            except Exception as exc:
-                raise ClusterUnavailable(f"cannot list the other instances: {type(exc).__name__}") from exc
+            except REDIS_DOWN as exc:
+                log.warning(
+                    "listing this instance's sessions only: Redis unreachable (%s)", type(exc).__name__
+                )
+                entries, complete = [], False
             for entry in entries:
                 sessions += [{**s, "instance": entry.instance} for s in entry.live]
                 if include_closed:
                     sessions += [{**s, "instance": entry.instance} for s in entry.closed]
-        return sorted(sessions, key=lambda s: str(s.get("startedAt")))
+        return sorted(sessions, key=lambda s: str(s.get("startedAt"))), complete
 
     async def refresh_user(self, user_id: str) -> list[dict[str, Any]]:
         """Refresh every live conversation of a person on every instance: one answer per conversation,
@@ -208,7 +216,7 @@ class SessionDirectory:
             return []
         try:
             holders = await self.registry.holders_of(user_id)
-        except Exception as exc:
+        except REDIS_DOWN as exc:
             log.warning("cannot reach the registry (%s); other instances will catch up", type(exc).__name__)
             return []
 
@@ -238,7 +246,7 @@ class SessionDirectory:
         args = {"ending": ending.name, "userId": user_id, "deviceId": device_id, "deviceKey": device_key}
         try:
             others = [i for i in await self.registry.live_instances() if i != self.instance]
-        except Exception as exc:
+        except REDIS_DOWN as exc:
             log.warning("cannot reach the other instances to end sessions: %s", type(exc).__name__)
             return ended
 
@@ -266,7 +274,7 @@ class SessionDirectory:
             return []
         try:
             holders = await self.registry.holders_of(user_id)
-        except Exception:
+        except REDIS_DOWN:
             return []
         results = []
         for owner, held in holders.items():
