@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from companion.accounts import CLI_ACTOR, AccountService
 from companion.auth import Role
 from companion.errors import AlreadyExists
 from companion.services import Services
@@ -105,9 +106,11 @@ class DemoCredentials:
 
 
 async def seed_demo(services: Services) -> DemoCredentials:
+    """Seed through the account service, as the CLI's operator (``CLI_ACTOR``)."""
     store = services.store
+    accounts = AccountService.of(services)
     try:
-        await store.create_user(DEMO_USER)
+        await accounts.create_person(CLI_ACTOR, DEMO_USER)
         first_run = True
     except AlreadyExists:  # seeded before, by an earlier start or another instance right now
         first_run = False
@@ -120,13 +123,17 @@ async def seed_demo(services: Services) -> DemoCredentials:
     caregiver = await store.find_caregiver_by_username(DEMO_CAREGIVER_USERNAME)
     if caregiver is None:
         try:
-            caregiver = await services.auth.create_caregiver(
-                name="תפארת", username=DEMO_CAREGIVER_USERNAME, password=DEMO_CAREGIVER_PASSWORD
+            caregiver = await accounts.create_caregiver(
+                CLI_ACTOR,
+                name="תפארת",
+                username=DEMO_CAREGIVER_USERNAME,
+                password=DEMO_CAREGIVER_PASSWORD,
+                user_ids=[DEMO_USER],
             )
         except AlreadyExists:  # another instance seeded it at the same moment
             caregiver = await store.find_caregiver_by_username(DEMO_CAREGIVER_USERNAME)
             assert caregiver is not None
-    await store.assign(caregiver.id, DEMO_USER)
+    await accounts.assign(CLI_ACTOR, caregiver.id, DEMO_USER)  # idempotent: an earlier seed's caregiver
     credentials = DemoCredentials(
         user_id=DEMO_USER,
         caregiver_id=caregiver.id,
@@ -136,9 +143,9 @@ async def seed_demo(services: Services) -> DemoCredentials:
     if not first_run:
         return credentials
     admin_label, caregiver_label, device_label = DEMO_LABELS
-    admin, _ = await services.auth.create_token(Role.ADMIN, label=admin_label)
-    care, _ = await services.auth.create_token(
-        Role.CAREGIVER, caregiver_id=caregiver.id, label=caregiver_label
+    admin, _ = await accounts.create_token(CLI_ACTOR, Role.ADMIN, label=admin_label)
+    care, _ = await accounts.create_token(
+        CLI_ACTOR, Role.CAREGIVER, caregiver_id=caregiver.id, label=caregiver_label
     )
-    device, _ = await services.auth.create_token(Role.DEVICE, user_id=DEMO_USER, label=device_label)
+    device, _ = await accounts.create_token(CLI_ACTOR, Role.DEVICE, user_id=DEMO_USER, label=device_label)
     return replace(credentials, admin_token=admin, caregiver_token=care, device_token=device)
