@@ -13,6 +13,7 @@ route that ignores its credentials.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -45,7 +46,9 @@ ERASURE: Final = "/api/users/{user_id}"  # DELETE erases a person and everything
 TRACK_S: Final = 0.5  # the file route streams it whole on every request
 # Per operation and generation mode: ~35 operations x 2 modes x this stays under a minute on 2 cores.
 MAX_EXAMPLES: Final = 5
-RUN_BUDGET_S: Final = 60.0  # the whole run; beyond it the run is too slow for the suite
+# The whole run's work, in CPU seconds of this process (the app runs in it too): beyond it the run is
+# too slow for the suite. CPU rather than wall time, so that a busy machine does not fail it.
+RUN_BUDGET_S: Final = 60.0
 CHECKS: Final = [
     "not_a_server_error",
     "status_code_conformance",
@@ -225,6 +228,7 @@ def test_every_operation_answers_as_documented(tmp_path: Path) -> None:
     settings_ = Settings(data_dir=tmp_path / "data", admin_token=ADMIN, api_docs=True, music_dir=music)
     app = create_app(settings_, on_ready=_seed)
     describe(app)
+    cpu_at_start = time.process_time()
     try:
         runs = [run_against(app, token=ADMIN, phases=PHASES, max_examples=MAX_EXAMPLES)]
         caregiver = _caregiver_token(app)
@@ -247,4 +251,6 @@ def test_every_operation_answers_as_documented(tmp_path: Path) -> None:
     # Success answers were checked too, for the seeded person's routes and the elder's music included.
     assert runs[0].succeeded >= MUST_SUCCEED, sorted(MUST_SUCCEED - runs[0].succeeded)
     assert "GET /api/users/{user_id}/profile" in runs[1].succeeded  # the caregiver's own person
-    assert sum(run.seconds for run in runs) < RUN_BUDGET_S
+    cpu_s = time.process_time() - cpu_at_start
+    print(f"conformance: {sum(run.seconds for run in runs):.1f} s, {cpu_s:.1f} CPU seconds")
+    assert cpu_s < RUN_BUDGET_S

@@ -13,8 +13,8 @@ FastAPI's document and add, from the tables below:
   names a section (``CHOICE_PATHS``), each with that section's own body;
 - the credentials: a bearer token, or the elder's paired-device cookie.
 
-Every error answer has the one ``Error`` schema, also for 422 (FastAPI's own ``HTTPValidationError``
-is not what the service answers).
+Every error answer has the one ``ErrorBody`` schema, also for 422 (FastAPI's own
+``HTTPValidationError`` is not what the service answers).
 """
 
 from __future__ import annotations
@@ -73,9 +73,10 @@ TRAIT_ERRORS: Final[Mapping[Trait, Mapping[int, str]]] = {
         412: "If-Match names a version that is no longer current; `currentVersion` says which is",
         428: "The document exists: an update must send If-Match with the version it was based on",
     },
-    Trait.STORE: {503: "The database could not be reached"},
+    Trait.STORE: {503: "The database (with several instances, also Redis) cannot be reached; try again"},
 }
 
+OWNER_SILENT: Final = "The instance holding the conversation did not answer in time"
 # What particular operations add, by what their service does: (method, path) -> {status: why}.
 OPERATION_ERRORS: Final[Mapping[tuple[str, str], Mapping[int, str]]] = {
     ("post", "/api/users"): {
@@ -97,10 +98,12 @@ OPERATION_ERRORS: Final[Mapping[tuple[str, str], Mapping[int, str]]] = {
     ("get", "/app/music/tracks/{track_id}"): {
         403: "The person's music section does not allow this track now"
     },
+    ("get", "/realtime/session/{session_id}"): {504: OWNER_SILENT},
+    ("delete", "/realtime/session/{session_id}"): {504: OWNER_SILENT},
     ("post", "/realtime/session/{session_id}/refresh"): {
         409: "The session has no open model connection",
         502: "The model refused the new instructions, or its connection ended",
-        504: "The model did not confirm the new instructions in time",
+        504: "The model did not confirm the new instructions in time; or " + OWNER_SILENT.lower(),
     },
 }
 
