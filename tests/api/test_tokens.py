@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from companion.auth import Principal, Role
 from companion.auth.service import (
     ADMIN_TOKEN_LIFETIME_S,
     CAREGIVER_TOKEN_LIFETIME_S,
@@ -13,7 +14,7 @@ from companion.auth.service import (
     MAX_TOKEN_LIFETIME_S,
 )
 from companion.store._engine import utcnow
-from tests.api.conftest import Api
+from tests.api.conftest import ADMIN, Api
 
 USER = "user-tok"
 
@@ -125,3 +126,27 @@ async def test_last_use_is_recorded_at_most_once_a_minute(
     assert writes == [now, later]
     [care] = [t for t in (await api.admin("GET", "/api/tokens")).json()["tokens"] if t["role"] == "caregiver"]
     assert datetime.fromisoformat(care["lastUsed"]) == later
+
+
+async def test_a_kept_principal_stands_only_while_its_token_or_account_does(
+    api: Api, caregiver_token: str
+) -> None:
+    """What a dashboard session holds is checked again with ``still_valid``: revoked, expired or deleted
+    is no longer valid; the bootstrap admin always is."""
+    auth = api.services.auth
+    kept = await auth.authenticate(caregiver_token)
+    assert await auth.still_valid(kept)
+    admin = (await api.admin("POST", "/api/tokens", json={"role": "admin", "expiresIn": 120})).json()
+    admin_principal = await auth.authenticate(admin["token"])
+    assert await auth.still_valid(await auth.authenticate(ADMIN))
+
+    assert (await api.admin("DELETE", f"/api/tokens/{kept.token_id}")).status_code == 204
+    assert not await auth.still_valid(kept)
+    auth.clock = lambda: utcnow() + timedelta(seconds=121)
+    assert not await auth.still_valid(admin_principal)
+
+    cid = (await api.admin("GET", "/api/caregivers")).json()["caregivers"][0]["id"]
+    signed_in = Principal(role=Role.CAREGIVER, token_id="dashboard-" + cid, caregiver_id=cid)
+    assert await auth.still_valid(signed_in)
+    assert (await api.admin("DELETE", f"/api/caregivers/{cid}")).status_code == 204
+    assert not await auth.still_valid(signed_in)
