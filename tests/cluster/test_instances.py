@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -181,3 +182,45 @@ async def test_a_persons_limit_counts_the_conversations_of_every_instance(limite
     # A learns of B's conversation with B's next heartbeat (a few seconds at most)
     await eventually(refused_on_a, "A to refuse a second conversation of the person", timeout=20)
     await first.ws.close()
+
+
+async def test_an_owner_that_does_not_answer_is_counted_and_named_not_waited_for(
+    instances: list[Instance],
+) -> None:
+    a, b = instances
+    async with a.http() as http_a:
+        token = await seed_person(http_a, USER, NAOMI, ARIK)
+        conversation = await Conversation.open(b, token)
+
+        async def b_is_listed() -> bool:
+            listed = (await http_a.get("/realtime/sessions", headers=ADMIN_HEADERS)).json()["sessions"]
+            return any(s["instance"] == "b" for s in listed)
+
+        await eventually(b_is_listed, "A to list B's conversation")
+        assert b.proc is not None
+        b.proc.send_signal(signal.SIGSTOP)  # B hangs: still registered, still subscribed, never answers
+        try:
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            saved = await put_music(http_a, USER, ARIK)
+            waited = loop.time() - started
+        finally:
+            b.proc.send_signal(signal.SIGCONT)
+        assert saved.status_code == 200, saved.text  # the save itself is kept
+        assert saved.json()["liveSessions"] == {
+            "refreshed": 0,
+            "unchanged": 0,
+            "failed": 1,
+            "unanswered": ["b"],
+        }
+        assert waited < 3 + 1 + 3  # the refresh timeout, the hop's margin, and a loaded machine's slack
+        # B wakes up and follows the change from the change log all the same
+        answer = await eventually(conversation.ask_for_music, "B to answer again")
+        assert isinstance(answer, str)
+
+        async def follows() -> bool:
+            text = await conversation.ask_for_music()
+            return ARIK in text and NAOMI not in text
+
+        await eventually(follows, "B's conversation to follow the save it missed")
+        await conversation.ws.close()

@@ -50,8 +50,11 @@ async def _companion_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, CompanionError)
     if exc.status >= 500:
         log.warning("%s: %s", exc.code, exc.message)
+    retry = exc.extra.get("retryAfter")  # e.g. the instances' Redis is away: when to try again
     return JSONResponse(
-        error_body(exc.status, exc.message, exc.code, exc.field, **exc.extra), status_code=exc.status
+        error_body(exc.status, exc.message, exc.code, exc.field, **exc.extra),
+        status_code=exc.status,
+        headers={"Retry-After": str(retry)} if retry is not None else None,
     )
 
 

@@ -53,11 +53,6 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",  # pages hold health data: never keep them in a shared cache
 }
-# Shown when the sessions' store is down, when the words files lack "error.unavailable".
-UNAVAILABLE_FALLBACK = {
-    "he": "השירות אינו זמין כרגע. נסו שוב בעוד דקה.",
-    "en": "The service is temporarily unavailable. Try again in a minute.",
-}
 
 env = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -300,8 +295,6 @@ def _unavailable(request: Request) -> Response:
     """The 503 page, rendered without a session (the sessions' store is what is down)."""
     lang = pick_language(request.cookies.get(LANG_COOKIE))
     message = translate(lang, "error.unavailable")
-    if message == "error.unavailable":
-        message = UNAVAILABLE_FALLBACK[lang]
     html = env.get_template("error.html").render(
         t=lambda key, **values: translate(lang, key, **values),
         lang=lang,
