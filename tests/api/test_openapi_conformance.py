@@ -120,6 +120,7 @@ class Run:
 
     operations: set[str] = field(default_factory=set)
     succeeded: set[str] = field(default_factory=set)  # operations that answered 2xx at least once
+    checked: set[str] = field(default_factory=set)  # the checks that ran
     cases: int = 0
     failures: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -200,6 +201,7 @@ def run_against(app: FastAPI, *, token: str, phases: list[str], max_examples: in
                     run.succeeded.add(event.recorder.label)
             for case_id, checks in event.recorder.checks.items():
                 for check in checks:
+                    run.checked.add(check.name)
                     if check.status is Status.FAILURE and check.failure_info is not None:
                         case = event.recorder.cases[case_id].value
                         failure = check.failure_info.failure
@@ -247,6 +249,7 @@ def test_every_operation_answers_as_documented(tmp_path: Path) -> None:
             found
         )
         assert run.stop == "completed"
+        assert run.checked == set(CHECKS), sorted(set(CHECKS) - run.checked)
         assert len(run.operations) >= MIN_OPERATIONS, sorted(run.operations)
     # Success answers were checked too, for the seeded person's routes and the elder's music included.
     assert runs[0].succeeded >= MUST_SUCCEED, sorted(MUST_SUCCEED - runs[0].succeeded)
