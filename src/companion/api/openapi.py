@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import enum
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -37,6 +38,7 @@ from companion.elder.device_auth import DEVICE_COOKIE, check_same_origin, requir
 from companion.profiles.models import SECTION_MODELS, MemoryInput
 
 COMPONENTS: Final = "#/components/schemas/{model}"
+_DESCRIBED: Final[weakref.WeakSet[FastAPI]] = weakref.WeakSet()  # apps whose openapi() is already ours
 BEARER: Final = "bearerToken"
 DEVICE: Final = "deviceCookie"
 
@@ -328,7 +330,11 @@ def complete(app: FastAPI, doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def describe(app: FastAPI) -> None:
-    """Make ``app.openapi()`` (and so ``/openapi.json``) the complete document, built once."""
+    """Make ``app.openapi()`` (and so ``/openapi.json``) the complete document, built once. Calling it
+    again on the same app changes nothing."""
+    if app in _DESCRIBED:
+        return
+    _DESCRIBED.add(app)
     build = app.openapi
     built: list[dict[str, Any]] = []
 
