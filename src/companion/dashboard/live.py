@@ -2,7 +2,8 @@
 
 The page polls ``/dashboard/sessions/rows`` (an HTML fragment behind the dashboard session; the JSON
 ``/realtime/sessions`` wants a bearer token). "Refresh now" and "refresh all" are CSRF-checked forms
-that wait for the model's confirmation and report it.
+that wait for the model's confirmation and report it. With several instances the table lists every
+instance's conversations and the buttons reach whichever instance holds one.
 """
 
 from __future__ import annotations
@@ -11,31 +12,32 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
+from companion.cluster.directory import SessionDirectory
 from companion.dashboard.saving import retry_refresh
 from companion.dashboard.web import PREFIX, DashboardRoute, MemberDep, Page, PostDep
 from companion.errors import CompanionError, NotFound
-from companion.realtime.records import ClosedSession
-from companion.realtime.session import LiveSession
 
 router = APIRouter(prefix=PREFIX + "/sessions", route_class=DashboardRoute, include_in_schema=False)
 
 POLL_INTERVAL_MS = 2000  # fresh enough to watch a refresh land, light enough for a phone
 
 
-async def _visible(page: Page) -> list[LiveSession | ClosedSession]:
+def _directory(page: Page) -> SessionDirectory:
+    assert page.services.directory is not None  # build_services always sets it
+    return page.services.directory
+
+
+async def _rows(page: Page) -> list[dict[str, Any]]:
     users = set(await page.services.auth.visible_users(page.principal))
-    return [s for s in page.services.sessions.all() if s.user_id in users]
-
-
-def _rows(sessions: list[LiveSession | ClosedSession]) -> list[dict[str, Any]]:
-    return [s.as_json() for s in sessions]
+    sessions, _ = await _directory(page).all()
+    return [s for s in sessions if s.get("userId") in users]
 
 
 @router.get("")
 async def sessions_page(page: MemberDep) -> Response:
     return page.render(
         "sessions.html",
-        sessions=_rows(await _visible(page)),
+        sessions=await _rows(page),
         poll_ms=POLL_INTERVAL_MS,
         flash=page.session.pop_flash() if page.session else None,
     )
@@ -43,12 +45,12 @@ async def sessions_page(page: MemberDep) -> Response:
 
 @router.get("/rows")
 async def sessions_rows(page: MemberDep) -> Response:
-    return page.render("sessions_rows.html", sessions=_rows(await _visible(page)))
+    return page.render("sessions_rows.html", sessions=await _rows(page))
 
 
 @router.post("/refresh-all")
 async def refresh_all(page: PostDep) -> Response:
-    users = sorted({s.user_id for s in await _visible(page)})
+    users = sorted({str(s["userId"]) for s in await _rows(page)})
     refreshed = unchanged = failed = 0
     for user_id in users:
         counts = await retry_refresh(page.services, user_id)
@@ -66,13 +68,13 @@ async def refresh_all(page: PostDep) -> Response:
 
 @router.post("/{session_id}/refresh")
 async def refresh_one(page: PostDep, session_id: str) -> Response:
-    session = page.services.sessions.get(session_id)
-    if not await page.services.auth.can_access(page.principal, session.user_id):
+    directory = _directory(page)
+    if not await page.services.auth.can_access(page.principal, await directory.user_of(session_id)):
         raise NotFound(f"Session {session_id} not found")
     try:
-        record = await page.services.sessions.refresh(session_id)
+        answer = await directory.refresh(session_id)
     except CompanionError as exc:
         page.set_flash(message=page.t("sessions.refresh_failed", detail=exc.message), failed=True)
     else:
-        page.set_flash(message=page.t(f"sessions.result.{record.result.value}"), failed=False)
+        page.set_flash(message=page.t(f"sessions.result.{answer['result']}"), failed=False)
     return page.redirect(PREFIX + "/sessions")
