@@ -78,12 +78,14 @@ class AccountService:
             raise
 
     async def erase_person(self, actor: Principal, user_id: str) -> ErasureCounts:
-        """Everything about the person, in one transaction, audited; then their live conversations end
-        (after the commit, so a conversation that reconnects finds nothing to load)."""
+        """Everything about the person, in one transaction, audited. Their live conversations end before
+        (so none saves a memory after the erasure and brings data back) and again after (one that opened
+        in between: afterwards no credential of theirs is left to open another)."""
         if actor.role is Role.CAREGIVER:
             await self._auth.require_user(actor, user_id)
         else:
             actor.require_admin()
+        await self._end_sessions(Ending.PERSON_ERASED, user_id=user_id)
         try:
             counts = await self._store.erase_user(user_id, actor=actor_of(actor))
         except NotFound:
