@@ -144,7 +144,7 @@ async def build_services(settings: Settings, *, bus: EventBus | None = None, liv
         alerts=alert_service,
         sessions=manager,
         metrics=metrics,
-        devices=DeviceService(store, manager, redis=node.redis if node is not None else None),
+        devices=DeviceService(store, directory, redis=node.redis if node is not None else None),
         local_engine=local_engine,
         upstream=connector,
         reminders=reminders,

@@ -224,3 +224,40 @@ async def test_an_owner_that_does_not_answer_is_counted_and_named_not_waited_for
 
         await eventually(follows, "B's conversation to follow the save it missed")
         await conversation.ws.close()
+
+
+async def _closed_with(conversation: Conversation) -> int | None:
+    with contextlib.suppress(ConnectionClosed, TimeoutError):
+        while True:
+            await asyncio.wait_for(conversation.ws.recv(), 10)
+    return conversation.ws.close_code
+
+
+async def test_revoking_a_token_or_erasing_a_person_on_one_instance_ends_conversations_on_another(
+    instances: list[Instance],
+) -> None:
+    a, b = instances
+    async with a.http() as http_a:
+        await seed_person(http_a, USER, NAOMI)
+        made = await http_a.post(
+            "/api/tokens", json={"role": "device", "userId": USER}, headers=ADMIN_HEADERS
+        )
+        token, token_id = made.json()["token"], made.json()["id"]
+        by_token = await Conversation.open(b, token)
+        revoked = await http_a.delete(f"/api/tokens/{token_id}", headers=ADMIN_HEADERS)
+        assert revoked.status_code in (200, 204), revoked.text
+        assert await _closed_with(by_token) == 1008  # ended on B, by a revocation made on A
+
+        other = await http_a.post(
+            "/api/tokens", json={"role": "device", "userId": USER}, headers=ADMIN_HEADERS
+        )
+        conversation = await Conversation.open(b, other.json()["token"])
+
+        async def b_is_listed() -> bool:
+            listed = (await http_a.get("/realtime/sessions", headers=ADMIN_HEADERS)).json()["sessions"]
+            return any(s["instance"] == "b" for s in listed)
+
+        await eventually(b_is_listed, "A to list B's conversation")
+        erased = await http_a.delete(f"/api/users/{USER}", headers=ADMIN_HEADERS)
+        assert erased.status_code in (200, 204), erased.text
+        assert await _closed_with(conversation) == 1008  # the person's data is gone: so is the conversation

@@ -259,6 +259,10 @@ class SessionDirectory:
 
         return ended + sum(await asyncio.gather(*(ask(o) for o in others)))
 
+    async def close_device(self, device_id: str) -> int:
+        """End a revoked tablet's conversations on every instance; how many ended."""
+        return await self.close_matching(Ending.DEVICE_REVOKED, device_id=device_id)
+
     async def say_when_quiet(self, user_id: str, note: str) -> bool:
         """Have the person's conversation speak at its next quiet moment, wherever it runs."""
         if await self.manager.say_when_quiet(user_id, note):

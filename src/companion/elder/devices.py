@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from companion.auth.device_secrets import (
     CLIENT_SECRET_TTL,
@@ -31,7 +31,6 @@ from companion.auth.device_secrets import (
 )
 from companion.auth.throttle import MAX_FAILURES_PER_ADDRESS, Budget, Throttle, budget_for, throttle_for
 from companion.errors import Conflict, NotFound, Unauthorized
-from companion.realtime.manager import SessionManager
 from companion.store import ClientSecretRecord, DeviceRecord, DeviceStore, PairingRecord
 from companion.store._engine import utcnow
 
@@ -130,11 +129,17 @@ def _pairing_budget(redis: Redis | None) -> Budget:
     return budget_for(redis, "pairing", MAX_FAILED_PAIRINGS_PER_MINUTE, FAILURE_BUDGET_WINDOW_S)
 
 
+class SessionCloser(Protocol):
+    """Ends a revoked tablet's live conversations: the manager (one instance) or the directory (all)."""
+
+    async def close_device(self, device_id: str) -> int: ...
+
+
 class DeviceService:
     def __init__(
         self,
         store: DeviceStore,
-        sessions: SessionManager,
+        sessions: SessionCloser,
         *,
         clock: Callable[[], datetime] = utcnow,
         throttle: Throttle | None = None,
