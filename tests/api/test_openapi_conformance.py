@@ -12,6 +12,7 @@ invalid request accepted, a route that ignores its credentials.
 from __future__ import annotations
 
 import re
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ from companion.elder.music import track_id
 from companion.services import Services
 from companion.settings import Settings
 from companion.store._engine import utcnow
+from services import require_service
 from tests.api import payloads
 from tests.elder.audio_fixtures import music_track
 
@@ -222,6 +224,8 @@ def run_against(app: FastAPI, *, token: str, phases: list[str], max_examples: in
 # A schemathesis worker that dies leaves its operations untested without a failure: that fails too.
 @pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
 def test_every_operation_answers_as_documented(tmp_path: Path) -> None:
+    if shutil.which("sox") is None:
+        require_service("sox", "the conformance run plays a real audio file made with it")
     music = tmp_path / "music"
     music.mkdir()
     music_track(music / TRACK_FILE, SEEDED_ARTIST, "Im Nin'alu", seconds=TRACK_S)
