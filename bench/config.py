@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 SCENARIOS = ("build", "resume", "memory", "bulk", "refresh", "save_to_confirmed", "relay")
+# Keys of the results file: the scenarios, and bulk once more for a --postgres run (both are reported).
+RESULT_KEYS = (*SCENARIOS, "bulk_postgresql")
 
 
 @dataclass(frozen=True)

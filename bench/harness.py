@@ -26,19 +26,27 @@ WARMUP_SESSIONS = 5  # opened and closed before the memory baseline, so lazy imp
 SAVE_USER_PREFIX = "bench-save-k"
 MAX_USER = "bench-max"
 PROFILE_WRITE_TIMEOUT_S = 30.0  # rendering a long pyinstrument report takes a while
+ENGINE_PATH = "/v1/realtime?model=gpt-realtime"
 
 
-async def _spawn(workdir: Path, env: dict[str, str]) -> tuple[Child, Child]:
-    """The engine, then the service pointed at it."""
+async def _spawn(workdir: Path, env: dict[str, str]) -> tuple[Child, Child, Child]:
+    """The engine, then the service and the bare forwarder (the relay's baseline) pointed at it."""
     engine_env = {k: v for k, v in env.items() if k.startswith("BENCH_")}
     engine = await asyncio.to_thread(start_child, "engine", engine_env, workdir / "engine.log")
     service_env = {**env, "COMPANION_UPSTREAM_URL": f"ws://127.0.0.1:{engine.port}/v1/realtime"}
+    forwarder_env = {**engine_env, "BENCH_FORWARD_TO": f"ws://127.0.0.1:{engine.port}{ENGINE_PATH}"}
+    started = [engine]
     try:
         service = await asyncio.to_thread(start_child, "service", service_env, workdir / "service.log")
+        started.append(service)
+        forwarder = await asyncio.to_thread(
+            start_child, "forwarder", forwarder_env, workdir / "forwarder.log"
+        )
     except BaseException:
-        engine.stop()
+        for child in started:
+            child.stop()
         raise
-    return engine, service
+    return engine, service, forwarder
 
 
 @dataclass
@@ -55,6 +63,7 @@ class Harness:
     seeded: Seeded
     engine: Child
     service: Child
+    forwarder: Child
     http: HttpConnection
     store_name: str
     pool: list[PoolSession] = field(default_factory=list)
@@ -85,6 +94,9 @@ class Harness:
             "COMPANION_UPSTREAM": "local",
             "COMPANION_PORT": "0",
             "COMPANION_LOG_LEVEL": "WARNING",
+            # Every pool person has the demo person's doses: at 07:00 and 08:00 their time the care
+            # loop would speak reminders into a thousand sessions, and each run would depend on the hour.
+            "COMPANION_REMINDERS": "false",
         }
         if database_url:
             env["COMPANION_DATABASE_URL"] = database_url
@@ -92,12 +104,14 @@ class Harness:
             profile.mkdir(parents=True, exist_ok=True)
             env["BENCH_PROFILE"] = str(workdir)  # the children write there; profile_stop moves them
         try:
-            engine, service = await _spawn(workdir, env)
+            engine, service, forwarder = await _spawn(workdir, env)
         except BaseException:
             await seeded.close()
             raise
         http = await HttpConnection.open(service.port)
-        harness = cls(config, workdir, seeded, engine, service, http, seeded.services.store.backend)
+        harness = cls(
+            config, workdir, seeded, engine, service, forwarder, http, seeded.services.store.backend
+        )
         harness.profile_dir = profile
         harness.env = env
         try:
@@ -112,9 +126,9 @@ class Harness:
         heap, the remembered closed sessions and the garbage of the ones before it."""
         await self.resize_pool(0)
         await self.http.close()
-        self.service.stop()
-        self.engine.stop()
-        self.engine, self.service = await _spawn(self.workdir, self.env)
+        for child in self.children:
+            child.stop()
+        self.engine, self.service, self.forwarder = await _spawn(self.workdir, self.env)
         self.http = await HttpConnection.open(self.service.port)
         self.profile_start()  # with --profile, the report covers what follows the last restart
         await self._warm_up()
@@ -127,8 +141,8 @@ class Harness:
     async def stop(self) -> None:
         await self.resize_pool(0)
         await self.http.close()
-        self.service.stop()
-        self.engine.stop()
+        for child in self.children:
+            child.stop()
         await self.seeded.close()
 
     async def __aenter__(self) -> Self:
@@ -140,8 +154,12 @@ class Harness:
         try:
             await self.stop()
         finally:
-            self.service.stop()
-            self.engine.stop()
+            for child in self.children:
+                child.stop()
+
+    @property
+    def children(self) -> tuple[Child, ...]:
+        return (self.service, self.forwarder, self.engine)
 
     # ---- addresses and requests ------------------------------------------------------------------
 
@@ -151,7 +169,11 @@ class Harness:
 
     @property
     def engine_ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.engine.port}/v1/realtime?model=gpt-realtime"
+        return f"ws://127.0.0.1:{self.engine.port}{ENGINE_PATH}"
+
+    @property
+    def forwarder_ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.forwarder.port}/v1/realtime"
 
     @property
     def care_headers(self) -> dict[str, str]:
@@ -212,14 +234,14 @@ class Harness:
 
     def profile_start(self) -> None:
         if self.profile_dir is not None:
-            for child in (self.service, self.engine):
+            for child in self.children:
                 os.kill(child.pid, signal.SIGUSR2)
 
     async def profile_stop(self, scenario: str) -> None:
         """Stop both profilers; move their reports to ``<profile dir>/<scenario>-<role>.txt``."""
         if self.profile_dir is None:
             return
-        for child in (self.service, self.engine):
+        for child in self.children:
             report = self.workdir / f"{child.role}.txt"
             report.unlink(missing_ok=True)
             os.kill(child.pid, signal.SIGUSR2)
@@ -239,8 +261,8 @@ class Harness:
         return {"service": service, "engine": engine}
 
     def cpu_s(self) -> dict[str, float]:
-        return {"service": self.service.cpu_s(), "engine": self.engine.cpu_s()}
+        return {child.role: child.cpu_s() for child in self.children}
 
     def check_alive(self) -> None:
-        self.service.check_alive()
-        self.engine.check_alive()
+        for child in self.children:
+            child.check_alive()

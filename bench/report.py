@@ -38,6 +38,27 @@ def _judged(scenario: str, n: str, figure: str, value: float, limit: float, unit
     )
 
 
+def _met(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+def _ratio(scenario: str, n: str, figure: str, measured: str, ratio: float | None, limit: float) -> Row:
+    """A figure judged as a ratio to its baseline measured in the same run (``≤ limit×``)."""
+    if ratio is None:
+        return Row(scenario, n, f"**{figure}**", measured + " (no baseline)", f"≤ {limit:g}×", "?")
+    return Row(
+        scenario, n, f"**{figure}**", f"{measured} (**{ratio:.2f}×**)", f"≤ {limit:g}×", _met(ratio <= limit)
+    )
+
+
+REFRESH_P50_RATIO = 3.0  # POST refresh -> 200 against the direct session.update round trip, at p50
+REFRESH_P99_RATIO = 4.0  # ...and at p99
+SAVE_K10_RATIO = 1.5  # save -> all confirmed with 10 live sessions against one
+BULK_TARGET_MS = 2000.0  # 1,000 saves at once, each confirmed by its person's session
+MEMORY_TARGET_KB = 100.0  # per idle live session
+BUILD_TARGET_MS = 1.0  # a maximum-size profile's build, p99
+
+
 def _refresh(r: dict[str, Any]) -> list[Row]:
     rows = []
     for n in r["n"]:
@@ -52,7 +73,20 @@ def _refresh(r: dict[str, Any]) -> list[Row]:
                 f"{_spread(r['overhead'][key])} ({r['ratio_p50'][key]:.1f}×)",
             ),
         ]
-    rows.append(_judged("refresh", str(r["at_n"]), "overhead p99 over direct", r["overhead_p99_ms"], 5))
+    at = str(r["at_n"])
+    relayed, direct = r["results"][at], r["direct"][at]
+    for q, limit in (("p50", REFRESH_P50_RATIO), ("p99", REFRESH_P99_RATIO)):
+        value, base = relayed[f"{q}_ms"], direct[f"{q}_ms"]
+        rows.append(
+            _ratio(
+                "refresh",
+                at,
+                f"POST refresh -> 200 / direct round trip, {q}",
+                f"{_ms(value)} / {_ms(base)}",
+                round(value / base, 2) if base else None,
+                limit,
+            )
+        )
     if "max_profile" in r:
         m = r["max_profile"]
         rows.append(
@@ -73,69 +107,119 @@ def _save(r: dict[str, Any]) -> list[Row]:
         rows.append(
             Row("save_to_confirmed", f"K={k}", "PUT -> all confirmed, p50 / p95 / p99", _spread(node))
         )
-        if k == 10:
-            rows.append(_judged("save_to_confirmed", "K=10", "PUT -> all confirmed, p99", node["p99_ms"], 50))
+    if "1" in r["results"] and "10" in r["results"]:
+        one, ten = r["results"]["1"], r["results"]["10"]
+        for q in ("p50", "p99"):
+            value, base = ten[f"{q}_ms"], one[f"{q}_ms"]
+            rows.append(
+                _ratio(
+                    "save_to_confirmed",
+                    "K=10 / K=1",
+                    f"PUT -> all confirmed, K=10 / K=1, {q}",
+                    f"{_ms(value)} / {_ms(base)}",
+                    round(value / base, 2) if base else None,
+                    SAVE_K10_RATIO,
+                )
+            )
     return rows
 
 
 def _bulk(r: dict[str, Any]) -> list[Row]:
     n = str(r["n"])
+    store = r.get("store", "")
+    label = f"all saved at once -> last confirmed{f' ({store})' if store else ''}"
     return [
-        _judged("bulk", n, "all saved at once -> last confirmed", r["last_confirmed_ms"], 2000),
+        _judged("bulk", n, label, r["last_confirmed_ms"], BULK_TARGET_MS),
         Row("bulk", n, "sessions refreshed / failed", f"{r['refreshed']} / {r['failed']}"),
+        Row("bulk", n, "service CPU for all the saves", f"{r['service_cpu_s']:.2f} s"),
     ]
+
+
+def _relay_rows(key: str, node: dict[str, Any]) -> list[Row]:
+    if "forwarded" not in node:  # results from before the forwarder baseline existed
+        figure = "added latency per frame (one way), p99"
+        return [Row("relay", key, figure, _ms(node["added_one_way_p99_ms"]))]
+    kept = node["kept_real_time"]
+    runs = ("relayed", "forwarded", "direct")
+    rows = [
+        Row(
+            "relay",
+            key,
+            "probe round trip relayed / forwarded / direct, p50",
+            " / ".join(_ms(node[run]["probe_rtt"]["p50_ms"]) for run in runs),
+        ),
+        Row(
+            "relay",
+            key,
+            "probe round trip relayed / forwarded / direct, p99",
+            " / ".join(_ms(node[run]["probe_rtt"]["p99_ms"]) for run in runs),
+        ),
+        Row(
+            "relay",
+            key,
+            "keeps real time: relay / forwarder / direct",
+            " / ".join("yes" if kept[name] else "no" for name in ("relay", "forwarder", "direct")),
+            "relay wherever the forwarder" if node["latency_target_applies"] else "(forwarder does not)",
+            _met(node["real_time_met"]) if node["latency_target_applies"] else "n/a",
+        ),
+        Row(
+            "relay",
+            key,
+            "added latency per frame (one way) over direct, p50: relay / forwarder",
+            f"{_ms(node['added_one_way']['p50_ms'])} / {_ms(node['forwarder_added_one_way']['p50_ms'])}",
+        ),
+        Row(
+            "relay",
+            key,
+            "**added latency per frame (one way) over direct, p99: relay** / forwarder",
+            f"{_ms(node['added_one_way']['p99_ms'])} / {_ms(node['forwarder_added_one_way']['p99_ms'])}",
+            f"< {node.get('added_target_ms', 2):g} ms" if node["latency_target_applies"] else "",
+            _met(node["latency_met"]) if node["latency_target_applies"] else "n/a (forwarder behind)",
+        ),
+        Row(
+            "relay",
+            key,
+            "relay minus forwarder, one way, p50 / p99",
+            f"{_ms(node['relay_over_forwarder_one_way']['p50_ms'])} / "
+            f"{_ms(node['relay_over_forwarder_one_way']['p99_ms'])}",
+        ),
+        _ratio(
+            "relay",
+            key,
+            "CPU per streaming session: relay / forwarder",
+            f"{node['relay_cpu_ms_per_s_per_session']:.2f} / "
+            f"{node['forwarder_cpu_ms_per_s_per_session']:.2f} ms/s",
+            node["cpu_ratio"],
+            1.5,
+        ),
+        Row(
+            "relay",
+            key,
+            "engine CPU per session (relayed run)",
+            f"{node['relayed']['engine_cpu_ms_per_s_per_session']:.2f} ms/s",
+        ),
+    ]
+    return rows
 
 
 def _relay(r: dict[str, Any]) -> list[Row]:
     rows = []
     for n in r["n"]:
-        key = str(n)
-        node = r["results"][key]
-        kept = node["relayed"].get("kept_real_time", True) and node["direct"].get("kept_real_time", True)
-        note = "" if kept else " (clients fell behind real time: overloaded)"
-        rows += [
-            Row(
-                "relay",
-                key,
-                "probe round trip relayed, p50 / p95 / p99",
-                _spread(node["relayed"]["probe_rtt"]),
-            ),
-            Row(
-                "relay", key, "probe round trip direct, p50 / p95 / p99", _spread(node["direct"]["probe_rtt"])
-            ),
-            Row(
-                "relay",
-                key,
-                "added latency per frame (one way), p50",
-                _ms(node["added_one_way_p50_ms"]) + note,
-            ),
-        ]
-        if n == 200:
-            rows.append(
-                _judged(
-                    "relay", key, "added latency per frame (one way), p99", node["added_one_way_p99_ms"], 2
-                )
-            )
-        else:
-            rows.append(
-                Row("relay", key, "added latency per frame (one way), p99", _ms(node["added_one_way_p99_ms"]))
-            )
-        rows.append(
-            Row(
-                "relay",
-                key,
-                "CPU per session: relay / engine (ms of CPU per s)",
-                f"{node['relayed']['service_cpu_ms_per_s_per_session']:.2f} / "
-                f"{node['relayed']['engine_cpu_ms_per_s_per_session']:.2f} ms/s",
-            )
-        )
+        rows += _relay_rows(str(n), r["results"][str(n)])
     return rows
 
 
 def _memory(r: dict[str, Any]) -> list[Row]:
     n = str(r["n"])
     return [
-        _judged("memory", n, "service (relay) RSS per idle session", r["service_kb_per_session"], 150, "KB"),
+        _judged(
+            "memory",
+            n,
+            "service (relay) RSS per idle session",
+            r["service_kb_per_session"],
+            MEMORY_TARGET_KB,
+            "KB",
+        ),
         Row("memory", n, "engine RSS per idle session", f"{r['engine_kb_per_session']:,.1f} KB"),
     ]
 
@@ -180,7 +264,7 @@ def _resume(r: dict[str, Any]) -> list[Row]:
 
 def _build(r: dict[str, Any]) -> list[Row]:
     return [
-        _judged("build", "max profile", "build time, p99", r["p99_ms"], 2),
+        _judged("build", "max profile", "build time, p99", r["p99_ms"], BUILD_TARGET_MS),
         Row("build", "max profile", "build time, p50 / p95 / p99", _spread(r)),
         Row("build", "realistic", "build time, p50 / p95 / p99", _spread(r["realistic"])),
     ]
@@ -190,6 +274,7 @@ SECTIONS = {
     "refresh": _refresh,
     "save_to_confirmed": _save,
     "bulk": _bulk,
+    "bulk_postgresql": _bulk,
     "relay": _relay,
     "memory": _memory,
     "resume": _resume,

@@ -1,8 +1,10 @@
 """The bench's child processes: the service (uvicorn) or the offline engine, on a loopback port.
 
-Run as ``python -m bench.serve service|engine``. Settings come from ``COMPANION_*`` variables, as for
-``companion serve``. The child prints ``READY <port>`` on stdout once it listens, runs until SIGTERM
-or SIGINT, and collects garbage on SIGUSR1 (so the parent can read a settled RSS from /proc).
+Run as ``python -m bench.serve service|engine|forwarder`` (the forwarder, the relay scenario's
+baseline, passes every message to ``BENCH_FORWARD_TO`` untouched). Settings come from
+``COMPANION_*`` variables, as for ``companion serve``. The child prints ``READY <port>`` on stdout
+once it listens, runs until SIGTERM or SIGINT, and collects garbage on SIGUSR1 (so the parent can
+read a settled RSS from /proc).
 """
 
 from __future__ import annotations
@@ -111,9 +113,10 @@ async def _service() -> None:
     if not server.started:
         task.cancel()
         raise SystemExit("the service did not start")
-    _announce(int(server.servers[0].sockets[0].getsockname()[1]))
+    # Signal handlers before READY: the bench may signal as soon as it reads it (SIGUSR2 kills otherwise).
     asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, gc.collect)
     _install_profiler(asyncio.get_running_loop(), "service")
+    _announce(int(server.servers[0].sockets[0].getsockname()[1]))
 
     def stop() -> None:
         server.should_exit = True
@@ -132,19 +135,39 @@ async def _engine() -> None:
     await server.start("127.0.0.1", 0)
     # The engine keeps every finished session for tests to inspect; the bench runs thousands.
     server.all_sessions = _Discard()
-    _announce(server.port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGUSR1, gc.collect)
     _install_profiler(loop, "engine")
+    _announce(server.port)
     watchdog = asyncio.create_task(_exit_with_parent(stop.set))
     try:
         await stop.wait()
     finally:
         watchdog.cancel()
         await server.close()
+
+
+async def _forwarder() -> None:
+    from bench.forwarder import start
+
+    server = await start(os.environ["BENCH_FORWARD_TO"])
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, gc.collect)
+    _install_profiler(loop, "forwarder")
+    _announce(int(next(iter(server.sockets)).getsockname()[1]))
+    watchdog = asyncio.create_task(_exit_with_parent(stop.set))
+    try:
+        await stop.wait()
+    finally:
+        watchdog.cancel()
+        server.close()
+        await server.wait_closed()
 
 
 class _Discard(list[Any]):
@@ -156,11 +179,15 @@ class _Discard(list[Any]):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("role", choices=("service", "engine"))
+    parser.add_argument("role", choices=("service", "engine", "forwarder"))
     args = parser.parse_args()
     raise_open_files_limit()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    runs: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {"service": _service, "engine": _engine}
+    runs: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
+        "service": _service,
+        "engine": _engine,
+        "forwarder": _forwarder,
+    }
     with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(loop_factory=loop_factory()) as runner:
         runner.run(runs[args.role]())
 

@@ -74,6 +74,7 @@ async def bulk(h: Harness) -> dict[str, Any]:
     refreshed = sum(live["refreshed"] for _, live in answers)
     return {
         "n": n,
+        "store": h.store_name,
         "last_confirmed_ms": round(elapsed * 1000, ROUND),
         "per_save": summary_ms([done for done, _ in answers]),
         "refreshed": refreshed,

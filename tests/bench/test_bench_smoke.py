@@ -43,3 +43,24 @@ def test_smoke_run_writes_results_and_the_table(tmp_path: Path) -> None:
     assert "hand-written text stays" in page
     assert "| refresh | 2 |" in page and "| build | max profile |" in page
     assert "| resume | 2 runs | dropped: resume / fresh start" in page
+
+
+def test_smoke_relay_measures_the_bare_forwarder_beside_the_relay(tmp_path: Path) -> None:
+    out, docs = tmp_path / "latest.json", tmp_path / "performance.md"
+    command = [sys.executable, "-m", "bench.run", "--smoke", "--only", "relay"]
+    result = subprocess.run(
+        [*command, "--out", str(out), "--docs", str(docs)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=SMOKE_TIMEOUT_S,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    node = json.loads(out.read_text())["relay"]["results"]["2"]
+    for run in ("relayed", "forwarded", "direct"):
+        assert node[run]["probe_rtt"]["samples"] > 0 and node[run]["errors"] == 0
+    assert node["forwarded"]["forwarder_cpu_s"] >= 0 and "cpu_ratio" in node
+    assert set(node["kept_real_time"]) == {"relay", "forwarder", "direct"}
+    page = docs.read_text()
+    assert "CPU per streaming session: relay / forwarder" in page and "≤ 1.5×" in page

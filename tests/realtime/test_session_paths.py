@@ -613,7 +613,8 @@ async def test_a_failing_client_reader_ends_with_internal_error() -> None:
     async with SessionHarness() as h:
         h.session.policy = ClientPolicyBug()
         first = await h.start()
-        await h.client.say({"type": "input_audio_buffer.append", "audio": "boom"})
+        # not an audio append: those take the policy's fast path, which has no bug to inject
+        await h.client.say({"type": "input_audio_buffer.commit", "event_id": "boom"})
 
         assert (await h.client.wait_closed())[0] == INTERNAL_ERROR
         await h.wait_ended()

@@ -75,7 +75,9 @@ class Instructions:
     text: str
     version: str  # first 16 hex characters of the SHA-256 of ``text``
     language: str
-    sections: tuple[Section, ...]
+    # (name, start, end) of each section in ``text``: a live session keeps its instructions for as long
+    # as it lasts, and a second copy of the text in the sections was ~12 KB of each idle session
+    spans: tuple[tuple[str, int, int], ...]
     tokens_estimate: int
     dropped_memories: int
     trimmed: tuple[str, ...] = ()  # budget steps beyond memories that were applied, in order
@@ -83,8 +85,13 @@ class Instructions:
     over_budget: bool = False
 
     @property
+    def sections(self) -> tuple[Section, ...]:
+        """The titled parts, cut from ``text`` when asked (the dashboard and the tests ask)."""
+        return tuple(Section(name, self.text[start:end]) for name, start, end in self.spans)
+
+    @property
     def section_names(self) -> tuple[str, ...]:
-        return tuple(section.name for section in self.sections)
+        return tuple(name for name, _, _ in self.spans)
 
 
 class _Attempt(NamedTuple):
@@ -92,6 +99,16 @@ class _Attempt(NamedTuple):
     text: str
     tokens: int
     dropped: int
+
+
+def _spans(sections: tuple[Section, ...]) -> tuple[tuple[str, int, int], ...]:
+    """Where each section lies in the text that joins them with :data:`SECTION_SEPARATOR`."""
+    spans, start = [], 0
+    for section in sections:
+        end = start + len(section.text)
+        spans.append((section.name, start, end))
+        start = end + len(SECTION_SEPARATOR)
+    return tuple(spans)
 
 
 def _moment(memory: Memory) -> float:
@@ -145,7 +162,7 @@ def build(context: CareContext, *, budget_tokens: int = DEFAULT_BUDGET_TOKENS) -
             text=chosen.text,
             version=hashlib.sha256(chosen.text.encode("utf-8")).hexdigest()[:VERSION_HEX_CHARS],
             language=pack.code,
-            sections=chosen.sections,
+            spans=_spans(chosen.sections),
             tokens_estimate=chosen.tokens,
             dropped_memories=chosen.dropped,
             trimmed=trimmed,

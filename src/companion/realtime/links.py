@@ -70,20 +70,23 @@ class ClientLink:
         """The writer: sends in order until :meth:`finish` and the queue is empty, or the client is gone."""
         self._writing = True
         try:
-            while True:
-                while self._queue:
-                    text = self._queue.popleft()
-                    self._chars -= len(text)
-                    try:
-                        await self.channel.send(text)
-                    except Exception:  # the client is gone; the session ends when its reader sees it
-                        return
-                if self._finishing:
-                    return
+            while await self._send_queued() and not self._finishing:
                 self._ready.clear()
                 await self._ready.wait()
         finally:
             self._written.set()
+
+    async def _send_queued(self) -> bool:
+        """Send what is queued; False once the client is gone. A call of its own so that the last
+        frame sent is not kept alive while the writer waits for the next."""
+        while self._queue:
+            text = self._queue.popleft()
+            self._chars -= len(text)
+            try:
+                await self.channel.send(text)
+            except Exception:  # the client is gone; the session ends when its reader sees it
+                return False
+        return True
 
     async def finish(self, timeout_s: float) -> None:
         """Let the writer send what is queued (an error explaining the end), for at most ``timeout_s``."""

@@ -192,6 +192,14 @@ class RelayPolicy:
 
     # ---- client -> model ---------------------------------------------------------------------------
 
+    @staticmethod
+    def client_audio(text: str) -> ToModel | None:
+        """The fast path for most of a conversation's frames: an audio append in its exact plain shape
+        goes to the model as written, without a JSON tree (see :func:`protocol.parse_audio_append`).
+        None: any other frame, which :meth:`from_client` checks in full."""
+        event = protocol.parse_audio_append(text)
+        return None if event is None else ToModel(event, text)
+
     def from_client(self, text: str, *, items_on_link: Collection[str]) -> list[Decision]:
         """What a client frame becomes: the event for the model (with its frame), a refusal, or nothing.
 
@@ -199,6 +207,9 @@ class RelayPolicy:
         earlier model session (a barge-in truncating audio that the loss already cut) is dropped:
         the model would answer it with an error about something the client cannot fix.
         """
+        audio = self.client_audio(text)
+        if audio is not None:
+            return [audio]
         try:
             event = protocol.parse_event(text)
         except protocol.ProtocolError as exc:

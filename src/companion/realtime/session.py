@@ -419,10 +419,15 @@ class LiveSession(Switching):
             self._answering -= 1
 
     async def _read_client(self) -> None:
+        receive, client_audio = self._client.receive, self.policy.client_audio
         while True:
-            text = await self._client.receive()
+            text = await receive()
             if text is None:
                 return
+            audio = client_audio(text)  # most frames: no JSON tree, no list of decisions
+            if audio is not None:
+                await self._to_model(audio)
+                continue
             items = self.link.items if self.link is not None else ()
             for decision in self.policy.from_client(text, items_on_link=items):
                 if isinstance(decision, ToModel):

@@ -260,13 +260,18 @@ class Switching(Refreshing):
         self.policy.connection_ended()
         self._idle.set()
 
+    def _on_model_events(self, link: UpstreamLink, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            self._on_model_event(link, event)
+
     async def _read_model(self, link: UpstreamLink) -> None:
         """The one reader of a model connection. Never blocks on the client; its end is handled."""
         reason = ConnectReason.DROPPED
         try:
             while not link.retired:
-                for event in await link.conn.recv():
-                    self._on_model_event(link, event)
+                # Through a call, not a loop variable here: the last event (a session.updated holds
+                # the whole ~25 KB session) must not stay alive while the next is awaited.
+                self._on_model_events(link, await link.conn.recv())
         except UpstreamError:
             code = link.conn.close_info[0]
             reason = ConnectReason.EXPIRED if link.expired or code == 1001 else ConnectReason.DROPPED
