@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
+
+from tests.live.conftest import RealtimeClient
 
 ADMIN = "cluster-admin-token"
 START_TIMEOUT_S = 30.0  # a cold start imports everything and migrates; generous for a loaded CI machine
@@ -130,13 +132,8 @@ async def put_music(http: httpx.AsyncClient, user_id: str, *artists: str) -> htt
     )
 
 
-@dataclass
-class Conversation:
-    """A raw realtime client on one instance; keeps every event."""
-
-    ws: ClientConnection
-    events: list[dict[str, Any]] = field(default_factory=list)
-    _cursor: int = 0
+class Conversation(RealtimeClient):
+    """A raw realtime client on one instance of the cluster; keeps every event."""
 
     @classmethod
     async def open(cls, instance: Instance, token: str) -> Conversation:
@@ -148,18 +145,6 @@ class Conversation:
         created = await conversation.until("session.created")
         assert created["type"] == "session.created"
         return conversation
-
-    async def until(
-        self, kind: str, pred: Callable[[dict[str, Any]], bool] = lambda e: True
-    ) -> dict[str, Any]:
-        while True:
-            while self._cursor < len(self.events):
-                event = self.events[self._cursor]
-                self._cursor += 1
-                if event.get("type") == kind and pred(event):
-                    return event
-            raw = await asyncio.wait_for(self.ws.recv(), EVENT_TIMEOUT_S)
-            self.events.append(json.loads(raw))
 
     async def ask_for_music(self) -> str:
         """Ask the offline engine for a song: it calls play_music with the first artist its current

@@ -31,11 +31,10 @@ ARIK = "אריק איינשטיין"
 SHLOMO = "שלמה ארצי"
 
 
-@pytest.fixture
-def instances(tmp_path: Path, postgres_databases: object, redis_url: str) -> Iterator[list[Instance]]:
-    database = postgres_databases.create()  # type: ignore[attr-defined]
+def _running(tmp_path: Path, databases: object, redis_url: str, **settings: str) -> Iterator[list[Instance]]:
+    database = databases.create()  # type: ignore[attr-defined]
     started = [
-        Instance(name, cluster_env(tmp_path, name, database, redis_url), tmp_path / f"{name}.log")
+        Instance(name, cluster_env(tmp_path, name, database, redis_url, **settings), tmp_path / f"{name}.log")
         for name in ("a", "b")
     ]
     try:
@@ -45,6 +44,11 @@ def instances(tmp_path: Path, postgres_databases: object, redis_url: str) -> Ite
     finally:
         for instance in started:
             instance.stop()
+
+
+@pytest.fixture
+def instances(tmp_path: Path, postgres_databases: object, redis_url: str) -> Iterator[list[Instance]]:
+    yield from _running(tmp_path, postgres_databases, redis_url)
 
 
 async def test_a_save_on_one_instance_is_confirmed_by_the_conversation_on_another(
@@ -143,22 +147,7 @@ async def _none(count: object) -> bool:
 
 @pytest.fixture
 def limited(tmp_path: Path, postgres_databases: object, redis_url: str) -> Iterator[list[Instance]]:
-    database = postgres_databases.create()  # type: ignore[attr-defined]
-    started = [
-        Instance(
-            name,
-            cluster_env(tmp_path, name, database, redis_url, COMPANION_MAX_SESSIONS_PER_PERSON="1"),
-            tmp_path / f"{name}.log",
-        )
-        for name in ("a", "b")
-    ]
-    try:
-        for instance in started:
-            instance.start()
-        yield started
-    finally:
-        for instance in started:
-            instance.stop()
+    yield from _running(tmp_path, postgres_databases, redis_url, COMPANION_MAX_SESSIONS_PER_PERSON="1")
 
 
 async def test_a_persons_limit_counts_the_conversations_of_every_instance(limited: list[Instance]) -> None:
