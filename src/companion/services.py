@@ -59,8 +59,9 @@ class Services:
         device_id: str | None = None,
         device_key: str | None = None,
     ) -> int:
-        """End every live conversation of a person, a tablet, or a device key (a tablet's id or a
-        device token's id), on every instance; how many ended. Erasure and revocation call this."""
+        """End every live conversation of a person, a tablet, or a device key (a tablet's id, or
+        ``auth.principal.token_device_key(id)`` for a device token), on every instance; how many ended.
+        Erasure and revocation call this."""
         if self.directory is None:
             return await self.sessions.close_matching(
                 ending, user_id=user_id, device_id=device_id, device_key=device_key

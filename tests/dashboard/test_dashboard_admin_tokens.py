@@ -174,3 +174,19 @@ async def test_the_admin_page_costs_the_same_queries_for_one_caregiver_or_six(da
     many = await queries_for(dash, "/dashboard/admin")
     assert many == few, f"{few} queries for 1 caregiver, {many} for 6"
     assert "carer4" in (await dash.get("/dashboard/admin")).text
+
+
+async def test_a_session_signed_in_with_a_token_revoked_elsewhere_is_signed_out(dash: Dash) -> None:
+    await dash.get("/dashboard/login")
+    assert dash.creds.admin_token is not None
+    signed = await dash.post("/dashboard/login/admin", {"token": dash.creds.admin_token})
+    assert signed.status_code == 303
+    assert (await dash.get("/dashboard/admin")).status_code == 200
+    [admin] = [t for t in await dash.services.store.list_tokens() if t.role == "admin"]
+    # revoked through the API (as another administrator would, on any instance)
+    revoked = await dash.client.delete(
+        f"/api/tokens/{admin.id}", headers={"Authorization": f"Bearer {ADMIN}"}
+    )
+    assert revoked.status_code in (200, 204), revoked.text
+    after = await dash.client.get("/dashboard/admin", follow_redirects=False)
+    assert after.status_code in (302, 303) and "/dashboard/login" in after.headers["location"]

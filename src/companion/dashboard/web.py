@@ -235,7 +235,12 @@ async def get_page(request: Request) -> Page:
 
 
 async def signed_in(page: Annotated[Page, Depends(get_page)]) -> Page:
-    if page.session is None or not page.session.signed_in:
+    """A signed-in session whose credential still stands: a token revoked or expired, or a caregiver
+    account deleted, on any instance, signs the session out at its next request."""
+    if page.session is None or page.session.principal is None:
+        raise LoginRequired
+    if not await page.services.auth.still_valid(page.session.principal):
+        page.sign_out()
         raise LoginRequired
     return page
 
