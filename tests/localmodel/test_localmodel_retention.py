@@ -82,3 +82,33 @@ async def test_the_server_keeps_only_the_latest_finished_sessions(server: LocalM
     assert server.connections_total == FINISHED_KEPT + 3
     assert len(server.all_sessions) == FINISHED_KEPT
     assert server.all_sessions[-1].config["id"] == f"sess_{FINISHED_KEPT + 3}"
+
+
+def test_an_open_microphone_in_silence_keeps_only_the_next_turns_padding(
+    make_engine: Callable[..., EngineSession],
+) -> None:
+    """Server VAD on, and ten minutes of room noise below its threshold: nothing is committed, so the
+    buffer must not keep what can never become part of a turn (it grew by ~2.9 MB a minute)."""
+    engine = make_engine()
+    engine.receive_event(update("u1", instructions="Be kind."))  # the default: server VAD
+    quiet = base64.b64encode(pcm(FRAME_MS, amplitude=30)).decode()
+    for index in range(10 * 60 * 1000 // FRAME_MS):
+        engine.receive_event({"type": "input_audio_buffer.append", "event_id": f"e{index}", "audio": quiet})
+    padding_ms = engine.config["audio"]["input"]["turn_detection"]["prefix_padding_ms"]
+    assert len(engine.audio.buffer) <= (padding_ms + 100) * 48  # 24 kHz PCM16: 48 bytes a millisecond
+    loud = base64.b64encode(pcm(FRAME_MS, amplitude=12_000)).decode()
+    events = []
+    for index in range(20):  # and speech afterwards still starts a turn, with its padding
+        events += engine.receive_event(
+            {"type": "input_audio_buffer.append", "event_id": f"s{index}", "audio": loud}
+        )
+    assert any(e["type"] == "input_audio_buffer.speech_started" for e in events)
+    assert len(engine.audio.buffer) >= (padding_ms + 20 * FRAME_MS) * 48 - FRAME_MS * 48
+
+
+def test_instructions_history_is_bounded(make_engine: Callable[..., EngineSession]) -> None:
+    engine = make_engine()
+    for n in range(500):
+        engine.receive_event(update(f"u{n}", instructions=f"version {n}"))
+    assert len(engine.instructions_history) <= 50
+    assert engine.instructions_history[-1] == "version 499"

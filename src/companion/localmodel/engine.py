@@ -52,6 +52,7 @@ MIN_COMMIT_MS: Final = 100  # the service refuses to commit less audio than this
 # Client events ``received`` keeps: the opening session.update and minutes of talk, but not an hour's
 # 50 appends a second (the oldest go first).
 RECEIVED_KEPT: Final = 1000
+INSTRUCTIONS_KEPT: Final = 50  # the latest instructions, for tests and diagnosis; older ones are dropped
 DEFAULT_OUTPUT_DELAY_S: Final = 0.005  # pause per streamed delta: a response stays "active" a while
 
 _EVENT_KEYS: Final[Mapping[str, frozenset[str]]] = {
@@ -330,6 +331,7 @@ class EngineSession:
         self.config = cfg.merge_session(self.config, update)
         if "instructions" in update:
             self.instructions_history.append(self.config["instructions"])
+            del self.instructions_history[:-INSTRUCTIONS_KEPT]
         if "turn_detection" in update.get("audio", {}).get("input", {}):
             self.audio.configure(self.config["audio"]["input"]["turn_detection"])
         return [self._event("session.updated", session=copy.deepcopy(self.config))]

@@ -7,7 +7,7 @@ from typing import Any
 
 from companion.localmodel.audio import BYTES_PER_MS, decode_audio
 from companion.localmodel.config import SERVER_VAD_DEFAULTS
-from companion.localmodel.vad import EnergyVad
+from companion.localmodel.vad import FRAME_MS, MIN_SPEECH_MS, EnergyVad
 
 
 class AudioInput:
@@ -48,7 +48,14 @@ class AudioInput:
         self._received_bytes += len(pcm)
         if self._vad is None:
             return []
-        return [(event.kind, event.at_ms) for event in self._vad.feed(pcm)]
+        events = [(event.kind, event.at_ms) for event in self._vad.feed(pcm)]
+        if not events and not self._vad.in_speech:
+            # Silence between turns: only what the next turn's padding and onset could take is kept,
+            # as the real service does, so an idle open microphone costs no memory.
+            keep = (self._vad.prefix_padding_ms + MIN_SPEECH_MS + FRAME_MS) * BYTES_PER_MS
+            if len(self.buffer) > keep:
+                del self.buffer[: len(self.buffer) - keep]
+        return events
 
     def reserve_item_id(self, item_id: str) -> str:
         self.reserved_item_id = item_id
