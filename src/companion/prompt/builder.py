@@ -133,10 +133,18 @@ def build(context: CareContext, *, budget_tokens: int = DEFAULT_BUDGET_TOKENS) -
     """Compile ``context`` into instructions within ``budget_tokens`` (see the module docstring)."""
     profile = context.profile
     pack = pack_for(profile.personal_info.language if profile else None)
-    # Each memory's line is rendered and costed once; the budget search only chooses how many to keep.
-    ordered = sorted(context.memories, key=_drop_key)
-    drop_order = tuple(memory_item(pack, memory) for memory in ordered)
-    costs = _MemoryCosts(pack, context, drop_order)
+    # Each memory's line is rendered and costed once, and only if some could be kept (a profile whose
+    # other sections alone exceed the budget keeps none); the search only chooses how many to keep.
+    every = len(context.memories)
+    memories: list[tuple[tuple[str | None, ...], _MemoryCosts]] = []
+
+    def memory_lines() -> tuple[tuple[str | None, ...], _MemoryCosts]:
+        if not memories:
+            ordered = sorted(context.memories, key=_drop_key)
+            lines = tuple(memory_item(pack, memory) for memory in ordered)
+            memories.append((lines, _MemoryCosts(pack, context, lines)))
+        return memories[0]
+
     others: dict[Caps, tuple[int, int]] = {}
     memo: SectionMemo = {}
 
@@ -146,12 +154,15 @@ def build(context: CareContext, *, budget_tokens: int = DEFAULT_BUDGET_TOKENS) -
             sections = render(Draft(context=context, pack=pack, caps=caps, memories=()), memo)
             others[caps] = (sum(estimate_units(s.text) for s in sections), len(sections))
         units, count = others[caps]
-        if costs.kept_lines(dropped):
-            units += costs.section_units(dropped)
-            count += 1
+        if dropped < every:
+            costs = memory_lines()[1]
+            if costs.kept_lines(dropped):
+                units += costs.section_units(dropped)
+                count += 1
         return units_to_tokens(units + _SEPARATOR_UNITS * max(count - 1, 0))
 
     def attempt(caps: Caps, dropped: int) -> _Attempt:
+        drop_order = memory_lines()[0] if dropped < every else ()
         kept = tuple(line for line in reversed(drop_order[dropped:]) if line)  # most important first
         sections = render(Draft(context=context, pack=pack, caps=caps, memories=kept), memo)
         text = SECTION_SEPARATOR.join(section.text for section in sections)
@@ -170,10 +181,10 @@ def build(context: CareContext, *, budget_tokens: int = DEFAULT_BUDGET_TOKENS) -
         )
 
     full = Caps()
-    if tokens(full, 0) <= budget_tokens:
-        return result(attempt(full, 0))
-    if tokens(full, len(drop_order)) <= budget_tokens:
-        low, high = 1, len(drop_order)  # dropping ``high`` fits; dropping ``low - 1`` does not
+    if tokens(full, every) <= budget_tokens:  # without memories it fits: keep as many as fit
+        if tokens(full, 0) <= budget_tokens:
+            return result(attempt(full, 0))
+        low, high = 1, every  # dropping ``high`` fits; dropping ``low - 1`` does not
         while low < high:
             middle = (low + high) // 2
             if tokens(full, middle) <= budget_tokens:
@@ -181,15 +192,18 @@ def build(context: CareContext, *, budget_tokens: int = DEFAULT_BUDGET_TOKENS) -
             else:
                 low = middle + 1
         return result(attempt(full, high))
-    trimmed: list[str] = []
-    chosen = full
-    for step, caps in LEVELS:
-        if step not in trimmed:
-            trimmed.append(step)
-        chosen = caps
-        if tokens(caps, len(drop_order)) <= budget_tokens:
-            break
-    return result(attempt(chosen, len(drop_order)), tuple(trimmed))
+    # The first level that fits, by bisection: each level cuts at least what the one before it cut, so
+    # the estimate never grows from one level to the next, and a profile full to its limits renders
+    # three levels instead of all seven.
+    low, high = 0, len(LEVELS) - 1  # the last level is taken even when nothing fits
+    while low < high:
+        middle = (low + high) // 2
+        if tokens(LEVELS[middle][1], every) <= budget_tokens:
+            high = middle
+        else:
+            low = middle + 1
+    trimmed = tuple(dict.fromkeys(step for step, _ in LEVELS[: low + 1]))
+    return result(attempt(LEVELS[low][1], every), trimmed)
 
 
 _NEWLINE_UNITS: Final = estimate_units("\n")

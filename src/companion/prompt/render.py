@@ -105,7 +105,7 @@ class Draft:
 
     def clean_all(self, values: Iterable[object], cap: int = MAX_VALUE_CHARS) -> list[str]:
         """Sanitised, non-empty, de-duplicated (case-insensitively) values, in the given order."""
-        return list(_clean_all(tuple(str(value) for value in values), cap))
+        return list(_clean_all(tuple(map(str, values)), cap))
 
     def line(self, key: str, values: Iterable[object], cap: int = MAX_VALUE_CHARS) -> str | None:
         """A data line, or ``None`` when no value is left after sanitising."""
