@@ -48,7 +48,7 @@ class AudioInput:
         self._received_bytes += len(pcm)
         if self._vad is None:
             return []
-        events = [(event.kind, event.at_ms) for event in self._vad.feed(pcm)]
+        events: list[tuple[str, int]] = [(event.kind, event.at_ms) for event in self._vad.feed(pcm)]
         if not events and not self._vad.in_speech:
             # Silence between turns: only what the next turn's padding and onset could take is kept,
             # as the real service does, so an idle open microphone costs no memory.

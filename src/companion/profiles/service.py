@@ -206,9 +206,11 @@ class ProfileService:
     ) -> SaveResult:
         """Validate and save one section; an existing one needs the version it was based on."""
         data = parse_section(section, body)
-        current = await self._store.get(user_id, section, SECTION_DOC_ID)
         expected: int | None = if_match
-        if current is not None and if_match is None:
+        # With If-Match the write itself checks the version (one round trip); without it, whether the
+        # section exists decides between a create and a 428.
+        current = None if if_match is not None else await self._store.get(user_id, section, SECTION_DOC_ID)
+        if current is not None:
             if not if_match_any:
                 raise PreconditionRequired(
                     f"The {section} section already exists: send If-Match with its version "
