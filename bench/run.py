@@ -190,12 +190,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     only = frozenset(args.only or SCENARIOS)
     raise_open_files_limit()
     started = time.perf_counter()
+    load_before = os.getloadavg()
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
         fresh = runner.run(
             asyncio.wait_for(run(config, only, postgres=args.postgres, profile=args.profile), RUN_TIMEOUT_S)
         )
     results = merge(args.out, fresh, quick=config.name != FULL.name, overrides=args.set)
     results["duration_s"] = round(time.perf_counter() - started, 1)
+    # The machine is shared: how busy it was says how far the run's figures can be trusted.
+    results["load_average_1min"] = {"start": load_before[0], "end": os.getloadavg()[0]}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     if not args.no_docs:
