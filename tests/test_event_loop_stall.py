@@ -20,7 +20,7 @@ class _Accounts:
     def __init__(self) -> None:
         self.caregivers: dict[str, CaregiverRecord] = {}
 
-    async def add_caregiver(self, caregiver: CaregiverRecord) -> None:
+    async def add_caregiver_assigned(self, caregiver: CaregiverRecord, user_ids: list[str]) -> None:
         self.caregivers[caregiver.username] = caregiver
 
     async def find_caregiver_by_username(self, username: str) -> CaregiverRecord | None:
