@@ -14,12 +14,14 @@ import os
 import secrets
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 from sqlalchemy.engine import URL, make_url
 
+from bench.redis_server import RedisServer
 from services import require_service, tcp_unreachable
 
 # The demo person's doses are at fixed local hours (07:00 and 08:00 in Jerusalem): a service under test
@@ -127,3 +129,17 @@ def redis_url() -> Iterator[str]:
         if leases.get(f"companion-test-lease:{chosen}") == owner.encode():
             leases.delete(f"companion-test-lease:{chosen}")
         leases.close()
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A ``redis-server`` of the test's own (no persistence) that it may stop and start again; the
+    machine's Redis is never stopped. Skips, or fails under ``CI=true``, without redis-server."""
+    if RedisServer.binary() is None:
+        require_service("redis-server", "not installed (Debian package redis-server)")
+    server = RedisServer(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

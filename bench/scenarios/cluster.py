@@ -15,10 +15,6 @@ interval (1 s).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import shutil
-import socket
-import subprocess
 import tempfile
 import time
 import uuid
@@ -30,12 +26,12 @@ import httpx
 
 from bench.net import Realtime
 from bench.procs import Child, start_child
+from bench.redis_server import RedisServer
 from bench.stats import summary_ms
 
 ADMIN: Final = "bench-cluster-admin"
 HEADERS: Final = {"Authorization": f"Bearer {ADMIN}"}
 POSTGRES_ADMIN: Final = "postgresql://postgres@127.0.0.1:5432/postgres"
-REDIS_START_S: Final = 10.0
 CATCH_UP_POLL_S: Final = 0.02
 CATCH_UP_LIMIT_S: Final = 10.0  # the promise: no conversation stale longer than this
 RATIO_TARGET: Final = 1.3
@@ -45,49 +41,6 @@ PROFILE: Final = {
     "personalInfo": {"fullName": "משה לוי", "preferredName": "משה", "gender": "male", "age": 80},
     "cognitiveMode": "dementia-mild",
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class _Redis:
-    """A ``redis-server`` of the scenario's own, without persistence, that it may stop and start."""
-
-    def __init__(self, folder: Path) -> None:
-        self.port = _free_port()
-        self.folder = folder
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError("the cluster scenario needs redis-server (Debian package redis-server)")
-        self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            cwd=self.folder,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + REDIS_START_S
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.2):
-                return
-            if time.monotonic() > deadline:
-                raise RuntimeError("redis-server did not start")
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(REDIS_START_S)
-            self.process = None
 
 
 async def _music(http: httpx.AsyncClient, user_id: str, artists: list[str]) -> dict[str, Any]:
@@ -150,7 +103,7 @@ async def run_cluster(samples: int, warmup: int = 3) -> dict[str, Any]:
     await admin.execute(f'CREATE DATABASE "{name}"')
     with tempfile.TemporaryDirectory(prefix="companion-bench-cluster-") as folder:
         workdir = Path(folder)
-        redis = _Redis(workdir)
+        redis = RedisServer(workdir)
         redis.start()
         children: list[Child] = []
         try:

@@ -11,7 +11,7 @@ from companion.profiles.alerts import AlertService
 from companion.profiles.service import ProfileService
 from companion.prompt import Instructions, build
 from companion.realtime.endings import Ending
-from companion.realtime.manager import SessionManager
+from companion.realtime.manager import SessionManager, SessionMatch
 from companion.realtime.metrics import Metrics
 from companion.settings import Settings
 from companion.store import SqlStore
@@ -62,13 +62,10 @@ class Services:
         """End every live conversation of a person, a tablet, or a device key (a tablet's id, or
         ``auth.principal.token_device_key(id)`` for a device token), on every instance; how many ended.
         Erasure and revocation call this."""
+        match = SessionMatch(user_id, device_id, device_key)
         if self.directory is None:
-            return await self.sessions.close_matching(
-                ending, user_id=user_id, device_id=device_id, device_key=device_key
-            )
-        return await self.directory.close_matching(
-            ending, user_id=user_id, device_id=device_id, device_key=device_key
-        )
+            return await self.sessions.close_matching(ending, match)
+        return await self.directory.close_matching(ending, match)
 
     async def instructions(self, user_id: str) -> Instructions:
         return build(await self.profiles.context(user_id), budget_tokens=self.settings.token_budget)

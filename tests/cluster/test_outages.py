@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
+from bench.redis_server import RedisServer
 from tests.cluster.instances import (
     ADMIN_HEADERS,
     Conversation,
@@ -21,20 +20,11 @@ from tests.cluster.instances import (
     put_music,
     seed_person,
 )
-from tests.dashboard.test_dashboard_redis_down import OwnRedis, _free_port
 
 USER = "user-cluster-002"
 NAOMI = "נעמי שמר"
 ARIK = "אריק איינשטיין"
 STALE_AT_MOST_S = 10.0  # the promise: no conversation stays stale longer than this after a save
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
-    server = OwnRedis(_free_port(), tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 def start(tmp_path: Path, database: str, redis_url: str, *names: str) -> list[Instance]:
@@ -47,7 +37,7 @@ def start(tmp_path: Path, database: str, redis_url: str, *names: str) -> list[In
 
 
 async def test_a_change_saved_while_redis_is_down_reaches_the_conversation(
-    tmp_path: Path, postgres_databases: object, own_redis: OwnRedis
+    tmp_path: Path, postgres_databases: object, own_redis: RedisServer
 ) -> None:
     database = postgres_databases.create()  # type: ignore[attr-defined]
     a, b = start(tmp_path, database, own_redis.url, "a", "b")

@@ -5,76 +5,13 @@ runs its own ``redis-server`` (no persistence) so that it can stop it, and start
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
-import redis
 
+from bench.redis_server import RedisServer
 from companion.demo import DEMO_USER
 from tests.dashboard.test_dashboard_cluster import instance
-from tests.services import require_service
-
-REDIS_START_S = 10.0  # a local redis-server answers within milliseconds; this is only a ceiling
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
-
-
-class OwnRedis:
-    def __init__(self, port: int, folder: Path) -> None:
-        self.port = port
-        self.folder = folder
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            require_service("redis-server", "not installed")
-        self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            cwd=self.folder,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=self.port, socket_timeout=1)
-        deadline = time.monotonic() + REDIS_START_S
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        client.close()
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=REDIS_START_S)
-            self.process = None
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
-    server = OwnRedis(_free_port(), tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 def unavailable(response: httpx.Response) -> None:
@@ -84,7 +21,7 @@ def unavailable(response: httpx.Response) -> None:
 
 
 async def test_a_stopped_redis_answers_503_and_lets_nobody_through(
-    tmp_path: Path, own_redis: OwnRedis
+    tmp_path: Path, own_redis: RedisServer
 ) -> None:
     data = tmp_path / "data"
     data.mkdir()

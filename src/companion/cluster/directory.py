@@ -27,7 +27,7 @@ from companion.errors import (
 )
 from companion.events import RefreshCounts
 from companion.realtime.endings import Ending
-from companion.realtime.manager import SessionManager
+from companion.realtime.manager import SessionManager, SessionMatch
 from companion.realtime.records import ClosedSession, RefreshRecord
 from companion.realtime.session import LiveSession
 
@@ -229,21 +229,12 @@ class SessionDirectory:
         answers = await asyncio.gather(*(ask(o) for o in holders))
         return [(o, holders[o], a) for o, a in zip(holders, answers, strict=True)]
 
-    async def close_matching(
-        self,
-        ending: Ending,
-        *,
-        user_id: str | None = None,
-        device_id: str | None = None,
-        device_key: str | None = None,
-    ) -> int:
+    async def close_matching(self, ending: Ending, match: SessionMatch) -> int:
         """End the matching conversations here and on every other live instance; how many ended."""
-        ended = await self.manager.close_matching(
-            ending, user_id=user_id, device_id=device_id, device_key=device_key
-        )
+        ended = await self.manager.close_matching(ending, match)
         if self.registry is None:
             return ended
-        args = {"ending": ending.name, "userId": user_id, "deviceId": device_id, "deviceKey": device_key}
+        args = {"ending": ending.name, **match.as_json()}
         try:
             others = [i for i in await self.registry.live_instances() if i != self.instance]
         except REDIS_DOWN as exc:
@@ -261,7 +252,7 @@ class SessionDirectory:
 
     async def close_device(self, device_id: str) -> int:
         """End a revoked tablet's conversations on every instance; how many ended."""
-        return await self.close_matching(Ending.DEVICE_REVOKED, device_id=device_id)
+        return await self.close_matching(Ending.DEVICE_REVOKED, SessionMatch(device_id=device_id))
 
     async def say_when_quiet(self, user_id: str, note: str) -> bool:
         """Have the person's conversation speak at its next quiet moment, wherever it runs."""
@@ -322,10 +313,7 @@ class SessionDirectory:
             return (await self.manager.refresh_user_counts(str(args["userId"]))).as_json()
         if op == "close_matching":
             return await self.manager.close_matching(
-                Ending[str(args["ending"])],
-                user_id=args.get("userId"),
-                device_id=args.get("deviceId"),
-                device_key=args.get("deviceKey"),
+                Ending[str(args["ending"])], SessionMatch.from_json(args)
             )
         if op == "say_when_quiet":
             return await self.manager.say_when_quiet(str(args["userId"]), str(args["note"]))

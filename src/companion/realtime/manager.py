@@ -50,6 +50,34 @@ class SessionLimits:
 
 
 @dataclass(frozen=True, slots=True)
+class SessionMatch:
+    """Which live sessions to end: a person's, a paired tablet's, or those held by a device key (a
+    tablet's id, or ``auth.principal.token_device_key(id)`` for a device token)."""
+
+    user_id: str | None = None
+    device_id: str | None = None
+    device_key: str | None = None
+
+    def names(self, user_id: str, device_id: str | None, device_key: str | None) -> bool:
+        return (
+            (self.user_id is not None and user_id == self.user_id)
+            or (self.device_id is not None and device_id == self.device_id)
+            or (self.device_key is not None and device_key == self.device_key)
+        )
+
+    def as_json(self) -> dict[str, str | None]:
+        return {"userId": self.user_id, "deviceId": self.device_id, "deviceKey": self.device_key}
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> SessionMatch:
+        def text(key: str) -> str | None:
+            value = data.get(key)
+            return None if value is None else str(value)
+
+        return cls(text("userId"), text("deviceId"), text("deviceKey"))
+
+
+@dataclass(frozen=True, slots=True)
 class Load:
     """How many live sessions each person and each device key holds (an instance's, or the others')."""
 
@@ -192,24 +220,13 @@ class SessionManager:
 
     async def close_device(self, device_id: str) -> int:
         """End at once every live session opened from a device that was just revoked; how many."""
-        return await self.close_matching(Ending.DEVICE_REVOKED, device_id=device_id)
+        return await self.close_matching(Ending.DEVICE_REVOKED, SessionMatch(device_id=device_id))
 
-    async def close_matching(
-        self,
-        ending: Ending,
-        *,
-        user_id: str | None = None,
-        device_id: str | None = None,
-        device_key: str | None = None,
-    ) -> int:
-        """End at once every live session of a person, of a paired tablet, or held by a device key (a
-        tablet's id or a device token's id) that was just erased or revoked; how many ended."""
+    async def close_matching(self, ending: Ending, match: SessionMatch) -> int:
+        """End at once every live session ``match`` names (a person erased, a tablet or a device
+        token revoked); how many ended."""
         sessions = [
-            s
-            for s in self._live.values()
-            if (user_id is not None and s.user_id == user_id)
-            or (device_id is not None and s.device_id == device_id)
-            or (device_key is not None and self._device_keys.get(s.id) == device_key)
+            s for s in self._live.values() if match.names(s.user_id, s.device_id, self._device_keys.get(s.id))
         ]
         await asyncio.gather(*(s.close(ending) for s in sessions))
         return len(sessions)
