@@ -28,6 +28,44 @@ QueryText = Annotated[str | None, Query(max_length=200)]  # a name or a title, n
 # cheap), so a track the profile no longer allows stops playing at once; no shared cache ever.
 TRACK_CACHE = "private, no-cache"
 _AUDIO = {"audio/*": {"schema": {"type": "string", "format": "binary"}}}
+
+
+def _json(description: str, schema: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
+    """A 200 answer for the API document (the routes build plain dicts)."""
+    return {200: {"description": description, "content": {"application/json": {"schema": schema}}}}
+
+
+_TRACK = {
+    "type": "object",
+    "required": ["id", "artist", "title", "url", "durationS"],
+    "properties": {
+        "id": {"type": "string"},
+        "artist": {"type": "string"},
+        "title": {"type": "string"},
+        "url": {"type": "string"},
+        "durationS": {"type": ["number", "null"]},
+    },
+}
+LIBRARY_RESPONSES = _json(
+    "Whether there is music, and how many tracks",
+    {
+        "type": "object",
+        "required": ["available", "tracks"],
+        "properties": {"available": {"type": "boolean"}, "tracks": {"type": "integer", "minimum": 0}},
+    },
+)
+MATCH_RESPONSES = _json(
+    "The track to play, or none and why",
+    {
+        "type": "object",
+        "required": ["available", "track", "reason"],
+        "properties": {
+            "available": {"type": "boolean"},
+            "track": {"anyOf": [_TRACK, {"type": "null"}]},
+            "reason": {"type": ["string", "null"]},
+        },
+    },
+)
 # The file's answers for the API document (its errors are added with every route's, in api/openapi.py).
 TRACK_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "The audio file, as its own type (audio/mpeg, audio/ogg, ...)", "content": _AUDIO},
@@ -53,14 +91,14 @@ def _library(library: MusicLibrary | None) -> MusicLibrary | None:
     return library if library is not None and len(library) > 0 else None
 
 
-@router.get("")
+@router.get("", response_model=None, responses=LIBRARY_RESPONSES)
 async def library_state(services: ServicesDep, _device: Device) -> dict[str, Any]:
     """Whether the page may offer music at all (with no library it tells the model so)."""
     library = _library(services.music)
     return {"available": library is not None, "tracks": len(library) if library else 0}
 
 
-@router.get("/match")
+@router.get("/match", response_model=None, responses=MATCH_RESPONSES)
 async def match(
     services: ServicesDep,
     device: Device,

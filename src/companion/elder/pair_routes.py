@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import math
 from html import escape
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
@@ -49,6 +49,27 @@ router = APIRouter(tags=["elder"])  # the pages stay out of the API document; /a
 
 PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
 TTL_MINUTES = int(PAIRING_CODE_TTL.total_seconds() // 60)
+# /app/session's answer, for the API document (the route builds a plain dict).
+SESSION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "A single-use client secret for one live conversation at realtimeUrl",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["clientSecret", "expiresAt", "realtimeUrl", "userId", "deviceId"],
+                    "properties": {
+                        "clientSecret": {"type": "string"},
+                        "expiresAt": {"type": "string", "format": "date-time"},
+                        "realtimeUrl": {"type": "string"},
+                        "userId": {"type": "string"},
+                        "deviceId": {"type": "string"},
+                    },
+                }
+            }
+        },
+    }
+}
 
 # outcome -> (HTTP status, Hebrew title, Hebrew text, English text)
 _FAILURES: dict[str, tuple[int, str, str, str]] = {
@@ -217,7 +238,7 @@ async def pair_by_code(request: Request) -> Response:
     return await _pair(request, raw if isinstance(raw, str) else "")
 
 
-@router.post(SESSION, dependencies=[Depends(_same_origin)])
+@router.post(SESSION, dependencies=[Depends(_same_origin)], responses=SESSION_RESPONSES)
 async def client_secret(
     request: Request, device: Annotated[DeviceIdentity, Depends(require_device)]
 ) -> JSONResponse:
