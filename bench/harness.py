@@ -97,6 +97,10 @@ class Harness:
             # Every pool person has the demo person's doses: at 07:00 and 08:00 their time the care
             # loop would speak reminders into a thousand sessions, and each run would depend on the hour.
             "COMPANION_REMINDERS": "false",
+            # save_to_confirmed opens K sessions of one person on one device token: beyond the limits
+            # a real household needs (3 and 2), which it measures nothing about
+            "COMPANION_MAX_SESSIONS_PER_PERSON": str(max(3, *config.save_k)),
+            "COMPANION_MAX_SESSIONS_PER_DEVICE": str(max(2, *config.save_k)),
         }
         if database_url:
             env["COMPANION_DATABASE_URL"] = database_url

@@ -204,6 +204,11 @@ def _cpu_row(key: str, node: dict[str, Any]) -> Row:
         node["cpu_ratio"],
         1.5,
     )
+    if "streaming_cpu_ratio" in node:
+        idle = f"{node['relay_idle_cpu_ms_per_s']:.0f} / {node['forwarder_idle_cpu_ms_per_s']:.0f} ms/s"
+        net = node["streaming_cpu_ratio"]
+        note = f"; idle (all connected, silent): {idle}; without it: {net:.2f}×" if net else ""
+        row = Row(row.scenario, row.n, row.figure, row.measured + note, row.target, row.met)
     if node.get("latency_target_applies", True):
         return row
     return Row(row.scenario, row.n, row.figure, row.measured, row.target, "n/a (forwarder behind)")

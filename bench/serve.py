@@ -90,6 +90,7 @@ async def _service() -> None:
     import uvicorn
 
     from companion.app import create_app
+    from companion.cli import MAX_REQUEST_HEAD
     from companion.settings import Settings
 
     settings = Settings()
@@ -102,6 +103,9 @@ async def _service() -> None:
             log_level="warning",
             lifespan="on",
             ws="websockets-sansio",
+            # as ``companion serve`` (cli.server_config): h11 with a bounded request head
+            http="h11",
+            h11_max_incomplete_event_size=MAX_REQUEST_HEAD,
             backlog=4096,  # 1,000 clients connect in bursts
         )
     )

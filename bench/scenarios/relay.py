@@ -44,6 +44,7 @@ BEHIND_MS = FRAME_S * 1000  # a path that adds more than a frame at p99 is queue
 CPU_RATIO_TARGET = 1.5  # relay CPU per streaming session at most this times the bare forwarder's
 ADDED_P99_TARGET_MS = 2.0  # added latency per frame, one way, p99, wherever the forwarder keeps real time
 SETTLE_S = 0.5  # after a run's clients closed, before the next run opens its own
+IDLE_WINDOW_S = 3.0  # every client connected and silent: each process's CPU without streaming
 
 
 def _frame() -> str:
@@ -92,8 +93,6 @@ async def _stream(h: Harness, paths: dict[str, list[Realtime]]) -> dict[str, dic
     for name, clients in paths.items():
         streamers += [_Streamer(c, name, i % PROBE_EVERY) for i, c in enumerate(clients)]
     streamers.sort(key=lambda s: s.phase)  # each slot gets clients of every path
-    start = time.perf_counter() + 0.1
-    window = (start + cfg.relay_warmup_s, start + cfg.relay_warmup_s + cfg.relay_window_s)
     lags: list[float] = []
 
     async def group(members: list[_Streamer], offset: float) -> None:
@@ -124,6 +123,13 @@ async def _stream(h: Harness, paths: dict[str, list[Realtime]]) -> dict[str, dic
         await asyncio.sleep(max(0.0, window[1] - time.perf_counter()))
         return before, cpu()
 
+    # What each process spends with every client connected and silent (the service's care loop,
+    # keep-alive timers): reported next to the streaming figures, which include it.
+    idle_before = cpu()
+    await asyncio.sleep(IDLE_WINDOW_S)
+    idle = {role: (used - idle_before[role]) / IDLE_WINDOW_S for role, used in cpu().items()}
+    start = time.perf_counter() + 0.1
+    window = (start + cfg.relay_warmup_s, start + cfg.relay_warmup_s + cfg.relay_window_s)
     readers = [asyncio.create_task(s.read(window)) for s in streamers]
     cpu_task = asyncio.create_task(cpu_window())
     groups = [streamers[g::GROUPS] for g in range(GROUPS)]
@@ -155,6 +161,9 @@ async def _stream(h: Harness, paths: dict[str, list[Realtime]]) -> dict[str, dic
             # the engine serves every path at once: its share per session is over all of them
             sessions = len(streamers) if role == "engine" else len(clients)
             node[f"{role}_cpu_ms_per_s_per_session"] = round(used / window_s / sessions * 1000, ROUND)
+            node[f"{role}_idle_cpu_ms_per_s"] = round(idle[role] * 1000, ROUND)
+            streaming = max(0.0, used / window_s - idle[role])
+            node[f"{role}_streaming_cpu_ms_per_s_per_session"] = round(streaming / sessions * 1000, ROUND)
         out[name] = node
     return out
 
@@ -196,6 +205,9 @@ def _judge(relayed: dict[str, Any], forwarded: dict[str, Any], direct: dict[str,
     relay_cpu = relayed["service_cpu_ms_per_s_per_session"]
     forwarder_cpu = forwarded["forwarder_cpu_ms_per_s_per_session"]
     ratio = round(relay_cpu / forwarder_cpu, 2) if forwarder_cpu > 0 else None
+    relay_net = relayed["service_streaming_cpu_ms_per_s_per_session"]
+    forwarder_net = forwarded["forwarder_streaming_cpu_ms_per_s_per_session"]
+    net_ratio = round(relay_net / forwarder_net, 2) if forwarder_net > 0 else None
     kept = {
         "direct": _keeps_real_time(direct, None),
         "forwarder": _keeps_real_time(forwarded, forwarder_added),
@@ -211,6 +223,9 @@ def _judge(relayed: dict[str, Any], forwarded: dict[str, Any], direct: dict[str,
         "relay_cpu_ms_per_s_per_session": relay_cpu,
         "forwarder_cpu_ms_per_s_per_session": forwarder_cpu,
         "cpu_ratio": ratio,
+        "relay_idle_cpu_ms_per_s": relayed["service_idle_cpu_ms_per_s"],
+        "forwarder_idle_cpu_ms_per_s": forwarded["forwarder_idle_cpu_ms_per_s"],
+        "streaming_cpu_ratio": net_ratio,
         # judged where the baseline keeps up: a starved process's CPU per session says nothing
         "cpu_ratio_met": (not applies) or (ratio is not None and ratio <= CPU_RATIO_TARGET),
         "kept_real_time": kept,
