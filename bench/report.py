@@ -321,8 +321,23 @@ def header(results: dict[str, Any]) -> str:
     )
 
 
+def runs(results: dict[str, Any]) -> str:
+    """Which run each scenario's figures come from (``--only`` runs replace some scenarios only)."""
+    by_run: dict[str, list[str]] = {}
+    for name in SECTIONS:
+        run = results.get(name, {}).get("run") if isinstance(results.get(name), dict) else None
+        if run:
+            mode = "quick" if run.get("quick") else "full"
+            by_run.setdefault(f"{run['date']}, {mode}, `{run['commit'][:12]}`", []).append(name)
+    if len(by_run) < 2:
+        return ""
+    return "Figures by run: " + "; ".join(f"{', '.join(names)}: {run}" for run, names in by_run.items()) + "."
+
+
 def write_docs(results: dict[str, Any], path: Path) -> None:
-    block = f"{BEGIN}\n\n{header(results)}\n\n{table(results)}\n\n{END}"
+    by_run = runs(results)
+    block = f"{BEGIN}\n\n{header(results)}\n\n{by_run + chr(10) + chr(10) if by_run else ''}"
+    block += f"{table(results)}\n\n{END}"
     text = path.read_text() if path.exists() else f"# Performance\n\n{BEGIN}\n{END}\n"
     if BEGIN in text and END in text:
         text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END) :]

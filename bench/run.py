@@ -130,8 +130,8 @@ def merge(out: Path, fresh: dict[str, Any], *, quick: bool, overrides: list[str]
         if name in fresh:
             merged[name] = {**fresh[name], "run": stamp}
     merged.update(machine=machine(), **stamp)
-    if "store" in fresh:
-        merged["store"] = fresh["store"]
+    if "store" in fresh and set(fresh) - {"store", "bulk_postgresql"}:
+        merged["store"] = fresh["store"]  # the store of the run's other scenarios
     return merged
 
 
