@@ -96,9 +96,6 @@ class ClientLink:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._written.wait(), timeout_s)
 
-    async def receive(self) -> str | None:
-        return await self.channel.receive()
-
     async def close(self, code: int, reason: str) -> None:
         with contextlib.suppress(Exception):
             await self.channel.close(code, reason)
