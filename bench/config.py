@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-SCENARIOS = ("build", "resume", "memory", "bulk", "refresh", "save_to_confirmed", "relay")
+SCENARIOS = ("build", "resume", "memory", "bulk", "refresh", "save_to_confirmed", "relay", "cluster")
 # Keys of the results file: the scenarios, and bulk once more for a --postgres run (both are reported).
 RESULT_KEYS = (*SCENARIOS, "bulk_postgresql")
 
@@ -25,6 +25,7 @@ class BenchConfig:
     relay_warmup_s: float
     relay_window_s: float
     resume_runs: int  # conversations that each cross an expiry and a drop (in-process, on loopback)
+    cluster_samples: int  # saves of each kind (another instance, the same instance) in the cluster run
     warmup: int = 5  # untimed operations before each timed series
 
     def pool_size(self, only: frozenset[str]) -> int:
@@ -56,6 +57,7 @@ FULL = BenchConfig(
     relay_warmup_s=2.0,
     relay_window_s=15.0,
     resume_runs=20,
+    cluster_samples=200,
 )
 
 QUICK = replace(
@@ -73,6 +75,7 @@ QUICK = replace(
     relay_warmup_s=1.0,
     relay_window_s=4.0,
     resume_runs=3,
+    cluster_samples=40,
 )
 
 # The smoke test's: proves the code paths work end to end in a few seconds; its figures mean nothing.
@@ -92,6 +95,7 @@ SMOKE = replace(
     relay_warmup_s=0.2,
     relay_window_s=0.6,
     resume_runs=2,
+    cluster_samples=3,
     warmup=1,
 )
 

@@ -57,6 +57,7 @@ SAVE_K10_RATIO = 1.5  # save -> all confirmed with 10 live sessions against one
 BULK_TARGET_MS = 2000.0  # 1,000 saves at once, each confirmed by its person's session
 MEMORY_TARGET_KB = 100.0  # per idle live session
 BUILD_TARGET_MS = 1.0  # a maximum-size profile's build, p99
+CATCH_UP_TARGET_MS = 10_000.0  # a change saved while Redis is down reaches other instances within 10 s
 
 
 def _refresh(r: dict[str, Any]) -> list[Row]:
@@ -274,6 +275,34 @@ def _resume(r: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def _cluster(r: dict[str, Any]) -> list[Row]:
+    other, same = r["other_instance"], r["same_instance"]
+    n = f"{other['samples']} saves"
+    return [
+        Row(
+            "cluster",
+            n,
+            "save -> confirmed, conversation on the same instance, p50 / p95 / p99",
+            _spread(same),
+        ),
+        Row(
+            "cluster",
+            n,
+            "**save -> confirmed, conversation on another instance**, p50 / p95 / p99",
+            f"{_spread(other)} (**{r['ratio_p50']:.2f}×**, {r['delta_p50_ms']:+.2f} ms at p50)",
+            r["target"],
+            _met(bool(r["met"])),
+        ),
+        _judged(
+            "cluster",
+            f"{r['catch_up_after_redis_outage']['samples']} saves",
+            "Redis stopped: save -> the other instance's conversation follows (change log), p99",
+            float(r["catch_up_after_redis_outage"]["p99_ms"]),
+            CATCH_UP_TARGET_MS,
+        ),
+    ]
+
+
 def _build(r: dict[str, Any]) -> list[Row]:
     return [
         _judged("build", "max profile", "build time, p99", r["p99_ms"], BUILD_TARGET_MS),
@@ -291,6 +320,7 @@ SECTIONS = {
     "memory": _memory,
     "resume": _resume,
     "build": _build,
+    "cluster": _cluster,
 }
 
 

@@ -7,6 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench.redis_server import RedisServer
+from tests.services import require_service, tcp_unreachable
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 SMOKE_TIMEOUT_S = 180  # the smoke run takes a few seconds; a stuck child is killed by this bound
 
@@ -64,3 +67,27 @@ def test_smoke_relay_measures_the_bare_forwarder_beside_the_relay(tmp_path: Path
     assert set(node["kept_real_time"]) == {"relay", "forwarder", "direct"}
     page = docs.read_text()
     assert "CPU per streaming session: relay / forwarder" in page and "≤ 1.5×" in page
+
+
+def test_smoke_cluster_measures_a_save_routed_to_another_instance(tmp_path: Path) -> None:
+    """Two service processes on the machine's PostgreSQL and a redis-server of the run's own."""
+    if RedisServer.binary() is None:
+        require_service("redis-server", "not installed (Debian package redis-server)")
+    unreachable = tcp_unreachable("127.0.0.1", 5432)
+    if unreachable is not None:
+        require_service("PostgreSQL", unreachable)
+    out, docs = tmp_path / "latest.json", tmp_path / "performance.md"
+    command = [sys.executable, "-m", "bench.run", "--smoke", "--only", "cluster"]
+    result = subprocess.run(
+        [*command, "--out", str(out), "--docs", str(docs)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=SMOKE_TIMEOUT_S,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    node = json.loads(out.read_text())["cluster"]
+    assert node["other_instance"]["samples"] == 3 and node["same_instance"]["samples"] == 3
+    assert node["ratio_p50"] > 0 and node["catch_up_after_redis_outage"]["samples"] > 0
+    assert "| cluster | 3 saves | **save -> confirmed, conversation on another instance**" in docs.read_text()
