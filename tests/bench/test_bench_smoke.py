@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from bench.redis_server import RedisServer
 from tests.services import require_service, tcp_unreachable
@@ -14,11 +15,14 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 SMOKE_TIMEOUT_S = 180  # the smoke run takes a few seconds; a stuck child is killed by this bound
 
 
-def test_smoke_run_writes_results_and_the_table(tmp_path: Path) -> None:
+def run_bench(tmp_path: Path, *only: str, docs_text: str | None = None) -> tuple[dict[str, Any], str]:
+    """``bench.run --smoke`` for ``only``: its results file and the docs page it rewrote."""
     out, docs = tmp_path / "latest.json", tmp_path / "performance.md"
-    docs.write_text("# Performance\n\nhand-written text stays\n")
-    command = [sys.executable, "-m", "bench.run", "--smoke", "--only", "build", "--only", "refresh"]
-    command += ["--only", "resume"]
+    if docs_text is not None:
+        docs.write_text(docs_text)
+    command = [sys.executable, "-m", "bench.run", "--smoke"]
+    for name in only:
+        command += ["--only", name]
     result = subprocess.run(
         [*command, "--out", str(out), "--docs", str(docs)],
         cwd=ROOT,
@@ -28,7 +32,14 @@ def test_smoke_run_writes_results_and_the_table(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    results = json.loads(out.read_text())
+    results: dict[str, Any] = json.loads(out.read_text())
+    return results, docs.read_text()
+
+
+def test_smoke_run_writes_results_and_the_table(tmp_path: Path) -> None:
+    results, page = run_bench(
+        tmp_path, "build", "refresh", "resume", docs_text="# Performance\n\nhand-written text stays\n"
+    )
     assert results["machine"]["cores"] >= 1 and results["machine"]["python"]
     assert len(results["commit"]) >= 7
     assert results["build"]["p50_ms"] > 0 and results["build"]["chars"] > 0
@@ -42,30 +53,18 @@ def test_smoke_run_writes_results_and_the_table(tmp_path: Path) -> None:
         assert resume[loss]["resume"]["samples"] == 2 and resume[loss]["resume"]["p50_ms"] > 0
         assert resume[loss]["client_first_audio"]["p50_ms"] > resume[loss]["resume"]["p50_ms"]
         assert resume[loss]["ratio_p50"] > 0
-    page = docs.read_text()
     assert "hand-written text stays" in page
     assert "| refresh | 2 |" in page and "| build | max profile |" in page
     assert "| resume | 2 runs | dropped: resume / fresh start" in page
 
 
 def test_smoke_relay_measures_the_bare_forwarder_beside_the_relay(tmp_path: Path) -> None:
-    out, docs = tmp_path / "latest.json", tmp_path / "performance.md"
-    command = [sys.executable, "-m", "bench.run", "--smoke", "--only", "relay"]
-    result = subprocess.run(
-        [*command, "--out", str(out), "--docs", str(docs)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=SMOKE_TIMEOUT_S,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    node = json.loads(out.read_text())["relay"]["results"]["2"]
+    results, page = run_bench(tmp_path, "relay")
+    node = results["relay"]["results"]["2"]
     for run in ("relayed", "forwarded", "direct"):
         assert node[run]["probe_rtt"]["samples"] > 0 and node[run]["errors"] == 0
     assert node["forwarded"]["forwarder_cpu_s"] >= 0 and "cpu_ratio" in node
     assert set(node["kept_real_time"]) == {"relay", "forwarder", "direct"}
-    page = docs.read_text()
     assert "CPU per streaming session: relay / forwarder" in page and "≤ 1.5×" in page
 
 
@@ -76,18 +75,8 @@ def test_smoke_cluster_measures_a_save_routed_to_another_instance(tmp_path: Path
     unreachable = tcp_unreachable("127.0.0.1", 5432)
     if unreachable is not None:
         require_service("PostgreSQL", unreachable)
-    out, docs = tmp_path / "latest.json", tmp_path / "performance.md"
-    command = [sys.executable, "-m", "bench.run", "--smoke", "--only", "cluster"]
-    result = subprocess.run(
-        [*command, "--out", str(out), "--docs", str(docs)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=SMOKE_TIMEOUT_S,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    node = json.loads(out.read_text())["cluster"]
+    results, page = run_bench(tmp_path, "cluster")
+    node = results["cluster"]
     assert node["other_instance"]["samples"] == 3 and node["same_instance"]["samples"] == 3
     assert node["ratio_p50"] > 0 and node["catch_up_after_redis_outage"]["samples"] > 0
-    assert "| cluster | 3 saves | **save -> confirmed, conversation on another instance**" in docs.read_text()
+    assert "| cluster | 3 saves | **save -> confirmed, conversation on another instance**" in page

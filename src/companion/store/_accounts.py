@@ -17,7 +17,7 @@ from sqlalchemy import delete, exists, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from companion.errors import AlreadyExists, InvalidInput, NotFound
-from companion.store._engine import check_aware, check_key
+from companion.store._engine import check_aware, check_key, stored_document
 from companion.store._erasure import SqlErasure, audit
 from companion.store.base import TOKEN_ROLES, CaregiverRecord, StoredDocument, TokenRecord
 from companion.store.schema import ID_MAX, api_tokens, caregiver_assignments, caregivers, documents, users
@@ -257,7 +257,7 @@ class SqlAccounts(SqlErasure):
             .order_by(documents.c.user_id, documents.c.kind, documents.c.doc_id)
         )
         async with self._read() as conn:
-            return [_stored(row._mapping) for row in await conn.execute(query)]
+            return [stored_document(row._mapping) for row in await conn.execute(query)]
 
     async def is_assigned(self, caregiver_id: str, user_id: str) -> bool:
         async with self._read() as conn:
@@ -270,17 +270,6 @@ class SqlAccounts(SqlErasure):
                 )
             )
         return bool(found)
-
-
-def _stored(row: Any) -> StoredDocument:
-    return StoredDocument(
-        user_id=row["user_id"],
-        kind=row["kind"],
-        doc_id=row["doc_id"],
-        body=row["body"],
-        version=int(row["version"]),
-        updated_at=row["updated_at"],
-    )
 
 
 async def _user_exists(conn: AsyncConnection, user_id: str) -> bool:

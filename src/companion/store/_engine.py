@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.sql.dml import Insert
 
 from companion.errors import InvalidInput, StoreUnavailable
+from companion.store.base import StoredDocument
 
 log = logging.getLogger("companion.store")
 
@@ -241,3 +242,15 @@ def _use_wal(cursor: Any) -> None:
             if "locked" not in str(exc) or attempt == WAL_ATTEMPTS - 1:
                 raise
             time.sleep(WAL_RETRY_S)
+
+
+def stored_document(row: Any) -> StoredDocument:
+    """A ``documents`` row as the store hands it out."""
+    return StoredDocument(
+        user_id=row["user_id"],
+        kind=row["kind"],
+        doc_id=row["doc_id"],
+        body=row["body"],
+        version=int(row["version"]),
+        updated_at=row["updated_at"],
+    )

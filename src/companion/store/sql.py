@@ -23,7 +23,7 @@ from companion.errors import InvalidInput, PreconditionFailed, StoreUnavailable
 from companion.store._accounts import SqlAccounts
 from companion.store._changes import SqlChanges
 from companion.store._devices import SqlDevices
-from companion.store._engine import Clock, check_key, json_roundtrip, normalise_url, utcnow
+from companion.store._engine import Clock, check_key, json_roundtrip, normalise_url, stored_document, utcnow
 from companion.store._outbox import SqlOutbox
 from companion.store._reminders import SqlReminders
 from companion.store.base import StoredDocument
@@ -75,7 +75,7 @@ class SqlStore(SqlAccounts, SqlDevices, SqlOutbox, SqlReminders, SqlChanges):
     async def get(self, user_id: str, kind: str, doc_id: str) -> StoredDocument | None:
         async with self._read() as conn:
             row = (await conn.execute(select(documents).where(*_key(user_id, kind, doc_id)))).first()
-        return None if row is None else _document(row._mapping)
+        return None if row is None else stored_document(row._mapping)
 
     async def put(
         self,
@@ -132,7 +132,7 @@ class SqlStore(SqlAccounts, SqlDevices, SqlOutbox, SqlReminders, SqlChanges):
         )
         async with self._read() as conn:
             rows = await conn.execute(query)
-            return [_document(row._mapping) for row in rows]
+            return [stored_document(row._mapping) for row in rows]
 
     async def load_user(self, user_id: str) -> builtins.list[StoredDocument]:
         """Every document of one user in a single round trip, grouped by kind, oldest first."""
@@ -141,7 +141,7 @@ class SqlStore(SqlAccounts, SqlDevices, SqlOutbox, SqlReminders, SqlChanges):
         )
         async with self._read() as conn:
             rows = await conn.execute(query)
-            return [_document(row._mapping) for row in rows]
+            return [stored_document(row._mapping) for row in rows]
 
     async def list_user_ids(self) -> builtins.list[str]:
         """Users with documents plus registered users, so a freshly registered user is listed too."""
@@ -199,14 +199,3 @@ def _precondition_failed(
     else:
         message = f"{kind}/{doc_id} is at version {current}, not {expected}"
     return PreconditionFailed(message, current_version=current)
-
-
-def _document(row: Any) -> StoredDocument:
-    return StoredDocument(
-        user_id=row["user_id"],
-        kind=row["kind"],
-        doc_id=row["doc_id"],
-        body=row["body"],
-        version=int(row["version"]),
-        updated_at=row["updated_at"],
-    )
