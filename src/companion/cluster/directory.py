@@ -78,10 +78,6 @@ class SessionDirectory:
         self.commands = commands
         self._route_timeout_s = refresh_timeout_s + ROUTE_MARGIN_S
 
-    @property
-    def clustered(self) -> bool:
-        return self.registry is not None and self.commands is not None
-
     # ---- finding -----------------------------------------------------------------------------------
 
     def _local(self, session_id: str) -> LiveSession | ClosedSession | None:
@@ -91,17 +87,17 @@ class SessionDirectory:
             return None
 
     async def _remote(self, session_id: str) -> tuple[str, dict[str, Any], bool] | None:
-        """(owner, summary, live) of a conversation another instance holds or recently held."""
+        """(owner, summary, live) of a conversation another instance holds (found through the registry's
+        index: one round trip) or recently held (found in the instances' entries)."""
         if self.registry is None:
             return None
         try:
+            owner = await self.registry.owner_of(session_id)
+            if owner is not None:
+                return owner[0], {"id": session_id, "userId": owner[1]}, True
             entries = await self.registry.entries(others_only=True)
         except REDIS_DOWN as exc:
             raise ClusterUnavailable(f"cannot reach the other instances: {type(exc).__name__}") from exc
-        for entry in entries:
-            for summary in entry.live:
-                if summary.get("id") == session_id:
-                    return entry.instance, summary, True
         for entry in entries:
             for summary in entry.closed:
                 if summary.get("id") == session_id:
