@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from companion.errors import UpstreamTimeout
+from companion.profiles.models import CareContext
 from companion.realtime import protocol
 from companion.realtime.mirror import CUT_REASON, QUIET_SETTLE_S, REPLAY_HEADER
 from companion.realtime.policy import Decision, RelayPolicy
@@ -766,3 +767,15 @@ async def test_the_client_leaving_closes_the_model_connection() -> None:
         assert h.session.status is Status.CLOSED
         assert h.session.closed_at is not None
         assert len(h.connector.connections) == 1
+
+
+async def test_a_live_session_keeps_the_music_preferences_not_the_whole_profile() -> None:
+    """An idle conversation holds no copy of the person's care context (memories, medications,
+    family): only the music preferences its guard needs; the greeting is said from the first context."""
+    async with SessionHarness(greet=True) as h:
+        upstream = await h.start()
+        await eventually(lambda: bool(upstream.sent_of("response.create")), what="the greeting")
+        held = [value for value in vars(h.session).values() if isinstance(value, CareContext)]
+        assert held == []
+        assert h.session._prepared is not None and h.session._prepared.context is None
+        assert h.session.music == h.profiles.context.music

@@ -106,9 +106,11 @@ RefreshObserver = Callable[["LiveSession", RefreshRecord], None]
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """What a refresh applies: the context read from the store, and what was built from it."""
+    """What a refresh applies: the context read from the store, and what was built from it. A session
+    keeps the last one it applied without its context (``context`` None), to reconnect with when the
+    store is away: an idle conversation holds no copy of the person's whole profile."""
 
-    context: CareContext
+    context: CareContext | None
     built: Instructions
     tools: list[dict[str, Any]]
 

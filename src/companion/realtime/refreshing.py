@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -23,7 +24,7 @@ from companion.errors import (
     UpstreamRejected,
     UpstreamTimeout,
 )
-from companion.profiles.models import CareContext
+from companion.profiles.models import CareContext, Music
 from companion.prompt import Instructions
 from companion.realtime import protocol
 from companion.realtime.links import Settled, UpstreamLink
@@ -54,7 +55,9 @@ class Refreshing:
     user_id: str
     status: Status
     link: UpstreamLink | None
-    context: CareContext | None
+    greet: bool
+    music: Music | None
+    _greeting: CareContext | None
     instructions: Instructions | None
     previous_instructions: Instructions | None
     instructions_updated_at: datetime | None
@@ -147,7 +150,7 @@ class Refreshing:
 
     async def _refresh_now(self, prepare: Preparer, started: float, baseline: str | None) -> RefreshRecord:
         prepared = await prepare()
-        self.context = prepared.context
+        self._take_context(prepared)
         built = prepared.built
         if self.instructions is not None and built.version == self.instructions.version:
             # Applied already: by this refresh before a loss, or by the new model session it waited for.
@@ -208,13 +211,22 @@ class Refreshing:
 
     def _adopt(self, prepared: Prepared) -> None:
         """The model runs with ``prepared`` now."""
-        self._prepared = prepared
-        self.context = prepared.context
+        self._prepared = replace(prepared, context=None)  # the fallback keeps no copy of the profile
+        self._take_context(prepared)
         self._tools_sent = prepared.tools
         if self.instructions is None or self.instructions.version != prepared.built.version:
             self.previous_instructions = self.instructions
             self.instructions = prepared.built
             self.instructions_updated_at = datetime.now(UTC)
+
+    def _take_context(self, prepared: Prepared) -> None:
+        """Keep what the live conversation needs of a fresh context: the music preferences (the music
+        guard), and the whole context only until the greeting is said."""
+        if prepared.context is None:
+            return
+        self.music = prepared.context.music
+        if self.greet and self.status is Status.STARTING:
+            self._greeting = prepared.context
 
     def _record(
         self, result: RefreshResult, started: float, version: str, message: str = ""

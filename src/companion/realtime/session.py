@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from companion.errors import CompanionError, SessionNotActive, UpstreamLost
-from companion.profiles.models import CareContext
+from companion.profiles.models import CareContext, Music
 from companion.prompt import Instructions
 from companion.realtime import protocol
 from companion.realtime.endings import ClientErrorCode, Ending
@@ -135,7 +135,8 @@ class LiveSession(Switching):
         self.previous_instructions: Instructions | None = None
         self.instructions_updated_at: datetime | None = None
         self.last_refresh: RefreshRecord | None = None
-        self.context: CareContext | None = None
+        self.music: Music | None = None  # the person's music preferences, for the music guard
+        self._greeting: CareContext | None = None  # the first context, until the greeting is said
         self.connections: list[ConnectionRecord] = []
         self.link: UpstreamLink | None = None
         self.policy = RelayPolicy()
@@ -238,8 +239,9 @@ class LiveSession(Switching):
             self._record_connection(link, None)
         self._client.offer(self.policy.client_session_event("session.created", effective))
         self._set_status(Status.ACTIVE)
-        if self.greet and self.context is not None:
-            await self._greet(self.context)
+        greeting, self._greeting = self._greeting, None
+        if self.greet and greeting is not None:
+            await self._greet(greeting)
         return True
 
     async def _greet(self, context: CareContext) -> None:
@@ -347,8 +349,7 @@ class LiveSession(Switching):
             self._idle.clear()
         elif kind == "response.done":
             self._count_response(event)
-        music = self.context.music if self.context else None
-        for decision in self.policy.from_model(event, music=music, age_fraction=link.age_fraction()):
+        for decision in self.policy.from_model(event, music=self.music, age_fraction=link.age_fraction()):
             self._carry_out(link, decision)
 
     def _carry_out(self, link: UpstreamLink, decision: Decision) -> None:
