@@ -103,9 +103,10 @@ async def _service() -> None:
             log_level="warning",
             lifespan="on",
             ws="websockets-sansio",
-            # as ``companion serve`` (cli.server_config): h11 with a bounded request head
+            # as ``companion serve`` (cli.server_config): h11 with a bounded request head, no deflate
             http="h11",
             h11_max_incomplete_event_size=MAX_REQUEST_HEAD,
+            ws_per_message_deflate=False,
             backlog=4096,  # 1,000 clients connect in bursts
         )
     )

@@ -23,7 +23,7 @@ from fastapi import FastAPI
 from companion.api.limits import DEFAULT_LIMIT, SECTION_LIMIT, BodyLimit, install_limits
 from companion.app import create_app
 from companion.cli import MAX_REQUEST_HEAD, server_config
-from tests.api.conftest import Api, make_settings
+from tests.api.conftest import ADMIN, Api, make_settings
 from tests.prompt.factories import max_context
 
 USER: Final = "user-limits-001"
@@ -251,3 +251,28 @@ def test_ordinary_headers_still_pass(server: int) -> None:
 def test_real_client_round_trip(server: int) -> None:
     r = httpx.post(f"http://127.0.0.1:{server}/api/users", json={"userId": USER})
     assert r.status_code == 401  # small bodies reach authentication as before
+
+
+def test_the_live_socket_does_not_deflate_audio(server: int) -> None:
+    """A browser offers permessage-deflate; the service declines it (memory and CPU per conversation)."""
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    base = f"http://127.0.0.1:{server}"
+    assert httpx.post(base + "/api/users", json={"userId": "user-deflate"}, headers=admin).status_code == 201
+    made = httpx.post(base + "/api/tokens", json={"role": "device", "userId": "user-deflate"}, headers=admin)
+    token = made.json()["token"].encode()
+    offer = (
+        b"GET /v1/realtime HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Authorization: Bearer " + token + b"\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", server), timeout=PROMPT_S) as sock:
+        sock.sendall(offer)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            head += chunk
+    assert head.startswith(b"HTTP/1.1 101"), head[:200]
+    assert b"permessage-deflate" not in head.lower()
