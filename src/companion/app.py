@@ -17,6 +17,7 @@ from companion import __version__, dashboard, elder
 from companion.api import admin, alerts, devices, errors, health, live, sessions, users
 from companion.api.headers import NoStoreMiddleware
 from companion.api.limits import install_limits
+from companion.api.openapi import describe
 from companion.auth import AuthService
 from companion.care import ack_routes
 from companion.care.alerting import AlertConfig
@@ -240,4 +241,5 @@ def create_app(settings: Settings | None = None, *, on_ready: ReadyHook | None =
         await require_metrics_reader(services, request.headers.get("authorization", ""))
         return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    describe(app)  # the API document: every body and error status (api/openapi.py)
     return app

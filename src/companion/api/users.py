@@ -114,7 +114,7 @@ async def add_memory(
     user_id: UserId, services: ServicesDep, principal: PrincipalDep, body: Annotated[Any, Body()]
 ) -> dict[str, Any]:
     await services.auth.require_user(principal, user_id)
-    memory, live = await services.profiles.add_memory(user_id, body)
+    memory, live = await services.profiles.add_memory(user_id, body, strict=True)
     return {"memory": memory.model_dump(mode="json", by_alias=True), "liveSessions": live.as_json()}
 
 
@@ -153,7 +153,7 @@ async def put_section(
     version, any_version = parse_if_match(if_match)
     try:
         result = await services.profiles.save_section(
-            user_id, section, body, if_match=version, if_match_any=any_version
+            user_id, section, body, if_match=version, if_match_any=any_version, strict=True
         )
     except PreconditionFailed as exc:
         exc.message = (

@@ -25,7 +25,7 @@ from companion.store.base import ReminderRecord
 
 REMINDERS = APP + "/reminders"
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(tags=["elder"])
 
 
 def reminder_service(request: Request) -> ReminderService:

@@ -8,6 +8,7 @@ returns what the live sessions did with it.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -79,11 +80,19 @@ def validation_error(exc: ValidationError, prefix: str = "") -> InvalidInput:
     return InvalidInput(message, field=field or None, errors=details)
 
 
-def parse_section(section: str, body: Any) -> Model:
+def parse_section(section: str, body: Any, *, strict: bool = False) -> Model:
+    """``strict``: ``body`` is JSON from the API and is held to JSON's types (0 is not false, "3" is not
+    3), as the API document says; the dashboard's forms send text and are validated leniently."""
     model = _section_model(section)
     if not isinstance(body, dict):
         raise InvalidInput(f"The {section} section must be a JSON object", field=section)
+    return _validated(model, body, strict=strict)
+
+
+def _validated(model: type[M], body: dict[str, Any], *, strict: bool) -> M:
     try:
+        if strict:
+            return model.model_validate_json(json.dumps(body), strict=True)
         return model.model_validate(body)
     except ValidationError as exc:
         raise validation_error(exc) from None
@@ -202,10 +211,17 @@ class ProfileService:
         return SectionState(section, read_stored(model, doc), doc.version, doc.updated_at)
 
     async def save_section(
-        self, user_id: str, section: str, body: Any, *, if_match: int | None, if_match_any: bool = False
+        self,
+        user_id: str,
+        section: str,
+        body: Any,
+        *,
+        if_match: int | None,
+        if_match_any: bool = False,
+        strict: bool = False,
     ) -> SaveResult:
         """Validate and save one section; an existing one needs the version it was based on."""
-        data = parse_section(section, body)
+        data = parse_section(section, body, strict=strict)
         expected: int | None = if_match
         # With If-Match the write itself checks the version (one round trip); without it, whether the
         # section exists decides between a create and a 428.
@@ -228,14 +244,16 @@ class ProfileService:
         return sorted((Memory.model_validate(d.body) for d in docs), key=lambda m: (m.created_at, m.id))
 
     async def add_memory(
-        self, user_id: str, body: Any, *, source: MemorySource = MemorySource.CAREGIVER
+        self,
+        user_id: str,
+        body: Any,
+        *,
+        source: MemorySource = MemorySource.CAREGIVER,
+        strict: bool = False,
     ) -> tuple[Memory, RefreshCounts]:
         if not isinstance(body, dict):
             raise InvalidInput("A memory must be a JSON object", field="memory")
-        try:
-            data = MemoryInput.model_validate(body)
-        except ValidationError as exc:
-            raise validation_error(exc) from None
+        data = _validated(MemoryInput, body, strict=strict)
         existing = await self._store.list(user_id, MEMORY_KIND)
         if len(existing) >= MAX_MEMORIES:
             raise InvalidInput(
