@@ -18,6 +18,7 @@ from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from companion.auth import Principal, Role
+from companion.auth.principal import token_device_key
 from companion.errors import CompanionError
 from companion.realtime.endings import Ending
 from companion.realtime.manager import Refusal
@@ -76,7 +77,7 @@ def _device_key(principal: Principal) -> str | None:
     if principal.device_id is not None:
         return "device:" + principal.device_id
     if principal.role is Role.DEVICE:
-        return "token:" + principal.token_id
+        return token_device_key(principal.token_id)
     return None
 
 
