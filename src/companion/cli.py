@@ -97,6 +97,9 @@ def _with_services(action: Callable[[Services], Awaitable[T]]) -> T:
 # One request head (request line and every header) may be at most this large. h11's own default, and
 # twice the 8 KiB line nginx allows: the dashboard cookie and a bearer token need far less.
 MAX_REQUEST_HEAD: Final = 16 * 1024
+# On SIGTERM (a rolling restart) open connections get this long to finish; live conversations are closed
+# with 1001 at once and their pages reconnect through the balancer, so waiting longer only delays it.
+SHUTDOWN_GRACE_S: Final = 10
 
 
 def server_config(asgi_app: ASGIApp, host: str, port: int) -> uvicorn.Config:
@@ -126,6 +129,7 @@ def server_config(asgi_app: ASGIApp, host: str, port: int) -> uvicorn.Config:
         http="h11",
         h11_max_incomplete_event_size=MAX_REQUEST_HEAD,
         ws_per_message_deflate=False,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
     )
 
 

@@ -24,6 +24,7 @@ from companion.settings import Settings
 ADMIN = "live-admin-token"
 USER = "user-tiferet-001"
 EVENT_TIMEOUT_S = 5.0  # generous for a loaded CI machine; every wait in these tests is bounded by it
+SHUTDOWN_GRACE_S = 5  # a connection still open when a test ends is cut, not waited on for ever
 
 
 @dataclass
@@ -126,7 +127,13 @@ async def run_live(tmp_path: Path, **settings: Any) -> AsyncIterator[Live]:
     app = create_app(config)
     server = uvicorn.Server(
         uvicorn.Config(
-            app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", ws="websockets-sansio"
+            app,
+            host="127.0.0.1",
+            port=0,
+            log_level="warning",
+            lifespan="on",
+            ws="websockets-sansio",
+            timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
         )
     )
     task = asyncio.create_task(server.serve())
