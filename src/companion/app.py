@@ -133,8 +133,6 @@ async def build_services(settings: Settings, *, bus: EventBus | None = None, liv
         ]
     )
     return Services(
-        instance_id=directory.instance,
-        redis=node.redis if node is not None else None,
         cluster=node,
         directory=directory,
         settings=settings,

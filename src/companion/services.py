@@ -40,16 +40,19 @@ class Services:
     sessions: SessionManager
     metrics: Metrics
     devices: DeviceService  # paired tablets: pairing codes, device cookies, client secrets
+    directory: SessionDirectory  # every live session, on this instance or another
     local_engine: Any = None  # the in-process offline model, when the upstream is "local"
     music: MusicLibrary | None = None  # scanned once at start; None without COMPANION_MUSIC_DIR
     reminders: ReminderService | None = None  # medication and check-in reminders
     care: CareLoop | None = None  # delivers alerts, escalates them, brings reminders due
     http: httpx.AsyncClient | None = None  # shared outgoing HTTP (the alert webhook)
     upstream: WebSocketConnector | None = None  # the one realtime model connector; closes its credential
-    instance_id: str = "local"  # this instance's name in the cluster
-    redis: Redis | None = None  # set in cluster mode (COMPANION_REDIS_URL); shared by every cluster part
     cluster: ClusterNode | None = None  # this instance's membership of the cluster (registry, commands, log)
-    directory: SessionDirectory | None = None  # every live session, on this instance or another
+
+    @property
+    def redis(self) -> Redis | None:
+        """The cluster's Redis client (COMPANION_REDIS_URL), shared by every cluster part; else None."""
+        return self.cluster.redis if self.cluster is not None else None
 
     async def end_sessions(
         self,
@@ -62,10 +65,7 @@ class Services:
         """End every live conversation of a person, a tablet, or a device key (a tablet's id, or
         ``auth.principal.token_device_key(id)`` for a device token), on every instance; how many ended.
         Erasure and revocation call this."""
-        match = SessionMatch(user_id, device_id, device_key)
-        if self.directory is None:
-            return await self.sessions.close_matching(ending, match)
-        return await self.directory.close_matching(ending, match)
+        return await self.directory.close_matching(ending, SessionMatch(user_id, device_id, device_key))
 
     async def instructions(self, user_id: str) -> Instructions:
         return build(await self.profiles.context(user_id), budget_tokens=self.settings.token_budget)

@@ -22,7 +22,7 @@ async def health(services: ServicesDep) -> JSONResponse:
     body: dict[str, Any] = {
         "status": "ok" if ok else "degraded",
         "version": __version__,
-        "instance": services.instance_id,
+        "instance": services.directory.instance,
         "store": store,
     }
     if services.cluster is not None:

@@ -20,14 +20,9 @@ from companion.services import Services
 router = APIRouter(prefix="/realtime", tags=["live sessions"])
 
 
-def _directory(services: Services) -> SessionDirectory:
-    assert services.directory is not None  # build_services always sets it
-    return services.directory
-
-
 async def _visible(services: Services, principal: Principal, session_id: str) -> SessionDirectory:
     """The directory, once the caller may see this session (an unknown and a hidden one are both 404)."""
-    directory = _directory(services)
+    directory = services.directory
     user_id = await directory.user_of(session_id)
     if not await services.auth.can_access(principal, user_id):
         raise NotFound(f"Session {session_id} not found")
@@ -41,7 +36,7 @@ async def list_sessions(
     includeClosed: bool = False,
 ) -> dict[str, Any]:
     visible = set(await services.auth.visible_users(principal))
-    sessions, complete = await _directory(services).all(include_closed=includeClosed)
+    sessions, complete = await services.directory.all(include_closed=includeClosed)
     body: dict[str, Any] = {"sessions": [s for s in sessions if s.get("userId") in visible]}
     if not complete:
         body["complete"] = False  # other instances could not be asked (Redis unreachable)
@@ -67,5 +62,5 @@ async def refresh_session(session_id: str, services: ServicesDep, principal: Pri
 @router.post("/users/{user_id}/refresh")
 async def refresh_user(user_id: UserId, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
     await services.auth.require_user(principal, user_id)
-    results = await _directory(services).refresh_user(user_id)
+    results = await services.directory.refresh_user(user_id)
     return {"userId": user_id, "success": all(r["success"] for r in results), "sessions": results}

@@ -12,7 +12,6 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from companion.cluster.directory import SessionDirectory
 from companion.dashboard.saving import retry_refresh
 from companion.dashboard.web import PREFIX, DashboardRoute, MemberDep, Page, PostDep
 from companion.errors import CompanionError, NotFound
@@ -22,14 +21,9 @@ router = APIRouter(prefix=PREFIX + "/sessions", route_class=DashboardRoute, incl
 POLL_INTERVAL_MS = 2000  # fresh enough to watch a refresh land, light enough for a phone
 
 
-def _directory(page: Page) -> SessionDirectory:
-    assert page.services.directory is not None  # build_services always sets it
-    return page.services.directory
-
-
 async def _rows(page: Page) -> list[dict[str, Any]]:
     users = set(await page.services.auth.visible_users(page.principal))
-    sessions, _ = await _directory(page).all()
+    sessions, _ = await page.services.directory.all()
     return [s for s in sessions if s.get("userId") in users]
 
 
@@ -68,7 +62,7 @@ async def refresh_all(page: PostDep) -> Response:
 
 @router.post("/{session_id}/refresh")
 async def refresh_one(page: PostDep, session_id: str) -> Response:
-    directory = _directory(page)
+    directory = page.services.directory
     if not await page.services.auth.can_access(page.principal, await directory.user_of(session_id)):
         raise NotFound(f"Session {session_id} not found")
     try:

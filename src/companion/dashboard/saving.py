@@ -123,6 +123,4 @@ async def reapply_mine(services: Services, draft: Draft, section: str) -> SaveRe
 async def retry_refresh(services: Services, user_id: str) -> RefreshCounts:
     """The "try again" after a save whose live refresh failed: the data is saved, only refresh (every
     instance's conversations of the person)."""
-    if services.directory is None:
-        return await services.sessions.refresh_user_counts(user_id)
     return await services.directory.refresh_counts(user_id)

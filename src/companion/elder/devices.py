@@ -130,7 +130,7 @@ def _pairing_budget(redis: Redis | None) -> Budget:
 
 
 class SessionCloser(Protocol):
-    """Ends a revoked tablet's live conversations: the manager (one instance) or the directory (all)."""
+    """Ends a revoked tablet's live conversations on every instance (the session directory)."""
 
     async def close_device(self, device_id: str) -> int: ...
 
@@ -149,19 +149,8 @@ class DeviceService:
         self._store = store
         self._sessions = sessions
         self.clock = clock  # decides expiry of codes and secrets; tests set it instead of sleeping
-        self._shared = redis is not None or throttle is not None or budget is not None
         self.throttle = throttle or throttle_for(redis, "pairing")
         self.budget = budget or _pairing_budget(redis)
-
-    def share_counters(self, redis: Redis | None) -> None:
-        """Count failed pairings in Redis with the other instances (the service is built before it
-        knows its Redis client in some wirings; the first pairing request calls this). Counters given
-        to the constructor, or Redis given there, stay."""
-        if self._shared or redis is None:
-            return
-        self._shared = True
-        self.throttle = throttle_for(redis, "pairing")
-        self.budget = _pairing_budget(redis)
 
     # ---- pairing -----------------------------------------------------------------------------------
 

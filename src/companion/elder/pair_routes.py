@@ -200,7 +200,6 @@ def unavailable(exc: ClusterUnavailable) -> JSONResponse:
 
 async def _pair(request: Request, raw_code: str) -> Response:
     services = services_of(request)
-    services.devices.share_counters(services.redis)
     try:
         attempt = await services.devices.redeem(
             raw_code,

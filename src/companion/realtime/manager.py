@@ -218,10 +218,6 @@ class SessionManager:
             session.token_usage,
         )
 
-    async def close_device(self, device_id: str) -> int:
-        """End at once every live session opened from a device that was just revoked; how many."""
-        return await self.close_matching(Ending.DEVICE_REVOKED, SessionMatch(device_id=device_id))
-
     async def close_matching(self, ending: Ending, match: SessionMatch) -> int:
         """End at once every live session ``match`` names (a person erased, a tablet or a device
         token revoked); how many ended."""
