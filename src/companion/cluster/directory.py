@@ -205,16 +205,20 @@ class SessionDirectory:
                 counts.failed += int(answer["failed"])
         return counts
 
-    async def _fan_out(self, user_id: str, op: str) -> list[tuple[str, int, Any]]:
-        """Ask each other instance holding the person's conversations to run ``op``, in parallel. When
-        Redis cannot be reached the others are not asked: they follow the change log instead."""
+    async def _holders(self, user_id: str) -> dict[str, int]:
+        """Other instances holding the person's conversations (how many each). When Redis cannot be
+        reached there are none to ask: the others follow the change log instead."""
         if self.registry is None:
-            return []
+            return {}
         try:
-            holders = await self.registry.holders_of(user_id)
+            return await self.registry.holders_of(user_id)
         except REDIS_DOWN as exc:
             log.warning("cannot reach the registry (%s); other instances will catch up", type(exc).__name__)
-            return []
+            return {}
+
+    async def _fan_out(self, user_id: str, op: str) -> list[tuple[str, int, Any]]:
+        """Ask each other instance holding the person's conversations to run ``op``, in parallel."""
+        holders = await self._holders(user_id)
 
         async def ask(owner: str) -> Any:
             try:
@@ -251,32 +255,19 @@ class SessionDirectory:
         return await self.close_matching(Ending.DEVICE_REVOKED, SessionMatch(device_id=device_id))
 
     async def say_when_quiet(self, user_id: str, note: str) -> bool:
-        """Have the person's conversation speak at its next quiet moment, wherever it runs."""
+        """Have the person's conversation speak at its next quiet moment, wherever it runs: here first,
+        then each other holder in turn until one has said it (said once, not once per instance)."""
         if await self.manager.say_when_quiet(user_id, note):
             return True
-        for owner, _, answer in await self._fan_out_say(user_id, note):
-            if answer is True:
-                log.debug("reminder spoken by instance %s", owner)
+        for owner in await self._holders(user_id):
+            try:
+                said = await self._call(owner, "say_when_quiet", {"userId": user_id, "note": note}, say=True)
+            except CompanionError as exc:
+                log.info("instance %s did not say the reminder: %s", owner, exc.message)
+                continue
+            if said is True:
                 return True
         return False
-
-    async def _fan_out_say(self, user_id: str, note: str) -> list[tuple[str, int, Any]]:
-        if self.registry is None:
-            return []
-        try:
-            holders = await self.registry.holders_of(user_id)
-        except REDIS_DOWN:
-            return []
-        results = []
-        for owner, held in holders.items():
-            try:
-                answer = await self._call(
-                    owner, "say_when_quiet", {"userId": user_id, "note": note}, say=True
-                )
-            except CompanionError as exc:
-                answer = exc
-            results.append((owner, held, answer))
-        return results
 
     # ---- plumbing ----------------------------------------------------------------------------------
 
