@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 REDIS_DOWN = (RedisError, OSError)  # what reading the registry raises while Redis is away
 ROUTE_MARGIN_S: Final = 1.0  # on top of the refresh timeout: the hop to the owner and back
+SAY_TIMEOUT_S: Final = 125.0  # a reminder waits up to two minutes for a quiet moment in the conversation
 
 
 def refresh_body(session_id: str, record: RefreshRecord) -> dict[str, Any]:
@@ -305,6 +306,3 @@ class SessionDirectory:
         if op == "say_when_quiet":
             return await self.manager.say_when_quiet(str(args["userId"]), str(args["note"]))
         raise InvalidInput(f"unknown command {op!r}", field="op")
-
-
-SAY_TIMEOUT_S: Final = 125.0  # a reminder waits up to two minutes for a quiet moment in the conversation
