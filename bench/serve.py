@@ -89,6 +89,7 @@ def _announce(port: int) -> None:
 async def _service() -> None:
     import uvicorn
 
+    from companion import gcpolicy
     from companion.app import create_app
     from companion.cli import MAX_REQUEST_HEAD
     from companion.settings import Settings
@@ -118,6 +119,7 @@ async def _service() -> None:
     if not server.started:
         task.cancel()
         raise SystemExit("the service did not start")
+    gcpolicy.settle()  # as ``companion serve`` does once started
     # Signal handlers before READY: the bench may signal as soon as it reads it (SIGUSR2 kills otherwise).
     asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, gc.collect)
     _install_profiler(asyncio.get_running_loop(), "service")
@@ -134,12 +136,14 @@ async def _service() -> None:
 
 
 async def _engine() -> None:
+    from companion import gcpolicy
     from companion.localmodel.server import LocalModelServer
 
     server = LocalModelServer()
     await server.start("127.0.0.1", 0)
     # The engine keeps every finished session for tests to inspect; the bench runs thousands.
     server.all_sessions = _Discard()
+    gcpolicy.settle()  # as ``companion local-model`` does
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

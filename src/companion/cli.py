@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from companion import gcpolicy
 from companion.accounts import CLI_ACTOR, AccountService
 from companion.auth import Role
 from companion.auth.service import MAX_TOKEN_LIFETIME_S, MIN_TOKEN_LIFETIME_S
@@ -153,6 +154,7 @@ def serve(
     async def on_ready(services: Services) -> None:
         if demo:
             _print_demo(await seed_demo(services), f"http://{host}:{port}")
+        gcpolicy.settle()
 
     import uvicorn
 
@@ -337,6 +339,7 @@ def local_model(
     from companion.localmodel.server import serve_forever
 
     settings = Settings()
+    gcpolicy.settle()
     out.print(f"offline realtime engine on ws://{host}:{port}/v1/realtime (Ctrl-C to stop)")
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(
