@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, insert, or_, select, update
+from sqlalchemy import bindparam, delete, exists, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from companion.errors import AlreadyExists, InvalidInput, NotFound
@@ -21,6 +21,15 @@ from companion.store._engine import check_aware, check_key, stored_document
 from companion.store._erasure import SqlErasure, audit
 from companion.store.base import TOKEN_ROLES, CaregiverRecord, StoredDocument, TokenRecord
 from companion.store.schema import ID_MAX, api_tokens, caregiver_assignments, caregivers, documents, users
+
+# Asked on every request: built once, so each use skips building and keying the statement (sql.py).
+_FIND_TOKEN = select(api_tokens).where(api_tokens.c.token_hash == bindparam("token_hash"))
+_IS_ASSIGNED = select(
+    exists().where(
+        caregiver_assignments.c.caregiver_id == bindparam("caregiver_id"),
+        caregiver_assignments.c.user_id == bindparam("user_id"),
+    )
+)
 
 
 class SqlAccounts(SqlErasure):
@@ -92,9 +101,7 @@ class SqlAccounts(SqlErasure):
 
     async def find_token(self, token_hash: str) -> TokenRecord | None:
         async with self._read() as conn:
-            row = (
-                await conn.execute(select(api_tokens).where(api_tokens.c.token_hash == token_hash))
-            ).first()
+            row = (await conn.execute(_FIND_TOKEN, {"token_hash": token_hash})).first()
         return None if row is None else _token(row._mapping)
 
     async def list_tokens(self) -> list[TokenRecord]:
@@ -261,14 +268,7 @@ class SqlAccounts(SqlErasure):
 
     async def is_assigned(self, caregiver_id: str, user_id: str) -> bool:
         async with self._read() as conn:
-            found = await conn.scalar(
-                select(
-                    exists().where(
-                        caregiver_assignments.c.caregiver_id == caregiver_id,
-                        caregiver_assignments.c.user_id == user_id,
-                    )
-                )
-            )
+            found = await conn.scalar(_IS_ASSIGNED, {"caregiver_id": caregiver_id, "user_id": user_id})
         return bool(found)
 
 

@@ -21,6 +21,7 @@ from companion.store.schema import change_log
 MAX_READ = 1000  # changes read at once; a reader behind by more reads again at once
 
 _chg = change_log.c
+_LOG_CHANGE = insert(change_log)  # built once: it remembers its cache key (see sql.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +36,7 @@ class ChangeRecord:
 class SqlChanges(SqlBase):
     async def _log_change(self, conn: AsyncConnection, user_id: str, kind: str, version: int) -> None:
         await conn.execute(
-            insert(change_log).values(user_id=user_id, kind=kind, version=version, created_at=self._now())
+            _LOG_CHANGE, {"user_id": user_id, "kind": kind, "version": version, "created_at": self._now()}
         )
 
     async def last_change_id(self) -> int:
