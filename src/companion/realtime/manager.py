@@ -113,6 +113,7 @@ class SessionManager:
         self._config = config
         self.metrics = metrics
         self._live: dict[str, LiveSession] = {}
+        self._of_user: dict[str, dict[str, LiveSession]] = {}  # person -> their live sessions, oldest first
         self._closed: OrderedDict[str, ClosedSession] = OrderedDict()  # summaries only: no sockets
         self.limits = limits or SessionLimits()
         self._device_keys: dict[str, str] = {}  # live session id -> the device (or device token) holding it
@@ -139,6 +140,7 @@ class SessionManager:
             device_id=device_id,
         )
         self._live[session.id] = session
+        self._of_user.setdefault(user_id, {})[session.id] = session
         self.metrics.live_sessions.set(len(self._live))
         self._changed()
         return session
@@ -200,6 +202,10 @@ class SessionManager:
     def _retire(self, session: LiveSession) -> None:
         if self._live.pop(session.id, None) is None:
             return  # already retired
+        theirs = self._of_user[session.user_id]
+        del theirs[session.id]
+        if not theirs:
+            del self._of_user[session.user_id]
         self._device_keys.pop(session.id, None)
         self._closed[session.id] = ClosedSession(
             session.id, session.user_id, session.device_id, session.started_at, session.as_json()
@@ -263,7 +269,7 @@ class SessionManager:
         return list(self._closed.values())[-limit:] if limit > 0 else []
 
     def of_user(self, user_id: str) -> list[LiveSession]:
-        return [s for s in self._live.values() if s.user_id == user_id]
+        return list(self._of_user.get(user_id, {}).values())
 
     def of_device(self, device_id: str) -> list[LiveSession]:
         """The live sessions a paired tablet has open (the family's device list counts them)."""
