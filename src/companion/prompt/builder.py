@@ -44,13 +44,12 @@ from .render import (
     Caps,
     Draft,
     Section,
-    SectionMemo,
+    Sections,
     memories_intro,
     memory_item,
-    render,
     section_head,
 )
-from .tokens import estimate_tokens, estimate_units, units_to_tokens
+from .tokens import estimate_units, units_to_tokens
 
 DEFAULT_BUDGET_TOKENS: Final = 6000  # leaves most of a realtime model's context for the conversation
 VERSION_HEX_CHARS: Final = 16  # 64 bits: collisions between two versions of one profile are negligible
@@ -145,15 +144,12 @@ def build(context: CareContext, *, budget_tokens: int = DEFAULT_BUDGET_TOKENS) -
             memories.append((lines, _MemoryCosts(pack, context, lines)))
         return memories[0]
 
-    others: dict[Caps, tuple[int, int]] = {}
-    memo: SectionMemo = {}
+    # every other section: rendered once, or for the capped ones costed per level and rendered once
+    others = Sections(context, pack)
 
     def tokens(caps: Caps, dropped: int) -> int:
         """The estimate of the text that ``attempt`` would render, from the parts' costs alone."""
-        if caps not in others:
-            sections = render(Draft(context=context, pack=pack, caps=caps, memories=()), memo)
-            others[caps] = (sum(estimate_units(s.text) for s in sections), len(sections))
-        units, count = others[caps]
+        units, count = others.cost(caps)
         if dropped < every:
             costs = memory_lines()[1]
             if costs.kept_lines(dropped):
@@ -164,9 +160,9 @@ def build(context: CareContext, *, budget_tokens: int = DEFAULT_BUDGET_TOKENS) -
     def attempt(caps: Caps, dropped: int) -> _Attempt:
         drop_order = memory_lines()[0] if dropped < every else ()
         kept = tuple(line for line in reversed(drop_order[dropped:]) if line)  # most important first
-        sections = render(Draft(context=context, pack=pack, caps=caps, memories=kept), memo)
+        sections = others.render(caps, kept)
         text = SECTION_SEPARATOR.join(section.text for section in sections)
-        return _Attempt(sections, text, estimate_tokens(text), dropped)
+        return _Attempt(sections, text, tokens(caps, dropped), dropped)  # the text's own estimate
 
     def result(chosen: _Attempt, trimmed: tuple[str, ...] = ()) -> Instructions:
         return Instructions(
