@@ -312,7 +312,7 @@ def validate_session_update(session: Any, dialect: Dialect) -> JsonDict:
             raise invalid_value("session.type", body["type"], ("realtime",))
         _object(body, "session", GA_SESSION_FIELDS)
         _check_fields(body, "session")
-        return copy.deepcopy(dict(body))
+        return dict(body)  # the event is the engine's own copy (see EngineSession.receive_event)
     _object(body, "session", BETA_SESSION_FIELDS)
     _check_beta_fields(body, "session")
     ga = session_beta_to_ga(body)
@@ -364,14 +364,22 @@ def fill_defaults(direction: str, key: str, value: Any) -> Any:
 
 
 def merge_session(current: Mapping[str, Any], update: Mapping[str, Any]) -> JsonDict:
-    """Apply a validated partial update: only the fields present change (``audio`` merges per key)."""
-    merged = copy.deepcopy(dict(current))
+    """Apply a validated partial update: only the fields present change (``audio`` merges per key).
+
+    Session configs are values: the merge copies the levels it changes and shares everything else with
+    ``current`` and ``update`` (a config with its tools was deep-copied three times per update, most of
+    the engine's cost of a ``session.update``), so neither may be changed in place afterwards; nothing
+    does, a config is only ever replaced."""
+    merged = dict(current)
     for key, value in update.items():
         if key == "audio":
+            audio = dict(merged.get("audio", {}))
             for direction, fields in value.items():
-                target = merged.setdefault("audio", {}).setdefault(direction, {})
+                target = dict(audio.get(direction, {}))
                 for sub_key, sub_value in fields.items():
                     target[sub_key] = fill_defaults(direction, sub_key, sub_value)
+                audio[direction] = target
+            merged["audio"] = audio
         else:
-            merged[key] = copy.deepcopy(value)
+            merged[key] = value
     return merged

@@ -174,7 +174,7 @@ class EngineSession:
             event = parse_event(text)
         except ProtocolError as exc:
             return [self._error(EngineError(exc.code, exc.message, param=exc.param), None)]
-        return self.receive_event(event.data)
+        return self._receive(event.data)  # freshly parsed: nobody else holds it
 
     def receive_bytes(self, data: bytes) -> list[JsonDict]:
         message = "Expected a text WebSocket message; binary frames are not supported."
@@ -182,7 +182,9 @@ class EngineSession:
 
     def receive_event(self, event: Mapping[str, Any]) -> list[JsonDict]:
         """Handle one client event; return the immediate answers (an ``error`` on a mistake)."""
-        raw = copy.deepcopy(dict(event))
+        return self._receive(copy.deepcopy(dict(event)))  # the caller may go on changing its own
+
+    def _receive(self, raw: JsonDict) -> list[JsonDict]:
         self.received.append(_remembered(raw))
         client_id = raw.get("event_id")
         try:
@@ -334,7 +336,7 @@ class EngineSession:
             del self.instructions_history[:-INSTRUCTIONS_KEPT]
         if "turn_detection" in update.get("audio", {}).get("input", {}):
             self.audio.configure(self.config["audio"]["input"]["turn_detection"])
-        return [self._event("session.updated", session=copy.deepcopy(self.config))]
+        return [self._event("session.updated", session=self.config)]  # a value: never changed in place
 
     # -- input audio --------------------------------------------------------------------------------
 
