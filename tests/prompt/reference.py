@@ -13,7 +13,8 @@ from datetime import UTC
 from companion.profiles.models import MAX_CONTACTS, CareContext, Memory
 from companion.prompt import Instructions
 from companion.prompt.builder import DEFAULT_BUDGET_TOKENS, LEVELS, VERSION_HEX_CHARS
-from companion.prompt.draft import Caps, Draft, Section, item, join_lines, quoted
+from companion.prompt.capped import someone  # a list item's shape; the costing is what is compared
+from companion.prompt.draft import Caps, Draft, Section, join_lines
 from companion.prompt.lang import SECTION_NAMES, pack_for
 from companion.prompt.render import RENDERERS, SECTION_SEPARATOR, memory_item, section_head
 from companion.prompt.sanitize import quote, sanitize_value
@@ -42,15 +43,6 @@ def person(d: Draft) -> str | None:
     )
 
 
-def _someone(d: Draft, name: str, relationship: str, *parts: str | None) -> str | None:
-    quoted_name = quoted(name)
-    if quoted_name is None:
-        return None
-    quoted_relationship = quoted(relationship)
-    head = f"{quoted_name} ({quoted_relationship})" if quoted_relationship else quoted_name
-    return item(head, *parts)
-
-
 def family(d: Draft) -> str | None:
     members = list(d.profile.family_members) if d.profile else []
     ranked = sorted(range(len(members)), key=lambda i: not members[i].is_emergency_contact)
@@ -59,7 +51,7 @@ def family(d: Draft) -> str | None:
     chosen = {*protected, *optional}
     members = [member for i, member in enumerate(members) if i in chosen]
     member_lines = [
-        _someone(
+        someone(
             d,
             member.name,
             member.relationship,
@@ -70,7 +62,7 @@ def family(d: Draft) -> str | None:
         for member in members
     ]
     contact_lines = [
-        _someone(d, contact.name, contact.relationship, d.part("phone", contact.phone))
+        someone(d, contact.name, contact.relationship, d.part("phone", contact.phone))
         for contact in d.context.safety.emergency_contacts
     ]
     if not any(member_lines) and not any(contact_lines):
