@@ -17,10 +17,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from companion.errors import UpstreamError, UpstreamLost, UpstreamRejected
 from companion.realtime import protocol
@@ -35,18 +34,65 @@ MAX_QUEUED_CHARS: Final = 8 * 1024 * 1024  # twice that: the client has stopped 
 CLIENT_AUDIO: Final = "response.output_audio.delta"
 
 
+class Flag(asyncio.Event):
+    """An ``asyncio.Event`` that makes its list of waiters on the first wait instead of with the event:
+    each ``asyncio.Event`` starts with an empty deque of ~0.6 KB, and an idle session has five events
+    that nobody is waiting on. Every method is its own (no state of the base class is used)."""
+
+    __slots__ = ("_on", "_waiting")
+
+    def __init__(self, value: bool = False) -> None:
+        self._on = value
+        self._waiting: list[asyncio.Future[None]] | None = None
+
+    def __repr__(self) -> str:
+        return f"<Flag {'set' if self._on else 'unset'}>"
+
+    def is_set(self) -> bool:
+        return self._on
+
+    def set(self) -> None:
+        if self._on:
+            return
+        self._on = True
+        waiting, self._waiting = self._waiting, None
+        for future in waiting or ():
+            if not future.done():
+                future.set_result(None)
+
+    def clear(self) -> None:
+        self._on = False
+
+    async def wait(self) -> Literal[True]:
+        if self._on:
+            return True
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self._waiting is None:
+            self._waiting = []
+        waiting = self._waiting
+        waiting.append(future)
+        try:
+            await future
+        finally:
+            with contextlib.suppress(ValueError):
+                waiting.remove(future)
+            if not waiting and self._waiting is waiting:
+                self._waiting = None
+        return True
+
+
 class ClientLink:
     """The client's channel with a non-blocking, size-bounded outbox and one writer."""
 
     def __init__(self, channel: ClientChannel, on_too_slow: Callable[[], None]) -> None:
         self.channel = channel
         self._on_too_slow = on_too_slow
-        self._queue: deque[str] = deque()
+        self._queue: list[str] = []  # replaced, not emptied, by the writer: an idle link keeps no capacity
         self._chars = 0
-        self._ready = asyncio.Event()
+        self._ready = Flag()
         self._finishing = False
         self._writing = False
-        self._written = asyncio.Event()
+        self._written = Flag()
         self.audio_dropped = 0
         self.too_slow = False
 
@@ -77,15 +123,17 @@ class ClientLink:
             self._written.set()
 
     async def _send_queued(self) -> bool:
-        """Send what is queued; False once the client is gone. A call of its own so that the last
-        frame sent is not kept alive while the writer waits for the next."""
+        """Send what is queued, in order, including what is queued meanwhile; False once the client is
+        gone. A call of its own so that the last frame sent is not kept alive while the writer waits
+        for the next."""
         while self._queue:
-            text = self._queue.popleft()
-            self._chars -= len(text)
-            try:
-                await self.channel.send(text)
-            except Exception:  # the client is gone; the session ends when its reader sees it
-                return False
+            batch, self._queue = self._queue, []
+            for text in batch:
+                self._chars -= len(text)
+                try:
+                    await self.channel.send(text)
+                except Exception:  # the client is gone; the session ends when its reader sees it
+                    return False
         return True
 
     async def finish(self, timeout_s: float) -> None:
@@ -140,6 +188,7 @@ class UpstreamLink:
         self.items: set[str] = set()  # item ids this model session knows
         self.retired = False  # replaced or closed on purpose: its end is not a loss
         self.expired = False  # the model said its session is over
+        self.rotation: asyncio.TimerHandle | None = None  # when it is due to be replaced
         self._send_lock = asyncio.Lock()
         self._pending: Confirmation | None = None
         self._late: Confirmation | None = None
@@ -164,6 +213,9 @@ class UpstreamLink:
 
     async def close(self) -> None:
         self.retired = True
+        if self.rotation is not None:
+            self.rotation.cancel()
+            self.rotation = None
         with contextlib.suppress(Exception):
             await self.conn.close()
 

@@ -35,7 +35,7 @@ from companion.prompt import Instructions
 from companion.realtime import protocol
 from companion.realtime.endings import ClientErrorCode, Ending
 from companion.realtime.greeting import greeting_message
-from companion.realtime.links import ClientLink, UpstreamLink
+from companion.realtime.links import ClientLink, Flag, UpstreamLink
 from companion.realtime.metrics import Metrics
 from companion.realtime.mirror import ConversationMirror
 from companion.realtime.policy import (
@@ -107,6 +107,53 @@ class _Answer:
 
 
 class LiveSession(Switching):
+    # Slots, not a dict: past 30 attributes an instance's dict stops sharing its keys (~1.2 KB more).
+    __slots__ = (
+        "_active",
+        "_answering",
+        "_answers",
+        "_client",
+        "_clock",
+        "_closed",
+        "_config",
+        "_connector",
+        "_ended",
+        "_failed",
+        "_greeting",
+        "_idle",
+        "_metrics",
+        "_on_refresh",
+        "_opened",
+        "_pending_prepare",
+        "_pending_refresh",
+        "_prepare_user",
+        "_prepared",
+        "_reader_failures",
+        "_refresh_lock",
+        "_tasks",
+        "_tools",
+        "_tools_sent",
+        "closed_at",
+        "connections",
+        "device_id",
+        "greet",
+        "held",
+        "id",
+        "instructions",
+        "instructions_updated_at",
+        "last_refresh",
+        "link",
+        "mirror",
+        "music",
+        "policy",
+        "previous_instructions",
+        "started_at",
+        "status",
+        "token_usage",
+        "turn_count",
+        "user_id",
+    )
+
     def __init__(
         self,
         *,
@@ -160,10 +207,10 @@ class LiveSession(Switching):
         self._reader_failures = 0
         self._opened = 0
         self._failed = False  # a supervised task failed: the session ends with internal_error
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._active = asyncio.Event()
-        self._closed = asyncio.Event()
+        self._idle = Flag(True)
+        self._active = Flag()
+        self._closed = Flag()
+        self._ended: asyncio.Future[None] | None = None  # run() waits on it; its end resolves it
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # ---- what the REST API shows -------------------------------------------------------------------
@@ -213,8 +260,13 @@ class LiveSession(Switching):
             if not await self._start():
                 return
             reader = self.spawn(self._read_client(), "client-reader")
-            closed = self.spawn(self._closed.wait(), "closed")
-            await asyncio.wait({reader, writer, closed}, return_when=asyncio.FIRST_COMPLETED)
+            if self.status not in ENDED:  # closed meanwhile: nothing would resolve _ended
+                # one future that either pump's end or close() resolves (asyncio.wait would keep a
+                # waiter, a callback on each pump and two sets alive for the whole conversation)
+                self._ended = asyncio.get_running_loop().create_future()
+                reader.add_done_callback(self._run_over)
+                writer.add_done_callback(self._run_over)
+                await self._ended
         finally:
             if self._failed:
                 await self._end(Ending.INTERNAL, FAILED_MESSAGE)
@@ -287,6 +339,12 @@ class LiveSession(Switching):
         await self._client.close(*ending.close(reason).clipped())
         self._set_status(Status.CLOSED)
         self._closed.set()
+        self._run_over()
+
+    def _run_over(self, _: object = None) -> None:
+        """The client left, its writer stopped, or the session closed: ``run`` ends."""
+        if self._ended is not None and not self._ended.done():
+            self._ended.set_result(None)
 
     async def _end(self, ending: Ending, message: str) -> None:
         """Tell the client why (when the ending has a code for it), then close."""

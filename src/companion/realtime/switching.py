@@ -136,7 +136,9 @@ class Switching(Refreshing):
         if old is not None:
             old.retired = True
             self.spawn(old.close(), f"model-close-{old.number}")
-        self.spawn(self._rotate_when_due(link), f"rotation-{link.number}")
+        if link.rotate_after_s is not None:  # a timer, not a task sleeping for most of an hour
+            delay = max(0.0, link.opened_at + link.rotate_after_s - self._clock())
+            link.rotation = asyncio.get_running_loop().call_later(delay, self._rotation_due, link)
 
     def _record_connection(self, link: UpstreamLink, started: float | None) -> None:
         """``started``: when the previous connection was lost or its replacement began (None at start)."""
@@ -219,11 +221,10 @@ class Switching(Refreshing):
         await asyncio.sleep(ROTATION_RETRY_S)
         await self._rotate_when_quiet(link)
 
-    async def _rotate_when_due(self, link: UpstreamLink) -> None:
-        if link.rotate_after_s is None:
-            return
-        await asyncio.sleep(max(0.0, link.opened_at + link.rotate_after_s - self._clock()))
-        await self._rotate_when_quiet(link)
+    def _rotation_due(self, link: UpstreamLink) -> None:
+        link.rotation = None
+        if self.link is link and not link.retired and self.status not in ENDED:
+            self.spawn(self._rotate_when_quiet(link), f"rotation-{link.number}")
 
     async def _rotate_when_quiet(self, link: UpstreamLink) -> None:
         """At the next quiet moment, move to a new model session before this one hits its cap."""

@@ -7,6 +7,7 @@ the wire. Third-party errors are translated here into ``UpstreamError``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -16,6 +17,8 @@ from urllib.parse import urlencode
 
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.frames import DATA_OPCODES, Frame
+from websockets.protocol import Event
 
 from companion.errors import UpstreamError
 from companion.realtime import protocol
@@ -64,6 +67,22 @@ class Target:
     url: str
     dialect: Dialect = "ga"
     headers: dict[str, str] = field(default_factory=dict)
+
+
+class LeanClientConnection(ClientConnection):
+    """websockets' client connection, holding no message once it has been handed on.
+
+    Its parser keeps the last frame it parsed until the next one arrives; on a quiet conversation that
+    is the start's ``session.updated`` (~15 KB: the whole instructions, the tools, the settings), kept
+    for as long as the conversation stays quiet. Each data frame's payload is handed on in a frame of
+    its own, and the parser's frame is left empty.
+    """
+
+    def process_event(self, event: Event) -> None:
+        if isinstance(event, Frame) and event.opcode in DATA_OPCODES:
+            payload, event.data = event.data, b""
+            event = dataclasses.replace(event, data=payload)
+        super().process_event(event)
 
 
 class WebSocketUpstream:
@@ -147,11 +166,13 @@ class WebSocketConnector:
                 ping_timeout=PING_TIMEOUT_S,
                 max_size=MAX_FRAME_BYTES,
                 compression=None,
+                create_connection=LeanClientConnection,
             )
         except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.InvalidURI) as exc:
             raise UpstreamError(
                 f"Could not connect to the realtime model at {self.description}: {exc}"
             ) from exc
+        ws.request = None  # the handshake's request (its headers, the credentials among them) is done with
         return WebSocketUpstream(ws, self.target.dialect)
 
 
