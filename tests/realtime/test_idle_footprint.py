@@ -126,6 +126,30 @@ async def test_a_closed_link_cancels_its_rotation_timer() -> None:
         assert link.rotation is None
 
 
+async def test_a_replaced_link_stops_its_rotation_timer_at_once() -> None:
+    async with SessionHarness(max_session_s=3600.0) as h:
+        first = await h.start()
+        old = h.session.link
+        assert old is not None and old.rotation is not None
+        timer = old.rotation
+        closing = asyncio.Event()
+        close = old.close
+
+        async def slow_close() -> None:  # its close task has not got far when the timer is checked
+            await closing.wait()
+            await close()
+
+        old.close = slow_close  # type: ignore[method-assign]
+        first.drop(None)
+        await h.connector.wait_for_connection(2)
+        await eventually(lambda: h.reasons() == ["start", "dropped"], what="the reconnection")
+        assert timer.cancelled()
+        assert old.rotation is None
+        closing.set()
+        assert h.session.link is not old and h.session.link is not None
+        assert h.session.link.rotation is not None
+
+
 async def test_run_ends_when_the_session_is_closed_from_outside() -> None:
     async with SessionHarness() as h:
         await h.start()

@@ -211,11 +211,14 @@ class UpstreamLink:
             if events:
                 return events[0]
 
-    async def close(self) -> None:
-        self.retired = True
+    def stop_rotation(self) -> None:
         if self.rotation is not None:
             self.rotation.cancel()
             self.rotation = None
+
+    async def close(self) -> None:
+        self.retired = True
+        self.stop_rotation()
         with contextlib.suppress(Exception):
             await self.conn.close()
 

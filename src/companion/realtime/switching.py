@@ -135,6 +135,7 @@ class Switching(Refreshing):
         old, self.link = self.link, link
         if old is not None:
             old.retired = True
+            old.stop_rotation()  # now, not when its close task runs: the timer holds the session
             self.spawn(old.close(), f"model-close-{old.number}")
         if link.rotate_after_s is not None:  # a timer, not a task sleeping for most of an hour
             delay = max(0.0, link.opened_at + link.rotate_after_s - self._clock())
