@@ -124,7 +124,7 @@ async def build_services(settings: Settings, *, bus: EventBus | None = None, liv
     tool_runtime.reminders = reminders
     bus.subscribe(reminders.on_profile_changed)
     delivery = DeliveryWorker(store, channels, max_attempts=settings.delivery_max_attempts)
-    escalation = EscalationService(alert_service, store)
+    escalation = EscalationService(alert_service)
     care = CareLoop(
         [
             NamedStep("delivery", lambda now: delivery.run_once()),

@@ -84,7 +84,7 @@ async def emails(store: CareStore, alert_id: str) -> list[tuple[int, str]]:
 async def test_unacknowledged_goes_to_the_next_contact_then_to_the_rest(store: CareStore) -> None:
     clock = Clock()
     alerts = service(store, clock)
-    escalation = EscalationService(alerts, store)
+    escalation = EscalationService(alerts)
     raised, _ = await alerts.record(USER, {"severity": "critical", "summary": "fell"}, session_id=None)
     high, _ = await alerts.record(USER, {"severity": "high", "summary": "sad"}, session_id=None)
     assert await escalation.tick(clock.advance(minutes=9, seconds=50)) == 0
@@ -106,7 +106,7 @@ async def test_unacknowledged_goes_to_the_next_contact_then_to_the_rest(store: C
 async def test_acknowledged_or_resolved_alerts_stop_escalating(store: CareStore) -> None:
     clock = Clock()
     alerts = service(store, clock)
-    escalation = EscalationService(alerts, store, scan_interval_s=0)
+    escalation = EscalationService(alerts, scan_interval_s=0)
     acked, _ = await alerts.record(USER, {"severity": "critical", "summary": "fell"}, session_id=None)
     resolved, _ = await alerts.record(USER, {"severity": "critical", "summary": "pain"}, session_id=None)
     await alerts.acknowledge(USER, acked.id, by="Dana", via="link")
@@ -120,7 +120,7 @@ async def test_the_persons_own_wait_and_contacts_as_they_are_now(store: CareStor
     clock = Clock()
     contexts = Contexts(context(escalation_minutes=2))
     alerts = service(store, clock, contexts)
-    escalation = EscalationService(alerts, store, scan_interval_s=0)
+    escalation = EscalationService(alerts, scan_interval_s=0)
     raised, _ = await alerts.record(USER, {"severity": "critical", "summary": "fell"}, session_id=None)
     assert await escalation.tick(clock.advance(minutes=1)) == 0
     # The family puts Miri second before anyone answered: the next step follows the new list.
@@ -133,12 +133,8 @@ async def test_two_instances_escalating_at_once_send_each_message_once(store: Ca
     clock = Clock()
     alerts = service(store, clock)
     raised, _ = await alerts.record(USER, {"severity": "critical", "summary": "fell"}, session_id=None)
-    first = EscalationService(
-        AlertService(store, Contexts(), CONFIG, clock=clock, new_token=tokens("a")), store
-    )
-    second = EscalationService(
-        AlertService(store, Contexts(), CONFIG, clock=clock, new_token=tokens("b")), store
-    )
+    first = EscalationService(AlertService(store, Contexts(), CONFIG, clock=clock, new_token=tokens("a")))
+    second = EscalationService(AlertService(store, Contexts(), CONFIG, clock=clock, new_token=tokens("b")))
     now = clock.advance(minutes=10)
     added = await asyncio.gather(first.tick(now), second.tick(now))
     assert sum(added) == 1
@@ -149,7 +145,7 @@ async def test_two_instances_escalating_at_once_send_each_message_once(store: Ca
 async def test_one_persons_broken_alert_does_not_stop_the_others(store: CareStore) -> None:
     clock = Clock()
     alerts = service(store, clock)
-    escalation = EscalationService(alerts, store, scan_interval_s=0)
+    escalation = EscalationService(alerts, scan_interval_s=0)
     await store.create_user("user-broken")
     await store.put("user-broken", "alert", "alert-bad", {"severity": "nonsense"}, expected_version=None)
     raised, _ = await alerts.record(USER, {"severity": "critical", "summary": "fell"}, session_id=None)

@@ -53,7 +53,7 @@ async def test_nobody_answers_the_next_contact_is_told_and_their_link_stops_it(
         "email": EmailChannel("127.0.0.1", smtp_receiver.port, None, None, "alerts@care.example.org", "none"),
     }
     worker = DeliveryWorker(care_store, channels, clock=clock, max_attempts=3, lease_s=60)
-    escalation = EscalationService(alerts, care_store, scan_interval_s=0)
+    escalation = EscalationService(alerts, scan_interval_s=0)
 
     alert, _ = await alerts.record(USER, {"severity": "critical", "summary": "I fell"}, session_id="s1")
     assert await worker.run_once() == 2

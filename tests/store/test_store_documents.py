@@ -238,3 +238,18 @@ async def test_bodies_stay_out_of_logs_and_reprs(store: SqlStore, caplog: pytest
 
 async def test_health(store: SqlStore) -> None:
     assert await store.health() == {"backend": store.backend, "ok": True}
+
+
+async def test_list_kind_reads_one_kind_across_every_person(store: SqlStore) -> None:
+    for user in ("u2", "u1"):
+        await store.put(user, "alert", "a-1", {"n": user + "1"}, expected_version=None)
+        await store.put(user, "alert", "a-2", {"n": user + "2"}, expected_version=None)
+        await store.put(user, "profile", "main", {"n": user}, expected_version=None)
+    found = await store.list_kind("alert")
+    assert [(d.user_id, d.doc_id, d.body["n"]) for d in found] == [
+        ("u1", "a-1", "u11"),
+        ("u1", "a-2", "u12"),
+        ("u2", "a-1", "u21"),
+        ("u2", "a-2", "u22"),
+    ]
+    assert await store.list_kind("memory") == []

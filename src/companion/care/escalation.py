@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Final, Protocol
+from typing import Final
 
 from pydantic import ValidationError
 
@@ -56,16 +56,9 @@ def next_stage(
     return following if following <= last_stage(alert.severity, contacts, config) else None
 
 
-class UserLister(Protocol):
-    async def list_user_ids(self) -> list[str]: ...
-
-
 class EscalationService:
-    def __init__(
-        self, alerts: AlertService, users: UserLister, *, scan_interval_s: float = SCAN_INTERVAL_S
-    ) -> None:
+    def __init__(self, alerts: AlertService, *, scan_interval_s: float = SCAN_INTERVAL_S) -> None:
         self._alerts = alerts
-        self._users = users
         self._interval = timedelta(seconds=scan_interval_s)
         self._next_scan: datetime | None = None
 
@@ -78,19 +71,18 @@ class EscalationService:
         return await self.scan(now)
 
     async def scan(self, now: datetime) -> int:
+        """One query for every person's open critical alerts (asking each person in turn cost a query
+        per registered person every scan), then each waiting person's next stages."""
         added = 0
-        for user_id in await self._users.list_user_ids():
+        for user_id, waiting in (await self._alerts.open_critical()).items():
             try:
-                added += await self._escalate_user(user_id, now)
+                added += await self._escalate_user(user_id, waiting, now)
             except (CompanionError, ValidationError) as exc:
                 # One person's bad data must not stop the others; say which person, never the data.
                 log.warning("escalation for user %s failed: %s", user_id, type(exc).__name__)
         return added
 
-    async def _escalate_user(self, user_id: str, now: datetime) -> int:
-        waiting = [a for a in await self._alerts.list(user_id) if a.severity is Severity.CRITICAL and a.open]
-        if not waiting:
-            return 0
+    async def _escalate_user(self, user_id: str, waiting: list[Alert], now: datetime) -> int:
         context: CareContext = await self._alerts.context(user_id)
         contacts = context.safety.emergency_contacts
         after = escalation_after(context.safety, self._alerts.config)

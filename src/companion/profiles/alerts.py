@@ -271,6 +271,23 @@ class AlertService:
         alerts = [Alert.model_validate(d.body) for d in await self._store.list(user_id, ALERT_KIND)]
         return sorted(alerts, key=lambda a: (a.created_at, a.id), reverse=True)
 
+    async def open_critical(self) -> dict[str, builtins.list[Alert]]:
+        """Every person's open critical alerts, in one query: what escalation looks at. An alert that
+        no longer reads as one is skipped with a warning naming its person (never its content), so
+        one person's bad data does not hide the others'."""
+        waiting: dict[str, builtins.list[Alert]] = {}
+        for doc in await self._store.list_kind(ALERT_KIND):
+            try:
+                alert = Alert.model_validate(doc.body)
+            except ValidationError:
+                log.warning(
+                    "alert %s of user %s cannot be read; escalation skips it", doc.doc_id, doc.user_id
+                )
+                continue
+            if alert.severity is Severity.CRITICAL and alert.open:
+                waiting.setdefault(doc.user_id, []).append(alert)
+        return waiting
+
     async def get(self, user_id: str, alert_id: str) -> Alert:
         doc = await self._store.get(user_id, ALERT_KIND, alert_id)
         if doc is None:

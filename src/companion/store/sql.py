@@ -168,6 +168,13 @@ class SqlStore(SqlAccounts, SqlDevices, SqlOutbox, SqlReminders, SqlChanges):
             rows = await conn.execute(_LOAD_USER, {"k_user_id": user_id})
             return [stored_document(row._mapping) for row in rows]
 
+    async def list_kind(self, kind: str) -> builtins.list[StoredDocument]:
+        query = (
+            select(documents).where(_doc.kind == kind).order_by(_doc.user_id, _doc.updated_at, _doc.doc_id)
+        )
+        async with self._read() as conn:
+            return [stored_document(row._mapping) for row in await conn.execute(query)]
+
     async def list_user_ids(self) -> builtins.list[str]:
         """Users with documents plus registered users, so a freshly registered user is listed too."""
         both = union(select(_doc.user_id), select(users.c.user_id)).subquery()
