@@ -143,3 +143,17 @@ def test_error_event_shape() -> None:
     assert generated["event_id"].startswith("event_")
     assert generated["error"]["type"] == "server_error"
     assert generated["error"]["param"] == "session.voice"
+
+
+@pytest.mark.parametrize(
+    "instructions",
+    ["", "plain", 'quotes " and \\ backslashes', "שלום, משה.\nמה שלומך היום?\t\u2028", "\x00\x1f control"],
+)
+def test_an_instructions_update_frame_is_exactly_the_update_dumped(instructions: str) -> None:
+    event_id = 'evt_refresh_"x"'
+    frame = p.instructions_update_frame(event_id, instructions)
+    expected = p.session_update(event_id, {"type": "realtime", "instructions": instructions})
+    assert frame == p.dump_event(expected)
+    assert json.loads(p.instructions_update_frame("evt_2", instructions)) == p.session_update(
+        "evt_2", {"instructions": instructions}
+    )

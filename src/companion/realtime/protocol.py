@@ -18,6 +18,7 @@ the client instead of vanishing in the relay.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import re
 import uuid
@@ -497,6 +498,21 @@ def session_update(event_id: str | None, session: Mapping[str, Any]) -> JsonDict
     body = copy.deepcopy(dict(session))
     body.setdefault("type", "realtime")
     return _client_event("session.update", event_id, session=body)
+
+
+def instructions_update_frame(event_id: str, instructions: str) -> str:
+    """``dump_event(session_update(event_id, {"type": "realtime", "instructions": instructions}))``,
+    with the instructions' JSON made once per text: a refresh sends the same text to every session of
+    the person (ten sessions encoded ~10 KB ten times)."""
+    return (
+        f'{{"type":"session.update","event_id":{json.dumps(event_id)},'
+        f'"session":{{"type":"realtime","instructions":{_json_string(instructions)}}}}}'
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _json_string(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
 
 
 def response_create(event_id: str | None = None, *, response: Mapping[str, Any] | None = None) -> JsonDict:

@@ -188,7 +188,10 @@ class Refreshing:
         """Send one ``session.update`` and wait for the model to accept or refuse exactly it."""
         event_id = protocol.new_event_id("evt_refresh")
         confirmation = link.expect(event_id, prepared.built.text, prepared)
-        await link.send(protocol.session_update(event_id, session))
+        frame = None
+        if session.keys() == {"type", "instructions"}:  # the usual refresh: the person's sessions share it
+            frame = protocol.instructions_update_frame(event_id, session["instructions"])
+        await link.send(protocol.session_update(event_id, session), frame=frame)
         try:
             return await asyncio.wait_for(asyncio.shield(confirmation.future), self._config.refresh_timeout_s)
         except TimeoutError:
