@@ -138,3 +138,21 @@ async def test_assignments(store: SqlStore) -> None:
         await store.assign("ghost", "u1")
     with pytest.raises(NotFound):
         await store.assign("cg1", "u-unregistered")
+
+
+async def test_a_token_with_its_caregivers_assignment_in_one_lookup(store: SqlStore) -> None:
+    await store.add_caregiver(caregiver("cg1", "dana"))
+    for user_id in ("u1", "u2"):
+        await store.create_user(user_id)
+    await store.assign("cg1", "u1")
+    care = token("t-care", "care-secret", "caregiver", caregiver_id="cg1")
+    device = token("t-dev", "dev-secret", user_id="u1")
+    await store.add_token(care)
+    await store.add_token(device)
+
+    assert await store.find_token_for(care.token_hash, "u1") == (care, True)
+    assert await store.find_token_for(care.token_hash, "u2") == (care, False)
+    assert await store.find_token_for(device.token_hash, "u1") == (device, False)  # no caregiver
+    assert await store.find_token_for(hashlib.sha256(b"wrong").hexdigest(), "u1") == (None, False)
+    await store.unassign("cg1", "u1")
+    assert await store.find_token_for(care.token_hash, "u1") == (care, False)

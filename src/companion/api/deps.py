@@ -25,7 +25,12 @@ def bearer_token(request: Request) -> str | None:
 
 
 async def get_principal(request: Request, services: Annotated[Services, Depends(get_services)]) -> Principal:
-    return await services.auth.authenticate(bearer_token(request))
+    """On a route that names a person (``{user_id}``), a caregiver's assignment to them is read in the
+    same query as the token."""
+    for_user = request.path_params.get("user_id")
+    return await services.auth.authenticate(
+        bearer_token(request), for_user=for_user if isinstance(for_user, str) else None
+    )
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]

@@ -27,6 +27,9 @@ class Principal:
     user_id: str | None = None  # devices: the one user they speak for
     caregiver_id: str | None = None  # caregivers: whose assignments apply
     device_id: str | None = None  # a paired tablet's client secret: which device, so it can be revoked
+    # caregivers: the person the request names, found assigned to them in the same query as the token
+    # (this request only: nothing keeps a principal that carries it)
+    assigned_user: str | None = None
 
     @property
     def is_admin(self) -> bool:

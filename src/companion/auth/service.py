@@ -79,10 +79,13 @@ class AuthService:
         self._hasher = PasswordHasher()
         self._touched: dict[str, datetime] = {}  # token id -> when this process last recorded a use
 
-    async def authenticate(self, token: str | None, *, allow_client_secret: bool = False) -> Principal:
+    async def authenticate(
+        self, token: str | None, *, allow_client_secret: bool = False, for_user: str | None = None
+    ) -> Principal:
         """The caller ``token`` speaks for. A tablet's client secret (``ek_...``) is accepted only where
         ``allow_client_secret`` says so (the live socket it was issued for): elsewhere it is refused
-        without being used up."""
+        without being used up. ``for_user``: the person the request names; a caregiver token's
+        assignment to them is read with the token, so the access check needs no query of its own."""
         if not token:
             raise Unauthorized("Missing bearer token (send 'Authorization: Bearer <token>')")
         if self._admin_token and hmac.compare_digest(token.encode(), self._admin_token.encode()):
@@ -91,7 +94,11 @@ class AuthService:
             if not allow_client_secret or self._devices is None:
                 raise Unauthorized("A client secret opens a live session only (/v1/realtime)")
             return await self._client_secret(token)
-        record = await self._accounts.find_token(hash_secret(token))
+        assigned = False
+        if for_user is None:
+            record = await self._accounts.find_token(hash_secret(token))
+        else:
+            record, assigned = await self._accounts.find_token_for(hash_secret(token), for_user)
         if record is None:
             raise Unauthorized("Unknown or revoked token")
         now = self.clock()
@@ -106,6 +113,7 @@ class AuthService:
             token_id=record.id,
             user_id=record.user_id,
             caregiver_id=record.caregiver_id,
+            assigned_user=for_user if assigned and record.caregiver_id is not None else None,
         )
 
     async def _touch(self, token_id: str, now: datetime) -> None:
@@ -228,6 +236,8 @@ class AuthService:
             return principal.user_id == user_id
         if principal.caregiver_id is None:
             return False
+        if principal.assigned_user == user_id:  # read with the token, in this request
+            return True
         return await self._accounts.is_assigned(principal.caregiver_id, user_id)
 
     async def require_user(self, principal: Principal, user_id: str) -> None:

@@ -24,6 +24,15 @@ from companion.store.schema import ID_MAX, api_tokens, caregiver_assignments, ca
 
 # Asked on every request: built once, so each use skips building and keying the statement (sql.py).
 _FIND_TOKEN = select(api_tokens).where(api_tokens.c.token_hash == bindparam("token_hash"))
+_FIND_TOKEN_FOR = select(
+    api_tokens,
+    exists()
+    .where(
+        caregiver_assignments.c.caregiver_id == api_tokens.c.caregiver_id,
+        caregiver_assignments.c.user_id == bindparam("user_id"),
+    )
+    .label("assigned"),
+).where(api_tokens.c.token_hash == bindparam("token_hash"))
 _IS_ASSIGNED = select(
     exists().where(
         caregiver_assignments.c.caregiver_id == bindparam("caregiver_id"),
@@ -103,6 +112,12 @@ class SqlAccounts(SqlErasure):
         async with self._read() as conn:
             row = (await conn.execute(_FIND_TOKEN, {"token_hash": token_hash})).first()
         return None if row is None else _token(row._mapping)
+
+    async def find_token_for(self, token_hash: str, user_id: str) -> tuple[TokenRecord | None, bool]:
+        async with self._read() as conn:
+            params = {"token_hash": token_hash, "user_id": user_id}
+            row = (await conn.execute(_FIND_TOKEN_FOR, params)).first()
+        return (None, False) if row is None else (_token(row._mapping), bool(row.assigned))
 
     async def list_tokens(self) -> list[TokenRecord]:
         async with self._read() as conn:
