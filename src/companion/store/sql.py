@@ -49,6 +49,8 @@ _KEY = (
     _doc.doc_id == bindparam("k_doc_id"),
 )
 _GET = select(documents).where(*_KEY)
+_VERSION = select(_doc.version).where(*_KEY)
+_DELETE = delete(documents).where(*_KEY)
 _LOAD_USER = (
     select(documents)
     .where(_doc.user_id == bindparam("k_user_id"))
@@ -146,7 +148,7 @@ class SqlStore(SqlAccounts, SqlDevices, SqlOutbox, SqlReminders, SqlChanges):
 
     async def delete(self, user_id: str, kind: str, doc_id: str) -> bool:
         async with self._tx() as conn:
-            result = await conn.execute(delete(documents).where(*_key(user_id, kind, doc_id)))
+            result = await conn.execute(_DELETE, _key_params(user_id, kind, doc_id))
             if result.rowcount > 0:
                 await self._log_change(conn, user_id, kind, 0)
                 return True
@@ -206,10 +208,6 @@ def _upgrade_to_head(connection: Connection) -> None:
     command.upgrade(config, "head")
 
 
-def _key(user_id: str, kind: str, doc_id: str) -> tuple[Any, ...]:
-    return (_doc.user_id == user_id, _doc.kind == kind, _doc.doc_id == doc_id)
-
-
 def _key_params(user_id: str, kind: str, doc_id: str) -> dict[str, Any]:
     return {"k_user_id": user_id, "k_kind": kind, "k_doc_id": doc_id}
 
@@ -221,7 +219,7 @@ def _check_doc_key(user_id: str, kind: str, doc_id: str) -> None:
 
 
 async def _current_version(conn: AsyncConnection, user_id: str, kind: str, doc_id: str) -> int | None:
-    version = await conn.scalar(select(_doc.version).where(*_key(user_id, kind, doc_id)))
+    version = await conn.scalar(_VERSION, _key_params(user_id, kind, doc_id))
     return None if version is None else int(version)
 
 
