@@ -8,7 +8,7 @@ import pytest
 from companion.prompt import LANGUAGES, build
 from companion.prompt.builder import LEVELS
 from companion.prompt.lang import pack_for
-from companion.prompt.render import SECTION_SEPARATOR, Draft, render
+from companion.prompt.render import SECTION_SEPARATOR, Sections
 from companion.prompt.tokens import estimate_tokens
 from tests.prompt.factories import max_context
 
@@ -16,10 +16,10 @@ from tests.prompt.factories import max_context
 def _level_tokens(language: str) -> list[int]:
     context = max_context()
     context.profile.personal_info.language = language  # type: ignore[union-attr]
-    pack = pack_for(language)
+    sections_of = Sections(context, pack_for(language))
     counts = []
     for _, caps in LEVELS:
-        sections = render(Draft(context=context, pack=pack, caps=caps, memories=()))
+        sections = sections_of.render(caps)
         counts.append(estimate_tokens(SECTION_SEPARATOR.join(s.text for s in sections)))
     return counts
 

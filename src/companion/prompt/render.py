@@ -32,7 +32,6 @@ __all__ = [
     "inflect",
     "memories_intro",
     "memory_item",
-    "render",
     "section_head",
 ]
 
@@ -214,8 +213,3 @@ class Sections:
             if section is not None:
                 sections.append(section)
         return tuple(sections)
-
-
-def render(draft: Draft) -> tuple[Section, ...]:
-    """All non-empty sections of ``draft``, in order, each starting with its ``## title`` line."""
-    return Sections(draft.context, draft.pack).render(draft.caps, draft.memories)
