@@ -91,23 +91,19 @@ async def _service() -> None:
 
     from companion import gcpolicy
     from companion.app import create_app
-    from companion.cli import MAX_REQUEST_HEAD
+    from companion.cli import server_config
     from companion.settings import Settings
 
     settings = Settings()
     app = create_app(settings)
     server = uvicorn.Server(
-        uvicorn.Config(
+        server_config(  # as ``companion serve`` runs: h11 with a bounded request head, no deflate
             app,
-            host="127.0.0.1",
-            port=settings.port,
+            "127.0.0.1",
+            settings.port,
             log_level="warning",
             lifespan="on",
             ws="websockets-sansio",
-            # as ``companion serve`` (cli.server_config): h11 with a bounded request head, no deflate
-            http="h11",
-            h11_max_incomplete_event_size=MAX_REQUEST_HEAD,
-            ws_per_message_deflate=False,
             backlog=4096,  # 1,000 clients connect in bursts
         )
     )

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Final, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Final, TypeVar
 
 import typer
 from rich.console import Console
@@ -103,8 +103,9 @@ MAX_REQUEST_HEAD: Final = 16 * 1024
 SHUTDOWN_GRACE_S: Final = 10
 
 
-def server_config(asgi_app: ASGIApp, host: str, port: int) -> uvicorn.Config:
-    """The uvicorn settings ``serve`` runs with (tests start a server from the same function).
+def server_config(asgi_app: ASGIApp, host: str, port: int, **extra: Any) -> uvicorn.Config:
+    """The uvicorn settings ``serve`` runs with (tests and the bench start a server from the same
+    function; ``extra`` are their own settings on top, such as a quieter log level).
 
     ``http="h11"``, not the faster httptools uvicorn picks when it is installed: uvicorn's httptools
     protocol has no limit at all on the request head, so a 50 MB header line or 20,000 headers were
@@ -122,16 +123,19 @@ def server_config(asgi_app: ASGIApp, host: str, port: int) -> uvicorn.Config:
     """
     import uvicorn
 
-    return uvicorn.Config(
-        asgi_app,
-        host=host,
-        port=port,
-        log_level="info",
-        http="h11",
-        h11_max_incomplete_event_size=MAX_REQUEST_HEAD,
-        ws_per_message_deflate=False,
-        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+    settings: dict[str, Any] = (
+        dict(
+            host=host,
+            port=port,
+            log_level="info",
+            http="h11",
+            h11_max_incomplete_event_size=MAX_REQUEST_HEAD,
+            ws_per_message_deflate=False,
+            timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+        )
+        | extra
     )
+    return uvicorn.Config(asgi_app, **settings)
 
 
 @app.command()
