@@ -12,6 +12,10 @@ bracket varies by language; lines are found by their ``[key]:`` tag.
 Before the person has said anything, the reply is a greeting: for the time of day when a system
 message carries ``[part_of_day]: «morning»`` (the relay's greeting request), else a plain hello.
 
+A system note asking to say something (``[say]: «...»``, see :mod:`companion.localmodel.notes`) is
+said by the next reply, before every rule below: after the greeting when none was said yet, else alone
+(the companion never greets twice).
+
 Rules, first match wins, on the last user text (typed, or the transcript of spoken audio):
 
 1. it contains one of the ``[crisis_phrases]`` values (the tag the instruction builder uses for crisis
@@ -37,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from companion.localmodel.items import item_text
+from companion.localmodel.notes import has_spoken, pending_say
 from companion.localmodel.smalltalk import greeting, part_of_day, small_talk
 from companion.localmodel.tags import tagged_values
 
@@ -281,21 +286,29 @@ def _stop_music(ctx: ReplyContext, hebrew: bool) -> Reply:
     )
 
 
+def _hello(ctx: ReplyContext, values: Mapping[str, list[str]], name: str, hebrew: bool) -> str:
+    when = part_of_day(ctx.items, values)
+    if when is not None:
+        return greeting(when, name, hebrew)
+    if hebrew:
+        return f"שלום {name}! מה שלומך היום?" if name else "שלום! מה שלומך היום?"
+    return f"Hello {name}! How are you feeling today?" if name else "Hello! How are you today?"
+
+
 def plan_reply(ctx: ReplyContext) -> Reply:
     """The next reply, by fixed rules (see the module docstring for why)."""
     values = tagged_values(ctx.instructions)
     hebrew = is_hebrew(ctx.instructions)
     names = values.get("preferred_name", [])
     name = names[0] if names else ""
+    note = pending_say(ctx.items)
+    if note is not None and has_spoken(ctx.items):
+        return Reply("text", note)
     if not any(i.get("type") == "message" and i.get("role") == "user" for i in ctx.items):
-        when = part_of_day(ctx.items, values)
-        if when is not None:
-            return Reply("text", greeting(when, name, hebrew))
-        if hebrew:
-            return Reply("text", f"שלום {name}! מה שלומך היום?" if name else "שלום! מה שלומך היום?")
-        return Reply(
-            "text", f"Hello {name}! How are you feeling today?" if name else "Hello! How are you today?"
-        )
+        hello = _hello(ctx, values, name, hebrew)
+        return Reply("text", hello if note is None else f"{hello} {note}")
+    if note is not None:
+        return Reply("text", note)
     last = _last_turn(ctx.items)
     if last is not None and last.get("type") == "function_call_output":
         return Reply("text", _ack(ctx, last, hebrew))

@@ -20,7 +20,6 @@ that looks alive and relays nothing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -30,6 +29,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from companion.errors import CompanionError, SessionNotActive, UpstreamLost
+from companion.events import SayOutcome
 from companion.profiles.models import CareContext, Music
 from companion.prompt import Instructions
 from companion.realtime import protocol
@@ -67,6 +67,7 @@ from companion.realtime.records import (
     ToolsFor,
     UserPreparer,
 )
+from companion.realtime.saying import RESPONSE_WITHIN_S, GreetingNotes, SayRequests
 from companion.realtime.switching import Switching
 from companion.realtime.tools import ToolCall, ToolRuntime
 from companion.realtime.upstream import Connector
@@ -112,6 +113,7 @@ class LiveSession(Switching):
         "_active",
         "_answering",
         "_answers",
+        "_asks",
         "_client",
         "_clock",
         "_closed",
@@ -122,6 +124,7 @@ class LiveSession(Switching):
         "_greeting",
         "_idle",
         "_metrics",
+        "_notes",
         "_on_refresh",
         "_opened",
         "_pending_prepare",
@@ -137,6 +140,7 @@ class LiveSession(Switching):
         "connections",
         "device_id",
         "greet",
+        "greet_reminder",
         "held",
         "id",
         "instructions",
@@ -166,12 +170,17 @@ class LiveSession(Switching):
         metrics: Metrics | None = None,
         on_refresh: RefreshObserver | None = None,
         greet: bool = False,
+        greet_reminder: str | None = None,
+        notes: GreetingNotes | None = None,
         device_id: str | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.id = "sess-" + uuid.uuid4().hex[:16]
         self.device_id = device_id  # the paired tablet it was opened from, so revoking it can end it
         self.greet = greet  # speak first once started (the elder's page asks for it)
+        self.greet_reminder = greet_reminder  # a reminder the greeting also says (the card's "talk")
+        self._notes = notes
+        self._asks = SayRequests()  # things asked of the model to say, awaiting their response.done
         self.user_id = user_id
         self.status = Status.STARTING
         self.started_at = datetime.now(UTC)
@@ -297,32 +306,83 @@ class LiveSession(Switching):
         return True
 
     async def _greet(self, context: CareContext) -> None:
-        """Ask the model to speak first, with the person's local time to greet by."""
-        item = greeting_message(context, datetime.now(UTC))
-        with contextlib.suppress(UpstreamLost, SessionNotActive):
+        """Ask the model to speak first, with the person's local time to greet by; when the page opened
+        the conversation for a reminder, the same response says it (one greeting, then the reminder),
+        and the reminder's owner hears whether that response was said."""
+        note = await self._greeting_note()
+        item = greeting_message(context, datetime.now(UTC), note=note)
+        key, event_id, named = self._asks.new()
+        create = protocol.response_create(event_id, response=named if note is not None else None)
+        link = self.link
+        try:
             await self.send_upstream(
                 protocol.conversation_item_create(item, event_id=protocol.new_event_id())
             )
-            await self.send_upstream(protocol.response_create(protocol.new_event_id()))
+            await self.send_upstream(create)
+        except (UpstreamLost, SessionNotActive):
+            link = None
+        if note is None:
+            self._asks.drop(key)
+            return
+        self.spawn(self._report_greeting(key, link), "greeting-reminder")
 
-    async def say_when_quiet(self, instruction: str, *, within_s: float = SAY_WITHIN_S) -> bool:
+    async def _greeting_note(self) -> str | None:
+        if self.greet_reminder is None or self._notes is None:
+            return None
+        try:
+            return await self._notes.greeting_note(self.user_id, self.greet_reminder)
+        except Exception as exc:  # the greeting goes on without it; the reminder keeps its own path
+            log.warning("session %s: no reminder for the greeting (%s)", self.id, type(exc).__name__)
+            return None
+
+    async def _report_greeting(self, key: str, link: UpstreamLink | None) -> None:
+        outcome: SayOutcome = "failed" if link is None else await self._follow(key, link)
+        if link is None:
+            self._asks.drop(key)
+        assert self._notes is not None and self.greet_reminder is not None
+        try:
+            await self._notes.greeting_said(self.user_id, self.greet_reminder, outcome)
+        except Exception as exc:  # recorded on the next tick or poll instead; never ends the conversation
+            log.warning("session %s: the greeting's reminder not recorded (%s)", self.id, type(exc).__name__)
+
+    async def say_when_quiet(self, instruction: str, *, within_s: float = SAY_WITHIN_S) -> SayOutcome:
         """At the next quiet moment (nobody speaking, no answer being made), have the model speak:
-        ``instruction`` goes in as a system message the client never sees, then ``response.create``.
-        True once sent; False if the conversation ended or stayed busy for ``within_s``."""
+        ``instruction`` goes in as a system message the client never sees, then ``response.create``
+        naming the request. The outcome is that response's (see :mod:`~companion.realtime.saying`):
+        ``said`` only once it completed with audio; ``busy`` if no quiet moment came in ``within_s``."""
         deadline = self._clock() + within_s
         while self.status not in ENDED and self._clock() < deadline:
             link = self.link
             quiet = self.mirror.quiet(self._clock()) and self._answering == 0
             if self.status is Status.ACTIVE and link is not None and quiet:
                 item = protocol.system_message_item(instruction, item_id=self.policy.hidden_item_id("say"))
+                key, event_id, named = self._asks.new()
                 try:
                     await link.send(protocol.conversation_item_create(item, event_id=protocol.new_event_id()))
-                    await link.send(protocol.response_create(protocol.new_event_id()))
+                    await link.send(protocol.response_create(event_id, response=named))
                 except UpstreamLost:
+                    self._asks.drop(key)
                     continue  # the connection is being replaced: try again on the next one
-                return True
+                return await self._follow(key, link)
             await asyncio.sleep(SAY_POLL_S)
-        return False
+        return "no_conversation" if self.status in ENDED else "busy"
+
+    async def _follow(self, key: str, link: UpstreamLink) -> SayOutcome:
+        """The outcome of request ``key`` sent on ``link``: its response's, or ``no_response`` after
+        :data:`RESPONSE_WITHIN_S` (on the session's clock), or ``failed`` if the connection or the
+        conversation ends first (the response was cut with it)."""
+        future = self._asks.future(key)
+        deadline = self._clock() + RESPONSE_WITHIN_S
+        try:
+            while not future.done():
+                if self.status in ENDED or self.link is not link:
+                    return "failed"
+                if self._clock() >= deadline:
+                    return "no_response"
+                await asyncio.wait((future,), timeout=SAY_POLL_S)
+            return future.result()
+        finally:
+            self._asks.drop(key)
 
     async def close(self, ending: Ending = Ending.NORMAL, reason: str | None = None) -> None:
         """Close both sides (the model first: no paid session is left open). A second caller waits for
@@ -402,6 +462,7 @@ class LiveSession(Switching):
                 )
             return
         self.mirror.observe(event, self._clock())
+        self._asks.observe(event)
         kind = event.get("type")
         if kind == "response.created":
             self._idle.clear()
