@@ -173,7 +173,7 @@ def install_reminders(
 ) -> Rig:
     """Put a reminder service with a fake clock, conversation and family into a started app: its own
     store half on the app's database, the page's and the dashboard's routes (unless the app has them),
-    and the dependency that hands the service to them."""
+    the dependency that hands the service to them, and the live sessions' greeting hook."""
     from companion.care import reminder_routes
     from companion.dashboard import reminders_routes
 
@@ -192,6 +192,7 @@ def install_reminders(
         poll_s=poll_s,
     )
     services.bus.subscribe(service.on_profile_changed)
+    services.sessions.greeting_notes = service  # a conversation opened from its card greets with it
     app.dependency_overrides[reminder_routes.reminder_service] = lambda: service
     paths = {getattr(route, "path", None) for route in app.router.routes}
     if reminder_routes.REMINDERS not in paths:
