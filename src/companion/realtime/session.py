@@ -29,12 +29,10 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from companion.errors import CompanionError, SessionNotActive, UpstreamLost
-from companion.events import SayOutcome
 from companion.profiles.models import CareContext, Music
 from companion.prompt import Instructions
 from companion.realtime import protocol
 from companion.realtime.endings import ClientErrorCode, Ending
-from companion.realtime.greeting import greeting_message
 from companion.realtime.links import ClientLink, Flag, UpstreamLink
 from companion.realtime.metrics import Metrics
 from companion.realtime.mirror import ConversationMirror
@@ -67,13 +65,14 @@ from companion.realtime.records import (
     ToolsFor,
     UserPreparer,
 )
-from companion.realtime.saying import RESPONSE_WITHIN_S, GreetingNotes, SayRequests
-from companion.realtime.switching import Switching
+from companion.realtime.saying import GreetingNotes, SayRequests
+from companion.realtime.speaking import SAY_WITHIN_S, Speaking
 from companion.realtime.tools import ToolCall, ToolRuntime
 from companion.realtime.upstream import Connector
 
 __all__ = [  # the session's plain types live in records.py; importers may take them from here
     "ENDED",
+    "SAY_WITHIN_S",
     "Builder",
     "ClientChannel",
     "ConnectionRecord",
@@ -92,8 +91,6 @@ __all__ = [  # the session's plain types live in records.py; importers may take 
 
 log = logging.getLogger(__name__)
 
-SAY_WITHIN_S: Final = 120.0  # a reminder waits this long for a quiet moment, then the page is tried
-SAY_POLL_S: Final = 0.2  # how often it looks for one
 FAILED_MESSAGE: Final = "The relay failed; please reconnect"
 FLUSH_TIMEOUT_S: Final = 2.0  # at the end, the client gets what is queued (an explaining error) this long
 
@@ -107,7 +104,7 @@ class _Answer:
     link: UpstreamLink
 
 
-class LiveSession(Switching):
+class LiveSession(Speaking):
     # Slots, not a dict: past 30 attributes an instance's dict stops sharing its keys (~1.2 KB more).
     __slots__ = (
         "_active",
@@ -304,85 +301,6 @@ class LiveSession(Switching):
         if self.greet and greeting is not None:
             await self._greet(greeting)
         return True
-
-    async def _greet(self, context: CareContext) -> None:
-        """Ask the model to speak first, with the person's local time to greet by; when the page opened
-        the conversation for a reminder, the same response says it (one greeting, then the reminder),
-        and the reminder's owner hears whether that response was said."""
-        note = await self._greeting_note()
-        item = greeting_message(context, datetime.now(UTC), note=note)
-        key, event_id, named = self._asks.new()
-        create = protocol.response_create(event_id, response=named if note is not None else None)
-        link = self.link
-        try:
-            await self.send_upstream(
-                protocol.conversation_item_create(item, event_id=protocol.new_event_id())
-            )
-            await self.send_upstream(create)
-        except (UpstreamLost, SessionNotActive):
-            link = None
-        if note is None:
-            self._asks.drop(key)
-            return
-        self.spawn(self._report_greeting(key, link), "greeting-reminder")
-
-    async def _greeting_note(self) -> str | None:
-        if self.greet_reminder is None or self._notes is None:
-            return None
-        try:
-            return await self._notes.greeting_note(self.user_id, self.greet_reminder)
-        except Exception as exc:  # the greeting goes on without it; the reminder keeps its own path
-            log.warning("session %s: no reminder for the greeting (%s)", self.id, type(exc).__name__)
-            return None
-
-    async def _report_greeting(self, key: str, link: UpstreamLink | None) -> None:
-        outcome: SayOutcome = "failed" if link is None else await self._follow(key, link)
-        if link is None:
-            self._asks.drop(key)
-        assert self._notes is not None and self.greet_reminder is not None
-        try:
-            await self._notes.greeting_said(self.user_id, self.greet_reminder, outcome)
-        except Exception as exc:  # recorded on the next tick or poll instead; never ends the conversation
-            log.warning("session %s: the greeting's reminder not recorded (%s)", self.id, type(exc).__name__)
-
-    async def say_when_quiet(self, instruction: str, *, within_s: float = SAY_WITHIN_S) -> SayOutcome:
-        """At the next quiet moment (nobody speaking, no answer being made), have the model speak:
-        ``instruction`` goes in as a system message the client never sees, then ``response.create``
-        naming the request. The outcome is that response's (see :mod:`~companion.realtime.saying`):
-        ``said`` only once it completed with audio; ``busy`` if no quiet moment came in ``within_s``."""
-        deadline = self._clock() + within_s
-        while self.status not in ENDED and self._clock() < deadline:
-            link = self.link
-            quiet = self.mirror.quiet(self._clock()) and self._answering == 0
-            if self.status is Status.ACTIVE and link is not None and quiet:
-                item = protocol.system_message_item(instruction, item_id=self.policy.hidden_item_id("say"))
-                key, event_id, named = self._asks.new()
-                try:
-                    await link.send(protocol.conversation_item_create(item, event_id=protocol.new_event_id()))
-                    await link.send(protocol.response_create(event_id, response=named))
-                except UpstreamLost:
-                    self._asks.drop(key)
-                    continue  # the connection is being replaced: try again on the next one
-                return await self._follow(key, link)
-            await asyncio.sleep(SAY_POLL_S)
-        return "no_conversation" if self.status in ENDED else "busy"
-
-    async def _follow(self, key: str, link: UpstreamLink) -> SayOutcome:
-        """The outcome of request ``key`` sent on ``link``: its response's, or ``no_response`` after
-        :data:`RESPONSE_WITHIN_S` (on the session's clock), or ``failed`` if the connection or the
-        conversation ends first (the response was cut with it)."""
-        future = self._asks.future(key)
-        deadline = self._clock() + RESPONSE_WITHIN_S
-        try:
-            while not future.done():
-                if self.status in ENDED or self.link is not link:
-                    return "failed"
-                if self._clock() >= deadline:
-                    return "no_response"
-                await asyncio.wait((future,), timeout=SAY_POLL_S)
-            return future.result()
-        finally:
-            self._asks.drop(key)
 
     async def close(self, ending: Ending = Ending.NORMAL, reason: str | None = None) -> None:
         """Close both sides (the model first: no paid session is left open). A second caller waits for
