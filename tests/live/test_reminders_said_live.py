@@ -30,6 +30,7 @@ from tests.live.conftest import EVENT_TIMEOUT_S, USER, Live, RealtimeClient, con
 SENTENCE = 'הגיע הזמן לקחת אקמול 500 מ"ג. לקחת כבר?'
 TRANSCRIPT_DONE = "response.output_audio_transcript.done"
 DELTA_PAUSE_S = 0.05  # the engine paces its answer so the client can cut it mid-way
+PLAYED_S = 30.0  # said once the answer's audio has had time to play: seconds of speech, a loaded machine
 
 
 @pytest.fixture
@@ -159,7 +160,7 @@ async def test_talk_to_me_greets_once_with_the_reminder_and_records_it_said(live
         [greeting] = [str(e["transcript"]) for e in client.events if e.get("type") == TRANSCRIPT_DONE]
         assert greeting.startswith("שלום משה!") or "טוב משה!" in greeting, greeting
         assert greeting.endswith(SENTENCE) and greeting.count(SENTENCE) == 1
-        await eventually_async(lambda: dose.state(), ("delivered", "conversation"))
+        await eventually_async(lambda: dose.state(), ("delivered", "conversation"), PLAYED_S)
         await dose.service.tick(dose.clock())
         await dose.service.drain()
         assert await dose.service.for_page(USER) == [], "said: no card afterwards"

@@ -1,5 +1,6 @@
 """A live conversation speaks a reminder only at a quiet moment, the client never sees the prompt, and
-the outcome is that of the model's response to the request: said only when it completed with audio."""
+the outcome is that of the model's response to the request: said only when it completed with audio and
+that audio had time to play without the person cutting it off (the page's truncate)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 from typing import Any
 
 from companion.realtime.mirror import QUIET_SETTLE_S
-from companion.realtime.saying import RESPONSE_WITHIN_S, SAY_TAG, outcome_of
+from companion.realtime.saying import PLAYBACK_MARGIN_S, RESPONSE_WITHIN_S, SAY_TAG, outcome_of
 from tests.realtime.fakes import MemoryUpstream
 from tests.realtime.session_harness import FakeClock, SessionHarness
 from tests.realtime.test_session_paths import finish_response, start_response
@@ -40,6 +41,9 @@ async def test_a_quiet_conversation_speaks_at_once_and_hides_the_prompt_from_the
         assert create["item"]["content"][0]["text"] == SAY  # type: ignore[index]
         assert not saying.done(), "sent is not said: it waits for the response"
         await first.respond_audio("it is time for your tablet", metadata=metadata)
+        await h.client.until("response.done")
+        assert not saying.done(), "done is not yet heard: the tablet is still playing it"
+        clock.advance(PLAYBACK_MARGIN_S + 1.0)
         assert await asyncio.wait_for(saying, 2.0) == "said"
         assert not any(SAY in frame for frame in h.client.frames)
 
@@ -64,6 +68,29 @@ async def test_an_interrupted_answer_is_not_said() -> None:
                 },
             }
         )
+        assert await asyncio.wait_for(saying, 2.0) == "interrupted"
+
+
+async def test_cut_off_on_the_tablet_after_the_response_ended_is_not_said() -> None:
+    clock = FakeClock()
+    async with SessionHarness(clock=clock) as h:
+        first = await h.start()
+        clock.advance(2 * QUIET_SETTLE_S)
+        saying = asyncio.create_task(h.session.say_when_quiet(SAY, within_s=5.0))
+        metadata = await asked(first)
+        await first.respond_audio("it is time for your tablet", metadata=metadata)
+        done = await h.client.until("response.done")
+        [item] = done["response"]["output"]
+        # the person speaks while it still plays: the page truncates it to what was heard
+        cut = {
+            "type": "conversation.item.truncate",
+            "item_id": item["id"],
+            "content_index": 0,
+            "audio_end_ms": 20,
+        }
+        await h.client.say(cut)
+        await first.wait_sent("conversation.item.truncate")
+        clock.advance(PLAYBACK_MARGIN_S + 1.0)
         assert await asyncio.wait_for(saying, 2.0) == "interrupted"
 
 
@@ -120,6 +147,7 @@ async def test_it_waits_for_the_answer_in_progress_and_the_settle_time() -> None
         clock.advance(QUIET_SETTLE_S)
         metadata = await asked(first)
         await first.respond_audio("your tablet", metadata=metadata)
+        clock.advance(PLAYBACK_MARGIN_S + 1.0)
         assert await asyncio.wait_for(saying, 2.0) == "said"
         assert len(said(first)) == 1
 

@@ -14,8 +14,9 @@ What the record says is what happened, never what was hoped:
 - **asked**: ``say`` asks the conversation (wherever it runs) to say the reminder at its next quiet
   moment, and follows the model's response to that very request. While it is asked the record stays
   ``due``, and this instance holds it (the page does not take it, the tick does not ask twice).
-- **said**: the response completed with audio. Only then is it ``delivered`` (``delivered_via``
-  ``conversation``, ``delivered_at`` the moment it ended); a check-in so asked is ``acknowledged``.
+- **said**: the response completed with audio, and the audio had time to play without the person
+  cutting it off. Only then is it ``delivered`` (``delivered_via`` ``conversation``, ``delivered_at``
+  that moment); a check-in so asked is ``acknowledged``.
 - **not said**: interrupted (the person spoke over it), failed, no response in time, or no quiet
   moment came. It stays ``due``; the attempt is counted and it is asked again :data:`SAY_AGAIN`
   later, at most :data:`MAX_SAY_ATTEMPTS` times. Then the conversation is not asked again: the page's

@@ -380,7 +380,7 @@ class LiveSession(Speaking):
                 )
             return
         self.mirror.observe(event, self._clock())
-        self._asks.observe(event)
+        self._asks.observe(event, self._clock())
         kind = event.get("type")
         if kind == "response.created":
             self._idle.clear()
@@ -470,6 +470,7 @@ class LiveSession(Speaking):
             items = self.link.items if self.link is not None else ()
             for decision in self.policy.from_client(text, items_on_link=items):
                 if isinstance(decision, ToModel):
+                    self._asks.observe_client(decision.event)  # a truncate: a reminder was cut off
                     await self._to_model(decision)
                 elif isinstance(decision, ToClient):
                     self._client.offer(decision.event)

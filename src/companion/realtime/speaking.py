@@ -101,16 +101,20 @@ class Speaking(Switching):
         return "no_conversation" if self.status in ENDED else "busy"
 
     async def _follow(self, key: str, link: UpstreamLink) -> SayOutcome:
-        """The outcome of request ``key`` sent on ``link``: its response's, or ``no_response`` after
-        :data:`RESPONSE_WITHIN_S` (on the session's clock), or ``failed`` if the connection or the
-        conversation ends first (the response was cut with it)."""
+        """The outcome of request ``key`` sent on ``link``: its response's (said once its audio has had
+        time to play untruncated), or ``no_response`` if none ended within :data:`RESPONSE_WITHIN_S`
+        (on the session's clock), or ``failed`` if the connection or the conversation ends first."""
         future = self._asks.future(key)
         deadline = self._clock() + RESPONSE_WITHIN_S
         try:
             while not future.done():
+                now = self._clock()
+                self._asks.tick(now)
+                if future.done():
+                    break
                 if self.status in ENDED or self.link is not link:
                     return "failed"
-                if self._clock() >= deadline:
+                if now >= deadline and not self._asks.answered(key):
                     return "no_response"
                 await asyncio.wait((future,), timeout=SAY_POLL_S)
             return future.result()
