@@ -29,7 +29,7 @@ from companion.events import RefreshCounts, SayOutcome, say_outcome
 from companion.realtime.endings import Ending
 from companion.realtime.manager import SessionManager, SessionMatch
 from companion.realtime.records import ClosedSession, RefreshRecord
-from companion.realtime.saying import RESPONSE_WITHIN_S
+from companion.realtime.saying import FOLLOW_WITHIN_S
 from companion.realtime.session import SAY_WITHIN_S, LiveSession
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 REDIS_DOWN = (RedisError, OSError)  # what reading the registry raises while Redis is away
 ROUTE_MARGIN_S: Final = 1.0  # on top of the refresh timeout: the hop to the owner and back
 # a reminder waits for a quiet moment, then its answer is followed to its end; plus the hop
-SAY_TIMEOUT_S: Final = SAY_WITHIN_S + RESPONSE_WITHIN_S + 5.0
+SAY_TIMEOUT_S: Final = SAY_WITHIN_S + FOLLOW_WITHIN_S + 5.0
 
 
 def refresh_body(session_id: str, record: RefreshRecord) -> dict[str, Any]:

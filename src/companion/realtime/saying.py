@@ -35,6 +35,8 @@ AUDIO_PARTS: Final = frozenset({"output_audio", "audio"})  # GA and preview cont
 AUDIO_DELTAS: Final = frozenset({"response.output_audio.delta", "response.audio.delta"})
 BYTES_PER_MS: Final = 48  # 24 kHz PCM16 mono, the relay's audio format
 PLAYBACK_MARGIN_S: Final = 1.5  # the tablet starts playing a little after the first delta arrives
+PLAY_WITHIN_S: Final = 60.0  # a reminder's answer plays in seconds; past this after it ended, not said
+FOLLOW_WITHIN_S: Final = RESPONSE_WITHIN_S + PLAY_WITHIN_S  # the longest a request is followed
 
 
 def outcome_of(response: Mapping[str, Any]) -> SayOutcome:

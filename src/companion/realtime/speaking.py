@@ -18,7 +18,7 @@ from companion.realtime import protocol
 from companion.realtime.greeting import greeting_message
 from companion.realtime.links import UpstreamLink
 from companion.realtime.records import ENDED, Status
-from companion.realtime.saying import RESPONSE_WITHIN_S, GreetingNotes, SayRequests
+from companion.realtime.saying import PLAY_WITHIN_S, RESPONSE_WITHIN_S, GreetingNotes, SayRequests
 from companion.realtime.switching import Switching
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,8 @@ class Speaking(Switching):
     async def _follow(self, key: str, link: UpstreamLink) -> SayOutcome:
         """The outcome of request ``key`` sent on ``link``: its response's (said once its audio has had
         time to play untruncated), or ``no_response`` if none ended within :data:`RESPONSE_WITHIN_S`
-        (on the session's clock), or ``failed`` if the connection or the conversation ends first."""
+        or its playing did not end within :data:`PLAY_WITHIN_S` more (on the session's clock), or
+        ``failed`` if the connection or the conversation ends first."""
         future = self._asks.future(key)
         deadline = self._clock() + RESPONSE_WITHIN_S
         try:
@@ -116,6 +117,8 @@ class Speaking(Switching):
                     return "failed"
                 if now >= deadline and not self._asks.answered(key):
                     return "no_response"
+                if now >= deadline + PLAY_WITHIN_S:
+                    return "no_response"  # answered, but its playing never came to an end we could see
                 await asyncio.wait((future,), timeout=SAY_POLL_S)
             return future.result()
         finally:
