@@ -180,3 +180,18 @@ def test_the_outcome_is_read_from_the_response() -> None:
     assert outcome_of({"status": "cancelled", "output": [spoken]}) == "interrupted"
     assert outcome_of({"status": "incomplete", "output": [spoken]}) == "failed"
     assert outcome_of({"status": "failed"}) == "failed"
+
+
+async def test_the_same_note_asked_twice_at_once_is_said_once() -> None:
+    """Every instance's reminder tick may ask the owner for the same reminder: one asking, one answer."""
+    clock = FakeClock()
+    async with SessionHarness(clock=clock) as h:
+        first = await h.start()
+        clock.advance(2 * QUIET_SETTLE_S)
+        one = asyncio.create_task(h.session.say_when_quiet(SAY, within_s=5.0))
+        metadata = await asked(first)
+        two = asyncio.create_task(h.session.say_when_quiet(SAY, within_s=5.0))
+        await first.respond_audio("your tablet", metadata=metadata)
+        clock.advance(PLAYBACK_MARGIN_S + 1.0)
+        assert await asyncio.wait_for(asyncio.gather(one, two), 2.0) == ["said", "said"]
+        assert len(said(first)) == 1, "asked of the model once"

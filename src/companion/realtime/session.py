@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from companion.errors import CompanionError, SessionNotActive, UpstreamLost
+from companion.events import SayOutcome
 from companion.profiles.models import CareContext, Music
 from companion.prompt import Instructions
 from companion.realtime import protocol
@@ -130,6 +131,7 @@ class LiveSession(Speaking):
         "_prepared",
         "_reader_failures",
         "_refresh_lock",
+        "_saying_now",
         "_tasks",
         "_tools",
         "_tools_sent",
@@ -178,6 +180,7 @@ class LiveSession(Speaking):
         self.greet_reminder = greet_reminder  # a reminder the greeting also says (the card's "talk")
         self._notes = notes
         self._asks = SayRequests()  # things asked of the model to say, awaiting their response.done
+        self._saying_now: dict[str, asyncio.Future[SayOutcome]] = {}
         self.user_id = user_id
         self.status = Status.STARTING
         self.started_at = datetime.now(UTC)

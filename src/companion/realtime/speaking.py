@@ -33,6 +33,7 @@ class Speaking(Switching):
     greet_reminder: str | None
     _notes: GreetingNotes | None
     _asks: SayRequests
+    _saying_now: dict[str, asyncio.Future[SayOutcome]]  # instructions being said -> their outcome
 
     if TYPE_CHECKING:  # provided by LiveSession
 
@@ -82,7 +83,24 @@ class Speaking(Switching):
         """At the next quiet moment (nobody speaking, no answer being made), have the model speak:
         ``instruction`` goes in as a system message the client never sees, then ``response.create``
         naming the request. The outcome is that response's (see :mod:`~companion.realtime.saying`):
-        ``said`` only once it completed with audio; ``busy`` if no quiet moment came in ``within_s``."""
+        ``said`` only once it completed with audio; ``busy`` if no quiet moment came in ``within_s``.
+
+        The same instruction asked again while it is being said (every instance's reminder tick may ask
+        for the same reminder) is not said twice: the later caller gets the first one's outcome."""
+        running = self._saying_now.get(instruction)
+        if running is not None:
+            return await asyncio.shield(running)
+        outcome: asyncio.Future[SayOutcome] = asyncio.get_running_loop().create_future()
+        self._saying_now[instruction] = outcome
+        said: SayOutcome = "failed"  # if this caller is cancelled, the others learn it was not said
+        try:
+            said = await self._say_once(instruction, within_s)
+            return said
+        finally:
+            del self._saying_now[instruction]
+            outcome.set_result(said)
+
+    async def _say_once(self, instruction: str, within_s: float) -> SayOutcome:
         deadline = self._clock() + within_s
         while self.status not in ENDED and self._clock() < deadline:
             link = self.link
