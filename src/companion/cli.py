@@ -50,15 +50,26 @@ err = Console(stderr=True)
 T = TypeVar("T")
 
 
+def _copyable(line: str) -> None:
+    """A line meant to be copied into a shell: Rich neither breaks it with newlines at the terminal's
+    width (the terminal wraps it softly, and a soft wrap copies as one line) nor reads it as markup."""
+    out.print(line, soft_wrap=True, markup=False, highlight=False)
+
+
 def _print_demo(creds: DemoCredentials, base_url: str | None = None) -> None:
-    """The demo's tokens when this run issued them (the first); afterwards, where to find or make them."""
+    """The demo's tokens when this run issued them (the first); afterwards, where to find or make them.
+
+    Tokens are printed as plain lines, not in the table: a table cell narrower than a token would cut or
+    fold it. The "try it" hint is an ``export`` line and a short ``curl`` that uses the variable, each
+    line short of 80 columns, so a narrow terminal cannot break what is pasted.
+    """
     table = Table(title=f"Demo: {creds.user_id}", show_header=False)
     table.add_row("caregiver login", f"{creds.caregiver_username} / {creds.caregiver_password}")
-    if creds.issued_tokens:
-        table.add_row("admin token", creds.admin_token)
-        table.add_row("caregiver token", creds.caregiver_token)
-        table.add_row("device token", creds.device_token)
     out.print(table)
+    if creds.issued_tokens:
+        _copyable(f"admin token: {creds.admin_token}")
+        _copyable(f"caregiver token: {creds.caregiver_token}")
+        _copyable(f"device token: {creds.device_token}")
     if not creds.issued_tokens:
         out.print(
             "The demo's tokens were shown when it was first seeded (they are stored only as hashes).\n"
@@ -71,10 +82,10 @@ def _print_demo(creds: DemoCredentials, base_url: str | None = None) -> None:
             soft_wrap=True,
         )
     elif base_url:
-        out.print(
-            f"Try: curl -H 'Authorization: Bearer {creds.caregiver_token}' "
-            f"{base_url}/api/users/{creds.user_id}"
-        )
+        out.print("Try it (as the caregiver):", soft_wrap=True)
+        _copyable(f"export COMPANION_TOKEN={creds.caregiver_token}")
+        _copyable('curl -H "Authorization: Bearer $COMPANION_TOKEN" \\')
+        _copyable(f"  {base_url}/api/users/{creds.user_id}")
 
 
 def _with_services(action: Callable[[Services], Awaitable[T]]) -> T:
