@@ -282,3 +282,33 @@ async def test_memories_learned_in_conversation_are_marked_and_the_family_can_ke
     assert stored[learned.text].confirmed_at is not None
     assert stored[learned.text].source is MemorySource.CONVERSATION  # where it came from is kept
     assert doubtful.text not in stored
+
+
+async def test_next_without_a_change_leaves_no_unsent_edit_to_continue(dash: Dash) -> None:
+    continue_edit = "המשך את העריכה שלא נשלחה"
+    person = f"/dashboard/people/{DEMO_USER}"
+    await open_wizard(dash)
+    for number in (1, 2, 3, 4):
+        assert (await dash.step(number)).status_code == 303
+    page = await dash.get(person)
+    assert page.status_code == 200
+    assert "עריכת הפרופיל" in page.text
+    assert continue_edit not in page.text, "a draft identical to the saved profile is no draft"
+    await dash.step(9, {"maxSongsPerSession": "5"})
+    assert continue_edit in (await dash.get(person)).text, "a real change is offered to continue"
+    await dash.step(9, {"maxSongsPerSession": "3"})
+    assert continue_edit not in (await dash.get(person)).text, "changed back: nothing left to send"
+    await dash.step(8, {"memory.text": "אוהב תה עם נענע"}, action="add:memories")
+    assert continue_edit in (await dash.get(person)).text, "a memory waiting to be saved is a change"
+
+
+async def test_a_new_persons_untouched_wizard_is_no_draft(dash: Dash) -> None:
+    await dash.login()
+    await dash.post("/dashboard/people", {"user_id": "user-rivka-002"})
+    await dash.get("/dashboard/people/user-rivka-002/wizard")
+    assert (await dash.step(1, user="user-rivka-002")).status_code == 422  # nothing typed yet
+    page = await dash.get("/dashboard/people/user-rivka-002")
+    assert "עריכת הפרופיל" in page.text
+    assert "המשך את העריכה שלא נשלחה" not in page.text
+    await dash.step(1, {"personalInfo.fullName": "רבקה כהן"}, user="user-rivka-002")
+    assert "המשך את העריכה שלא נשלחה" in (await dash.get("/dashboard/people/user-rivka-002")).text
