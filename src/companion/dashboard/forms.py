@@ -16,6 +16,7 @@ from typing import Any
 
 from starlette.datastructures import FormData
 
+from companion.dashboard.family_contacts import contact_from, follow_family, follow_removal, missing_contacts
 from companion.dashboard.wizard import JSON, Draft, FieldError
 from companion.profiles.models import normalise_phone
 
@@ -127,6 +128,7 @@ def read_step(number: int, draft: Draft, form: FormData) -> None:
             "lifeStory": _get(form, "background.lifeStory"),
         }
     elif number == 3:
+        before = profile.get("familyMembers", [])
         profile["familyMembers"] = _read_rows(
             form,
             "familyMembers",
@@ -138,6 +140,8 @@ def read_step(number: int, draft: Draft, form: FormData) -> None:
                 "notes": _get(form, p + "notes"),
             },
         )
+        contacts = safety.get("emergencyContacts", [])
+        safety["emergencyContacts"] = follow_family(before, profile["familyMembers"], contacts)
     elif number == 4:
         safety["emergencyContacts"] = _read_rows(
             form,
@@ -227,8 +231,22 @@ def remove_item(draft: Draft, name: str, index: int) -> bool:
     items = _at(draft, path) if path else draft.memories if name == "memories" else None
     if items is None or not 0 <= index < len(items):
         return False
+    if name == "familyMembers":
+        safety = draft.data["safety"]
+        safety["emergencyContacts"] = follow_removal(items[index], safety.get("emergencyContacts", []))
     del items[index]
     return True
+
+
+def add_family_contact(draft: Draft, index: int) -> bool:
+    """The contacts step's "add from the family": a ticked family member not yet on the list."""
+    members = draft.data["profile"].get("familyMembers", [])
+    contacts = _at(draft, ROWS["emergencyContacts"][0])
+    for number, member in missing_contacts(members, contacts):
+        if number == index:
+            contacts.append(contact_from(member))
+            return True
+    return False
 
 
 def confirm_memory(draft: Draft, index: int) -> bool:

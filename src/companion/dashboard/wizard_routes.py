@@ -12,9 +12,11 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import ValidationError
 
+from companion.dashboard.family_contacts import missing_contacts
 from companion.dashboard.forms import (
     CRISIS_PRESETS,
     ROUTINE_KEYS,
+    add_family_contact,
     add_preset,
     add_row,
     confirm_memory,
@@ -104,6 +106,9 @@ def _render_step(
         "timezones": TIMEZONES,
         "memory_form": {},
     }
+    if current.key == "contacts":
+        members = draft.data["profile"].get("familyMembers", [])
+        context["from_family"] = missing_contacts(members, draft.data["safety"].get("emergencyContacts", []))
     if current.number == LAST_STEP:
         invalid = first_invalid_step(draft)
         context.update(_review(page, draft), invalid_step=invalid[0] if invalid else None)
@@ -163,6 +168,9 @@ async def wizard_post(page: PostDep, user_id: str, number: int) -> Response:
     if kind == "preset":
         add_preset(draft, arg)
         return page.redirect(f"{here}#list-crisisTriggers")
+    if kind == "family":  # step 4: a family member ticked as an emergency contact joins the list
+        add_family_contact(draft, int(arg) if arg.isdigit() else -1)
+        return page.redirect(f"{here}#list-emergencyContacts")
     if kind == "remove":
         name, _, index = arg.rpartition(":")
         remove_item(draft, name, int(index) if index.isdigit() else -1)
