@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import zoneinfo
 
 import httpx
 
@@ -189,7 +190,13 @@ async def test_a_new_person_gets_every_section(dash: Dash) -> None:
     empty = await dash.step(1, user="user-rivka-002")
     assert empty.status_code == 422
     assert field_error(empty, "personalInfo-fullName") == "שדה חובה."
-    filled = {"personalInfo.fullName": "רבקה כהן", "personalInfo.gender": "female", "personalInfo.age": "88"}
+    assert field_error(empty, "personalInfo-timezone") == "שדה חובה.", "no zone is assumed for a new person"
+    filled = {
+        "personalInfo.fullName": "רבקה כהן",
+        "personalInfo.gender": "female",
+        "personalInfo.age": "88",
+        "personalInfo.timezone": "Asia/Jerusalem",
+    }
     assert (await dash.step(1, filled, user="user-rivka-002")).status_code == 303
     done = await dash.step(10, action="submit", user="user-rivka-002")
     assert done.status_code == 303
@@ -312,3 +319,24 @@ async def test_a_new_persons_untouched_wizard_is_no_draft(dash: Dash) -> None:
     assert "המשך את העריכה שלא נשלחה" not in page.text
     await dash.step(1, {"personalInfo.fullName": "רבקה כהן"}, user="user-rivka-002")
     assert "המשך את העריכה שלא נשלחה" in (await dash.get("/dashboard/people/user-rivka-002")).text
+
+
+async def test_the_time_zone_is_chosen_from_every_known_zone_and_checked(dash: Dash) -> None:
+    await open_wizard(dash)
+    page = await dash.get(f"{WIZARD}/1")
+    listed = re.search(r'<datalist id="timezones">(.*?)</datalist>', page.text, re.S)
+    assert listed, "the time zone field has a list to search"
+    assert re.findall(r'<option value="([^"]+)">', listed[1]) == sorted(zoneinfo.available_timezones())
+    assert 'list="timezones"' in page.text and 'value="Asia/Jerusalem"' in page.text
+    unknown = await dash.step(1, {"personalInfo.timezone": "Asia/Jerusalm"})
+    assert unknown.status_code == 422
+    unknown_zone = "אזור זמן לא מוכר. בחרו אחד מהרשימה, למשל Asia/Jerusalem."
+    assert field_error(unknown, "personalInfo-timezone") == unknown_zone
+    empty = await dash.step(1, {"personalInfo.timezone": ""})
+    assert field_error(empty, "personalInfo-timezone") == "שדה חובה."
+    loose = await dash.step(1, {"personalInfo.timezone": " america/new york "})
+    assert loose.status_code == 303, "typed loosely, the zone is found and spelled as the list spells it"
+    assert 'value="America/New_York"' in (await dash.get(f"{WIZARD}/1")).text
+    await dash.step(10, action="submit")
+    context = await dash.services.profiles.context(DEMO_USER)
+    assert context.profile is not None and context.profile.personal_info.timezone == "America/New_York"

@@ -117,7 +117,7 @@ def read_step(number: int, draft: Draft, form: FormData) -> None:
             "age": _optional(form, "personalInfo.age"),
             "dateOfBirth": _optional(form, "personalInfo.dateOfBirth"),
             "language": _get(form, "personalInfo.language") or "he",
-            "timezone": _get(form, "personalInfo.timezone") or "Asia/Jerusalem",
+            "timezone": tidy_zone(_get(form, "personalInfo.timezone")),
         }
     elif number == 2:
         profile["cognitiveMode"] = _get(form, "cognitiveMode") or "standard"
@@ -266,11 +266,30 @@ def known_timezones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
+@cache
+def timezone_choices() -> tuple[str, ...]:
+    """Every IANA zone the system knows, sorted: the wizard's searchable list."""
+    return tuple(sorted(known_timezones()))
+
+
+@cache
+def _zones_folded() -> dict[str, str]:
+    return {zone.casefold(): zone for zone in known_timezones()}
+
+
+def tidy_zone(value: str) -> str:
+    """``asia/jerusalem`` or ``America/New York`` -> the zone's own spelling; anything else as typed."""
+    key = re.sub(r"\s+", "_", re.sub(r"\s*/\s*", "/", value.strip()))
+    return _zones_folded().get(key.casefold(), value.strip())
+
+
 def extra_errors(number: int, draft: Draft) -> list[FieldError]:
-    """Checks the models leave to the form: the time zone must be one the system knows."""
+    """Checks the models leave to the form: a time zone is chosen, and it is one the system knows."""
     if number != 1:
         return []
     zone = str(draft.data["profile"].get("personalInfo", {}).get("timezone") or "")
+    if not zone:
+        return [FieldError("personalInfo.timezone", "missing", "Field required", {})]
     zones = known_timezones()
     if zones and zone not in zones:
         return [FieldError("personalInfo.timezone", "timezone", "unknown time zone", {})]

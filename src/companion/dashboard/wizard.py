@@ -56,7 +56,8 @@ def empty_section(section: str) -> JSON:
     """What a section looks like before anyone saved it (the profile has no valid empty form)."""
     if section == "profile":
         return {
-            "personalInfo": {"language": "he", "timezone": "Asia/Jerusalem"},
+            # no time zone yet: the wizard suggests the caregiver's browser's own
+            "personalInfo": {"language": "he", "timezone": ""},
             "cognitiveMode": "standard",
             "background": dump(Background()),
             "familyMembers": [],

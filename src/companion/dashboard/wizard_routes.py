@@ -24,6 +24,7 @@ from companion.dashboard.forms import (
     extra_errors,
     read_step,
     remove_item,
+    timezone_choices,
 )
 from companion.dashboard.saving import SaveReport, reapply_mine, reload_theirs, retry_refresh, submit
 from companion.dashboard.web import PREFIX, DashboardRoute, MemberDep, Page, PostDep
@@ -43,8 +44,6 @@ from companion.dashboard.wizard import (
 from companion.profiles.models import SECTIONS, CognitiveMode, MemoryInput, MemoryType, Severity
 
 router = APIRouter(prefix=PREFIX + "/people/{user_id}", route_class=DashboardRoute, include_in_schema=False)
-
-TIMEZONES = ("Asia/Jerusalem", "Europe/London", "Europe/Paris", "America/New_York", "UTC")
 
 
 def _url(user_id: str, suffix: str) -> str:
@@ -103,7 +102,7 @@ def _render_step(
         "memory_types": [m.value for m in MemoryType],
         "presets": CRISIS_PRESETS.get(draft.person_language, CRISIS_PRESETS["he"]),
         "routine_keys": ROUTINE_KEYS,
-        "timezones": TIMEZONES,
+        "timezones": timezone_choices(),
         "memory_form": {},
     }
     if current.key == "contacts":
