@@ -67,6 +67,27 @@ def _label(page: Page, path: str) -> str:
     return " › ".join(parts)
 
 
+# Fields whose stored values are codes, and where their words are (a list field: each item's).
+CODED_FIELDS = {
+    "gender": "gender.",
+    "language": "language.",
+    "cognitiveMode": "mode.",
+    "severity": "severity.",
+    "notifyFor": "severity.",
+    "type": "memtype.",
+}
+
+
+def _in_words(page: Page, path: str, value: Any) -> Any:
+    """A stored code (``female``, ``he``, ``critical``) in the page's words; any other value as it is."""
+    prefix = CODED_FIELDS.get(path.rsplit(".", 1)[-1])
+    if prefix is None or value is None or value == "":
+        return value
+    if isinstance(value, list):
+        return [page.t(prefix + str(item)) for item in value]
+    return page.t(prefix + str(value))
+
+
 def _review(page: Page, draft: Draft) -> dict[str, Any]:
     changes = {}
     for section in SECTIONS:
@@ -97,6 +118,7 @@ def _render_step(
         "errors": messages,
         "notice": notice,
         "label": lambda path: _label(page, path),
+        "in_words": lambda path, value: _in_words(page, path, value),
         "severities": [s.value for s in Severity],
         "cognitive_modes": [m.value for m in CognitiveMode],
         "memory_types": [m.value for m in MemoryType],
@@ -237,6 +259,7 @@ async def conflict_page(page: MemberDep, user_id: str) -> Response:
         conflicts=conflicts,
         saved=(flash or {}).get("saved", []),
         label=lambda path: _label(page, path),
+        in_words=lambda path, value: _in_words(page, path, value),
     )
 
 

@@ -1,0 +1,141 @@
+"""Every code a family could see is shown in words, in the page's language; technical details of live
+sessions are for administrators only."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from companion.languages import LANGUAGE_NAMES
+from companion.profiles.models import CognitiveMode, Gender, MemorySource, MemoryType, Severity
+from companion.realtime.records import RefreshResult, Status
+from tests.dashboard.conftest import Dash
+from tests.live.conftest import USER, Live, eventually, run_live
+
+WIZARD = f"/dashboard/people/{USER}/wizard"
+# Codes with no business in a family's page: the profile's enums, the session and refresh states, the
+# alert and reminder codes (rule, channel, states, "via"), and Python's or JSON's own words.
+CODES = {
+    *(c.value for c in (*Gender, *CognitiveMode, *Severity, *MemoryType, *MemorySource)),
+    *LANGUAGE_NAMES,
+    *(s.value for s in (*Status, *RefreshResult)),
+    *("reminder", "medication", "checkin", "due", "delivered", "acknowledged", "snoozed", "missed"),
+    *("cancelled", "conversation", "page", "tool", "dashboard", "link", "api", "email", "webhook"),
+    *("pending", "sending", "sent", "retry", "start", "dropped", "rotated"),
+    *("True", "False", "None", "true", "false", "null"),
+}
+_CODE = re.compile(r"(?<![\w/.@:-])(" + "|".join(sorted(map(re.escape, CODES))) + r")(?![\w/.@:-])")
+VISIBLE_ATTRIBUTES = ("title", "aria-label", "placeholder", "alt")
+QUOTED = ("script", "style", "datalist", "pre")
+
+
+class _Visible(HTMLParser):
+    """The text a reader sees or hears: text outside script and style, and the attributes spoken.
+
+    A ``<pre>`` is left out: it quotes the model's instructions word for word ("what the AI is told"),
+    and those name the tools' codes (``alert_family`` with severity ``critical``) on purpose.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in QUOTED:
+            self._hidden += 1
+        self.parts += [v for k, v in attrs if k in VISIBLE_ATTRIBUTES and v]
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in QUOTED:
+            self._hidden -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden and data.strip():
+            self.parts.append(data.strip())
+
+
+def visible_text(html: str) -> str:
+    reader = _Visible()
+    reader.feed(html)
+    return "\n".join(reader.parts)
+
+
+def raw_codes(html: str) -> list[str]:
+    return sorted({m[1] for m in _CODE.finditer(visible_text(html))})
+
+
+def test_the_code_finder_finds_codes_and_only_them() -> None:
+    page = '<p title="critical">מצב: female · he</p><p>user-tiferet-001 Asia/Jerusalem</p><pre>he</pre>'
+    assert raw_codes(page) == ["critical", "female", "he"]
+
+
+@pytest.fixture
+async def live(tmp_path: Path) -> AsyncIterator[Live]:
+    async for value in run_live(tmp_path):
+        yield value
+
+
+async def caregiver_with_a_live_session(live: Live) -> Dash:
+    await live.connect()
+    session = live.services.sessions.of_user(USER)[0]
+    await eventually(lambda: session.status is Status.ACTIVE, "the live session is active")
+    dash = Dash(live.services, live.http, live.creds)
+    assert (await dash.login()).status_code == 303
+    return dash
+
+
+async def test_hebrew_pages_of_a_filled_profile_show_no_raw_codes(live: Live) -> None:
+    dash = await caregiver_with_a_live_session(live)
+    alerts = live.services.alerts
+    missed, _ = await alerts.record(
+        USER,
+        {"severity": "medium", "summary": "לא אישר את אריספט של 08:00", "rule": "reminder"},
+        session_id=None,
+    )
+    await alerts.acknowledge(USER, missed.id, by="tiferet", via="dashboard")
+    await alerts.record(USER, {"severity": "critical", "summary": "נפל", "rule": "תעזרו לי"}, session_id=None)
+    await dash.post("/dashboard/sessions/refresh-all", {})  # a last refresh to show
+    seen: dict[str, list[str]] = {}
+
+    async def look(url: str) -> None:
+        page = await dash.get(url)
+        assert page.status_code == 200, (url, page.status_code)
+        seen[url] = raw_codes(page.text)
+
+    await dash.get(WIZARD)
+    changes = {
+        1: {"personalInfo.gender": "female", "personalInfo.language": "en"},
+        2: {"cognitiveMode": "standard"},
+        4: {"emergencyContacts.0.notifyFor": "critical"},
+        7: {"neverAllow.0.severity": "medium", "crisisTriggers.0.severity": "high"},
+    }
+    for number in range(1, 10):
+        assert (await dash.step(number, changes.get(number))).status_code == 303, number
+        await look(f"{WIZARD}/{number}")
+    await dash.step(8, {"memory.text": "אוהב תה", "memory.type": "health"}, action="add:memories")
+    await look(f"{WIZARD}/8")
+    await look(f"{WIZARD}/10")
+    review = visible_text((await dash.get(f"{WIZARD}/10")).text)
+    assert "נקבה" in review and "רגיל" in review and "בינוני" in review, "the review shows the words"
+    for url in ("", "/alerts", "/reminders", "/instructions"):
+        await look(f"/dashboard/people/{USER}{url}")
+    await look("/dashboard/people")
+    await look("/dashboard/sessions")
+    await look("/dashboard/sessions/rows")
+    alerts_page = visible_text((await dash.get(f"/dashboard/people/{USER}/alerts")).text)
+    assert "תזכורת שלא אושרה" in alerts_page and "תעזרו לי" in alerts_page
+
+    # Someone else saves meanwhile: the conflict page's tables speak in words too.
+    state = await live.services.profiles.get_section(USER, "profile")
+    assert state.data is not None
+    theirs = state.data.model_dump(mode="json", by_alias=True) | {"cognitiveMode": "elderly"}
+    await live.services.profiles.save_section(USER, "profile", theirs, if_match=state.version)
+    submitted = await dash.step(10, action="submit")
+    assert submitted.headers["location"].endswith("/conflict")
+    await look(submitted.headers["location"])
+    assert {url: codes for url, codes in seen.items() if codes} == {}
