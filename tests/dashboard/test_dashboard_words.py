@@ -14,7 +14,7 @@ from companion.languages import LANGUAGE_NAMES
 from companion.profiles.models import CognitiveMode, Gender, MemorySource, MemoryType, Severity
 from companion.realtime.records import RefreshResult, Status
 from tests.dashboard.conftest import Dash
-from tests.live.conftest import USER, Live, eventually, run_live
+from tests.live.conftest import ADMIN, USER, Live, eventually, run_live
 
 WIZARD = f"/dashboard/people/{USER}/wizard"
 # Codes with no business in a family's page: the profile's enums, the session and refresh states, the
@@ -139,3 +139,54 @@ async def test_hebrew_pages_of_a_filled_profile_show_no_raw_codes(live: Live) ->
     assert submitted.headers["location"].endswith("/conflict")
     await look(submitted.headers["location"])
     assert {url: codes for url, codes in seen.items() if codes} == {}
+
+
+ANDROID_CHROME = (
+    "Mozilla/5.0 (Linux; Android 14; SM-X200) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0 Safari/537.36"
+)
+
+
+async def a_conversation_from_a_paired_tablet(live: Live) -> str:
+    """A tablet paired as the person page pairs one, talking with the client secret /app gets for it."""
+    devices = live.services.devices
+    made = await devices.create_pairing(USER, created_by=None)
+    paired = await devices.redeem(made.code, client="tablet", user_agent=ANDROID_CHROME)
+    assert paired.device is not None
+    secret = await devices.issue_client_secret(paired.device.id)
+    await live.connect(token=secret.value)
+    [session] = live.services.sessions.of_device(paired.device.id)
+    await eventually(lambda: session.status is Status.ACTIVE, "the tablet's conversation is active")
+    return paired.device.label
+
+
+async def test_families_see_a_conversation_in_words_and_admins_its_technical_details(live: Live) -> None:
+    tablet = await a_conversation_from_a_paired_tablet(live)
+    session = live.services.sessions.of_user(USER)[0]
+    dash = Dash(live.services, live.http, live.creds)
+    assert (await dash.login()).status_code == 303
+    await dash.post(f"/dashboard/sessions/{session.id}/refresh", {})
+    assert session.last_refresh is not None and session.instructions is not None
+    technical = [session.id, USER, session.instructions.version, "טוקנים", "תורות", "פרטים טכניים"]
+
+    family = visible_text((await dash.get("/dashboard/sessions")).text)
+    rows = visible_text(
+        (await dash.client.get("/dashboard/sessions/rows", headers={"x-dashboard-fetch": "1"})).text
+    )
+    for text in (family, rows):
+        assert "משה" in text and tablet in text and "פעילה" in text, "who, on which tablet, in what state"
+        assert "הצליח" in text, "the last refresh: ok"
+        assert [word for word in technical if word in text] == []
+    when = re.search(
+        r'<time class="last-refresh" datetime="([^"]+)"', (await dash.get("/dashboard/sessions")).text
+    )
+    assert when and when[1] == session.last_refresh.at.isoformat(), "and when"
+
+    live.http.cookies.clear()
+    await dash.get("/dashboard/login")
+    assert (await dash.post("/dashboard/login/admin", {"token": ADMIN})).status_code == 303
+    admin = (await dash.get("/dashboard/sessions")).text
+    assert "משה" in visible_text(admin) and tablet in visible_text(admin)
+    assert "פרטים טכניים" in visible_text(admin)
+    details = visible_text(admin[admin.index('<details class="technical">') :])
+    assert [word for word in technical[:-1] if word not in details] == [], "an admin opens the details"

@@ -75,6 +75,11 @@ async def _summaries(page: Page, user_ids: list[str]) -> list[dict[str, Any]]:
     ]
 
 
+async def people_names(page: Page, user_ids: list[str]) -> dict[str, str]:
+    """Each person's preferred or full name (their id when no profile was saved), in one query."""
+    return {summary["id"]: summary["name"] for summary in await _summaries(page, user_ids)}
+
+
 async def _summary(page: Page, user_id: str) -> dict[str, Any]:
     [summary] = await _summaries(page, [user_id])
     return summary
