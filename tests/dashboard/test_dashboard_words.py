@@ -109,7 +109,12 @@ async def test_hebrew_pages_of_a_filled_profile_show_no_raw_codes(live: Live) ->
 
     await dash.get(WIZARD)
     changes = {
-        1: {"personalInfo.gender": "female", "personalInfo.language": "en"},
+        1: {
+            "personalInfo.gender": "female",
+            "personalInfo.language": "en",
+            "companion.gender": "male",
+            "companion.voice": "ash",
+        },
         2: {"cognitiveMode": "standard"},
         4: {"emergencyContacts.0.notifyFor": "critical"},
         7: {"neverAllow.0.severity": "medium", "crisisTriggers.0.severity": "high"},
@@ -122,6 +127,7 @@ async def test_hebrew_pages_of_a_filled_profile_show_no_raw_codes(live: Live) ->
     await look(f"{WIZARD}/10")
     review = visible_text((await dash.get(f"{WIZARD}/10")).text)
     assert "נקבה" in review and "רגיל" in review and "בינוני" in review, "the review shows the words"
+    assert "זכר" in review and "Ash" in review, "the companion's gender and voice too"
     for url in ("", "/alerts", "/reminders", "/instructions"):
         await look(f"/dashboard/people/{USER}{url}")
     await look("/dashboard/people")

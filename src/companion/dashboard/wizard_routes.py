@@ -41,7 +41,14 @@ from companion.dashboard.wizard import (
     step_errors,
     validate,
 )
-from companion.profiles.models import SECTIONS, CognitiveMode, MemoryInput, MemoryType, Severity
+from companion.profiles.models import (
+    SECTIONS,
+    VOICE_GENDERS,
+    CognitiveMode,
+    MemoryInput,
+    MemoryType,
+    Severity,
+)
 
 router = APIRouter(prefix=PREFIX + "/people/{user_id}", route_class=DashboardRoute, include_in_schema=False)
 
@@ -80,7 +87,10 @@ CODED_FIELDS = {
 
 def _in_words(page: Page, path: str, value: Any) -> Any:
     """A stored code (``female``, ``he``, ``critical``) in the page's words; any other value as it is."""
-    prefix = CODED_FIELDS.get(path.rsplit(".", 1)[-1])
+    field = path.rsplit(".", 1)[-1]
+    if field == "voice" and path.startswith("companion."):  # a voice's name, or the service's choice
+        return str(value).capitalize() if value else page.t("voice.auto")
+    prefix = CODED_FIELDS.get(field)
     if prefix is None or value is None or value == "":
         return value
     if isinstance(value, list):
@@ -122,6 +132,9 @@ def _render_step(
         "severities": [s.value for s in Severity],
         "cognitive_modes": [m.value for m in CognitiveMode],
         "memory_types": [m.value for m in MemoryType],
+        "voices": [
+            (voice.value, sound.value if sound else "neutral") for voice, sound in VOICE_GENDERS.items()
+        ],
         "presets": CRISIS_PRESETS.get(draft.person_language, CRISIS_PRESETS["he"]),
         "routine_keys": ROUTINE_KEYS,
         "timezones": timezone_choices(),
