@@ -129,3 +129,14 @@ async def test_a_dose_due_while_the_service_was_down_is_still_missed(rig: Rig) -
         (local(4, "08:00"), "due"),
     ]
     assert sorted(alerted_ids(rig)) == sorted(r.id for r in owed[:2])
+
+
+async def test_the_familys_day_neither_shows_nor_counts_a_dose_that_was_never_due(rig: Rig) -> None:
+    await create(rig, local(1, "07:00"), acamol("08:00", "09:00"))
+    rig.clock.now = local(1, "10:00")
+    eight, nine = await rig.store.list_of_user(U, local(1, "00:00"), local(2, "00:00"))
+    # as migration 0006 leaves a dose an earlier schedule asked for before its medication existed
+    assert await rig.store.transition(U, eight.id, ("due",), "void", at=rig.clock.now)
+    view = await rig.service.day_view(U)
+    assert [r.id for r in view.reminders] == [nine.id]
+    assert [(a.label, a.scheduled) for a in view.adherence] == [(ACAMOL, 1)]
