@@ -81,7 +81,7 @@ class SqlReminders(SqlBase):
             if series:
                 gone.append(_ser.series.not_in(list(series)))
             await conn.execute(delete(reminder_series).where(*gone))
-            for name in series:
+            for name in sorted(series):  # one order on every instance: two racing inserts cannot deadlock
                 await conn.execute(
                     self._insert_ignore(reminder_series).values(user_id=user_id, series=name, known_since=now)
                 )
