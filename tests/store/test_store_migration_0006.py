@@ -16,6 +16,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, insert
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from companion.care.schedule import series_id
 from companion.profiles.alerts import Alert
 from companion.store import SqlStore, open_store
 from companion.store.base import ReminderKind, ReminderState
@@ -160,6 +161,14 @@ async def repaired(fresh_url: str) -> AsyncIterator[SqlStore]:
                         "Aricept 5 mg at 08:00 was not confirmed",
                         morning + timedelta(minutes=30),
                     ),
+                    {  # u1 lives in London; u2 has no profile, so the default zone is theirs
+                        "user_id": "u1",
+                        "kind": "profile",
+                        "doc_id": "main",
+                        "body": {"personalInfo": {"fullName": "Ruth", "timezone": "Europe/London"}},
+                        "version": 1,
+                        "updated_at": CREATED,
+                    },
                 ],
             )
             await conn.execute(
@@ -225,3 +234,20 @@ async def test_alerts_about_doses_never_due_are_closed_with_a_reason_and_kept(re
         "j-false-pending": ("failed", "withdrawn: the dose was never due"),
         "j-real-pending": ("pending", None),
     }
+
+
+async def test_series_already_written_are_known_since_their_first_dose_that_was_due(
+    repaired: SqlStore,
+) -> None:
+    """So a dose of theirs not yet written when the service stopped is still owed after the upgrade."""
+    later = CREATED + timedelta(days=2)
+    morning = CREATED.replace(hour=6, minute=0)
+    real = series_id("u1", "medication", "Aricept 5 mg", "20:05", "Europe/London")
+    confirmed = series_id("u1", "medication", "Vitamin D", "08:00", "Europe/London")
+    voided = series_id("u1", "medication", "Aricept 5 mg", "08:00", "Europe/London")
+    known = await repaired.series_since("u1", {real, confirmed, voided}, now=later)
+    assert known == {real: CREATED + timedelta(hours=2), confirmed: morning, voided: later}, (
+        "a series with only void doses is new from the first schedule after the upgrade"
+    )
+    old = series_id("u2", "medication", "Aricept 5 mg", "08:00", "Asia/Jerusalem")
+    assert await repaired.series_since("u2", {old}, now=later) == {old: morning}

@@ -15,6 +15,12 @@ and its messages not yet sent are withdrawn (failed, with the reason as the erro
 medication added later to an existing person cannot be told from one missed while the service was
 down, so it is left for the family to resolve.
 
+The series the old schedule already wrote are recorded as known since their first dose that is not
+void, so a dose of theirs not yet written when the service stopped (a stop of more than a day across
+the upgrade) is still owed, as it would have been before. The series is computed as the schedule
+computes it (``care.schedule.series_id``, copied here so this revision never changes), in the person's
+zone as their profile says it now.
+
 An alert is about an occurrence when it names it (``reminderId``, written from now on), or, for alerts
 from before this revision: it is the same person's, its rule is ``reminder``, it was recorded within
 ``LINK_AFTER`` of the occurrence being missed (the miss and the alert are one step of the same tick),
@@ -27,8 +33,10 @@ Create Date: 2026-12-06
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
 from alembic import op
@@ -44,6 +52,9 @@ LINK_AFTER: Final = timedelta(minutes=1)  # the alert is written right after the
 REASON: Final = "never_due"
 WITHDRAWN: Final = "withdrawn: the dose was never due"
 RESOLVED_BY: Final = "companion"
+DEFAULT_ZONE: Final = "Asia/Jerusalem"  # a profile that names no zone (``PersonalInfo``'s default)
+FALLBACK_ZONE: Final = "UTC"  # a zone zoneinfo does not know: the schedule runs in UTC
+BATCH: Final = 500  # rows per statement
 
 _users = sa.table("users", sa.column("user_id", sa.String), sa.column("created_at", sa.DateTime(True)))
 _reminders = sa.table(
@@ -87,7 +98,9 @@ def upgrade() -> None:
             ["user_id"], ["users.user_id"], name="fk_reminder_series_user_id", ondelete="CASCADE"
         ),
     )
-    repair(op.get_bind(), datetime.now(UTC))
+    conn = op.get_bind()
+    repair(conn, datetime.now(UTC))
+    backfill(conn)
 
 
 def repair(conn: sa.Connection, now: datetime) -> None:
@@ -101,15 +114,60 @@ def repair(conn: sa.Connection, now: datetime) -> None:
     if not never_due:
         return
     ids = [row.id for row in never_due]
-    for start in range(0, len(ids), 500):  # bound the IN list
+    for start in range(0, len(ids), BATCH):  # bound the IN list
         conn.execute(
             sa.update(_reminders)
-            .where(r.id.in_(ids[start : start + 500]), r.state.in_(REPAIRED))
+            .where(r.id.in_(ids[start : start + BATCH]), r.state.in_(REPAIRED))
             .values(state="void", updated_at=now)
         )
     missed = [row for row in never_due if row.state == "missed" and row.missed_at is not None]
     for user_id in sorted({row.user_id for row in missed}):
         _close_alerts(conn, user_id, [row for row in missed if row.user_id == user_id], now)
+
+
+def backfill(conn: sa.Connection) -> None:
+    """Every series already written, known since its first dose that is not void."""
+    d, r = _documents.c, _reminders.c
+    zones = {
+        row.user_id: _zone_of(row.body)
+        for row in conn.execute(sa.select(d.user_id, d.body).where(d.kind == "profile", d.doc_id == "main"))
+    }
+    first: dict[tuple[str, str], datetime] = {}
+    groups = conn.execute(
+        sa.select(r.user_id, r.kind, r.label, r.local_time, sa.func.min(r.due_at).label("first"))
+        .where(r.state != "void")
+        .group_by(r.user_id, r.kind, r.label, r.local_time)
+    )
+    for row in groups:
+        zone = zones.get(row.user_id, DEFAULT_ZONE)
+        key = (row.user_id, _series(row.user_id, row.kind, row.label, row.local_time, zone))
+        moment = _aware(row.first)
+        first[key] = min(moment, first.get(key, moment))
+    rows = [{"user_id": u, "series": s, "known_since": at} for (u, s), at in sorted(first.items())]
+    series = sa.table(
+        "reminder_series",
+        sa.column("user_id", sa.String),
+        sa.column("series", sa.String),
+        sa.column("known_since", sa.DateTime(True)),
+    )
+    for start in range(0, len(rows), BATCH):
+        conn.execute(sa.insert(series), rows[start : start + BATCH])
+
+
+def _zone_of(body: Any) -> str:
+    """The zone the schedule uses for a person whose profile is ``body`` (``care.schedule.resolve_zone``)."""
+    info = body.get("personalInfo") if isinstance(body, dict) else None
+    name = str(info.get("timezone", DEFAULT_ZONE) or "").strip() if isinstance(info, dict) else DEFAULT_ZONE
+    try:
+        return str(ZoneInfo(name)) if name else FALLBACK_ZONE
+    except (ZoneInfoNotFoundError, ValueError):
+        return FALLBACK_ZONE
+
+
+def _series(user_id: str, kind: str, label: str, local_time: str, zone: str) -> str:
+    """``care.schedule.series_id`` as it was when this revision was written."""
+    key = "\x1f".join((user_id, kind, label, local_time, zone))
+    return "ser-" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def _close_alerts(conn: sa.Connection, user_id: str, voided: list[Any], now: datetime) -> None:
