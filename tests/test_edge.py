@@ -11,10 +11,11 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from typer.testing import CliRunner
 
+from companion.api.live import origin_allowed
 from companion.care.alerting import AlertConfig
 from companion.cli import app as cli_app
 from companion.cli import server_config
-from companion.edge import check_serving, is_loopback, public_base_url, uvicorn_options
+from companion.edge import check_serving, is_loopback, page_origins, public_base_url, uvicorn_options
 from companion.errors import InvalidInput
 from companion.settings import Settings
 
@@ -220,3 +221,16 @@ def test_serve_stops_at_once_with_a_clear_message(
     assert result.exit_code == 2
     assert said in " ".join(result.output.split()), result.output
     assert not (tmp_path / "companion.db").exists(), "nothing was opened"
+
+
+def test_the_public_origin_is_the_pages_own_even_when_a_proxy_drops_the_port_from_host(
+    tmp_path: Path,
+) -> None:
+    """nginx's ``Host $host`` is the name without the port: a tablet's page at the public address on
+    port 8443 is still this service's page (its pairing and its conversation are not refused)."""
+    origin, host = "https://companion.home.arpa:8443", "companion.home.arpa"
+    assert not origin_allowed(origin, host, page_origins(settings(tmp_path)))
+    assert origin_allowed(origin, host, page_origins(settings(tmp_path, public_url=origin + "/")))
+    assert not origin_allowed(
+        "https://evil.example", host, page_origins(settings(tmp_path, public_url=origin))
+    )

@@ -110,6 +110,12 @@ def public_base_url(settings: Settings, request: HTTPConnection | None = None) -
     return f"{scheme}://{host}:{settings.port}"
 
 
+def page_origins(settings: Settings) -> list[str]:
+    """Browser origins the service's own pages may come from besides the request's Host: the
+    configured allow-list and the public address (a proxy may pass on a Host without its port)."""
+    return [*settings.allowed_origins, *([settings.public_url] if settings.public_url else [])]
+
+
 def check_serving(settings: Settings) -> list[str]:
     """Refuse (InvalidInput naming the setting) what cannot serve a family; return warnings to show.
 
