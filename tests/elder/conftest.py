@@ -135,7 +135,10 @@ class Api:
 
     def _client(self) -> httpx.Client:
         return httpx.Client(
-            base_url=self.service.base, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=15
+            base_url=self.service.base,
+            headers={"Authorization": f"Bearer {ADMIN}"},
+            timeout=15,
+            verify=self.service.verify,
         )
 
     def request(self, method: str, path: str, **kw: Any) -> httpx.Response:

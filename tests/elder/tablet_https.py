@@ -23,10 +23,15 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from playwright.async_api import Browser, Page, Playwright
 
 from tests.dashboard.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, UI_TIMEOUT_MS
+from tests.elder.conftest import Api, ServiceProcess, english_music, english_profile
+from tests.elder.conftest import _create_person as create_person
 from tests.elder.page_driver import MEDIA_ARGS, ElderPage
 
 HOST: Final = "companion.test"  # a reserved name (RFC 6761): never a real site
-DEMO_USER: Final = "user-tiferet-001"
+# A person with no medications or routine: no reminder card comes due (by the clock) over the talk button.
+PERSON: Final = "user-tablet-en"
+CAREGIVER: Final = "dana"
+PASSWORD: Final = "a-family-password"
 
 # Draws a PNG (a screenshot) on a canvas and answers its pixels as grey levels, row by row.
 PIXELS_SCRIPT: Final = """async (dataUrl) => {
@@ -69,6 +74,18 @@ def issue(ca: trustme.CA, folder: Path) -> Certificate:
     return Certificate(cert, key, spki_hash(leaf.cert_chain_pems[0].bytes()))
 
 
+def seed_family(service: ServiceProcess) -> None:
+    """The person (English, so the offline engine's words are English) and their caregiver's account."""
+    api = Api(service)
+    create_person(api, PERSON, english_profile(), english_music())
+    made = api.request(
+        "POST",
+        "/api/caregivers",
+        json={"name": "Dana", "username": CAREGIVER, "password": PASSWORD, "users": [PERSON]},
+    )
+    assert made.status_code == 201, made.text
+
+
 @asynccontextmanager
 async def tablet_browser(pw: Playwright, trusted: Certificate) -> AsyncIterator[Browser]:
     """Chromium with a fake microphone (a tone, granted without a prompt), ``HOST`` at 127.0.0.1 and
@@ -95,18 +112,18 @@ async def read_qr(page: Page, shot: bytes) -> list[str]:
 
 
 async def caregiver_pairing_link(browser: Browser, base: str) -> tuple[str, list[str]]:
-    """Sign in as the demo caregiver at ``base``, press "connect a tablet": the link shown and what its
+    """Sign in as the person's caregiver at ``base``, press "connect a tablet": the link shown and what its
     QR code says."""
     context = await browser.new_context(base_url=base, locale="he-IL")
     context.set_default_timeout(UI_TIMEOUT_MS)
     try:
         page = await context.new_page()
         await page.goto("/dashboard/login")
-        await page.locator("#f-username").fill("tiferet")
-        await page.locator("#f-password").fill("demo-password")
+        await page.locator("#f-username").fill(CAREGIVER)
+        await page.locator("#f-password").fill(PASSWORD)
         async with page.expect_navigation():
             await page.locator("form button.primary").first.click()
-        await page.goto(f"/dashboard/people/{DEMO_USER}")
+        await page.goto(f"/dashboard/people/{PERSON}")
         async with page.expect_navigation():
             await page.locator('form[action$="/pairings"] button[type=submit]').click()
         link = await page.locator("#pair-link").get_attribute("href")

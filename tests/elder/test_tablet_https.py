@@ -31,7 +31,14 @@ from tests.elder.conftest import ServiceProcess, free_port
 try:  # the dev extra installs playwright
     from playwright.async_api import Browser, async_playwright
 
-    from tests.elder.tablet_https import HOST, Certificate, caregiver_pairing_link, issue, pair_and_talk
+    from tests.elder.tablet_https import (
+        HOST,
+        Certificate,
+        caregiver_pairing_link,
+        issue,
+        pair_and_talk,
+        seed_family,
+    )
     from tests.elder.tablet_https import tablet_browser as launch_tablet_browser
 except ImportError:  # pragma: no cover
     async_playwright = None  # type: ignore[assignment]
@@ -75,13 +82,11 @@ def https_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpsSer
             "COMPANION_PUBLIC_URL": public,
             "COMPANION_TLS_CERT": str(certificate.cert),
             "COMPANION_TLS_KEY": str(certificate.key),
-            # The demo's medication reminders come due by the clock, and their card covers the talk button.
-            "COMPANION_REMINDERS": "false",
         },
-        extra_args=("--demo",),
     )
     service.start()
     try:
+        seed_family(service)
         yield HttpsService(service, public, certificate)
     finally:
         service.stop()

@@ -33,7 +33,14 @@ from tests.test_tablet_recipes import readme_block
 try:  # the dev extra installs playwright
     from playwright.async_api import Browser, async_playwright
 
-    from tests.elder.tablet_https import HOST, Certificate, caregiver_pairing_link, issue, pair_and_talk
+    from tests.elder.tablet_https import (
+        HOST,
+        Certificate,
+        caregiver_pairing_link,
+        issue,
+        pair_and_talk,
+        seed_family,
+    )
     from tests.elder.tablet_https import tablet_browser as launch_tablet_browser
 except ImportError:  # pragma: no cover
     async_playwright = None  # type: ignore[assignment]
@@ -104,10 +111,7 @@ def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxied]:
         extra_env={
             "COMPANION_PUBLIC_URL": public,
             "COMPANION_TRUSTED_PROXIES": "127.0.0.1",
-            # The demo's medication reminders come due by the clock, and their card covers the talk button.
-            "COMPANION_REMINDERS": "false",
         },
-        extra_args=("--demo",),
     )
     conf = work / "nginx.conf"
     conf.write_text(nginx_conf(work, certificate, listen_port, service.port))
@@ -118,6 +122,7 @@ def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxied]:
         stderr=subprocess.STDOUT,
     )
     try:
+        seed_family(service)
         verify = ssl.create_default_context()
         ca.configure_trust(verify)
         wait_for_proxy(proxy, f"https://127.0.0.1:{listen_port}/health", verify, work)
