@@ -282,3 +282,35 @@ async def test_memories_learned_in_conversation_are_marked_and_the_family_can_ke
     assert stored[learned.text].confirmed_at is not None
     assert stored[learned.text].source is MemorySource.CONVERSATION  # where it came from is kept
     assert doubtful.text not in stored
+
+
+async def test_the_companions_gender_and_voice_are_chosen_in_the_first_step_and_saved(dash: Dash) -> None:
+    await open_wizard(dash)
+    first = await dash.get(f"{WIZARD}/1")
+    assert "בעברית המלווה מדבר על עצמו בלשון נקבה או בלשון זכר" in first.text  # the plain explanation
+    assert re.search(r'name="companion\.gender" value="female" checked', first.text)  # the default
+    assert re.search(r'<option value="" selected>אוטומטי', first.text)
+    assert '<option value="ash" >Ash (קול גברי)</option>' in first.text
+    mismatch = await dash.step(1, {"companion.gender": "male", "companion.voice": "shimmer"})
+    assert mismatch.status_code == 422
+    assert field_error(mismatch, "companion-voice").startswith("הקול הזה לא מתאים ללשון שנבחרה.")
+    moved = await dash.step(1, {"companion.gender": "male", "companion.voice": "ash"})
+    assert moved.status_code == 303
+    review = await dash.get(f"{WIZARD}/10")
+    assert "המלווה › מגדר" in review.text and "המלווה › קול" in review.text
+    done = await dash.step(10, action="submit")
+    assert done.status_code == 303
+    state = await dash.services.profiles.get_section(DEMO_USER, "profile")
+    assert state.data is not None
+    assert state.data.model_dump(mode="json", by_alias=True)["companion"] == {
+        "gender": "male",
+        "voice": "ash",
+    }
+    automatic = await dash.step(1, {"companion.gender": "female", "companion.voice": ""})
+    assert automatic.status_code == 303
+    assert (await dash.step(10, action="submit")).status_code == 303
+    state = await dash.services.profiles.get_section(DEMO_USER, "profile")
+    assert state.data is not None and state.data.model_dump(mode="json", by_alias=True)["companion"] == {
+        "gender": "female",
+        "voice": None,
+    }

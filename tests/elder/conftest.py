@@ -250,7 +250,9 @@ def elder_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ElderEnv]:
     api = Api(service)
     try:
         _create_person(api, ENGLISH, english_profile(), english_music())
-        _create_person(api, HEBREW, hebrew_profile("נעמי כהן", "female"), music_body(HEBREW_ARTIST))
+        # a woman whose companion speaks of itself as a man: the page's words follow the companion
+        he_profile = {**hebrew_profile("נעמי כהן", "female"), "companion": {"gender": "male"}}
+        _create_person(api, HEBREW, he_profile, music_body(HEBREW_ARTIST))
         yield ElderEnv(service, api, tracks, work)
     finally:
         service.stop()

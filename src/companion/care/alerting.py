@@ -17,9 +17,10 @@ The rules, as the family sees them:
   e-mailed about a critical alert: the family decided who is called on, and an e-mail nobody reads
   helps no one. Escalation stops once someone acknowledges (or resolves) the alert.
 
-The payload is the same for every channel and carries only what a receiver needs to act: who (id and
-name), how serious, what was said (the alert's summary), when, and where to acknowledge. Nothing else
-from the profile (no medication, memories or contacts' details).
+The payload is the same for every channel and carries only what a receiver needs to act: who (id,
+name, and gender, which Hebrew text about the person needs), how serious, what was said (the alert's
+summary), when, and where to acknowledge. Nothing else from the profile (no medication, memories or
+contacts' details).
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ class Person:
     name: str
     language: str = "he"
     timezone: str = "Asia/Jerusalem"
+    gender: str | None = None  # "male" / "female": Hebrew messages inflect what the person did
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +189,7 @@ def payload(alert: AlertFacts, person: Person, stage: int, *, ack_link: str | No
     return {
         "type": event,
         "alertId": alert.id,
-        "person": {"id": person.id, "name": person.name},
+        "person": {"id": person.id, "name": person.name, "gender": person.gender},
         "severity": alert.severity.value,
         "summary": alert.summary,
         "createdAt": alert.created_at.isoformat(),

@@ -17,7 +17,7 @@ from typing import Any
 from starlette.datastructures import FormData
 
 from companion.dashboard.wizard import JSON, Draft, FieldError
-from companion.profiles.models import normalise_phone
+from companion.profiles.models import DEFAULT_COMPANION_GENDER, normalise_phone
 
 ROUTINE_KEYS = ("wake", "breakfast", "lunch", "dinner", "sleep")
 _LOOSE_TIME = re.compile(r"^(\d{1,2})[:.](\d{2})$")
@@ -117,6 +117,10 @@ def read_step(number: int, draft: Draft, form: FormData) -> None:
             "dateOfBirth": _optional(form, "personalInfo.dateOfBirth"),
             "language": _get(form, "personalInfo.language") or "he",
             "timezone": _get(form, "personalInfo.timezone") or "Asia/Jerusalem",
+        }
+        profile["companion"] = {
+            "gender": _get(form, "companion.gender") or DEFAULT_COMPANION_GENDER.value,
+            "voice": _optional(form, "companion.voice"),  # empty: the service chooses by the gender
         }
     elif number == 2:
         profile["cognitiveMode"] = _get(form, "cognitiveMode") or "standard"
@@ -273,6 +277,8 @@ def message(t: Callable[..., str], error: FieldError) -> str:
             return str(t("err.time"))
         if last == "dateOfBirth":
             return str(t("err.birth_future"))
+        if last == "voice":
+            return str(t("err.voice_gender"))
     simple = {
         "timezone": "err.timezone",
         "string_too_long": "err.too_long",

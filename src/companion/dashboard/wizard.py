@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from companion.profiles.models import SECTION_MODELS, SECTIONS, Background, Music, Routine, Safety
+from companion.profiles.models import SECTION_MODELS, SECTIONS, Background, Companion, Music, Routine, Safety
 from companion.services import Services
 
 JSON = dict[str, Any]
@@ -29,7 +29,7 @@ class Step:
 
 
 STEPS: tuple[Step, ...] = (
-    Step(1, "personal", "profile", ("personalInfo",)),
+    Step(1, "personal", "profile", ("personalInfo", "companion")),
     Step(2, "background", "profile", ("cognitiveMode", "background")),
     Step(3, "family", "profile", ("familyMembers",)),
     Step(4, "contacts", "safety", ("emergencyContacts",)),
@@ -57,6 +57,7 @@ def empty_section(section: str) -> JSON:
     if section == "profile":
         return {
             "personalInfo": {"language": "he", "timezone": "Asia/Jerusalem"},
+            "companion": dump(Companion()),
             "cognitiveMode": "standard",
             "background": dump(Background()),
             "familyMembers": [],
@@ -152,6 +153,8 @@ def _field_name(loc: tuple[int | str, ...], message: str) -> str:
         parts.pop()
     if parts == ["personalInfo"] and "dateOfBirth" in message:  # the model-level check of the birth date
         parts.append("dateOfBirth")
+    if parts == ["companion"]:  # the model-level check: a voice that sounds like the other gender
+        parts.append("voice")
     return ".".join(str(p) for p in parts)
 
 

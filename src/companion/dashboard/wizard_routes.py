@@ -38,7 +38,14 @@ from companion.dashboard.wizard import (
     step_errors,
     validate,
 )
-from companion.profiles.models import SECTIONS, CognitiveMode, MemoryInput, MemoryType, Severity
+from companion.profiles.models import (
+    SECTIONS,
+    VOICE_GENDERS,
+    CognitiveMode,
+    MemoryInput,
+    MemoryType,
+    Severity,
+)
 
 router = APIRouter(prefix=PREFIX + "/people/{user_id}", route_class=DashboardRoute, include_in_schema=False)
 
@@ -99,6 +106,9 @@ def _render_step(
         "severities": [s.value for s in Severity],
         "cognitive_modes": [m.value for m in CognitiveMode],
         "memory_types": [m.value for m in MemoryType],
+        "voices": [
+            (voice.value, sound.value if sound else "neutral") for voice, sound in VOICE_GENDERS.items()
+        ],
         "presets": CRISIS_PRESETS.get(draft.person_language, CRISIS_PRESETS["he"]),
         "routine_keys": ROUTINE_KEYS,
         "timezones": TIMEZONES,

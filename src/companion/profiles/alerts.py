@@ -127,14 +127,14 @@ ContextLoader = Callable[[str], Awaitable[CareContext]]
 
 
 def person_of(context: CareContext) -> Person:
-    """The person as the family's messages name them: full name, their language and time zone."""
+    """The person as the family's messages name them: full name, language, time zone and gender."""
     info = context.profile.personal_info if context.profile else None
     if info is None:
         defaults = PersonalInfo.model_fields
         return Person(
             context.user_id, context.user_id, defaults["language"].default, defaults["timezone"].default
         )
-    return Person(context.user_id, info.full_name, info.language, info.timezone)
+    return Person(context.user_id, info.full_name, info.language, info.timezone, info.gender.value)
 
 
 def deliveries_of(
