@@ -183,9 +183,7 @@ def _serving_settings(host: str | None, port: int | None) -> Settings:
         for problem in exc.errors():
             name = "COMPANION_" + "_".join(str(part) for part in problem["loc"]).upper()
             message = problem["msg"].removeprefix("Value error, ")
-            err.print(
-                f"[red]error:[/red] {name}: {message}" if problem["loc"] else f"[red]error:[/red] {message}"
-            )
+            err.print(f"[red]error:[/red] {name + ': ' if problem['loc'] else ''}{message}", soft_wrap=True)
         raise typer.Exit(2) from None
     except CompanionError as exc:
         err.print(f"[red]error:[/red] {exc.message}", soft_wrap=True)
