@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -24,6 +25,7 @@ from companion.auth import Role
 from companion.auth.service import MAX_TOKEN_LIFETIME_S, MIN_TOKEN_LIFETIME_S
 from companion.cli_remote import refresh_command, sessions_command
 from companion.demo import DemoCredentials, seed_demo
+from companion.edge import check_serving, uvicorn_options
 from companion.errors import CompanionError, NotFound
 from companion.services import Services
 from companion.settings import Settings
@@ -114,9 +116,14 @@ MAX_REQUEST_HEAD: Final = 16 * 1024
 SHUTDOWN_GRACE_S: Final = 10
 
 
-def server_config(asgi_app: ASGIApp, host: str, port: int, **extra: Any) -> uvicorn.Config:
+def server_config(
+    asgi_app: ASGIApp, host: str, port: int, *, edge: Settings | None = None, **extra: Any
+) -> uvicorn.Config:
     """The uvicorn settings ``serve`` runs with (tests and the bench start a server from the same
     function; ``extra`` are their own settings on top, such as a quieter log level).
+
+    ``edge``: the service's settings for TLS and trusted proxies (``edge.uvicorn_options``). Without
+    them, plain http and forwarded headers ignored from everyone.
 
     ``http="h11"``, not the faster httptools uvicorn picks when it is installed: uvicorn's httptools
     protocol has no limit at all on the request head, so a 50 MB header line or 20,000 headers were
@@ -143,7 +150,9 @@ def server_config(asgi_app: ASGIApp, host: str, port: int, **extra: Any) -> uvic
             h11_max_incomplete_event_size=MAX_REQUEST_HEAD,
             ws_per_message_deflate=False,
             timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+            proxy_headers=False,
         )
+        | (uvicorn_options(edge) if edge is not None else {})
         | extra
     )
     return uvicorn.Config(asgi_app, **settings)
@@ -161,9 +170,8 @@ def serve(
     """Run the service (HTTP API, live-session WebSocket, dashboard)."""
     from companion.app import create_app
 
-    settings = Settings()
-    host = host or settings.host
-    port = port or settings.port
+    settings = _serving_settings(host, port)
+    host, port = settings.host, settings.port
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     async def on_ready(services: Services) -> None:
@@ -173,7 +181,27 @@ def serve(
 
     import uvicorn
 
-    uvicorn.Server(server_config(create_app(settings, on_ready=on_ready), host, port)).run()
+    uvicorn.Server(server_config(create_app(settings, on_ready=on_ready), host, port, edge=settings)).run()
+
+
+def _serving_settings(host: str | None, port: int | None) -> Settings:
+    """The settings with the command line's address, checked for serving: a clear exit otherwise."""
+    try:
+        settings = Settings()
+        settings = settings.model_copy(update={"host": host or settings.host, "port": port or settings.port})
+        warnings = check_serving(settings)
+    except ValidationError as exc:
+        for problem in exc.errors():
+            name = "COMPANION_" + "_".join(str(part) for part in problem["loc"]).upper()
+            message = problem["msg"].removeprefix("Value error, ")
+            err.print(f"[red]error:[/red] {name + ': ' if problem['loc'] else ''}{message}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    except CompanionError as exc:
+        err.print(f"[red]error:[/red] {exc.message}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    for warning in warnings:
+        err.print(f"[yellow]warning:[/yellow] {warning}", soft_wrap=True)
+    return settings
 
 
 @app.command("demo")
