@@ -6,7 +6,7 @@ clock and a fake conversation whose outcomes the test chooses."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,10 +21,11 @@ LABEL = 'אקמול 500 מ"ג'
 
 @pytest.fixture
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    r = await make_rig(f"sqlite+aiosqlite:///{tmp_path / 'c.db'}", START)
+    r = await make_rig(f"sqlite+aiosqlite:///{tmp_path / 'c.db'}", START - timedelta(minutes=5))
     await r.store.create_user(U)
     await r.save(U, "profile", person())
-    await r.save(U, "safety", medications(("אקמול", '500 מ"ג', ["08:00"])))
+    await r.save(U, "safety", medications(("אקמול", '500 מ"ג', ["08:00"])))  # at 07:55: owed at 08:00
+    r.clock.now = START
     try:
         yield r
     finally:
