@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from companion.care.reminders import MAX_SAY_ATTEMPTS, SAY_AGAIN
+from companion.care.reminders import GREETING_HOLD, MAX_SAY_ATTEMPTS, SAY_AGAIN
 from tests.care.reminder_fixtures import Rig, make_rig, medications, person
 
 START = datetime(2026, 3, 26, 6, 0, 1, tzinfo=UTC)  # 08:00:01 in Jerusalem: the 08:00 dose is due
@@ -116,3 +116,15 @@ async def test_no_greeting_note_for_a_confirmed_or_unknown_reminder(rig: Rig) ->
     await rig.service.acknowledge(U, card.id, via="page")
     assert await rig.service.greeting_note(U, card.id) is None
     assert await rig.service.greeting_note(U, "rem-nope") is None
+
+
+async def test_a_greeting_that_never_reports_lets_go_of_the_reminder_in_the_end(rig: Rig) -> None:
+    """The conversation ended before its greeting's outcome could be recorded: the hold lapses and the
+    card (still delivered to the page, never said) comes back."""
+    [card] = await rig.service.for_page(U)
+    assert await rig.service.greeting_note(U, card.id) is not None
+    rig.clock.advance(seconds=GREETING_HOLD.total_seconds() - 1)
+    assert await rig.service.for_page(U) == []
+    rig.clock.advance(seconds=1)
+    assert [r.id for r in await rig.service.for_page(U)] == [card.id]
+    assert await the_dose(rig) == ("delivered", "page", START)

@@ -68,6 +68,7 @@ PERSON_TTL: Final = timedelta(minutes=5)  # language and zone change rarely; a s
 SAY_RETRY: Final = timedelta(seconds=5)  # after "no live conversation", ask again this much later
 SAY_AGAIN: Final = timedelta(seconds=30)  # after "not said", let the person finish before asking again
 MAX_SAY_ATTEMPTS: Final = 3  # then the card (after the conversation) and the timeout take over
+GREETING_HOLD: Final = timedelta(minutes=3)  # a greeting's answer is followed for less than this
 MAX_SAYING: Final = 200  # says in flight at once; more wait for the next tick
 EARLY: Final = timedelta(hours=1)  # "I already took it" counts for a dose due within the next hour
 RECENT: Final = timedelta(hours=12)  # how far back "the latest reminder" looks
@@ -89,12 +90,17 @@ class _Saying:
     tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     not_before: dict[str, datetime] = field(default_factory=dict)
     attempts: dict[str, int] = field(default_factory=dict)
-    greeting: set[str] = field(default_factory=set)
+    greeting: dict[str, datetime] = field(default_factory=dict)  # held by a greeting, until
     given_up: set[str] = field(default_factory=set)
 
-    def busy(self, reminder_id: str) -> bool:
-        """Being asked of a conversation right now (by the tick or a greeting)."""
-        return reminder_id in self.tasks or reminder_id in self.greeting
+    def busy(self, reminder_id: str, now: datetime) -> bool:
+        """Being asked of a conversation right now (by the tick, or a greeting whose hold has not
+        lapsed: a conversation that ended before it could report lets go of it in the end)."""
+        until = self.greeting.get(reminder_id)
+        if until is not None and now >= until:
+            del self.greeting[reminder_id]
+            until = None
+        return reminder_id in self.tasks or until is not None
 
     def forget(self, reminder_id: str) -> None:
         self.not_before.pop(reminder_id, None)
@@ -215,7 +221,7 @@ class ReminderService:
             if await self._store.transition(woken.user_id, woken.id, ("snoozed",), "due", at=now):
                 report.woken += 1
         for overdue in await self._store.list_due(now - self.ack_timeout, states=("due", "delivered")):
-            if not self._saying.busy(overdue.id) and await self._miss(overdue, now):
+            if not self._saying.busy(overdue.id, now) and await self._miss(overdue, now):
                 report.missed += 1
         for due in await self._store.list_due(now, states=("due",)):
             if self._offer(due, now):
@@ -251,7 +257,7 @@ class ReminderService:
 
     def _offer(self, reminder: ReminderRecord, now: datetime) -> bool:
         saying = self._saying
-        if saying.busy(reminder.id) or reminder.id in saying.given_up or len(saying.tasks) >= MAX_SAYING:
+        if saying.busy(reminder.id, now) or reminder.id in saying.given_up or len(saying.tasks) >= MAX_SAYING:
             return False
         if now < saying.not_before.get(reminder.id, now):
             return False
@@ -329,7 +335,7 @@ class ReminderService:
         one already said in a conversation is not shown again (nor one a conversation is saying)."""
         now = self._clock()
         for waiting in await self._store.list_due(now, states=("due", "snoozed"), user_id=user_id):
-            if self._saying.busy(waiting.id):
+            if self._saying.busy(waiting.id, now):
                 continue  # a conversation is about to say it
             await self._store.transition(
                 user_id,
@@ -341,7 +347,7 @@ class ReminderService:
                 delivered_via="page",
             )
         shown = await self._store.list_due(now, states=("delivered",), user_id=user_id)
-        return [r for r in shown if r.delivered_via != "conversation" and not self._saying.busy(r.id)]
+        return [r for r in shown if r.delivered_via != "conversation" and not self._saying.busy(r.id, now)]
 
     async def talk(self, user_id: str, reminder_id: str) -> ReminderRecord:
         """The page's "talk to me": a check-in is answered; a medication is left as it is, for the
@@ -357,18 +363,19 @@ class ReminderService:
         From here until ``greeting_said`` it is held: neither the tick nor the page takes it."""
         reminder = await self._store.get_reminder(user_id, reminder_id)
         waiting = reminder is not None and reminder.state in OPEN_STATES
-        if reminder is None or not waiting or self._saying.busy(reminder.id):
+        now = self._clock()
+        if reminder is None or not waiting or self._saying.busy(reminder.id, now):
             return None
         if reminder.state == "delivered" and reminder.delivered_via == "conversation":
             return None
-        self._saying.greeting.add(reminder.id)
+        self._saying.greeting[reminder.id] = now + GREETING_HOLD
         person = await self.person(user_id)
         return say_note(reminder.id, reminder.kind, reminder.label, reminder.local_time, person.language)
 
     async def greeting_said(self, user_id: str, reminder_id: str, outcome: SayOutcome) -> None:
         """How the greeting that carried the reminder went: said, it is delivered in the conversation;
         not said, it is due again (counted as an attempt), so the conversation is asked again."""
-        self._saying.greeting.discard(reminder_id)
+        self._saying.greeting.pop(reminder_id, None)
         reminder = await self._store.get_reminder(user_id, reminder_id)
         if reminder is None:
             return
