@@ -39,10 +39,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 
+from companion.care.reminder_asking import GREETING_HOLD, MAX_SAY_ATTEMPTS, SAY_AGAIN, Saying
 from companion.care.reminder_records import (
     AlertFn,
     Clock,
@@ -66,9 +66,6 @@ log = logging.getLogger(__name__)
 SYNC_INTERVAL: Final = timedelta(hours=1)  # tomorrow is always scheduled well before it starts
 PERSON_TTL: Final = timedelta(minutes=5)  # language and zone change rarely; a save drops them anyway
 SAY_RETRY: Final = timedelta(seconds=5)  # after "no live conversation", ask again this much later
-SAY_AGAIN: Final = timedelta(seconds=30)  # after "not said", let the person finish before asking again
-MAX_SAY_ATTEMPTS: Final = 3  # then the card (after the conversation) and the timeout take over
-GREETING_HOLD: Final = timedelta(minutes=3)  # a greeting's answer is followed for less than this
 MAX_SAYING: Final = 200  # says in flight at once; more wait for the next tick
 EARLY: Final = timedelta(hours=1)  # "I already took it" counts for a dose due within the next hour
 RECENT: Final = timedelta(hours=12)  # how far back "the latest reminder" looks
@@ -80,41 +77,6 @@ _INSTANT: Final = timedelta(microseconds=1)  # makes a range's open end include 
 OPEN_STATES: Final[tuple[ReminderState, ...]] = ("due", "delivered", "snoozed")
 # What the family's day shows: every occurrence but the void ones (never due, so never theirs to see)
 SHOWN_STATES: Final[tuple[ReminderState, ...]] = (*OPEN_STATES, "acknowledged", "missed", "cancelled")
-
-
-@dataclass(slots=True)
-class _Saying:
-    """This instance's asking: says in flight, when each may be asked again, attempts not said, the
-    reminders a greeting is saying, and those the conversation is no longer asked to say."""
-
-    tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
-    not_before: dict[str, datetime] = field(default_factory=dict)
-    attempts: dict[str, int] = field(default_factory=dict)
-    greeting: dict[str, datetime] = field(default_factory=dict)  # held by a greeting, until
-    given_up: set[str] = field(default_factory=set)
-
-    def busy(self, reminder_id: str, now: datetime) -> bool:
-        """Being asked of a conversation right now (by the tick, or a greeting whose hold has not
-        lapsed: a conversation that ended before it could report lets go of it in the end)."""
-        until = self.greeting.get(reminder_id)
-        if until is not None and now >= until:
-            del self.greeting[reminder_id]
-            until = None
-        return reminder_id in self.tasks or until is not None
-
-    def forget(self, reminder_id: str) -> None:
-        self.not_before.pop(reminder_id, None)
-        self.attempts.pop(reminder_id, None)
-        self.given_up.discard(reminder_id)
-
-    def not_said(self, reminder_id: str, now: datetime) -> int:
-        """Count an attempt that was not said; how many so far. The last one gives up."""
-        count = self.attempts.get(reminder_id, 0) + 1
-        self.attempts[reminder_id] = count
-        self.not_before[reminder_id] = now + SAY_AGAIN
-        if count >= MAX_SAY_ATTEMPTS:
-            self.given_up.add(reminder_id)
-        return count
 
 
 class ReminderService:
@@ -139,7 +101,7 @@ class ReminderService:
         self.snooze_minutes = max(MIN_SNOOZE_MINUTES, round(snooze_s / 60))
         self.poll_s = poll_s  # how often the person's page asks (it is told in every answer)
         self._people: dict[str, tuple[datetime, Person]] = {}
-        self._saying = _Saying()
+        self._saying = Saying()
         self._synced_at: datetime | None = None
 
     # ---- the person --------------------------------------------------------------------------------
@@ -500,4 +462,13 @@ class ReminderService:
         return moment.astimezone(person.zone.zone).strftime("%H:%M")
 
 
-__all__ = ["DayView", "Person", "ReminderService", "ReminderStore", "TickReport"]
+__all__ = [
+    "GREETING_HOLD",
+    "MAX_SAY_ATTEMPTS",
+    "SAY_AGAIN",
+    "DayView",
+    "Person",
+    "ReminderService",
+    "ReminderStore",
+    "TickReport",
+]
