@@ -56,3 +56,17 @@ def test_the_greeting_that_carries_a_reminder_greets_once_and_says_it() -> None:
     assert text.count("ערב טוב") == 1
     plain = greeting_message(context, datetime(2026, 3, 26, 16, 18, tzinfo=UTC))
     assert SENTENCE not in reply(plain)
+
+
+
+def test_a_crisis_in_the_persons_words_comes_before_a_pending_note() -> None:
+    crisis = HE_INSTRUCTIONS + "ביטויי מצוקה [crisis_phrases]: «אני מפחד»\n"
+    alert = {"type": "function", "name": "alert_family", "description": "Alert", "parameters": {}}
+    talk = [message("user", "שלום"), message("assistant", "שלום גם לך! על מה נדבר?"), message("system", NOTE)]
+
+    def answer(said: str) -> Any:
+        return plan_reply(ReplyContext(crisis, [*talk, message("user", said)], tools=[alert]))
+
+    urgent = answer("אני מפחד מאוד")
+    assert (urgent.kind, urgent.name) == ("function_call", "alert_family")
+    assert answer("כן").text == SENTENCE, "words without a crisis do not push the note aside"

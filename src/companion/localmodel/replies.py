@@ -247,12 +247,20 @@ def _ack(ctx: ReplyContext, output_item: Mapping[str, Any], hebrew: bool, me: Se
     return "סיימתי. במה עוד אפשר לעזור?" if hebrew else "Done. What else can I help with?"
 
 
+def _crisis_rule(ctx: ReplyContext, said: str, values: Mapping[str, list[str]]) -> Reply | None:
+    """``alert_family`` when ``said`` holds one of the instructions' crisis phrases (and it may be called)."""
+    phrase = crisis_phrase(said, values.get(CRISIS_KEY, []))
+    if phrase is None or not may_call(ctx, ALERT_TOOL):
+        return None
+    alert = {"severity": "critical", "what_was_asked": said[:SUMMARY_CHARS], "rule": phrase}
+    return Reply("function_call", name=ALERT_TOOL, arguments=json.dumps(alert, ensure_ascii=False))
+
+
 def _tool_rule(ctx: ReplyContext, said: str, values: Mapping[str, list[str]]) -> Reply | None:
     """The crisis rule, then the remember rule; ``None`` when neither applies or may call its tool."""
-    phrase = crisis_phrase(said, values.get(CRISIS_KEY, []))
-    if phrase is not None and may_call(ctx, ALERT_TOOL):
-        alert = {"severity": "critical", "what_was_asked": said[:SUMMARY_CHARS], "rule": phrase}
-        return Reply("function_call", name=ALERT_TOOL, arguments=json.dumps(alert, ensure_ascii=False))
+    urgent = _crisis_rule(ctx, said, values)
+    if urgent is not None:
+        return urgent
     fact = remembered_text(said)
     if fact and may_call(ctx, REMEMBER_TOOL):
         memory = {"type": "preference", "text": fact, "importance": 3}
@@ -308,6 +316,13 @@ def plan_reply(ctx: ReplyContext) -> Reply:
     names = values.get("preferred_name", [])
     name = names[0] if names else ""
     note = pending_say(ctx.items)
+    last = _last_turn(ctx.items)
+    if note is not None and last is not None and last.get("role") == "user":
+        # The person spoke after the note was sent: a crisis in their words comes before any note
+        # (the note's asking then fails, and the relay asks again later).
+        urgent = _crisis_rule(ctx, item_text(last).strip(), values)
+        if urgent is not None:
+            return urgent
     if note is not None and has_spoken(ctx.items):
         return Reply("text", note)
     if not any(i.get("type") == "message" and i.get("role") == "user" for i in ctx.items):
@@ -315,7 +330,6 @@ def plan_reply(ctx: ReplyContext) -> Reply:
         return Reply("text", hello if note is None else f"{hello} {note}")
     if note is not None:
         return Reply("text", note)
-    last = _last_turn(ctx.items)
     if last is not None and last.get("type") == "function_call_output":
         return Reply("text", _ack(ctx, last, hebrew, companion_gender(values)))
     if last is None or last.get("role") != "user":
