@@ -58,7 +58,6 @@ def test_the_greeting_that_carries_a_reminder_greets_once_and_says_it() -> None:
     assert SENTENCE not in reply(plain)
 
 
-
 def test_a_crisis_in_the_persons_words_comes_before_a_pending_note() -> None:
     crisis = HE_INSTRUCTIONS + "ביטויי מצוקה [crisis_phrases]: «אני מפחד»\n"
     alert = {"type": "function", "name": "alert_family", "description": "Alert", "parameters": {}}
