@@ -68,3 +68,5 @@ class ClientErrorCode:
     FIELD_NOT_ALLOWED: Final = "field_not_allowed"  # a field outside what a client may set
     ITEM_NOT_ALLOWED: Final = "item_not_allowed"  # a conversation item a client may not add
     BUSY_RECONNECTING: Final = "session_reconnecting"  # held events overflowed during a switch
+    EVENT_TOO_LARGE: Final = "event_too_large"  # a frame longer than the relay reads
+    TEXT_TOO_LONG: Final = "string_above_max_length"  # an item's text past the relay's bound
