@@ -13,8 +13,8 @@ from companion.realtime.mirror import (
     MAX_KEPT_CHARS,
     MAX_TURN_CHARS,
     QUIET_SETTLE_S,
-    REPLAY_BUDGET_CHARS,
     RECORD_KEY,
+    REPLAY_BUDGET_CHARS,
     REPLAY_HEADER,
     ConversationMirror,
 )
