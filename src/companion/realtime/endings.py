@@ -40,6 +40,7 @@ class Ending(Enum):
     SHUTDOWN = (CloseCode.GOING_AWAY, None, "server shutting down")
     DEVICE_REVOKED = (CloseCode.POLICY_VIOLATION, None, "device disconnected by the family")
     TOKEN_REVOKED = (CloseCode.POLICY_VIOLATION, None, "access revoked")
+    CREDENTIAL_EXPIRED = (CloseCode.POLICY_VIOLATION, None, "access expired: sign in again")
     PERSON_ERASED = (CloseCode.POLICY_VIOLATION, None, "this person's data was erased")
     REFUSED = (CloseCode.POLICY_VIOLATION, None, "not allowed")  # credentials or origin; reason varies
     UPSTREAM_UNAVAILABLE = (CloseCode.INTERNAL_ERROR, "upstream_unavailable", "realtime model unavailable")

@@ -112,6 +112,13 @@ class ConversationMirror:
         model sessions (right after speech stops, the model's answer is still about to start)."""
         return self.response_id is None and not self.person_speaking and now - self.last_activity >= settle_s
 
+    def answer_may_come(self, now: float, settle_s: float = QUIET_SETTLE_S) -> bool:
+        """An answer is being made, or may be about to start: the person's speech or a turn ended less
+        than ``settle_s`` ago (not while they are still speaking: with no more audio, no end is heard)."""
+        if self.response_id is not None:
+            return True
+        return not self.person_speaking and now - self.last_activity < settle_s
+
     @property
     def turns(self) -> list[Turn]:
         return list(self._turns.values())

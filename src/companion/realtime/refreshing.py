@@ -5,6 +5,8 @@ Every ``session.update`` the relay sends waits for the model to confirm exactly 
 timeout; a confirmation that comes after the timeout is still adopted. One update is in flight at a
 time, and none while the model connection is being replaced: a save made during a switch is applied to
 the new model session, in order, and a refresh whose connection ended under it waits for the new one.
+Its caller waits no longer than the refresh timeout, though (as a refresh routed to another instance):
+past it, the caller is told so and the refresh goes on by itself.
 """
 
 from __future__ import annotations
@@ -46,6 +48,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_WAIT_FOR_RESPONSE_S: Final = 30.0  # "after_response" refreshes never wait longer than one long answer
+# A caller waits for its refresh at most the refresh timeout (plus this, so that the refresh's own
+# timeout, due at the same moment, is recorded first), whatever the refresh waits for.
+CALLER_SLACK_S: Final = 0.05
+MIN_CONFIRM_S: Final = 0.05  # less left before the caller's deadline: the update gets the whole timeout
 
 
 class Refreshing:
@@ -104,10 +110,22 @@ class Refreshing:
             self._pending_refresh = pending
         else:
             self._pending_prepare = None
-        return await asyncio.shield(pending)
+        try:
+            return await asyncio.wait_for(
+                asyncio.shield(pending), self._config.refresh_timeout_s + CALLER_SLACK_S
+            )
+        except TimeoutError:
+            # Waiting behind a switch of the model connection (its retries and start can take ~40 s) or
+            # an answer in progress: the caller is answered now, as a refresh routed to another
+            # instance would be; the refresh itself goes on and applies the latest when it can.
+            raise UpstreamTimeout(
+                f"The realtime model did not confirm the new instructions within "
+                f"{self._config.refresh_timeout_s:g} s; they will be applied as soon as it can"
+            ) from None
 
     async def _refresh_when_free(self, baseline: str | None) -> RefreshRecord:
         started = self._clock()
+        deadline = asyncio.get_running_loop().time() + self._config.refresh_timeout_s
         first = True
         while True:
             async with self._refresh_lock:
@@ -118,7 +136,7 @@ class Refreshing:
                 if self.instructions is None or self.status in ENDED:
                     raise SessionNotActive(f"Session {self.id} has no active WebSocket connection")
                 try:
-                    return await self._refresh_now(prepare or self._prepare, started, baseline)
+                    return await self._refresh_now(prepare or self._prepare, started, baseline, deadline)
                 except UpstreamLost:
                     pass  # the connection ended under it: the new one gets the latest, and so does this
             first = False
@@ -148,7 +166,11 @@ class Refreshing:
             log.warning("session %s: profile unavailable, reusing the last instructions", self.id)
             return self._prepared
 
-    async def _refresh_now(self, prepare: Preparer, started: float, baseline: str | None) -> RefreshRecord:
+    async def _refresh_now(
+        self, prepare: Preparer, started: float, baseline: str | None, deadline: float | None = None
+    ) -> RefreshRecord:
+        """``deadline`` (loop time): the caller's bound. The model's confirmation is awaited until then,
+        so the refresh records its own timeout before its caller gives up on it."""
         prepared = await prepare()
         self._take_context(prepared)
         built = prepared.built
@@ -166,8 +188,11 @@ class Refreshing:
         if self._config.after_response and self.response_active:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._idle.wait(), MAX_WAIT_FOR_RESPONSE_S)
+        timeout = None  # the whole refresh timeout: once its caller has been answered, on its own bound
+        if deadline is not None and deadline - asyncio.get_running_loop().time() >= MIN_CONFIRM_S:
+            timeout = deadline - asyncio.get_running_loop().time()
         try:
-            await self._update_and_confirm(link, session, prepared)
+            await self._update_and_confirm(link, session, prepared, within_s=timeout)
         except UpstreamLost:
             raise
         except UpstreamRejected as exc:
@@ -183,9 +208,16 @@ class Refreshing:
         return self._record(RefreshResult.REFRESHED, started, built.version)
 
     async def _update_and_confirm(
-        self, link: UpstreamLink, session: dict[str, Any], prepared: Prepared
+        self,
+        link: UpstreamLink,
+        session: dict[str, Any],
+        prepared: Prepared,
+        *,
+        within_s: float | None = None,
     ) -> dict[str, Any]:
-        """Send one ``session.update`` and wait for the model to accept or refuse exactly it."""
+        """Send one ``session.update`` and wait for the model to accept or refuse exactly it
+        (``within_s``: at most this long; the refresh timeout by default)."""
+        timeout = self._config.refresh_timeout_s if within_s is None else within_s
         event_id = protocol.new_event_id("evt_refresh")
         confirmation = link.expect(event_id, prepared.built.text, prepared)
         frame = None
@@ -193,7 +225,7 @@ class Refreshing:
             frame = protocol.instructions_update_frame(event_id, session["instructions"])
         await link.send(protocol.session_update(event_id, session), frame=frame)
         try:
-            return await asyncio.wait_for(asyncio.shield(confirmation.future), self._config.refresh_timeout_s)
+            return await asyncio.wait_for(asyncio.shield(confirmation.future), timeout)
         except TimeoutError:
             link.give_up(confirmation)
             raise UpstreamTimeout(
