@@ -153,6 +153,7 @@ class LiveSession(Speaking):
         "link",
         "mirror",
         "music",
+        "on_say_check",
         "policy",
         "previous_instructions",
         "started_at",
@@ -191,6 +192,7 @@ class LiveSession(Speaking):
         self._notes = notes
         self._asks = SayRequests()  # things asked of the model to say, awaiting their response.done
         self._saying_now: dict[str, asyncio.Future[SayOutcome]] = {}
+        self.on_say_check: Callable[[bool], None] | None = None
         self.user_id = user_id
         self.status = Status.STARTING
         self.started_at = datetime.now(UTC)
