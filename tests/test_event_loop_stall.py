@@ -6,9 +6,7 @@ import asyncio
 import time
 from dataclasses import replace
 
-from argon2 import PasswordHasher
-
-from argon2 import Parameters, extract_parameters
+from argon2 import Parameters, PasswordHasher, extract_parameters
 
 from companion.auth import AuthService
 from companion.auth.service import password_hasher
