@@ -33,6 +33,7 @@ from companion.cluster.follower import ChangeFollower
 from companion.cluster.identity import instance_id, redis_client
 from companion.cluster.node import ClusterNode
 from companion.cluster.registry import Registry
+from companion.dashboard.session_store import RedisSessions
 from companion.elder.devices import DeviceService
 from companion.elder.music import load_library
 from companion.errors import Forbidden, Unauthorized
@@ -132,7 +133,7 @@ async def build_services(settings: Settings, *, bus: EventBus | None = None, liv
             *([NamedStep("reminders", reminders.tick)] if settings.reminders else []),
         ]
     )
-    return Services(
+    services = Services(
         cluster=node,
         directory=directory,
         settings=settings,
@@ -150,6 +151,9 @@ async def build_services(settings: Settings, *, bus: EventBus | None = None, liv
         care=care,
         http=http,
     )
+    if node is not None:  # the dashboard sessions of every instance (the CLI's erasures too)
+        services.erasure_hooks.append(RedisSessions(node.redis).forget_person)
+    return services
 
 
 def _cluster(
@@ -199,6 +203,8 @@ def create_app(settings: Settings | None = None, *, on_ready: ReadyHook | None =
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await build_services(settings, live=True)
         app.state.services = services
+        if services.redis is None:  # this process's dashboard sessions; in Redis they are purged there
+            services.erasure_hooks.append(app.state.dashboard.forget_person)
         services.music = await load_library(settings.music_dir)
         if services.cluster is not None:
             await services.cluster.start()

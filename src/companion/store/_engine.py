@@ -246,6 +246,10 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         # (not on a crash of the process), and saves one fsync per commit.
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Deleted rows are overwritten with zeros, not left in free pages: an erased person's data must
+        # not be readable in the file afterwards (the erasure also checkpoints the WAL, where the
+        # pages' earlier images stay otherwise).
+        cursor.execute("PRAGMA secure_delete=ON")
     finally:
         cursor.close()
 
