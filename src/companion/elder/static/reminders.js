@@ -3,6 +3,8 @@
 // talk to me. Asking is what delivers a reminder to the page, so the page asks only while it can show
 // it (not during a conversation, where the companion says it instead). Text is set with textContent.
 
+import { fetchWithTimeout } from "./fetching.js";
+
 const DEFAULT_URL = "/app/reminders";
 const FIRST_POLL_MS = 300; // soon after the page opens: a reminder may already be waiting
 const RETRY_MS = 20000; // after a failed poll (network, server restart)
@@ -88,7 +90,7 @@ export class Reminders {
     if (!this.active) return;
     let next = RETRY_MS;
     try {
-      const response = await fetch(this.url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+      const response = await fetchWithTimeout(this.url, { credentials: "same-origin", headers: { Accept: "application/json" } });
       this.debug.polls++;
       if (response.status === 401) {
         this.stop(); // unpaired: the page shows the code form
@@ -141,7 +143,7 @@ export class Reminders {
     this.debug.actions.push([reminder.id, action]);
     this.hide();
     if (action === "talk") this.onTalk();
-    fetch(this.url + "/" + encodeURIComponent(reminder.id), {
+    fetchWithTimeout(this.url + "/" + encodeURIComponent(reminder.id), {
       method: "POST",
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", Accept: "application/json" },
