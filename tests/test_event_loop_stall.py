@@ -9,7 +9,7 @@ from dataclasses import replace
 from argon2 import Parameters, PasswordHasher, extract_parameters
 
 from companion.auth import AuthService
-from companion.auth.service import password_hasher
+from companion.auth.passwords import check, password_hasher
 from companion.store import CaregiverRecord
 
 TICK = 0.005  # a coroutine that wants to run every 5 ms, like an audio relay
@@ -108,3 +108,22 @@ async def test_a_hash_with_older_parameters_verifies_and_is_rehashed_at_sign_in(
     assert rehashed != legacy and _parameters(rehashed).parallelism == 1
     assert await auth.verify_caregiver("dana", "dana-password-1") is not None
     assert accounts.caregivers["dana"].password_hash == rehashed  # current parameters: no second rehash
+
+
+def test_a_check_on_one_thread_agrees_with_argon2_for_hashes_of_any_lane_count() -> None:
+    """Hashes from before have four lanes; ``check`` computes them on one thread (a core, not four)
+    and must answer exactly as argon2-cffi's own verify does."""
+    from argon2 import Type
+
+    hashes = [
+        PasswordHasher().hash("right-password"),  # argon2-cffi's default: four lanes, 64 MiB
+        PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=3).hash("right-password"),
+        password_hasher().hash("right-password"),
+        PasswordHasher(type=Type.I).hash("right-password"),  # not argon2id: the library's check
+    ]
+    for stored in hashes:
+        assert check(stored, "right-password") is True, stored
+        assert check(stored, "wrong-password") is False, stored
+        assert check(stored, "right-password ") is False
+    assert check("$argon2id$v=19$m=19456,t=2,p=1$bm90LWJhc2U2NA$!!!", "right-password") is False
+    assert check("not a hash", "right-password") is False

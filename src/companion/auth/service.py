@@ -1,13 +1,10 @@
 """Tokens, caregiver accounts and per-user access.
 
 Tokens are random, shown once, and stored only as SHA-256 hashes (they have enough entropy that a slow
-hash adds nothing); caregiver passwords are low-entropy and so are hashed with argon2id at OWASP's
-parameters (19 MiB, two passes, one lane). Live audio relays share the event loop, so every hash and
-check runs in one worker thread (argon2 releases the GIL), niced, so that a burst of sign-ins queues on
-one core at a lower priority instead of taking every core from the relays: argon2-cffi's default spreads
-each run over four lanes (four threads), which on two cores starved the loop's own thread (a /health
-polled during 16 wrong sign-ins waited up to 470 ms; ``bench/scenarios/signins.py`` measures it).
-Hashes carry their parameters, so older ones still verify; a successful sign-in rehashes them.
+hash adds nothing); caregiver passwords are low-entropy and so are hashed with argon2id
+(``passwords``: OWASP's parameters, every hash and check on one niced worker thread, so that a burst of
+sign-ins queues on one core instead of starving the live relays' event loop). Hashes carry their
+parameters, so older ones still verify; a successful sign-in rehashes them.
 A caregiver who asks about a person not assigned to them gets the same 404 as for a person who does
 not exist, so that one family cannot even learn that another family's person is in the system.
 
@@ -20,21 +17,15 @@ every request.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
-import os
 import secrets
-import threading
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Final
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-
 from companion.auth.device_secrets import CLIENT_SECRET_PREFIX, hash_secret
+from companion.auth.passwords import PASSWORD_POOL, check, password_hasher
 from companion.auth.principal import Principal, Role
 from companion.errors import InvalidInput, NotFound, Unauthorized
 from companion.store import AccountStore, CaregiverRecord, DeviceStore, TokenRecord
@@ -60,33 +51,6 @@ MIN_TOKEN_LIFETIME_S: Final = 60  # shorter is a typo (milliseconds?), not a pla
 MAX_TOKEN_LIFETIME_S: Final = 2 * 365 * DAY_S  # no token lives for good; two years bounds a long-lived device
 LAST_USED_EVERY_S: Final = 60  # a token's last use is written at most this often
 MAX_TOUCH_MEMO: Final = 10_000  # tokens whose last write this process remembers; cleared when full
-PASSWORD_WORKERS = 1  # argon2 runs at once, each in a worker thread
-# OWASP's argon2id minimum (Password Storage Cheat Sheet): ~70 ms here. One lane is one thread, so a run
-# takes one core and never more, whatever the number of cores.
-ARGON2_MEMORY_KIB: Final = 19 * 1024
-ARGON2_PASSES: Final = 2
-ARGON2_LANES: Final = 1
-# The worker's nice value: the kernel favours the event loop's thread over it when both want a core,
-# while on an idle machine the hash runs as fast as before. 10 is what `nice` itself adds.
-PASSWORD_WORKER_NICE: Final = 10
-
-
-def _lower_priority() -> None:
-    """The pool thread's initializer. Linux gives every thread its own nice value; elsewhere, or when
-    the process may not change it, the thread simply runs at the process's priority."""
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PASSWORD_WORKER_NICE)
-
-
-# One pool for the process, not bound to any event loop; its thread starts on the first sign-in.
-_PASSWORD_POOL = ThreadPoolExecutor(
-    max_workers=PASSWORD_WORKERS, thread_name_prefix="argon2", initializer=_lower_priority
-)
-
-
-def password_hasher() -> PasswordHasher:
-    """The hasher of new passwords (and of rehashes at sign-in)."""
-    return PasswordHasher(time_cost=ARGON2_PASSES, memory_cost=ARGON2_MEMORY_KIB, parallelism=ARGON2_LANES)
 
 
 def new_token() -> str:
@@ -243,17 +207,14 @@ class AuthService:
         return record
 
     async def _hash(self, password: str) -> str:
-        return await asyncio.get_running_loop().run_in_executor(_PASSWORD_POOL, self._hasher.hash, password)
+        return await asyncio.get_running_loop().run_in_executor(PASSWORD_POOL, self._hasher.hash, password)
 
     async def _verify(self, password_hash: str, password: str) -> bool:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(_PASSWORD_POOL, self._check, password_hash, password)
+        return await loop.run_in_executor(PASSWORD_POOL, self._check, password_hash, password)
 
     def _check(self, password_hash: str, password: str) -> bool:
-        try:
-            return self._hasher.verify(password_hash, password)
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
-            return False
+        return check(password_hash, password)
 
     async def still_valid(self, principal: Principal) -> bool:
         """Whether a principal kept somewhere (a dashboard session) still stands: its token neither
