@@ -109,6 +109,7 @@ class SqlErasure(SqlBase):
             await conn.execute(update(pairing_codes).where(made_by_them).values(created_by=None))
             await _count(conn, delete(caregivers).where(caregivers.c.id == caregiver_id))
             await audit(conn, self._now(), actor, ERASE_CAREGIVER, caregiver_id)
+        await self._checkpoint()
         return counts
 
     async def audit_entries(self, *, limit: int = 100) -> list[AuditEntry]:
