@@ -64,6 +64,7 @@ class ServiceProcess:
     log_path: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)  # e.g. where alerts are delivered
 
     @property
     def base(self) -> str:
@@ -77,6 +78,7 @@ class ServiceProcess:
             "COMPANION_ADMIN_TOKEN": ADMIN,
             "COMPANION_UPSTREAM": "local",
             "COMPANION_LOG_LEVEL": "INFO",
+            **self.extra_env,
         }
 
     def start(self) -> None:

@@ -15,7 +15,8 @@ message carries ``[part_of_day]: «morning»`` (the relay's greeting request), e
 Rules, first match wins, on the last user text (typed, or the transcript of spoken audio):
 
 1. it contains one of the ``[crisis_phrases]`` values (the tag the instruction builder uses for crisis
-   phrases): call ``alert_family`` with severity ``critical``, the text and the matched phrase;
+   phrases): call ``alert_family`` with the severity the instructions list next to that phrase
+   (``critical`` when none is, see :mod:`companion.localmodel.crisis`), the text and the phrase;
 2. it starts with "תזכור ש", "תזכרי ש", "זכור ש" or "remember that": call ``remember`` with the rest;
 3. it asks to stop the music ("stop the music", "תעצור את המוזיקה"): call ``stop_music``;
 4. it mentions music: call ``play_music`` with the first ``[preferred_artists]`` value;
@@ -36,6 +37,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from companion.localmodel.crisis import CRISIS_KEY, crisis_severity
 from companion.localmodel.items import item_text
 from companion.localmodel.smalltalk import greeting, part_of_day, small_talk
 from companion.localmodel.tags import tagged_values
@@ -50,7 +52,6 @@ STOP_WORDS: Final = frozenset(
 MUSIC_UNAVAILABLE: Final = "music_unavailable"  # the page's play_music answer when it has no library
 REMEMBER_TOOL: Final = "remember"
 ALERT_TOOL: Final = "alert_family"
-CRISIS_KEY: Final = "crisis_phrases"  # the builder's tag for crisis phrases (prompt/render.py: safety)
 REMEMBER_TRIGGERS: Final = ("תזכור ש", "תזכרי ש", "זכור ש", "remember that")
 SUMMARY_CHARS: Final = 200  # an alert's summary is the user's text cut here
 SNIPPET_CHARS: Final = 60  # echoed user text is cut here so replies stay short
@@ -105,8 +106,9 @@ def _may_call_music(ctx: ReplyContext) -> bool:
 
 
 def _fold(text: str) -> str:
-    """Compare the way the builder writes values: NFKC, case-folded, whitespace runs as one space."""
-    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+    """Compare the way the builder writes values: NFKC, case-folded, whitespace runs as one space, and
+    a typographic apostrophe as a plain one (a phone types "I’m scared", the recogniser hears "i'm")."""
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().replace("\u2019", "'").split())
 
 
 def crisis_phrase(said: str, phrases: Sequence[str]) -> str | None:
@@ -240,7 +242,8 @@ def _tool_rule(ctx: ReplyContext, said: str, values: Mapping[str, list[str]]) ->
     """The crisis rule, then the remember rule; ``None`` when neither applies or may call its tool."""
     phrase = crisis_phrase(said, values.get(CRISIS_KEY, []))
     if phrase is not None and may_call(ctx, ALERT_TOOL):
-        alert = {"severity": "critical", "what_was_asked": said[:SUMMARY_CHARS], "rule": phrase}
+        severity = crisis_severity(ctx.instructions, phrase)
+        alert = {"severity": severity, "what_was_asked": said[:SUMMARY_CHARS], "rule": phrase}
         return Reply("function_call", name=ALERT_TOOL, arguments=json.dumps(alert, ensure_ascii=False))
     fact = remembered_text(said)
     if fact and may_call(ctx, REMEMBER_TOOL):
