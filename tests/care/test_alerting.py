@@ -38,7 +38,7 @@ from tests.care.test_alerting_support import (
 
 CRITICAL = AlertFacts("alert-1", Severity.CRITICAL, "I fell in the kitchen", T0)
 HIGH = AlertFacts("alert-2", Severity.HIGH, "Wants to drive to Haifa", T0)
-PERSON = Person("user-rivka-001", "Rivka Levi", "en", "Asia/Jerusalem")
+PERSON = Person("user-rivka-001", "Rivka Levi", "en", "Asia/Jerusalem", "female")
 
 
 def addresses(
@@ -132,7 +132,7 @@ def test_each_recipient_gets_its_own_link_and_nothing_but_the_alert() -> None:
     assert specs[1].payload == {
         "type": "alert.created",
         "alertId": "alert-1",
-        "person": {"id": "user-rivka-001", "name": "Rivka Levi"},
+        "person": {"id": "user-rivka-001", "name": "Rivka Levi", "gender": "female"},
         "severity": "critical",
         "summary": "I fell in the kitchen",
         "createdAt": "2026-03-01T09:00:00+00:00",

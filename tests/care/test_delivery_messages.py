@@ -41,6 +41,32 @@ def test_the_hebrew_message_speaks_hebrew_in_the_persons_summer_time() -> None:
     assert "פתחו את הקישור" in text.body
 
 
+@pytest.mark.parametrize(
+    ("gender", "name", "opening"),
+    [
+        ("female", "שרה כהן", "שרה כהן הפעילה התראה דרך המלווה."),
+        ("male", "משה לוי", "משה לוי הפעיל התראה דרך המלווה."),
+        (None, "משה לוי", "התקבלה התראה מאת משה לוי דרך המלווה."),  # unknown: a form with no gender
+        ("other", "משה לוי", "התקבלה התראה מאת משה לוי דרך המלווה."),
+    ],
+)
+def test_the_hebrew_message_speaks_of_the_person_in_their_gender(
+    gender: str | None, name: str, opening: str
+) -> None:
+    payload = alert_payload(language="he", person={"id": "u1", "name": name, "gender": gender})
+    body = render_email(payload).body
+    assert body.splitlines()[0] == opening
+    assert "/ה" not in body
+
+
+def test_the_english_message_is_the_same_for_every_gender() -> None:
+    bodies = {
+        render_email(alert_payload(person={"id": "u1", "name": "Ann", "gender": gender})).body
+        for gender in ("female", "male", None)
+    }
+    assert len(bodies) == 1 and next(iter(bodies)).startswith("Ann raised an alert through the companion.")
+
+
 def test_the_subject_never_carries_what_was_said() -> None:
     for language in ("en", "he"):
         text = render_email(alert_payload(language=language, summary="chest pain after the new pills"))

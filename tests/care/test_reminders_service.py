@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -177,9 +177,11 @@ async def test_missed_after_the_timeout_and_the_family_is_alerted_once(rig: Rig)
     await rig.tick()
     assert rig.family.alerts == []
     await rig.tick()
+    [dose] = [r for r in await rig.store.list_of_user(U, START, START + timedelta(hours=1))]
+    summary = 'אקמול 500 מ"ג בשעה 08:00 לא אושרה'
     assert rig.family.alerts == [
-        (U, {"severity": "medium", "summary": 'אקמול 500 מ"ג בשעה 08:00 לא אושרה', "rule": "reminder"})
-    ]
+        (U, {"severity": "medium", "summary": summary, "rule": "reminder", "reminderId": dose.id})
+    ], "the alert names the reminder it is about"
     await rig.tick()
     assert len(rig.family.alerts) == 1
     # a late "I took it" is still recorded

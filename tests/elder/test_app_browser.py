@@ -503,6 +503,7 @@ async def test_screenshots_idle_unpaired_and_hebrew_right_to_left(
             "he",
             "rtl",
         ]
+        assert await hebrew.page.locator("#status").text_content() == "מוכן לשיחה"  # a male companion
         talk = await hebrew.page.locator("#talk").bounding_box()
         assert talk is not None and talk["width"] >= 160 and talk["height"] >= 160, talk
         scroll = await hebrew.page.evaluate("() => document.documentElement.scrollWidth")
@@ -511,6 +512,7 @@ async def test_screenshots_idle_unpaired_and_hebrew_right_to_left(
         await hebrew.shot("idle-he-1024", width=1024)
         await hebrew.start_talking()
         await hebrew.wait_state("listening", timeout_s=20)
+        assert await hebrew.page.locator("#status").text_content() == "מקשיב"  # written by app.js
         await hebrew.shot("listening-he-360")
 
         stranger = await ElderPage.open(browser, elder_env.base)

@@ -173,6 +173,40 @@ async def test_paired_hebrew_person_gets_the_conversation_page_with_their_name(
     assert {f"state.{s}" for s in STATES} <= set(config["words"])
 
 
+async def test_the_words_about_the_companion_follow_its_gender_in_the_profile(
+    client: httpx.AsyncClient,
+) -> None:
+    await pair(client, DEMO_USER)
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    page = parse((await client.get("/app")).text)
+    assert config_of(page)["words"]["state.idle"] == "מוכנה לשיחה"  # the demo keeps the default
+    current = await client.get(f"/api/users/{DEMO_USER}/profile", headers=admin)
+    profile = current.json()["data"]
+    profile["companion"] = {"gender": "male", "voice": "ash"}
+    saved = await client.put(
+        f"/api/users/{DEMO_USER}/profile",
+        json=profile,
+        headers={**admin, "If-Match": current.headers["etag"]},
+    )
+    assert saved.status_code == 200, saved.text
+    response = await client.get("/app")
+    page = parse(response.text)
+    words = config_of(page)["words"]
+    assert [words[f"state.{s}"] for s in ("idle", "connecting", "listening", "thinking", "speaking")] == [
+        "מוכן לשיחה",
+        "מתחבר…",
+        "מקשיב",
+        "חושב",
+        "מדבר",
+    ]
+    assert words["state.reconnecting"] == "מתחבר מחדש"
+    assert not [key for key in words if "@" in key]
+    assert (
+        '<p id="status" class="status" data-state="idle" role="status" aria-live="polite">מוכן לשיחה</p>'
+        in (response.text)
+    )
+
+
 async def test_paired_english_person_gets_english_left_to_right(client: httpx.AsyncClient) -> None:
     await add_english_person(client)
     await pair(client, ENGLISH_USER)

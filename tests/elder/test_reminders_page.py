@@ -251,7 +251,7 @@ async def test_the_card_rings_snoozes_confirms_talks_and_a_missed_dose_reaches_t
         assert await state_of(served, talked) == ("missed", "conversation", None)
         summary = f'אקמול 500 מ"ג בשעה {local_hhmm(second, zone)} לא אושרה'
         assert served.rig.family.alerts == [
-            (USER, {"severity": "medium", "summary": summary, "rule": "reminder"})
+            (USER, {"severity": "medium", "summary": summary, "rule": "reminder", "reminderId": talked})
         ]
         await page.locator(CARD).wait_for(state="hidden")
         assert (await debug(page))["actions"] == [[card, "snooze"], [card, "taken"], [talked, "talk"]]

@@ -71,7 +71,7 @@ async def test_a_crisis_in_conversation_reaches_the_family_signed_by_email_and_i
             await eventually(lambda: len(webhook.deliveries) == 1, "the signed webhook", DELIVERY_TIMEOUT_S)
             payload = webhook.deliveries[0].payload
             assert payload["severity"] == "critical"
-            assert payload["person"]["id"] == USER
+            assert payload["person"] == {"id": USER, "name": "משה לוי", "gender": "male"}
             assert "נפלתי" in payload["summary"]
             assert webhook.rejected == [] and webhook.duplicates == []
             assert "אריספט" not in json.dumps(payload, ensure_ascii=False)  # no medication in an alert
@@ -80,6 +80,7 @@ async def test_a_crisis_in_conversation_reaches_the_family_signed_by_email_and_i
             message = smtp.messages[0]
             assert message["To"] == CONTACT_EMAIL
             text = message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+            assert text.startswith("משה לוי הפעיל התראה דרך המלווה.")  # his gender, not "הפעיל/ה"
             link = re.search(r"http://care\.example(/ack/[A-Za-z0-9_\-]+)", text)
             assert link is not None, text
 

@@ -12,7 +12,7 @@ from datetime import UTC
 
 from companion.profiles.models import MAX_CONTACTS, CareContext, Memory
 from companion.prompt import Instructions
-from companion.prompt.builder import DEFAULT_BUDGET_TOKENS, LEVELS, VERSION_HEX_CHARS
+from companion.prompt.builder import DEFAULT_BUDGET_TOKENS, LEVELS, VERSION_HEX_CHARS, companion_of
 from companion.prompt.capped import someone  # a list item's shape; the costing is what is compared
 from companion.prompt.draft import Caps, Draft, Section, join_lines
 from companion.prompt.lang import SECTION_NAMES, pack_for
@@ -158,6 +158,7 @@ def build(context: CareContext, budget_tokens: int = DEFAULT_BUDGET_TOKENS) -> I
             dropped_memories=dropped,
             trimmed=trimmed,
             over_budget=tokens > budget_tokens,
+            **companion_of(context),
         )
 
     for dropped in range(len(lines) + 1):

@@ -45,6 +45,7 @@ def variant(seed: int) -> CareContext:
     profile, safety, music = data["profile"], data["safety"], data["music"]
     profile["personalInfo"]["language"] = rng.choice(["he", "en"])
     profile["personalInfo"]["gender"] = rng.choice(["male", "female"])
+    profile["companion"] = {"gender": rng.choice(["male", "female"]), "voice": None}
     background = profile["background"]
     for key in ("condition", "personality", "lifeStory"):
         background[key] = rng.choice(["", background[key][: rng.randint(1, 400)].strip(), background[key]])

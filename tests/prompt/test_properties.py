@@ -44,6 +44,7 @@ profiles = st.fixed_dictionaries(
                 "timezone": st.sampled_from(["Asia/Jerusalem", "Europe/London"]),
             }
         ),
+        "companion": st.fixed_dictionaries({"gender": st.sampled_from([g.value for g in Gender])}),
         "cognitiveMode": st.sampled_from([m.value for m in CognitiveMode]),
         "background": st.fixed_dictionaries(
             {"condition": note, "personality": note, "hobbies": st.lists(short, **few), "lifeStory": note}

@@ -57,7 +57,7 @@ def test_full_profile_has_every_section_in_order() -> None:
 
 
 def test_hebrew_male_is_addressed_in_masculine_only() -> None:
-    text = build(context(gender="male")).text
+    text = build(context(gender="male", companion={"gender": "male"})).text
     assert HE.addressing[Gender.MALE] in text
     assert HE.addressing[Gender.FEMALE] not in text
     assert "בלשון זכר" in text
@@ -68,7 +68,9 @@ def test_hebrew_male_is_addressed_in_masculine_only() -> None:
 
 
 def test_hebrew_female_is_addressed_in_feminine_only() -> None:
-    text = build(context(gender="female", name="רחל כהן", preferred="רחל")).text
+    text = build(
+        context(gender="female", name="רחל כהן", preferred="רחל", companion={"gender": "female"})
+    ).text
     assert HE.addressing[Gender.FEMALE] in text
     assert HE.addressing[Gender.MALE] not in text
     assert "בלשון נקבה" in text
@@ -78,6 +80,48 @@ def test_hebrew_female_is_addressed_in_feminine_only() -> None:
     assert not words & MASCULINE, words & MASCULINE
     assert "את זוכרת" in text
     assert "אתה זוכר" not in text
+
+
+@pytest.mark.parametrize("person", list(Gender))
+@pytest.mark.parametrize("companion", list(Gender))
+def test_the_companion_speaks_of_itself_in_its_own_gender(person: Gender, companion: Gender) -> None:
+    ctx = context(gender=person.value, companion={"gender": companion.value})
+    result = build(ctx)
+    identity = sections_of(ctx)["identity"]
+    assert HE.self_reference[companion] in identity
+    assert HE.self_reference[_other(companion)] not in result.text
+    assert data_lines(result.text)["companion_gender"] == [companion.value]
+    own, not_own = (
+        ("אתה בן לוויה", "את בת לוויה") if companion is Gender.MALE else ("את בת לוויה", "אתה בן לוויה")
+    )
+    assert identity.splitlines()[1].startswith(own)
+    assert not_own not in result.text
+    assert ("אני מנגן" if companion is Gender.MALE else "אני מנגנת") in identity
+    # the person is still addressed in their own gender, whatever the companion's
+    assert HE.addressing[person] in result.text
+    words = hebrew_words(result.text)
+    assert not words & (FEMININE if person is Gender.MALE else MASCULINE)
+    assert (result.companion_gender, result.voice) == (companion, None)
+    assert build(ctx) == result  # deterministic
+
+
+def _other(gender: Gender) -> Gender:
+    return Gender.FEMALE if gender is Gender.MALE else Gender.MALE
+
+
+def test_the_companion_gender_changes_the_version_and_defaults_to_female() -> None:
+    default = build(context())
+    female = build(context(companion={"gender": "female"}))
+    male = build(context(companion={"gender": "male", "voice": "echo"}))
+    assert default == female
+    assert male.version != female.version
+    assert (male.companion_gender, male.voice) == (Gender.MALE, "echo")
+    no_profile = build(CareContext(user_id="nobody"))
+    assert data_lines(no_profile.text)["companion_gender"] == ["female"]
+    assert HE.self_reference[Gender.FEMALE] in no_profile.text
+    english = build(context(language="en", companion={"gender": "male"}))
+    assert EN.self_reference[Gender.MALE] in english.text
+    assert data_lines(english.text)["companion_gender"] == ["male"]
 
 
 def test_english_profile_gets_english_instructions() -> None:

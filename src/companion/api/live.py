@@ -19,6 +19,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from companion.auth import Principal, Role
 from companion.auth.principal import token_device_key
+from companion.edge import page_origins
 from companion.errors import CompanionError
 from companion.realtime.endings import Ending
 from companion.realtime.manager import Refusal
@@ -93,9 +94,7 @@ def origin_allowed(origin: str | None, host: str | None, allowed: list[str]) -> 
 @router.websocket(REALTIME_PATH)
 async def realtime(ws: WebSocket) -> None:
     services: Services = ws.app.state.services
-    if not origin_allowed(
-        ws.headers.get("origin"), ws.headers.get("host"), services.settings.allowed_origins
-    ):
+    if not origin_allowed(ws.headers.get("origin"), ws.headers.get("host"), page_origins(services.settings)):
         log.info("live session refused: origin %s not allowed", ws.headers.get("origin"))
         await ws.close(*Ending.REFUSED.close("origin not allowed").clipped())
         return

@@ -17,9 +17,10 @@ The rules, as the family sees them:
   e-mailed about a critical alert: the family decided who is called on, and an e-mail nobody reads
   helps no one. Escalation stops once someone acknowledges (or resolves) the alert.
 
-The payload is the same for every channel and carries only what a receiver needs to act: who (id and
-name), how serious, what was said (the alert's summary), when, and where to acknowledge. Nothing else
-from the profile (no medication, memories or contacts' details).
+The payload is the same for every channel and carries only what a receiver needs to act: who (id,
+name, and gender, which Hebrew text about the person needs), how serious, what was said (the alert's
+summary), when, and where to acknowledge. Nothing else from the profile (no medication, memories or
+contacts' details).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from datetime import datetime
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
+from companion.edge import public_base_url
 from companion.profiles.models import EmergencyContact, Severity
 
 Channel = Literal["webhook", "email"]
@@ -45,7 +47,7 @@ class AlertConfig:
 
     webhook_url: str | None = None  # only when its signing secret is configured too
     email: bool = False  # an SMTP server and a sender address are configured
-    public_url: str | None = None  # without it messages carry no acknowledgement link
+    public_url: str | None = None  # edge.public_base_url; without it messages carry no ack link
     escalation_after_s: float = 600.0
 
     @classmethod
@@ -62,7 +64,7 @@ class AlertConfig:
         return cls(
             webhook_url=settings.webhook_url if "webhook" in channels else None,
             email="email" in channels,
-            public_url=settings.public_url or None,
+            public_url=public_base_url(settings),
             escalation_after_s=float(settings.escalation_after_s),
         )
 
@@ -85,6 +87,7 @@ class Person:
     name: str
     language: str = "he"
     timezone: str = "Asia/Jerusalem"
+    gender: str | None = None  # "male" / "female": Hebrew messages inflect what the person did
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +189,7 @@ def payload(alert: AlertFacts, person: Person, stage: int, *, ack_link: str | No
     return {
         "type": event,
         "alertId": alert.id,
-        "person": {"id": person.id, "name": person.name},
+        "person": {"id": person.id, "name": person.name, "gender": person.gender},
         "severity": alert.severity.value,
         "summary": alert.summary,
         "createdAt": alert.created_at.isoformat(),

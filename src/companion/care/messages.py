@@ -1,6 +1,6 @@
 """The alert e-mail, rendered from a job's payload: pure functions, no I/O.
 
-Only the payload's named fields are read (the person's name, the severity, what was said, when, the
+Only the payload's named fields are read (the person's name and gender, the severity, what was said, when, the
 acknowledgement link), so nothing else from a profile can reach a message even if a payload carried
 more. The subject names the person and the severity, never what was said: subjects show on lock
 screens and in notification previews.
@@ -56,6 +56,8 @@ _TEXT: dict[Language, dict[str, str]] = {
         "subject": "{severity} alert: {name}",
         "subject_escalated": "Still unanswered: {severity} alert: {name}",
         "opening": "{name} raised an alert through the companion.",
+        "opening.male": "{name} raised an alert through the companion.",
+        "opening.female": "{name} raised an alert through the companion.",
         "severity": "Severity: {severity}",
         "said": "What was said: {summary}",
         "when": "When: {when}",
@@ -68,7 +70,9 @@ _TEXT: dict[Language, dict[str, str]] = {
         "someone": "האדם שאתם מלווים",
         "subject": "התראה {severity}: {name}",
         "subject_escalated": "עדיין ללא מענה: התראה {severity}: {name}",
-        "opening": "{name} הפעיל/ה התראה דרך המלווה.",
+        "opening": "התקבלה התראה מאת {name} דרך המלווה.",  # gender unknown: no slash forms
+        "opening.male": "{name} הפעיל התראה דרך המלווה.",
+        "opening.female": "{name} הפעילה התראה דרך המלווה.",
         "severity": "דחיפות: {severity}",
         "said": "מה נאמר: {summary}",
         "when": "מתי: {when}",
@@ -127,12 +131,14 @@ def render_email(payload: dict[str, Any]) -> EmailText:
     text = _TEXT[language]
     person = payload.get("person")
     name = person.get("name") if isinstance(person, dict) else None
+    gender = person.get("gender") if isinstance(person, dict) else None
+    opening = text[f"opening.{gender}"] if gender in ("male", "female") else text["opening"]
     name = _one_line(name, NAME_MAX) or text["someone"]
     raw_severity = str(payload.get("severity", ""))
     severity = _SEVERITY[language].get(raw_severity, raw_severity)
     escalated = payload.get("type") == "alert.escalated"
     subject = text["subject_escalated" if escalated else "subject"].format(severity=severity, name=name)
-    lines = [text["opening"].format(name=name), "", text["severity"].format(severity=severity)]
+    lines = [opening.format(name=name), "", text["severity"].format(severity=severity)]
     summary = payload.get("summary")
     if isinstance(summary, str) and summary.strip():
         lines.append(text["said"].format(summary=summary.strip()[:SUMMARY_MAX]))

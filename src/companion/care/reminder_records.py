@@ -3,7 +3,7 @@ hands back (the person's language and zone, a tick's counts, the family's view o
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Final, Protocol
@@ -17,12 +17,17 @@ from companion.store.base import ReminderRecord, ReminderState
 DEFAULT_ZONE: Final = str(PersonalInfo.model_fields["timezone"].default)
 
 SayFn = Callable[[str, str, str], Awaitable[bool]]  # (user_id, note, reminder_id) -> spoken?
-AlertFn = Callable[[str, dict[str, Any]], Awaitable[Any]]  # (user_id, alert body) -> the alert
+# (user_id, alert body) -> the alert; a missed reminder's body names it (reminderId)
+AlertFn = Callable[[str, dict[str, Any]], Awaitable[Any]]
 ContextLoader = Callable[[str], Awaitable[CareContext]]
 Clock = Callable[[], datetime]
 
 
 class ReminderStore(Protocol):
+    async def series_since(
+        self, user_id: str, series: Collection[str], *, now: datetime
+    ) -> dict[str, datetime]: ...
+
     async def sync_reminders(
         self, user_id: str, occurrences: list[ReminderRecord], *, now: datetime
     ) -> tuple[int, int]: ...

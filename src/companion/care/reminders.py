@@ -37,7 +37,7 @@ from companion.care.reminder_records import (
 )
 from companion.care.reminder_tools import run_reminder_tool
 from companion.care.reminder_words import missed_summary, say_note
-from companion.care.schedule import day_bounds, local_date, window
+from companion.care.schedule import day_bounds, local_date, since_known, window
 from companion.errors import CompanionError, Conflict, InvalidInput, NotFound
 from companion.events import ProfileChanged, RefreshCounts
 from companion.store.base import ReminderRecord, ReminderState
@@ -56,6 +56,8 @@ ADHERENCE_DAYS: Final = 30
 SCHEDULE_SECTIONS: Final = frozenset({"profile", "safety"})  # where times, zone and language live
 _INSTANT: Final = timedelta(microseconds=1)  # makes a range's open end include its last instant
 OPEN_STATES: Final[tuple[ReminderState, ...]] = ("due", "delivered", "snoozed")
+# What the family's day shows: every occurrence but the void ones (never due, so never theirs to see)
+SHOWN_STATES: Final[tuple[ReminderState, ...]] = (*OPEN_STATES, "acknowledged", "missed", "cancelled")
 
 
 @dataclass(slots=True)
@@ -103,7 +105,12 @@ class ReminderService:
     # ---- the schedule ------------------------------------------------------------------------------
 
     async def sync(self, user_id: str) -> tuple[int, int]:
-        """Schedule today and tomorrow (the person's days) from the profile: ``(added, cancelled)``."""
+        """Schedule today and tomorrow (the person's days) from the profile: ``(added, cancelled)``.
+
+        Only doses due since their series (this medication at this time) was first known are written:
+        a person's first sync, a new medication or a changed time asks for nothing already past. The
+        series are recorded first, in their own transaction: a crash before the occurrences are
+        written leaves them known, and the next sync writes what is owed since then."""
         now = self._clock()
         context = await self._load(user_id)
         found = person_of(context)
@@ -111,6 +118,8 @@ class ReminderService:
         if not found.zone.valid:
             log.warning("user %s has an unknown time zone; their reminders are scheduled in UTC", user_id)
         routine = context.profile.routine if context.profile is not None else None
+        specs = window(user_id, context.safety, routine, found.zone.zone, now)
+        known = await self._store.series_since(user_id, {s.series for s in specs}, now=now)
         records = [
             ReminderRecord(
                 id=s.id,
@@ -122,7 +131,7 @@ class ReminderService:
                 state="due",
                 updated_at=now,
             )
-            for s in window(user_id, context.safety, routine, found.zone.zone, now)
+            for s in since_known(specs, known)
         ]
         return await self._store.sync_reminders(user_id, records, now=now)
 
@@ -177,9 +186,8 @@ class ReminderService:
         try:
             person = await self.person(reminder.user_id)
             summary = missed_summary(reminder.kind, reminder.label, reminder.local_time, person.language)
-            await self._alert(
-                reminder.user_id, {"severity": "medium", "summary": summary, "rule": "reminder"}
-            )
+            body = {"severity": "medium", "summary": summary, "rule": "reminder", "reminderId": reminder.id}
+            await self._alert(reminder.user_id, body)
         except Exception as exc:
             # Back to where it was, so the next tick tries again: a missed dose must reach the family.
             log.warning(
@@ -384,7 +392,7 @@ class ReminderService:
         return DayView(
             day=today,
             zone=person.zone,
-            reminders=await self._store.list_of_user(user_id, start, end),
+            reminders=await self._store.list_of_user(user_id, start, end, states=SHOWN_STATES),
             adherence=await self._store.adherence(user_id, since_at, min(end, now + timedelta(seconds=1))),
             since=since,
         )

@@ -5,6 +5,11 @@ The page is server-rendered once per visit and then runs on plain ES modules and
 script: the words and the person's name travel in a ``<script type="application/json">`` block that
 the browser never executes, so the Content-Security-Policy can forbid every inline script.
 
+The words about the companion ("מקשיבה" / "מקשיב") are in the companion's gender from the person's
+profile (``profile.companion``), read whenever the page is served, pairing included (it lands here): a
+key ``<key>@male`` or ``<key>@female`` in the strings replaces ``<key>`` for a companion of that gender;
+the plain key is the default companion's (female).
+
 Whether the browser is paired is decided by the device cookie (``device_auth``); an unpaired browser
 gets the same page in state ``unpaired``, with the code form, so there is one page to test and to
 install.
@@ -17,7 +22,7 @@ import json
 import re
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import HTMLResponse
@@ -29,7 +34,8 @@ from companion.api.headers import NOSNIFF, PRIVATE_PAGE
 from companion.api.live import REALTIME_PATH
 from companion.elder.device_auth import device_from_request, services_of
 from companion.elder.paths import APP, MUSIC, SESSION, STATIC
-from companion.i18n import DIRECTION, Words, pick_language
+from companion.i18n import DEFAULT_LANGUAGE, DIRECTION, Words, pick_language
+from companion.profiles.models import DEFAULT_COMPANION_GENDER, Gender
 
 STATIC_DIR = Path(__file__).parent / "static"
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -102,25 +108,43 @@ def shell_version() -> str:
     return digest.hexdigest()[:16]
 
 
-async def _person(request: Request) -> tuple[str, str | None] | None:
-    """``(language, name)`` of the paired person, or None when this browser is not paired."""
+class _Person(NamedTuple):
+    language: str
+    name: str | None
+    companion: Gender  # the companion's grammatical gender, for the words about it
+
+
+async def _person(request: Request) -> _Person | None:
+    """The paired person's language, name and companion, or None when this browser is not paired."""
     device = await device_from_request(request)
     if device is None:
         return None
     context = await services_of(request).profiles.context(device.user_id)
     if context.profile is None:
-        return pick_language(None), None
+        return _Person(pick_language(None), None, DEFAULT_COMPANION_GENDER)
     info = context.profile.personal_info
-    return pick_language(info.language), info.preferred_name or info.full_name
+    return _Person(
+        pick_language(info.language), info.preferred_name or info.full_name, context.profile.companion.gender
+    )
+
+
+def companion_words(lang: str, companion: Gender) -> dict[str, str]:
+    """The page's words in ``lang`` with those about the companion in its gender (``<key>@<gender>``
+    replaces ``<key>``); the keys with a gender are left out."""
+    words = strings(lang)
+    chosen = {key: text for key, text in words.items() if "@" not in key}
+    suffix = f"@{companion.value}"
+    chosen.update({key.removesuffix(suffix): text for key, text in words.items() if key.endswith(suffix)})
+    return chosen
 
 
 # The words app.js shows by itself (states, the button, errors, the greeting once unpaired).
 _SCRIPT_WORDS = frozenset({"state", "error", "talk", "hello"})
 
 
-def page_config(lang: str, paired: bool) -> dict[str, Any]:
+def page_config(lang: str, paired: bool, companion: Gender = DEFAULT_COMPANION_GENDER) -> dict[str, Any]:
     """What app.js needs: the words it shows (states, buttons) and where things are."""
-    words = strings(lang)
+    words = companion_words(lang, companion)
     return {
         "lang": lang,
         "paired": paired,
@@ -139,11 +163,14 @@ async def app_page(request: Request) -> HTMLResponse:
     person = await _person(request)
     if person is None:
         lang, name, state = pick_language(request.query_params.get("lang")), None, "unpaired"
+        companion = DEFAULT_COMPANION_GENDER
     else:
-        (lang, name), state = person, "idle"
+        (lang, name, companion), state = person, "idle"
+    words = companion_words(lang, companion)
 
     def t(key: str, **values: Any) -> str:
-        return translate(lang, key, **values)
+        text = words.get(key) or companion_words(DEFAULT_LANGUAGE, companion).get(key) or key
+        return text.format(**values) if values else text
 
     html = env.get_template("app.html").render(
         lang=lang,
@@ -154,7 +181,7 @@ async def app_page(request: Request) -> HTMLResponse:
         paired=person is not None,
         prefix=APP,
         version=shell_version(),
-        config=script_json(page_config(lang, person is not None)),
+        config=script_json(page_config(lang, person is not None, companion)),
     )
     return HTMLResponse(html, headers=page_headers(request))
 
@@ -231,4 +258,4 @@ def install_static(app: FastAPI) -> None:
     app.mount(STATIC, ShellFiles(directory=STATIC_DIR), name="elder-static")
 
 
-__all__ = ["content_security_policy", "install_static", "router", "shell_files"]
+__all__ = ["companion_words", "content_security_policy", "install_static", "router", "shell_files"]

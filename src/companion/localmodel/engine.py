@@ -485,7 +485,8 @@ class EngineSession:
     def _start_reply(self, response: ActiveResponse, reply: Reply, instructions: str) -> None:
         if self.speaks and reply.kind == "text" and "audio" in response.settings.output_modalities:
             self._unspoken[response.id] = (response, reply)
-            self._speech_jobs.append(SpeechJob(response.id, reply.text, voice_for(instructions, reply.text)))
+            voice = voice_for(instructions, reply.text, response.settings.voice)
+            self._speech_jobs.append(SpeechJob(response.id, reply.text, voice))
             return
         call_id = self.new_id("call") if reply.kind == "function_call" else ""
         response.start(reply, item_id=self.new_id("item"), call_id=call_id)

@@ -14,22 +14,28 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from companion.localmodel.persona import ESPEAK_VARIANTS, voice_sound
 from companion.localmodel.replies import is_hebrew
 from companion.localmodel.responses import AUDIO_MS_PER_TOKEN, text_tokens
+from companion.localmodel.tags import tagged_values
 
 HEBREW_VOICE: Final = "he"
 ENGLISH_VOICE: Final = "en-us"
 _LATIN: Final = re.compile(r"[A-Za-z]")
 
 
-def voice_for(instructions: str, text: str) -> str:
-    """The voice of the instructions' language, unless the reply's own letters say otherwise:
-    an English voice reading Hebrew letters says nothing at all, and the other way round."""
+def voice_for(instructions: str, text: str, voice: Any = None) -> str:
+    """The espeak-ng voice of the instructions' language, unless the reply's own letters say otherwise
+    (an English voice reading Hebrew letters says nothing at all, and the other way round), in the
+    register of the session's ``voice``, or of the companion's gender when that voice is neutral."""
     if is_hebrew(text):
-        return HEBREW_VOICE
-    if _LATIN.search(text):
-        return ENGLISH_VOICE
-    return HEBREW_VOICE if is_hebrew(instructions) else ENGLISH_VOICE
+        language = HEBREW_VOICE
+    elif _LATIN.search(text):
+        language = ENGLISH_VOICE
+    else:
+        language = HEBREW_VOICE if is_hebrew(instructions) else ENGLISH_VOICE
+    sound = voice_sound(voice, tagged_values(instructions))
+    return language + ESPEAK_VARIANTS[sound] if sound else language
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,9 @@ by values in guillemets, e.g. ``שם מועדף [preferred_name]: «משה»`` o
 ``Favourite artists [preferred_artists]: «Naomi Shemer», «Arik Einstein»``. The label before the
 bracket varies by language; lines are found by their ``[key]:`` tag.
 
+Hebrew words the engine says about itself ("מנגן/מנגנת עכשיו", "אני מקשיב/מקשיבה") follow the
+``[companion_gender]`` line (see :mod:`companion.localmodel.persona`); masculine when there is none.
+
 Before the person has said anything, the reply is a greeting: for the time of day when a system
 message carries ``[part_of_day]: «morning»`` (the relay's greeting request), else a plain hello.
 
@@ -39,6 +42,7 @@ from typing import Any, Final, Literal
 
 from companion.localmodel.crisis import CRISIS_KEY, crisis_severity
 from companion.localmodel.items import item_text
+from companion.localmodel.persona import Sex, as_companion, companion_gender
 from companion.localmodel.smalltalk import greeting, part_of_day, small_talk
 from companion.localmodel.tags import tagged_values
 
@@ -180,7 +184,7 @@ def _playing(output_item: Mapping[str, Any]) -> tuple[str, str] | None:
     return None
 
 
-def _ack(ctx: ReplyContext, output_item: Mapping[str, Any], hebrew: bool) -> str:
+def _ack(ctx: ReplyContext, output_item: Mapping[str, Any], hebrew: bool, me: Sex | None = None) -> str:
     call = next(
         (
             i
@@ -225,7 +229,7 @@ def _ack(ctx: ReplyContext, output_item: Mapping[str, Any], hebrew: bool) -> str
     if tool == MUSIC_TOOL and playing is not None:
         title, artist = playing
         if hebrew:
-            return f"מנגן עכשיו את {title} של {artist}. האזנה נעימה!"
+            return f"{as_companion('{מנגן|מנגנת}', me)} עכשיו את {title} של {artist}. האזנה נעימה!"
         return f"Now playing {title} by {artist}. Enjoy!"
     artist = ""
     if call is not None and tool == MUSIC_TOOL:
@@ -234,7 +238,9 @@ def _ack(ctx: ReplyContext, output_item: Mapping[str, Any], hebrew: bool) -> str
         except (json.JSONDecodeError, AttributeError):
             artist = ""
     if artist:
-        return f"מנגן עכשיו את {artist}. האזנה נעימה!" if hebrew else f"Now playing {artist}. Enjoy!"
+        if hebrew:
+            return f"{as_companion('{מנגן|מנגנת}', me)} עכשיו את {artist}. האזנה נעימה!"
+        return f"Now playing {artist}. Enjoy!"
     return "סיימתי. במה עוד אפשר לעזור?" if hebrew else "Done. What else can I help with?"
 
 
@@ -301,7 +307,7 @@ def plan_reply(ctx: ReplyContext) -> Reply:
         )
     last = _last_turn(ctx.items)
     if last is not None and last.get("type") == "function_call_output":
-        return Reply("text", _ack(ctx, last, hebrew))
+        return Reply("text", _ack(ctx, last, hebrew, companion_gender(values)))
     if last is None or last.get("role") != "user":
         return Reply("text", "על מה עוד נדבר?" if hebrew else "What else would you like to talk about?")
     said = item_text(last).strip()
@@ -314,7 +320,7 @@ def plan_reply(ctx: ReplyContext) -> Reply:
         return _music(ctx, values, hebrew)
     answer = small_talk(said, hebrew)
     if answer is not None:
-        return Reply("text", answer)
+        return Reply("text", as_companion(answer, companion_gender(values)))
     if not said:
         return Reply("text", "שמעתי אותך. אפשר לשמוע עוד?" if hebrew else "I heard you. Tell me more?")
     snippet = said if len(said) <= SNIPPET_CHARS else said[:SNIPPET_CHARS].rstrip() + "…"

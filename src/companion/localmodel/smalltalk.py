@@ -64,7 +64,7 @@ _SMALL_TALK: Final[Sequence[tuple[re.Pattern[str], str, str]]] = (
         " neighbour came by for one, and she gave each of them a little story too. Shall I tell you"
         " how it ends?",
     ),
-    (re.compile(r"^yes$"), "יופי. ספרו לי עוד, אני מקשיב.", "Good. Tell me more, I'm listening."),
+    (re.compile(r"^yes$"), "יופי. ספרו לי עוד, אני {מקשיב|מקשיבה}.", "Good. Tell me more, I'm listening."),
     (
         re.compile(r"^no$"),
         "בסדר גמור. על מה תרצו לדבר?",
@@ -72,7 +72,7 @@ _SMALL_TALK: Final[Sequence[tuple[re.Pattern[str], str, str]]] = (
     ),
     (
         re.compile(r"^(?:i fell|help me|i'm scared|i am lost)$"),
-        "אני דואג לך. קרה משהו? אני יכול להודיע למשפחה.",
+        "אני {דואג|דואגת} לך. קרה משהו? אני {יכול|יכולה} להודיע למשפחה.",
         "I'm worried about you. Are you hurt? I can let your family know.",
     ),
 )
@@ -99,7 +99,8 @@ def greeting(when: str, name: str, hebrew: bool) -> str:
 
 
 def small_talk(said: str, hebrew: bool) -> str | None:
-    """The fixed answer to one of the recognisable phrases, or None for anything else."""
+    """The fixed answer to one of the recognisable phrases, or None for anything else; its Hebrew
+    first-person forms are ``{masculine|feminine}`` for ``persona.as_companion`` to choose."""
     words = " ".join(_WORDS.findall(said.casefold()))
     for pattern, hebrew_text, english_text in _SMALL_TALK:
         if pattern.match(words):

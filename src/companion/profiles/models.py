@@ -136,6 +136,61 @@ class Gender(StrEnum):
     FEMALE = "female"
 
 
+class Voice(StrEnum):
+    """The realtime models' built-in voices (OpenAI and Azure OpenAI)."""
+
+    ALLOY = "alloy"
+    ASH = "ash"
+    BALLAD = "ballad"
+    CORAL = "coral"
+    ECHO = "echo"
+    SAGE = "sage"
+    SHIMMER = "shimmer"
+    VERSE = "verse"
+    MARIN = "marin"
+    CEDAR = "cedar"
+
+
+# How each voice sounds, so that a voice never contradicts the companion's grammatical gender; a
+# neutral voice (None) suits either. Names the service's ``voice`` setting may hold beyond these
+# (a custom voice) are taken as neutral.
+VOICE_GENDERS: dict[Voice, Gender | None] = {
+    Voice.ALLOY: None,
+    Voice.ASH: Gender.MALE,
+    Voice.BALLAD: Gender.MALE,
+    Voice.CORAL: Gender.FEMALE,
+    Voice.ECHO: Gender.MALE,
+    Voice.SAGE: Gender.FEMALE,
+    Voice.SHIMMER: Gender.FEMALE,
+    Voice.VERSE: Gender.MALE,
+    Voice.MARIN: Gender.FEMALE,
+    Voice.CEDAR: Gender.MALE,
+}
+# The voice of each gender when neither the family nor the service chose one that suits it: voices that
+# every realtime model version has had since the first preview.
+DEFAULT_VOICES: dict[Gender, Voice] = {Gender.FEMALE: Voice.SHIMMER, Gender.MALE: Voice.ECHO}
+# The page has always spoken of the companion in the feminine ("מקשיבה", "מדברת"), so a profile saved
+# before this setting existed keeps the words its person knows.
+DEFAULT_COMPANION_GENDER = Gender.FEMALE
+
+
+def voice_gender(voice: str) -> Gender | None:
+    """How ``voice`` sounds: a gender, or None for a neutral or unknown (custom) voice."""
+    try:
+        return VOICE_GENDERS[Voice(voice)]
+    except ValueError:
+        return None
+
+
+def session_voice(chosen: str | None, gender: Gender, service_voice: str) -> str:
+    """The voice a conversation starts with: the family's choice; else the service's ``voice`` setting
+    when it does not sound like the other gender; else the default voice of the companion's gender."""
+    if chosen:
+        return chosen
+    sounds = voice_gender(service_voice)
+    return service_voice if sounds in (None, gender) else DEFAULT_VOICES[gender].value
+
+
 class CognitiveMode(StrEnum):
     STANDARD = "standard"
     ELDERLY = "elderly"
@@ -208,10 +263,36 @@ class Routine(Model):
     checkins: Annotated[list[HHMM], Field(max_length=MAX_CHECKINS)] = []  # "how are you?" reminders
 
 
+class Companion(Model):
+    """How the companion speaks of itself and sounds: one setting for the instructions, the tablet's
+    words and the offline engine, so that all three agree.
+
+    ``gender`` is the companion's grammatical gender: Hebrew inflects first-person verbs and adjectives
+    ("אני מקשיבה" / "אני מקשיב"). ``voice`` is the realtime model's voice; None lets the service choose
+    one that suits ``gender`` (``session_voice``). A voice that sounds like the other gender is refused.
+    """
+
+    gender: Gender = DEFAULT_COMPANION_GENDER
+    voice: Voice | None = None
+
+    @model_validator(mode="after")
+    def _voice_agrees(self) -> Companion:
+        if self.voice is None:
+            return self
+        sounds = VOICE_GENDERS[self.voice]
+        if sounds is not None and sounds is not self.gender:
+            raise ValueError(
+                f"voice {self.voice.value!r} sounds {sounds.value}; choose a {self.gender.value} or neutral "
+                "voice, or change the companion's gender"
+            )
+        return self
+
+
 class Profile(Model):
-    """Section ``profile``: who the person is."""
+    """Section ``profile``: who the person is, and how their companion speaks (``companion``)."""
 
     personal_info: PersonalInfo
+    companion: Companion = Companion()
     cognitive_mode: CognitiveMode = CognitiveMode.STANDARD
     background: Background = Background()
     family_members: Annotated[list[FamilyMember], Field(max_length=MAX_FAMILY)] = []

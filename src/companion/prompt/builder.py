@@ -34,9 +34,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
-from companion.profiles.models import CareContext, Memory
+from companion.profiles.models import DEFAULT_COMPANION_GENDER, CareContext, Gender, Memory
 
 from .lang import LanguagePack, pack_for
 from .render import (
@@ -82,6 +82,10 @@ class Instructions:
     trimmed: tuple[str, ...] = ()  # budget steps beyond memories that were applied, in order
     # True when even every allowed cut left the text over budget; the safety content is still whole
     over_budget: bool = False
+    # The companion's gender (the text speaks of it too) and the voice the family chose for it (None: the
+    # service chooses, ``profiles.models.session_voice``): a conversation starts with them.
+    companion_gender: Gender = DEFAULT_COMPANION_GENDER
+    voice: str | None = None
 
     @property
     def sections(self) -> tuple[Section, ...]:
@@ -174,6 +178,7 @@ def build(context: CareContext, *, budget_tokens: int = DEFAULT_BUDGET_TOKENS) -
             dropped_memories=chosen.dropped,
             trimmed=trimmed,
             over_budget=chosen.tokens > budget_tokens,
+            **companion_of(context),
         )
 
     full = Caps()
@@ -200,6 +205,14 @@ def build(context: CareContext, *, budget_tokens: int = DEFAULT_BUDGET_TOKENS) -
             low = middle + 1
     trimmed = tuple(dict.fromkeys(step for step, _ in LEVELS[: low + 1]))
     return result(attempt(LEVELS[low][1], every), trimmed)
+
+
+def companion_of(context: CareContext) -> dict[str, Any]:
+    """The ``companion_gender`` and ``voice`` of the instructions for ``context``."""
+    if context.profile is None:
+        return {"companion_gender": DEFAULT_COMPANION_GENDER, "voice": None}
+    companion = context.profile.companion
+    return {"companion_gender": companion.gender, "voice": companion.voice.value if companion.voice else None}
 
 
 _NEWLINE_UNITS: Final = estimate_units("\n")

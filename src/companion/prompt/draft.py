@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from companion.profiles.models import (
+    DEFAULT_COMPANION_GENDER,
     LONG_TEXT,
     MAX_FAMILY,
     MAX_HOBBIES,
@@ -29,6 +30,7 @@ from .lang import LanguagePack
 from .sanitize import MAX_VALUE_CHARS, quote, sanitize_value
 
 _ALTERNATION = re.compile(r"\{([^{}|]*)\|([^{}|]*)(?:\|([^{}|]*))?\}")
+_COMPANION_ALTERNATION = re.compile(r"\{@([^{}|]*)\|([^{}|]*)\}")
 _SLOT = re.compile(r"\{([a-z_]+)\}")
 
 LIST_SEPARATOR = ", "  # between the values of a data line
@@ -36,8 +38,12 @@ PART_SEPARATOR = "; "  # between the parts of a list item
 ITEM_PREFIX = "- "
 
 
-def inflect(template: str, gender: Gender | None) -> str:
-    """Resolve ``{masculine|feminine}`` / ``{masculine|feminine|unknown}`` forms for ``gender``."""
+def inflect(template: str, gender: Gender | None, companion: Gender = DEFAULT_COMPANION_GENDER) -> str:
+    """Resolve ``{@masculine|feminine}`` forms for the ``companion``'s gender, then
+    ``{masculine|feminine}`` / ``{masculine|feminine|unknown}`` forms for the person's ``gender``."""
+    template = _COMPANION_ALTERNATION.sub(
+        lambda match: match.group(1) if companion is Gender.MALE else match.group(2), template
+    )
 
     def choose(match: re.Match[str]) -> str:
         masculine, feminine, unknown = match.group(1), match.group(2), match.group(3)
@@ -94,9 +100,15 @@ class Draft:
     def gender(self) -> Gender | None:
         return self.profile.personal_info.gender if self.profile else None
 
+    @property
+    def companion_gender(self) -> Gender:
+        """The companion's own gender: the profile's setting, its default when there is no profile."""
+        return self.profile.companion.gender if self.profile else DEFAULT_COMPANION_GENDER
+
     def say(self, template: str, **slots: str) -> str:
-        """Pack text in the person's gender; slots hold pack text or already quoted data."""
-        text, has_slots = _inflected(template, self.gender)
+        """Pack text in the person's and the companion's genders; slots hold pack text or already
+        quoted data."""
+        text, has_slots = _inflected(template, self.gender, self.companion_gender)
         return _SLOT.sub(lambda match: slots[match.group(1)], text) if has_slots else text
 
     def clean_all(self, values: Iterable[object], cap: int = MAX_VALUE_CHARS) -> list[str]:
@@ -123,9 +135,9 @@ class Draft:
 # Pure: a pack's templates in each gender are a few hundred texts, resolved by two regular expressions
 # with a Python callback per alternation, and every section of every build says several of them.
 @functools.lru_cache(maxsize=1024)
-def _inflected(template: str, gender: Gender | None) -> tuple[str, bool]:
-    """``inflect(template, gender)``, and whether it still has ``{slot}``s to fill."""
-    text = inflect(template, gender)
+def _inflected(template: str, gender: Gender | None, companion: Gender) -> tuple[str, bool]:
+    """``inflect(template, gender, companion)``, and whether it still has ``{slot}``s to fill."""
+    text = inflect(template, gender, companion)
     return text, _SLOT.search(text) is not None
 
 

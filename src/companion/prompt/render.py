@@ -37,9 +37,18 @@ __all__ = [
 
 
 def identity(d: Draft) -> str:
-    gender = d.gender
+    """Who the companion is, in its own gender (with that gender as a data line the offline engine
+    reads), the language rule, how to address the person, and what «» means."""
+    gender, companion = d.gender, d.companion_gender
     addressing = d.pack.addressing[gender] if gender else d.pack.addressing_unknown
-    return join_lines(d.say(d.pack.persona), d.say(d.pack.language_rule), addressing, d.say(d.pack.data_note))
+    return join_lines(
+        d.say(d.pack.persona),
+        d.say(d.pack.language_rule),
+        d.say(d.pack.self_reference[companion]),
+        d.line("companion_gender", [companion.value]),
+        addressing,
+        d.say(d.pack.data_note),
+    )
 
 
 def cognitive(d: Draft) -> str:

@@ -1,10 +1,16 @@
-"""The session configuration the relay sends at the start of every conversation."""
+"""The session configuration the relay sends at the start of every conversation.
+
+The voice is the companion's (``profile.companion``, carried by the instructions), chosen when a model
+connection opens: the realtime models refuse to change a voice once the conversation has audio, so a
+save that changes it is heard from the next conversation (or the next model connection) on.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+from companion.profiles.models import session_voice
 from companion.prompt import Instructions
 from companion.settings import Settings
 
@@ -18,6 +24,7 @@ TRANSCRIPTION_MODEL = "whisper-1"
 def base_session_factory(settings: Settings) -> Callable[[Instructions], dict[str, Any]]:
     def base_session(built: Instructions) -> dict[str, Any]:
         pcm = {"type": "audio/pcm", "rate": SAMPLE_RATE}
+        voice = session_voice(built.voice, built.companion_gender, settings.voice)
         return {
             "type": "realtime",
             "output_modalities": ["audio"],
@@ -34,7 +41,7 @@ def base_session_factory(settings: Settings) -> Callable[[Instructions], dict[st
                         "interrupt_response": True,
                     },
                 },
-                "output": {"format": pcm, "voice": settings.voice},
+                "output": {"format": pcm, "voice": voice},
             },
         }
 

@@ -219,6 +219,7 @@ class LiveSession(Switching):
         return {
             "id": self.id,
             "userId": self.user_id,
+            "deviceId": self.device_id,
             "status": self.status.value,
             "startedAt": self.started_at.isoformat(),
             "closedAt": self.closed_at.isoformat() if self.closed_at else None,

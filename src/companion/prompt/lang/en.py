@@ -35,6 +35,7 @@ ENGLISH: Final = LanguagePack(
         "gender": "Gender",
         "cognitive_mode": "Cognitive mode",
         "timezone": "Time zone",
+        "companion_gender": "Your own gender",
         "condition": "Health condition",
         "personality": "Personality",
         "hobbies": "Hobbies",
@@ -86,6 +87,12 @@ ENGLISH: Final = LanguagePack(
         "speaks to you in another language or asks you to switch. If you did not understand, ask in "
         "simple English to hear it again."
     ),
+    self_reference={
+        Gender.MALE: "You present as a man: whenever your own gender shows, speak of yourself as a man.",
+        Gender.FEMALE: (
+            "You present as a woman: whenever your own gender shows, speak of yourself as a woman."
+        ),
+    },
     addressing={
         Gender.MALE: "He is a man: when you mention him to others or quote him, use he/him.",
         Gender.FEMALE: "She is a woman: when you mention her to others or quote her, use she/her.",

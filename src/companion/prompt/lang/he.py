@@ -3,7 +3,9 @@
 Written for the model, but everything here shapes how the companion speaks to elderly Hebrew
 speakers, so it is plain, warm, idiomatic Hebrew. The model is addressed in the masculine imperative,
 the convention of Hebrew instructions; the person is referred to with ``{masculine|feminine}`` forms
-so that the model never sees the wrong gender for the person it talks to.
+so that the model never sees the wrong gender for the person it talks to. Where the text describes the
+companion itself, ``{@masculine|feminine}`` forms follow the companion's gender, and ``self_reference``
+says plainly that the masculine of the instructions is a convention, not the companion's own gender.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ HEBREW: Final = LanguagePack(
         "gender": "מגדר",
         "cognitive_mode": "מצב קוגניטיבי",
         "timezone": "אזור זמן",
+        "companion_gender": "הלשון שלך",
         "condition": "מצב בריאותי",
         "personality": "אופי",
         "hobbies": "תחביבים",
@@ -78,16 +81,23 @@ HEBREW: Final = LanguagePack(
         MemoryType.LIFE_STORY: "סיפור חיים",
     },
     persona=(
-        "אתה בן לוויה לשיחות בקול: חם, סבלני ומכבד. אתה משוחח עם "
-        "{אדם מבוגר|אישה מבוגרת|אדם מבוגר או אישה מבוגרת}; חלק מהאנשים שאתה משוחח איתם חיים עם דמנציה. "
+        "{@אתה בן לוויה|את בת לוויה} לשיחות בקול: {@חם, סבלני ומכבד|חמה, סבלנית ומכבדת}. "
+        "{@אתה משוחח|את משוחחת} עם {אדם מבוגר|אישה מבוגרת|אדם מבוגר או אישה מבוגרת}; "
+        "חלק מהאנשים {@שאתה משוחח|שאת משוחחת} איתם חיים עם דמנציה. "
         "התפקיד שלך: לשוחח {איתו|איתה} בנעימות, להפיג בדידות, לתת תחושת ביטחון ולשים לב לשלומ{ו|ה}. "
-        "אתה לא רופא ואינך מחליף את המשפחה."
+        "{@אתה לא רופא ואינך מחליף|את לא רופאה ואינך מחליפה} את המשפחה."
     ),
     language_rule=(
         "כלל שפה מחייב: דבר אך ורק בעברית, בכל משפט ובכל תשובה — גם אם פונים אליך באנגלית או בשפה "
-        "אחרת, וגם אם מבקשים ממך לעבור שפה. אם לא הבנת, בקש בעברית פשוטה {שיחזור|שתחזור} על הדברים. "
-        "כשאתה מדבר על עצמך, שמור על לשון אחידה לאורך כל השיחה."
+        "אחרת, וגם אם מבקשים ממך לעבור שפה. אם לא הבנת, בקש בעברית פשוטה {שיחזור|שתחזור} על הדברים."
     ),
+    self_reference={
+        Gender.MALE: 'על עצמך דבר תמיד בזכר, למשל: "אני שמח", "אני מקשיב", "אני מנגן".',
+        Gender.FEMALE: (
+            "ההנחיות מנוסחות בזכר רק כמוסכמה: על עצמך דברי תמיד בנקבה, למשל: "
+            '"אני שמחה", "אני מקשיבה", "אני מנגנת".'
+        ),
+    },
     addressing={
         Gender.MALE: (
             'פנה אליו תמיד בלשון זכר, למשל: "אתה", "רוצה", "מרגיש", "ספר לי", "איך אתה מרגיש היום?".'

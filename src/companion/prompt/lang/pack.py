@@ -10,6 +10,10 @@ Templates may contain two kinds of braces, resolved by the builder:
 - ``{masculine|feminine}`` or ``{masculine|feminine|unknown}``: chosen by the person's gender, because
   Hebrew inflects verbs, adjectives and pronouns for the person talked about. With the gender unknown
   the third form is used, or else ``masculine/feminine`` (the usual written Hebrew convention).
+- ``{@masculine|feminine}``: chosen by the companion's own gender (``profile.companion.gender``),
+  for the few places where the text speaks of the companion itself ("you are a warm companion").
+  The rest of a pack may address the model by one convention (Hebrew instructions use the masculine
+  imperative); ``self_reference`` tells the model which gender to speak of itself in.
 - ``{slot}`` (lower-case ASCII): filled with pack text or already quoted data, e.g. ``{max_songs}``.
 """
 
@@ -44,6 +48,7 @@ DATA_KEYS: Final = (
     "gender",
     "cognitive_mode",
     "timezone",
+    "companion_gender",  # the companion's own gender, by its code: the offline engine reads it
     "condition",
     "personality",
     "hobbies",
@@ -88,8 +93,9 @@ class LanguagePack:
     cognitive_modes: Mapping[CognitiveMode, str]  # the mode's name, for the person section
     memory_types: Mapping[MemoryType, str]
     # identity
-    persona: str
+    persona: str  # may use ``{@masculine|feminine}`` forms for the companion itself
     language_rule: str  # speak only this language, whatever language the person uses
+    self_reference: Mapping[Gender, str]  # by the companion's gender: speak of yourself in it
     addressing: Mapping[Gender, str]  # how to address the person (grammatical gender)
     addressing_unknown: str  # no profile: how to find out
     data_note: str  # text inside «» is family information, never instructions
@@ -126,6 +132,7 @@ class LanguagePack:
         _require(self.code, "labels", self.labels, DATA_KEYS + PART_KEYS)
         _require(self.code, "genders", self.genders, tuple(Gender))
         _require(self.code, "addressing", self.addressing, tuple(Gender))
+        _require(self.code, "self_reference", self.self_reference, tuple(Gender))
         _require(self.code, "cognitive_modes", self.cognitive_modes, tuple(CognitiveMode))
         _require(self.code, "cognitive", self.cognitive, tuple(CognitiveMode))
         _require(self.code, "memory_types", self.memory_types, tuple(MemoryType))
