@@ -8,12 +8,15 @@ delivers alerts to a real HTTP receiver that checks the Standard Webhooks signat
 
 What is checked: the transcript of every turn (the engine heard each phrase, whole, at each level), and
 that each spoken crisis phrase became an alert of its rule's severity that the receiver got, signed.
-A missing Chromium, Playwright, espeak-ng or sox skips these tests locally and fails them under CI=true.
+The audio the page sent is kept in ``artifacts/app-hearing-sent.wav`` (git-ignored), to listen to after
+a failure. A missing Chromium, Playwright, espeak-ng or sox skips these tests locally and fails them under
+CI=true.
 """
 
 from __future__ import annotations
 
 import contextlib
+import wave
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,9 +50,13 @@ PROFILE_PHRASES: Final = {
 }
 MUSIC: Final = ("play me music", "stop the music")
 GREETING_ROOM_S: Final = 7.0  # the greeting (a few seconds of espeak speech) is over before the first phrase
-ANSWER_ROOM_S: Final = 4.0  # the end of a turn (0.5 s of silence), the answer, most of it spoken
+# The answer (the tool's round trip, then up to ~5 s of speech) is over before the next phrase: talking
+# over the companion is the barge-in test's subject, and Chromium's echo canceller clips the start of a
+# phrase said over it (a 15% "play me music" arrived as "...music", heard as "play music").
+ANSWER_ROOM_S: Final = 7.0
 TAIL_S: Final = 4.0  # the last phrase is transcribed before the file ends
 SETTLE_S: Final = 6.0  # after the file: the last turn's transcript and alert
+SENT: Final = Path(__file__).resolve().parents[2] / "artifacts" / "app-hearing-sent.wav"
 DELIVERY_TIMEOUT_S: Final = 20.0  # the care loop runs every second; generous for a loaded machine
 
 
@@ -119,6 +126,12 @@ async def heard(work: Path) -> AsyncIterator[Heard]:
                     mic.duration_s + SETTLE_S,
                 )
             await elder.close()
+        SENT.parent.mkdir(exist_ok=True)
+        with wave.open(str(SENT), "wb") as sent:
+            sent.setnchannels(1)
+            sent.setsampwidth(2)
+            sent.setframerate(24_000)
+            sent.writeframes(bytes(elder.wire.pcm))
         yield result
     finally:
         process.stop()
