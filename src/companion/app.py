@@ -164,6 +164,7 @@ async def build_services(
     )
     if node is not None:  # the dashboard sessions of every instance (the CLI's erasures too)
         services.erasure_hooks.append(RedisSessions(node.redis).forget_person)
+    directory.on_person_erased = services.forget_cached  # an erasure made on another instance
     return services
 
 

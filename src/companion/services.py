@@ -75,15 +75,20 @@ class Services:
 
     async def forget_person(self, user_id: str) -> None:
         """After an erasure: every copy of the person's data this process (or the shared Redis) holds
-        outside the store goes too, so a person re-created with the same id starts from nothing. The
-        prompt caches are keyed by text, not by person, so they are emptied whole (an erasure is rare)."""
+        outside the store goes too, so a person re-created with the same id starts from nothing. Other
+        instances empty their caches when told to end the person's conversations (``forget_cached``)."""
+        self.forget_cached(user_id)
+        for hook in self.erasure_hooks:
+            await hook(user_id)
+
+    def forget_cached(self, user_id: str) -> None:
+        """This process's caches of the person. The prompt caches are keyed by text, not by person, so
+        they are emptied whole (an erasure is rare)."""
         if self.reminders is not None:
             self.reminders.forget(user_id)
         self.sessions.forget_person(user_id)
         forget_prompt_text()
         forget_encoded_instructions()
-        for hook in self.erasure_hooks:
-            await hook(user_id)
 
     async def instructions(self, user_id: str) -> Instructions:
         return build(await self.profiles.context(user_id), budget_tokens=self.settings.token_budget)

@@ -86,3 +86,22 @@ async def test_the_wizard_draft_after_erasure_and_re_creation(settings: Settings
         assert page.status_code == 200
         assert marker not in page.text, "the re-created person's wizard starts from nothing"
         assert marker not in await _everything_held(app)
+
+
+async def test_an_erasure_on_one_instance_empties_the_other_instances_caches(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """Two instances on one store and one Redis: the person's reminder cache on B goes when A erases
+    them (B is told to end the person's conversations, and forgets them then)."""
+    from tests.dashboard.test_dashboard_cluster import instance
+
+    async with (
+        instance(tmp_path, redis_url, "a") as a,
+        instance(tmp_path, redis_url, "b", a.creds) as b,
+    ):
+        assert b.services.reminders is not None
+        await b.services.reminders.person(DEMO_USER)
+        assert DEMO_USER in b.services.reminders._people
+        erased = await a.client.delete(f"/api/users/{DEMO_USER}", headers=BEARER)
+        assert erased.status_code == 204
+        assert DEMO_USER not in b.services.reminders._people
