@@ -66,6 +66,7 @@ from companion.realtime.records import (
     ToolsFor,
     UserPreparer,
 )
+from companion.realtime.refreshing import RefreshBound
 from companion.realtime.saying import GreetingNotes, SayRequests
 from companion.realtime.speaking import SAY_WITHIN_S, Speaking
 from companion.realtime.tools import ToolCall, ToolRuntime
@@ -133,6 +134,7 @@ class LiveSession(Speaking):
         "_prepare_user",
         "_prepared",
         "_reader_failures",
+        "_refresh_bound",
         "_refresh_lock",
         "_saying_now",
         "_tasks",
@@ -223,6 +225,7 @@ class LiveSession(Speaking):
         self._tools_sent: list[dict[str, Any]] | None = None
         self._refresh_lock = asyncio.Lock()  # one session.update at a time, and none during a switch
         self._pending_refresh: asyncio.Task[RefreshRecord] | None = None
+        self._refresh_bound: RefreshBound | None = None
         self._pending_prepare: Preparer | None = None
         self._answers: list[_Answer] = []  # calls of the current response the relay answers
         self._answering = 0  # answer tasks in flight (a rotation waits for them)
