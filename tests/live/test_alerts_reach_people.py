@@ -138,7 +138,7 @@ async def test_the_tablet_dropping_as_the_answer_starts_loses_no_alert(tmp_path:
             alerts = (await live.http.get(f"/api/users/{USER}/alerts", headers=live.auth())).json()["alerts"]
             (alert,) = alerts
             assert [(d["channel"], d["status"]) for d in alert["deliveries"]] == [("webhook", "sent")]
-            sessions = live.services.sessions
-            await eventually(lambda: sessions.live() == [], "the conversation ended")
+            manager = live.services.sessions
+            await eventually(lambda manager=manager: manager.live() == [], "the conversation ended")
     finally:
         await webhook.stop()
