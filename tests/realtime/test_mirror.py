@@ -518,3 +518,17 @@ def test_a_response_without_an_id_is_still_cut() -> None:
     done = mirror.cut_response()
     assert done is not None
     assert isinstance(done["response"]["id"], str) and done["response"]["id"]
+
+
+def test_an_answer_may_come_while_one_is_made_or_just_after_a_turn_not_while_the_person_speaks() -> None:
+    mirror = ConversationMirror()
+    assert not mirror.answer_may_come(100.0)  # nothing happened: nothing to wait for
+    mirror.observe({"type": "input_audio_buffer.speech_started", "audio_start_ms": 0}, now=100.0)
+    assert not mirror.answer_may_come(100.1)  # no audio will come to end their speech
+    mirror.observe({"type": "input_audio_buffer.speech_stopped", "audio_end_ms": 900}, now=101.0)
+    assert mirror.answer_may_come(101.0 + QUIET_SETTLE_S / 2)  # the answer is about to start
+    assert not mirror.answer_may_come(101.0 + QUIET_SETTLE_S)
+    mirror.observe(response_created("resp_1"), now=103.0)
+    assert mirror.answer_may_come(200.0)  # being made, however long
+    mirror.observe(response_done("resp_1"), now=201.0)
+    assert not mirror.answer_may_come(201.0 + QUIET_SETTLE_S)
