@@ -213,7 +213,7 @@ def create_app(settings: Settings | None = None, *, on_ready: ReadyHook | None =
     )
     app = FastAPI(title="Companion", version=__version__, lifespan=lifespan, **docs)
     errors.install(app)
-    install_limits(app)  # body sizes checked before any parsing or authentication
+    install_limits(app, body_timeout_s=settings.body_timeout_s)  # before any parsing or authentication
     app.include_router(health.router)
     app.include_router(alerts.router)
     app.include_router(ack_routes.router)
