@@ -35,7 +35,7 @@ from companion.cluster.node import ClusterNode
 from companion.cluster.registry import Registry
 from companion.elder.devices import DeviceService
 from companion.elder.music import load_library
-from companion.events import EventBus, InProcessBus
+from companion.events import EventBus, InProcessBus, SayOutcome
 from companion.profiles.alerts import AlertService
 from companion.profiles.service import ProfileService
 from companion.prompt import build
@@ -113,7 +113,7 @@ async def build_services(
     if cluster_bus is not None:
         cluster_bus.directory = directory
 
-    async def say(user_id: str, note: str, reminder_id: str) -> bool:
+    async def say(user_id: str, note: str, reminder_id: str) -> SayOutcome:
         return await directory.say_when_quiet(user_id, note)
 
     async def alert(user_id: str, body: dict[str, Any]) -> object:
@@ -130,6 +130,7 @@ async def build_services(
         snooze_s=settings.reminder_snooze_s,
     )
     tool_runtime.reminders = reminders
+    manager.greeting_notes = reminders  # a conversation opened from a reminder's card greets with it
     bus.subscribe(reminders.on_profile_changed)
     delivery = DeliveryWorker(store, channels, max_attempts=settings.delivery_max_attempts)
     escalation = EscalationService(alert_service)
