@@ -469,7 +469,8 @@ globalThis.fetch = async (url) => {
   const step = script.shift() || "refuse";
   fetched.push(step);
   if (step === "down") throw new TypeError("connection refused");
-  if (step === "busy") return { status: 429, ok: false, headers: { get: (h) => (h === "Retry-After" ? "7" : null) } };
+  const retryAfter = { get: (h) => (h === "Retry-After" ? "7" : null) };
+  if (step === "busy") return { status: 429, ok: false, headers: retryAfter };
   return { status: 200, ok: true, json: async () => ({ clientSecret: "ek_test", realtimeUrl }) };
 };
 class FakeSocket {
