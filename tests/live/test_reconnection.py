@@ -265,7 +265,9 @@ async def test_save_in_flight_when_the_model_drops_is_applied_to_the_new_model_s
         await client.say(f"שלום, אני רוצה לספר לך על {GRANDDAUGHTER}")
         first = live.engine_session()
         session = _session(live)
-        live.engine.session_update_delay_s = 0.4  # below the 1 s refresh timeout: slow, not failing
+        # slow, not failing: the drop, the new model session and its set-up fit well within the 1 s refresh
+        # timeout, which bounds how long the save waits for them
+        live.engine.session_update_delay_s = 0.25
 
         save = asyncio.create_task(live.put_music(ARIK))
         await _update_pending(session)
@@ -444,7 +446,9 @@ async def test_turn_and_save_made_during_the_switch_reach_the_new_model_session(
         await client.say(f"שלום, אני רוצה לספר לך על {GRANDDAUGHTER}")
         first = live.engine_session()
         session = _session(live)
-        live.engine.session_update_delay_s = 0.5  # the new model session confirms its set-up slowly
+        # the new model session confirms its set-up slowly, but within the 1 s refresh timeout that bounds
+        # how long the save waits for the switch
+        live.engine.session_update_delay_s = 0.3
 
         await live.engine.drop()
         await _reconnecting(session)
