@@ -143,6 +143,9 @@ class MemoryUpstream:
         self._sent_changed.set()
         self._answer(sent)
 
+    def send_now(self, event: JsonDict, *, frame: str | None = None) -> bool:
+        return False  # every send takes the awaited path, where tests can delay or fail it
+
     async def recv(self) -> list[JsonDict]:
         if self._eof:
             raise UpstreamError("The realtime model closed the connection")

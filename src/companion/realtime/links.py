@@ -190,20 +190,28 @@ class UpstreamLink:
         self.expired = False  # the model said its session is over
         self.rotation: asyncio.TimerHandle | None = None  # when it is due to be replaced
         self._send_lock = asyncio.Lock()
+        self._waiting_sends = 0  # sends that wait for the lock or hold it: a new one must queue behind
         self._pending: Confirmation | None = None
         self._late: Confirmation | None = None
 
     # ---- sending -------------------------------------------------------------------------------------
 
     async def send(self, event: dict[str, Any], *, frame: str | None = None) -> None:
-        """In order: after the sends before it (one may be waiting for the connection's write buffer)."""
+        """In order: at once when no other send is under way and the connection can take it now (the
+        usual case, no lock and no task switch), else after the sends before it."""
         if self.retired:
             raise UpstreamLost("The realtime model connection was replaced")
-        async with self._send_lock:
+        try:
+            if not self._waiting_sends and self.conn.send_now(event, frame=frame):
+                return
+            self._waiting_sends += 1
             try:
-                await self.conn.send(event, frame=frame)
-            except UpstreamError as exc:
-                raise UpstreamLost(exc.message) from exc
+                async with self._send_lock:
+                    await self.conn.send(event, frame=frame)
+            finally:
+                self._waiting_sends -= 1
+        except UpstreamError as exc:
+            raise UpstreamLost(exc.message) from exc
 
     async def first_event(self) -> dict[str, Any]:
         """The first server event (``session.created``; it never comes in pieces)."""

@@ -17,10 +17,10 @@ from typing import Any, Protocol
 from urllib.parse import urlencode
 
 import websockets
-from websockets.asyncio.client import ClientConnection, connect
 
 from companion.errors import UpstreamError
 from companion.realtime import protocol
+from companion.realtime.modelsocket import ModelSocket, open_model_socket
 from companion.realtime.protocol import Dialect
 from companion.settings import Settings
 
@@ -44,6 +44,11 @@ class UpstreamConnection(Protocol):
 
     async def send(self, event: dict[str, Any], *, frame: str | None = None) -> None:
         """Send ``event``; ``frame`` is its JSON text as a GA client wrote it, if already at hand."""
+        ...
+
+    def send_now(self, event: dict[str, Any], *, frame: str | None = None) -> bool:
+        """Send ``event`` without waiting when nothing stands in the way (the usual case); False when
+        the caller must ``await send()`` instead (nothing was sent). Raises UpstreamError as ``send``."""
         ...
 
     async def recv(self) -> list[dict[str, Any]]:
@@ -73,12 +78,12 @@ class Target:
 
 
 class WebSocketUpstream:
-    """A websockets client connection, through its public API only."""
+    """A WebSocket to the model (``modelsocket.ModelSocket``), in GA shapes."""
 
-    def __init__(self, ws: ClientConnection, dialect: Dialect) -> None:
+    def __init__(self, ws: ModelSocket, dialect: Dialect) -> None:
         self._ws = ws
         self._dialect = dialect
-        self._pong: asyncio.Future[float] | None = None  # the answer to our last release ping
+        self._pong: asyncio.Future[None] | None = None  # the answer to our last release ping
 
     def _text(self, event: dict[str, Any], frame: str | None) -> str:
         if self._dialect == "beta":
@@ -91,13 +96,19 @@ class WebSocketUpstream:
         except websockets.ConnectionClosed as exc:
             raise _closed(exc) from exc
 
+    def send_now(self, event: dict[str, Any], *, frame: str | None = None) -> bool:
+        try:
+            return self._ws.write_now(self._text(event, frame))
+        except websockets.ConnectionClosed as exc:
+            raise _closed(exc) from exc
+
     async def recv(self) -> list[dict[str, Any]]:
         try:
             raw = await self._ws.recv()
         except websockets.ConnectionClosed as exc:
             raise UpstreamError("The realtime model closed the connection") from exc
         if len(raw) >= RELEASE_AFTER_CHARS:
-            await self._release()
+            self._release()
         if isinstance(raw, bytes):
             raw = raw.decode("utf-8", "replace")
         try:
@@ -109,7 +120,7 @@ class WebSocketUpstream:
             return []
         return protocol.server_event_beta_to_ga(event) if self._dialect == "beta" else [event]
 
-    async def _release(self) -> None:
+    def _release(self) -> None:
         """Ask for a pong, so that a long message is not kept while the conversation is quiet.
 
         websockets' reader holds the last frame it read until the next one arrives; after the start's
@@ -119,7 +130,7 @@ class WebSocketUpstream:
         if self._pong is not None and not self._pong.done():
             return
         with contextlib.suppress(websockets.ConnectionClosed):  # the next recv() reports the close
-            self._pong = asyncio.ensure_future(await self._ws.ping())
+            self._pong = self._ws.ping()
 
     async def close(self) -> None:
         await self._ws.close()
@@ -165,20 +176,18 @@ class WebSocketConnector:
         if self._token_provider is not None:
             headers["Authorization"] = f"Bearer {await self._token_provider()}"
         try:
-            ws = await connect(
+            ws = await open_model_socket(
                 self.target.url,
-                additional_headers=headers,
+                headers,
                 open_timeout=CONNECT_TIMEOUT_S,
                 ping_interval=PING_INTERVAL_S,
                 ping_timeout=PING_TIMEOUT_S,
                 max_size=MAX_FRAME_BYTES,
-                compression=None,
             )
         except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.InvalidURI) as exc:
             raise UpstreamError(
                 f"Could not connect to the realtime model at {self.description}: {exc}"
             ) from exc
-        ws.request = None  # the handshake's request (its headers, the credentials among them) is done with
         return WebSocketUpstream(ws, self.target.dialect)
 
 
