@@ -19,7 +19,7 @@ import collections
 import contextlib
 import os
 import ssl
-from typing import Any
+from typing import Any, cast
 
 from websockets.client import ClientProtocol
 from websockets.exceptions import ConnectionClosed, InvalidMessage
@@ -65,8 +65,7 @@ class ModelSocket(asyncio.Protocol):
     # ---- asyncio.Protocol -------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's is one without the base class
         request = self.protocol.connect()
         request.headers.update(self._headers or {})
         request.headers.setdefault("User-Agent", USER_AGENT)
@@ -319,7 +318,9 @@ async def open_model_socket(
             )
             await sock.opened
     except BaseException:
-        if sock is not None and sock._transport is not None:
-            sock._transport.abort()
+        if sock is not None:
+            sock.opened.cancel()  # nobody waits for it any more: its outcome is not an error to log
+            if sock._transport is not None:
+                sock._transport.abort()
         raise
     return sock
