@@ -1,11 +1,12 @@
 """The model's WebSocket: websockets' public sans-I/O ``ClientProtocol`` under an asyncio protocol of ours.
 
 Why not ``websockets.asyncio.client``: its ``send()`` wraps every message in an async context manager
-and a drain, which for a 20 ms audio frame costs about as much as framing and writing it. Measured in
-the relay bench (same runs, interleaved, N = 20): relay / forwarder CPU per streaming session 1.09-1.28x
-with a write that skips them, 1.32-1.41x through ``send()``. Reaching into the asyncio connection's
-private methods to skip them broke with each websockets release; the sans-I/O protocol is the public
-layer meant for driving the wire yourself: bytes in, events out, bytes to send.
+and a drain, which for a 20 ms audio frame costs about as much as framing and writing it. Measured
+(same runs, interleaved, load 8-12 on 2 cores): the relay bench's relay / forwarder CPU per streaming
+session at N = 20, four rounds: 1.29-1.37x through ``send()``, 1.13-1.23x with this module; client CPU
+per message through ``UpstreamLink.send``: 12.8-19.3 us against 6.6-12.1 us. Skipping the context
+manager by reaching into the asyncio connection's private methods broke with websockets' releases; the
+sans-I/O protocol is the public layer for driving the wire yourself: bytes in, events out, bytes to send.
 
 Only what the relay uses: text messages both ways, pings (keepalive, and on request), the closing
 handshake, flow control both ways. Errors are websockets' own exceptions (``ConnectionClosed``,
