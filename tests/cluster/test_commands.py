@@ -100,3 +100,31 @@ async def test_without_redis_a_call_is_a_clear_503() -> None:
         assert caught.value.status == 503
     finally:
         await redis.aclose()
+
+
+async def test_services_on_other_databases_of_the_same_server_never_hear_each_other(
+    pair: tuple[CommandBus, CommandBus, Redis], redis_url: str
+) -> None:
+    """Pub/sub is server-wide: another service's "b" on another database must not take A's command."""
+    a, _, _ = pair
+    database = int(redis_url.rsplit("/", 1)[1])
+    elsewhere_url = redis_url.rsplit("/", 1)[0] + f"/{0 if database != 0 else 15}"
+    other_redis = redis_client(elsewhere_url)
+    heard: list[str] = []
+
+    async def stranger(op: str, args: dict[str, Any]) -> Any:
+        heard.append(op)
+        return "the wrong service"
+
+    other_b = CommandBus(other_redis, "b", stranger)
+    task = asyncio.create_task(other_b.run())
+    try:
+        await asyncio.wait_for(other_b.listening.wait(), 5)
+        for _ in range(5):
+            assert await a.call("b", "echo", {"n": 1}, timeout_s=2) == {"got": {"n": 1}}
+        assert heard == []
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await other_b.close()
+        await other_redis.aclose()

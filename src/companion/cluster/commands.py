@@ -58,12 +58,11 @@ _BY_CODE: dict[str, type[CompanionError]] = {
 }
 
 
-def _requests(instance: str) -> str:
-    return f"{KEY_PREFIX}cmd:{instance}"
-
-
-def _replies(instance: str) -> str:
-    return f"{KEY_PREFIX}reply:{instance}"
+def _channel_prefix(redis: Redis) -> str:
+    """Pub/sub channels belong to the whole Redis server, not to a database: services that share one
+    server through different databases must not hear each other's commands, so the database is named."""
+    database = redis.connection_pool.connection_kwargs.get("db", 0)
+    return f"{KEY_PREFIX}db{database}:"
 
 
 def error_from_reply(reply: dict[str, Any]) -> CompanionError:
@@ -80,6 +79,13 @@ class CommandBus:
         self._running: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(MAX_RUNNING)
         self.listening = asyncio.Event()  # set while subscribed; cleared while Redis is away
+        self._prefix = _channel_prefix(redis)
+
+    def _requests(self, instance: str) -> str:
+        return f"{self._prefix}cmd:{instance}"
+
+    def _replies(self, instance: str) -> str:
+        return f"{self._prefix}reply:{instance}"
 
     async def call(self, instance: str, op: str, args: dict[str, Any], *, timeout_s: float) -> Any:
         """Run ``op`` on ``instance`` and return its result, or raise its error."""
@@ -89,7 +95,7 @@ class CommandBus:
         message = json.dumps({"id": request_id, "from": self.instance, "op": op, "args": args})
         try:
             try:
-                receivers = await self._redis.publish(_requests(instance), message)
+                receivers = await self._redis.publish(self._requests(instance), message)
             except RedisError as exc:
                 raise ClusterUnavailable(f"cannot reach the other instances: {type(exc).__name__}") from exc
             if receivers == 0:
@@ -110,7 +116,7 @@ class CommandBus:
         while True:
             try:
                 async with self._redis.pubsub() as pubsub:
-                    await pubsub.subscribe(_requests(self.instance), _replies(self.instance))
+                    await pubsub.subscribe(self._requests(self.instance), self._replies(self.instance))
                     self.listening.set()
                     attempt = 0
                     async for message in pubsub.listen():
@@ -133,7 +139,7 @@ class CommandBus:
         except ValueError:
             log.warning("ignored a malformed message on %s", channel)
             return
-        if channel == _replies(self.instance):
+        if channel == self._replies(self.instance):
             future = self._waiting.get(str(message.get("id")))
             if future is not None and not future.done():
                 future.set_result(message)
@@ -156,7 +162,7 @@ class CommandBus:
                 log.exception("command %s failed", request.get("op"))
                 reply.update(ok=False, status=500, code="internal_error", message="the other instance failed")
         try:
-            await self._redis.publish(_replies(str(request.get("from"))), json.dumps(reply))
+            await self._redis.publish(self._replies(str(request.get("from"))), json.dumps(reply))
         except RedisError as exc:
             log.warning("could not answer command %s: %s", request.get("op"), type(exc).__name__)
 
