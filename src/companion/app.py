@@ -27,6 +27,7 @@ from companion.care.delivery import DeliveryWorker
 from companion.care.escalation import EscalationService
 from companion.care.loop import CareLoop, NamedStep
 from companion.care.reminders import ReminderService
+from companion.clock import utcnow
 from companion.cluster.bus import ClusterBus
 from companion.cluster.commands import CommandBus
 from companion.cluster.directory import SessionDirectory
@@ -51,7 +52,6 @@ from companion.realtime.upstream import connector_from_settings
 from companion.services import Services
 from companion.settings import Settings
 from companion.store import SqlStore, open_store
-from companion.store._engine import utcnow
 
 log = logging.getLogger(__name__)
 ReadyHook = Callable[[Services], Awaitable[None]]

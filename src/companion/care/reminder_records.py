@@ -20,7 +20,6 @@ SayFn = Callable[[str, str, str], Awaitable[bool]]  # (user_id, note, reminder_i
 # (user_id, alert body) -> the alert; a missed reminder's body names it (reminderId)
 AlertFn = Callable[[str, dict[str, Any]], Awaitable[Any]]
 ContextLoader = Callable[[str], Awaitable[CareContext]]
-Clock = Callable[[], datetime]
 
 
 class ReminderStore(Protocol):

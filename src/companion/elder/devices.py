@@ -30,9 +30,9 @@ from companion.auth.device_secrets import (
     normalise_pairing_code,
 )
 from companion.auth.throttle import MAX_FAILURES_PER_ADDRESS, Budget, Throttle, budget_for, throttle_for
+from companion.clock import utcnow
 from companion.errors import Conflict, NotFound, Unauthorized
 from companion.store import ClientSecretRecord, DeviceRecord, DeviceStore, PairingRecord
-from companion.store._engine import utcnow
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
