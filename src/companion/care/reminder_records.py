@@ -11,7 +11,7 @@ from typing import Any, Final, Protocol
 from companion.care.schedule import ZoneChoice, resolve_zone
 from companion.languages import DEFAULT_LANGUAGE
 from companion.profiles.models import CareContext, PersonalInfo
-from companion.store._reminders import AdherenceRecord
+from companion.store import AdherenceRecord
 from companion.store.base import ReminderRecord, ReminderState
 
 DEFAULT_ZONE: Final = str(PersonalInfo.model_fields["timezone"].default)
