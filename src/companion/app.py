@@ -22,6 +22,7 @@ from companion.api.openapi import describe
 from companion.auth import AuthService
 from companion.care import ack_routes
 from companion.care.alerting import AlertConfig
+from companion.care.alerts import AlertService
 from companion.care.channels import channels_from_settings
 from companion.care.delivery import DeliveryWorker
 from companion.care.escalation import EscalationService
@@ -39,7 +40,6 @@ from companion.elder.devices import DeviceService
 from companion.elder.music import load_library
 from companion.errors import Forbidden, Unauthorized
 from companion.events import EventBus, InProcessBus
-from companion.profiles.alerts import AlertService
 from companion.profiles.service import ProfileService
 from companion.prompt import build
 from companion.realtime.config import base_session_factory

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from companion.auth import AuthService
+from companion.care.alerts import AlertService
 from companion.events import EventBus
-from companion.profiles.alerts import AlertService
 from companion.profiles.service import ProfileService
 from companion.prompt import Instructions, build
 from companion.realtime.endings import Ending

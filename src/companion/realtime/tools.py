@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from companion.care.alerting import FAMILY_SERVICE
+from companion.care.alerts import AlertService
 from companion.care.reminder_tools import REMINDER_TOOL_NAMES, run_reminder_tool
 from companion.errors import CompanionError
-from companion.profiles.alerts import AlertService
 from companion.profiles.models import MEDIUM_TEXT, CareContext, MemorySource, Music
 from companion.profiles.service import ProfileService
 from companion.prompt import tool_definitions
