@@ -20,7 +20,6 @@ from companion.api.headers import NoStoreMiddleware
 from companion.api.limits import install_limits
 from companion.api.openapi import describe
 from companion.auth import AuthService
-from companion.care import ack_routes
 from companion.care.alerting import AlertConfig
 from companion.care.alerts import AlertService
 from companion.care.channels import channels_from_settings
@@ -36,6 +35,7 @@ from companion.cluster.follower import ChangeFollower
 from companion.cluster.identity import instance_id, redis_client
 from companion.cluster.node import ClusterNode
 from companion.cluster.registry import Registry
+from companion.dashboard import ack_routes
 from companion.elder.devices import DeviceService
 from companion.elder.music import load_library
 from companion.errors import Forbidden, Unauthorized
