@@ -20,6 +20,7 @@ from companion.api.headers import NoStoreMiddleware
 from companion.api.limits import install_limits
 from companion.api.openapi import describe
 from companion.auth import AuthService
+from companion.auth.devices import DeviceService
 from companion.care.alerting import AlertConfig
 from companion.care.alerts import AlertService
 from companion.care.channels import channels_from_settings
@@ -36,7 +37,6 @@ from companion.cluster.identity import instance_id, redis_client
 from companion.cluster.node import ClusterNode
 from companion.cluster.registry import Registry
 from companion.dashboard import ack_routes
-from companion.elder.devices import DeviceService
 from companion.elder.music import load_library
 from companion.errors import Forbidden, Unauthorized
 from companion.events import EventBus, InProcessBus

@@ -20,11 +20,11 @@ if TYPE_CHECKING:  # the elder and care packages import this module
     import httpx
     from redis.asyncio import Redis
 
+    from companion.auth.devices import DeviceService
     from companion.care.loop import CareLoop
     from companion.care.reminders import ReminderService
     from companion.cluster.directory import SessionDirectory
     from companion.cluster.node import ClusterNode
-    from companion.elder.devices import DeviceService
     from companion.elder.music import MusicLibrary
     from companion.realtime.upstream import WebSocketConnector
 
