@@ -37,9 +37,9 @@ from companion.cluster.identity import instance_id, redis_client
 from companion.cluster.node import ClusterNode
 from companion.cluster.registry import Registry
 from companion.dashboard import ack_routes
-from companion.elder.music import load_library
 from companion.errors import Forbidden, Unauthorized
 from companion.events import EventBus, InProcessBus
+from companion.music import load_library
 from companion.profiles.service import ProfileService
 from companion.prompt import build
 from companion.realtime.config import base_session_factory

@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # the elder and care packages import this module
     from companion.care.reminders import ReminderService
     from companion.cluster.directory import SessionDirectory
     from companion.cluster.node import ClusterNode
-    from companion.elder.music import MusicLibrary
+    from companion.music import MusicLibrary
     from companion.realtime.upstream import WebSocketConnector
 
 

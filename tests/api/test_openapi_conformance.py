@@ -32,7 +32,7 @@ from companion.app import create_app
 from companion.auth.device_secrets import hash_pairing_code, hash_secret, new_device_id, new_device_secret
 from companion.clock import utcnow
 from companion.elder.device_auth import DEVICE_COOKIE
-from companion.elder.music import track_id
+from companion.music import track_id
 from companion.services import Services
 from companion.settings import Settings
 from services import require_service
