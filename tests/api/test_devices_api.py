@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from companion.api.device_auth import DEVICE_COOKIE
 from companion.app import create_app
 from companion.auth.device_secrets import CLIENT_SECRET_TTL, PAIRING_CODE_TTL
 from companion.auth.devices import (
@@ -21,7 +22,6 @@ from companion.auth.devices import (
     label_from_user_agent,
 )
 from companion.auth.throttle import FailureBudget
-from companion.elder.device_auth import DEVICE_COOKIE
 from companion.errors import Unauthorized
 from tests.api.conftest import Api, make_settings
 

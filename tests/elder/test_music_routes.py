@@ -12,8 +12,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from companion.api.device_auth import DeviceIdentity, require_device
 from companion.app import create_app
-from companion.elder.device_auth import DeviceIdentity, require_device
 from companion.music import track_id
 from companion.services import Services
 from companion.settings import Settings

@@ -23,6 +23,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
+from companion.api.device_auth import (
+    DEVICE_COOKIE,
+    DeviceIdentity,
+    check_same_origin,
+    require_device,
+    services_of,
+    set_device_cookie,
+)
 from companion.api.errors import error_body
 from companion.api.headers import NO_STORE, PRIVATE_PAGE
 from companion.api.live import REALTIME_PATH
@@ -33,14 +41,6 @@ from companion.auth.device_secrets import (
 )
 from companion.auth.shared_state import UNAVAILABLE_RETRY_S
 from companion.auth.throttle import client_address
-from companion.elder.device_auth import (
-    DEVICE_COOKIE,
-    DeviceIdentity,
-    check_same_origin,
-    require_device,
-    services_of,
-    set_device_cookie,
-)
 from companion.elder.paths import APP, PAIR, SESSION
 from companion.errors import ClusterUnavailable, Forbidden
 
