@@ -34,6 +34,7 @@ from companion.api.device_auth import (
 from companion.api.errors import error_body
 from companion.api.headers import NO_STORE, PRIVATE_PAGE
 from companion.api.live import REALTIME_PATH
+from companion.api.paths import APP, PAIR, SESSION
 from companion.auth.device_secrets import (
     PAIRING_CODE_DIGITS,
     PAIRING_CODE_TTL,
@@ -41,7 +42,6 @@ from companion.auth.device_secrets import (
 )
 from companion.auth.shared_state import UNAVAILABLE_RETRY_S
 from companion.auth.throttle import client_address
-from companion.elder.paths import APP, PAIR, SESSION
 from companion.errors import ClusterUnavailable, Forbidden
 
 log = logging.getLogger(__name__)
