@@ -1,9 +1,15 @@
-"""The parts of a running service, built once by ``build_services`` and handed to routes."""
+"""The parts of a running service, built once by ``app.build_services`` and handed to routes.
+
+Everything the build opened is on one ``AsyncExitStack`` (``resources``), in the order it was opened;
+``start()`` puts the background loops it starts on the same stack, and ``close()`` (or leaving
+``async with services``) unwinds it in reverse: the loops first, the store last."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
 
 from companion.auth import AuthService
 from companion.care.alerts import AlertService
@@ -16,7 +22,7 @@ from companion.realtime.metrics import Metrics
 from companion.settings import Settings
 from companion.store import SqlStore
 
-if TYPE_CHECKING:  # the elder and care packages import this module
+if TYPE_CHECKING:
     import httpx
     from redis.asyncio import Redis
 
@@ -48,6 +54,7 @@ class Services:
     http: httpx.AsyncClient | None = None  # shared outgoing HTTP (the alert webhook)
     upstream: WebSocketConnector | None = None  # the one realtime model connector; closes its credential
     cluster: ClusterNode | None = None  # this instance's membership of the cluster (registry, commands, log)
+    resources: AsyncExitStack = field(default_factory=AsyncExitStack)  # closes what the build opened
 
     @property
     def redis(self) -> Redis | None:
@@ -70,21 +77,25 @@ class Services:
     async def instructions(self, user_id: str) -> Instructions:
         return build(await self.profiles.context(user_id), budget_tokens=self.settings.token_budget)
 
-    async def close(self) -> None:
-        if self.care is not None:
-            await self.care.stop()
-        if self.reminders is not None:
-            await self.reminders.close()  # reminders waiting for a quiet moment in a conversation
+    async def start(self) -> None:
+        """Start the background loops (the cluster's, then the care loop); each is stopped first on close."""
         if self.cluster is not None:
-            await self.cluster.stop()  # leaves the registry: its conversations leave every list at once
-        await self.sessions.close_all()
-        if self.upstream is not None:
-            await self.upstream.aclose()  # the shared Entra ID credential, if any
-        await self.bus.close()
-        if self.local_engine is not None:
-            await self.local_engine.close()
-        if self.http is not None:
-            await self.http.aclose()
-        if self.redis is not None:
-            await self.redis.aclose()
-        await self.store.close()
+            self.resources.push_async_callback(self.cluster.stop)
+            await self.cluster.start()
+        if self.care is not None:
+            self.resources.push_async_callback(self.care.stop)
+            self.care.start()
+
+    async def close(self) -> None:
+        await self.resources.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
