@@ -38,7 +38,7 @@ from companion.cluster.node import ClusterNode
 from companion.cluster.registry import Registry
 from companion.dashboard import ack_routes
 from companion.errors import Forbidden, Unauthorized
-from companion.events import EventBus, InProcessBus, RefreshCounts
+from companion.events import EventBus, InProcessBus, RefreshCounts, SayOutcome
 from companion.music import load_library
 from companion.profiles.service import ProfileService
 from companion.prompt import build
@@ -103,7 +103,7 @@ async def build_services(
         async def remote_counts(user_id: str) -> RefreshCounts:
             return await directory.remote_counts(user_id)
 
-        async def say(user_id: str, note: str, reminder_id: str) -> bool:
+        async def say(user_id: str, note: str, reminder_id: str) -> SayOutcome:
             return await directory.say_when_quiet(user_id, note)
 
         cluster_bus = ClusterBus(remote_counts) if redis is not None and bus is None else None
@@ -134,6 +134,7 @@ async def build_services(
             build=partial(build, budget_tokens=settings.token_budget),
             tools_for=tools_for,
             tool_runtime=ToolRuntime(profiles, alert_service, reminders),
+            greeting_notes=reminders,  # a conversation opened from a reminder's card greets with it
             config=SessionConfig(
                 refresh_timeout_s=settings.refresh_timeout_s,
                 after_response=settings.refresh_timing == "after_response",

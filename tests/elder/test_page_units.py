@@ -500,7 +500,7 @@ async function settle() {
   }
 }
 
-function run(steps, dropLive = false) {
+function run(steps, dropLive = false, reminderId = null) {
   script = steps.slice();
   dialed.length = 0;
   fetched.length = 0;
@@ -518,7 +518,7 @@ function run(steps, dropLive = false) {
       onFatal: (reason) => { seen.fatal = reason; },
     },
   );
-  link.start();
+  link.start(reminderId);
   return { link, seen };
 }
 
@@ -547,6 +547,12 @@ await settle();
 out.named = dialed[0].url;
 r.link.stop();
 out.fallback = realtimeSocketUrl(undefined, "/v1/realtime?greet=1", "http://tablet.test/app");
+// opened from a reminder's card: the first session's greeting says it, a reconnection just greets
+realtimeUrl = undefined;
+r = run(["live", "live"], true, "rem-1");
+await settle();
+out.forReminder = dialed.slice(0, 2).map((d) => d.url);
+r.link.stop();
 // the time limit for an unreachable service: not within two minutes, but in the end
 let now = 0;
 const budget = new RetryBudget(() => now);
@@ -562,7 +568,8 @@ def test_connection_gives_up_on_refused_sockets_but_not_on_a_restart(tmp_path: P
     """Sockets refused before their session starts (a 403 at the upgrade is a bare 1006 in a browser)
     stop after a few in a row instead of spending a new client secret for ever; a service that cannot
     be reached for a while (a restart) is retried far longer; a live session resets the count; the
-    socket's path comes from the session answer, with greet=1."""
+    socket's path comes from the session answer, with greet=1 (and, for a conversation opened from a
+    reminder's card, the reminder on the first socket only)."""
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed: the browser tests cover the page's behaviour")
@@ -578,6 +585,10 @@ def test_connection_gives_up_on_refused_sockets_but_not_on_a_restart(tmp_path: P
     assert found["reset"] == {"live": 2, "dialsBeforeGivingUp": 15, "fatal": "refused"}
     assert found["named"] == "wss://tablet.test/v2/live?x=1&greet=1"
     assert found["fallback"] == "ws://tablet.test/v1/realtime?greet=1"
+    assert found["forReminder"] == [
+        "wss://tablet.test/v1/realtime?greet=1&reminder=rem-1",
+        "wss://tablet.test/v1/realtime?greet=1",
+    ]
     assert found["at2min"] is None and found["at10min"] == "unreachable"
 
 

@@ -32,6 +32,7 @@ router = APIRouter()
 KEY_SUBPROTOCOL = "openai-insecure-api-key."
 GREET_VALUES = ("1", "true", "yes")  # ``?greet=1``: the companion speaks first (the elder's page asks)
 REALTIME_PATH = "/v1/realtime"
+REMINDER_ID_MAX = 200  # ``?reminder=<id>``: longer is no reminder id (it is only looked up, never shown)
 
 
 class StarletteChannel:
@@ -112,9 +113,15 @@ async def realtime(ws: WebSocket) -> None:
         return
     await ws.accept(subprotocol=subprotocol)
     greet = ws.query_params.get("greet", "").lower() in GREET_VALUES
+    reminder = ws.query_params.get("reminder") or None  # opened from a reminder's card: greet with it
     channel = StarletteChannel(ws)
     session = services.sessions.admit(
-        user_id, channel, device_key=_device_key(principal), greet=greet, device_id=principal.device_id
+        user_id,
+        channel,
+        device_key=_device_key(principal),
+        greet=greet,
+        device_id=principal.device_id,
+        greet_reminder=reminder[:REMINDER_ID_MAX] if reminder else None,
     )
     if isinstance(session, Refusal):
         # Accepted only to say why: no session is registered and no model connection is opened.

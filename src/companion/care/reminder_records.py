@@ -9,6 +9,7 @@ from datetime import date, datetime
 from typing import Any, Final, Protocol
 
 from companion.care.schedule import ZoneChoice, resolve_zone
+from companion.events import SayOutcome
 from companion.languages import DEFAULT_LANGUAGE
 from companion.profiles.models import CareContext, PersonalInfo
 from companion.store import AdherenceRecord
@@ -16,7 +17,7 @@ from companion.store.base import ReminderRecord, ReminderState
 
 DEFAULT_ZONE: Final = str(PersonalInfo.model_fields["timezone"].default)
 
-SayFn = Callable[[str, str, str], Awaitable[bool]]  # (user_id, note, reminder_id) -> spoken?
+SayFn = Callable[[str, str, str], Awaitable[SayOutcome]]  # (user_id, note, reminder_id) -> what became of it
 # (user_id, alert body) -> the alert; a missed reminder's body names it (reminderId)
 AlertFn = Callable[[str, dict[str, Any]], Awaitable[Any]]
 ContextLoader = Callable[[str], Awaitable[CareContext]]
