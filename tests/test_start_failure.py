@@ -72,7 +72,7 @@ async def test_a_lifespan_that_fails_after_the_loops_started_stops_them_and_clos
     async def failing_hook(services: Services) -> None:
         seen.append(services)
         assert services.care is not None
-        loops.append(services.care._task)  # type: ignore[arg-type]
+        loops.extend(services.care._tasks.values())  # the running steps
         raise RuntimeError("the demo could not be seeded")
 
     app = create_app(Settings(data_dir=tmp_path), on_ready=failing_hook)
@@ -80,9 +80,8 @@ async def test_a_lifespan_that_fails_after_the_loops_started_stops_them_and_clos
         async with app.router.lifespan_context(app):
             pytest.fail("the app must not start")
     [services] = seen
-    [care_loop] = loops
-    assert care_loop.done()  # stopped, not left running
-    assert services.care is not None and services.care._task is None
+    assert loops and all(task.done() for task in loops)  # stopped, not left running
+    assert services.care is not None and not services.care._tasks
     assert services.local_engine is not None  # the offline engine was started, and is stopped again:
     with pytest.raises(RuntimeError, match="before"):
         _ = services.local_engine.url
@@ -96,7 +95,7 @@ async def test_services_close_what_they_opened_in_reverse_order(
     opened = Opened(monkeypatch)
     async with await build_services(Settings(data_dir=tmp_path)) as services:
         await services.start()
-        assert services.care is not None and services.care._task is not None
+        assert services.care is not None and services.care._tasks
         assert opened.http is not None and not opened.http.is_closed
-    assert services.care._task is None
+    assert not services.care._tasks
     assert opened.closed == ["store"] and opened.http.is_closed

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
 from typing import Any
@@ -37,6 +37,7 @@ from companion.cluster.identity import instance_id, redis_client
 from companion.cluster.node import ClusterNode
 from companion.cluster.registry import Registry
 from companion.dashboard import ack_routes
+from companion.dashboard.session_store import RedisSessions
 from companion.errors import Forbidden, Unauthorized
 from companion.events import EventBus, InProcessBus, RefreshCounts, SayOutcome
 from companion.music import load_library
@@ -55,6 +56,7 @@ from companion.store import SqlStore, open_store
 
 log = logging.getLogger(__name__)
 ReadyHook = Callable[[Services], Awaitable[None]]
+ErasureHook = Callable[[str], Awaitable[object]]
 
 
 async def build_services(
@@ -63,11 +65,13 @@ async def build_services(
     bus: EventBus | None = None,
     live: bool = False,
     clock: Clock = utcnow,
+    erasure_hooks: Sequence[ErasureHook] = (),
 ) -> Services:
     """Open the store (migrating it) and build every service; ``live`` also starts the offline engine
     and reads the music library. ``clock`` is the reminders' and the alerts' (tests move it through a
     day). Whatever is opened goes on one exit stack as it opens: a step that fails closes the earlier
-    ones, and the stack that succeeds is the services' own (``Services.close`` unwinds it)."""
+    ones, and the stack that succeeds is the services' own (``Services.close`` unwinds it).
+    ``erasure_hooks`` are told of each erasure (copies of a person's data the web side holds)."""
     # Built once, before anything opens: bad upstream settings stop the start (local waits for its engine).
     upstream = None if settings.upstream == "local" else connector_from_settings(settings)
     async with AsyncExitStack() as stack:
@@ -105,6 +109,9 @@ async def build_services(
 
         async def say(user_id: str, note: str, reminder_id: str) -> SayOutcome:
             return await directory.say_when_quiet(user_id, note)
+
+        def person_erased(user_id: str) -> None:  # an erasure made on another instance
+            services.forget_cached(user_id)
 
         cluster_bus = ClusterBus(remote_counts) if redis is not None and bus is None else None
         bus = bus or cluster_bus or InProcessBus()
@@ -151,7 +158,7 @@ async def build_services(
         stack.push_async_callback(reminders.close)  # reminders waiting for a quiet moment in a conversation
         bus.subscribe(manager.on_profile_changed)
         bus.subscribe(reminders.on_profile_changed)
-        node, directory = _cluster(settings, store, manager, redis)
+        node, directory = _cluster(settings, store, manager, redis, person_erased)
         delivery = DeliveryWorker(store, channels, max_attempts=settings.delivery_max_attempts)
         escalation = EscalationService(alert_service)
         care = CareLoop(
@@ -162,7 +169,7 @@ async def build_services(
             ]
         )
         admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None
-        return Services(
+        services = Services(
             cluster=node,
             directory=directory,
             settings=settings,
@@ -180,13 +187,23 @@ async def build_services(
             reminders=reminders,
             care=care,
             http=http,
+            # the dashboard sessions of every instance, in Redis (the CLI's erasures too)
+            erasure_hooks=[
+                *erasure_hooks,
+                *([RedisSessions(redis).forget_person] if redis is not None else []),
+            ],
             resources=stack.pop_all(),
         )
+        return services
     raise AssertionError("unreachable: the exit stack does not swallow exceptions")
 
 
 def _cluster(
-    settings: Settings, store: SqlStore, manager: SessionManager, redis: Redis | None
+    settings: Settings,
+    store: SqlStore,
+    manager: SessionManager,
+    redis: Redis | None,
+    person_erased: Callable[[str], None],
 ) -> tuple[ClusterNode | None, SessionDirectory]:
     """With COMPANION_REDIS_URL, this instance's membership of the cluster and a directory of every
     instance's conversations; without it, a directory of this instance's alone."""
@@ -205,6 +222,7 @@ def _cluster(
         refresh_timeout_s=settings.refresh_timeout_s,
         registry=registry,
         commands=commands,
+        on_person_erased=person_erased,
     )
     follower = ChangeFollower(
         store,
@@ -238,7 +256,9 @@ def create_app(settings: Settings | None = None, *, on_ready: ReadyHook | None =
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # One exit stack from the first thing opened to the last loop started: whichever step fails,
         # what was opened before it is closed (the services' stack), and so is everything on shutdown.
-        async with await build_services(settings, live=True) as services:
+        # This process's dashboard sessions are told of erasures; in Redis they are purged there.
+        dashboard_sessions = () if settings.redis_url else (app.state.dashboard.forget_person,)
+        async with await build_services(settings, live=True, erasure_hooks=dashboard_sessions) as services:
             app.state.services = services
             await services.start()
             if on_ready is not None:
