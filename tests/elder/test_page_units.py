@@ -457,17 +457,20 @@ def test_reconnect_backoff_and_stop_words_in_node(tmp_path: Path) -> None:
 CONNECTION_CHECK = """
 const dialed = [];
 const fetched = [];
-let script = [];  // per session request: "refuse" (socket closes 1006 unopened), "live", "down"
+let script = [];  // per session request: "refuse" (socket closes 1006 unopened), "live", "down", "busy"
 const timers = [];
+const delays = [];
 globalThis.window = { addEventListener() {}, removeEventListener() {} };
 globalThis.location = { protocol: "https:", host: "tablet.test", href: "https://tablet.test/app" };
-globalThis.setTimeout = (fn) => { timers.push(fn); return timers.length; };
+globalThis.setTimeout = (fn, ms) => { timers.push(fn); delays.push(ms); return timers.length; };
 globalThis.clearTimeout = () => {};
 let realtimeUrl = "/v1/realtime";
 globalThis.fetch = async (url) => {
   const step = script.shift() || "refuse";
   fetched.push(step);
   if (step === "down") throw new TypeError("connection refused");
+  const retryAfter = { get: (h) => (h === "Retry-After" ? "7" : null) };
+  if (step === "busy") return { status: 429, ok: false, headers: retryAfter };
   return { status: 200, ok: true, json: async () => ({ clientSecret: "ek_test", realtimeUrl }) };
 };
 class FakeSocket {
@@ -553,6 +556,12 @@ r = run(["live", "live"], true, "rem-1");
 await settle();
 out.forReminder = dialed.slice(0, 2).map((d) => d.url);
 r.link.stop();
+// too many conversations started from this tablet: it waits as long as the service says, then goes on
+delays.length = 0;
+r = run(["busy", "live"]);
+await settle();
+out.busy = { firstWait: delays[0], live: r.seen.live, fatal: r.seen.fatal, fetches: fetched.length };
+r.link.stop();
 // the time limit for an unreachable service: not within two minutes, but in the end
 let now = 0;
 const budget = new RetryBudget(() => now);
@@ -590,6 +599,7 @@ def test_connection_gives_up_on_refused_sockets_but_not_on_a_restart(tmp_path: P
         "wss://tablet.test/v1/realtime?greet=1",
     ]
     assert found["at2min"] is None and found["at10min"] == "unreachable"
+    assert found["busy"] == {"firstWait": 7000, "live": 1, "fatal": None, "fetches": 2}  # Retry-After: 7
 
 
 AUDIO_STOP_CHECK = """
