@@ -51,6 +51,7 @@ VAD_RMS: Final = 0.05 * 32768  # -26 dBFS: the page's full-level phrases arrive 
 QUIET_RMS: Final = 300.0  # the fake microphone's silences, after Chromium's processing, stay below this
 TRUNCATE_TOLERANCE_MS: Final = 100.0  # the bound between audio_end_ms and what was played
 STOP_BUDGET_MS: Final = 100.0  # the budget: speech_started -> playback stopped, truncate sent
+LISTENING_WITHIN_MS: Final = 200.0  # after a barge-in, the page shows "listening" within this
 MAX_LATENCY_MS: Final = 3000.0  # end of speech -> first sound: above this a person thinks it did not hear
 SAMPLES_PER_MS: Final = 24
 ROOT = Path(__file__).resolve().parents[2]
@@ -408,6 +409,10 @@ async def test_barge_in_truncates_at_what_was_played(
     )
     assert cut - cause <= STOP_BUDGET_MS
     assert stopped_after <= STOP_BUDGET_MS, "playback went on after the person started speaking"
+    # while the person talks over it, the page shows that it listens (not "speaking" until the next answer)
+    shown = [state for at, state in probe["states"] if at <= cause + LISTENING_WITHIN_MS]
+    print(f"barge-in: states up to {LISTENING_WITHIN_MS:.0f} ms after speech_started: {shown[-3:]}")
+    assert shown[-1] == "listening", probe["states"]
     assert debug["lastTruncate"]["itemId"] == item
     assert abs(float(debug["lastTruncate"]["audioEndMs"]) - end_ms) < 1
     confirmed = [

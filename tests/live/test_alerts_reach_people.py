@@ -109,3 +109,36 @@ async def test_a_crisis_in_conversation_reaches_the_family_signed_by_email_and_i
     finally:
         smtp.stop()
         await webhook.stop()
+
+
+async def test_the_tablet_dropping_as_the_answer_starts_loses_no_alert(tmp_path: Path) -> None:
+    """The person says they fell, and the tablet drops the moment the model's answer starts: the alert
+    the model was about to raise is still recorded and delivered."""
+    webhook = WebhookReceiver()
+    await webhook.start()
+    try:
+        async for live in run_live(tmp_path, webhook_url=webhook.url, webhook_secret=SECRET):
+            client = await live.connect()
+            await client.send(
+                {
+                    "type": "conversation.item.create",
+                    "item": {
+                        "type": "message",
+                        "role": "user",
+                        "content": [{"type": "input_text", "text": "תעזרו לי, נפלתי במטבח"}],
+                    },
+                }
+            )
+            await client.send({"type": "response.create"})
+            await client.until("response.created")
+            await client.ws.close()  # the tablet is gone before any of the answer arrives
+
+            await eventually(lambda: len(webhook.deliveries) == 1, "the signed webhook", DELIVERY_TIMEOUT_S)
+            assert "נפלתי" in webhook.deliveries[0].payload["summary"]
+            alerts = (await live.http.get(f"/api/users/{USER}/alerts", headers=live.auth())).json()["alerts"]
+            (alert,) = alerts
+            assert [(d["channel"], d["status"]) for d in alert["deliveries"]] == [("webhook", "sent")]
+            manager = live.services.sessions
+            await eventually(lambda manager=manager: manager.live() == [], "the conversation ended")
+    finally:
+        await webhook.stop()

@@ -53,8 +53,15 @@ async def test_model_expiry_is_crossed_without_the_client_noticing(tmp_path: Pat
         # the client saw no error and no second session.created; the new model session has the turns
         assert not [e for e in client.events if e["type"] == "error"]
         assert [e["type"] for e in client.events].count("session.created") == 1
-        replayed = [i for i in second.items if i.get("role") == "system"]
-        assert any("הנכדה שלי" in json.dumps(i, ensure_ascii=False) for i in replayed)
+        # the replay: the relay's fixed header, then the record of what was said, in a user message
+        assert not any(
+            "הנכדה שלי" in json.dumps(i, ensure_ascii=False)
+            for i in second.items
+            if i.get("role") == "system"
+        )
+        record = second.items[1]
+        assert record.get("role") == "user" and "conversation_so_far" in json.dumps(record)
+        assert "הנכדה שלי" in json.dumps(record, ensure_ascii=False)
         assert "נעמי שמר" in second.config["instructions"]
         session = live.services.sessions.of_user(USER)[0]
         assert [c.reason.value for c in session.connections] == ["start", "expired"]

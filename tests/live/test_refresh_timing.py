@@ -38,7 +38,7 @@ async def _save_during_a_response(live: Live) -> tuple[float, float]:
     waiter = asyncio.create_task(response_done())
     save = await live.put_music("אריק איינשטיין")
     saved_at = loop.time()
-    assert save.json()["liveSessions"]["refreshed"] == 1
+    assert save.json()["liveSessions"]["refreshed"] == 1, save.json()["liveSessions"]
     return await waiter, saved_at
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 import websockets
@@ -53,4 +54,25 @@ async def test_erasing_the_person_ends_every_conversation_of_theirs(live: Live) 
         Ending.PERSON_ERASED.code,
         Ending.PERSON_ERASED.reason,
     )
+    assert live.services.sessions.of_user(USER) == []
+
+
+async def test_a_conversation_ends_when_its_token_expires(live: Live) -> None:
+    made = await live.http.post(
+        "/api/tokens", json={"role": "device", "userId": USER, "expiresIn": 60}, headers=live.auth(ADMIN)
+    )
+    assert made.status_code == 201, made.text
+    auth = live.services.auth
+    real_clock = auth.clock
+    auth.clock = lambda: real_clock() + timedelta(seconds=58)  # the token has two seconds left
+    try:
+        client = await live.connect(made.json()["token"])
+        await until_closed(client)
+    finally:
+        auth.clock = real_clock
+    assert (client.ws.close_code, client.ws.close_reason) == (
+        Ending.CREDENTIAL_EXPIRED.code,
+        Ending.CREDENTIAL_EXPIRED.reason,
+    )
+    assert client.ws.close_code == 1008
     assert live.services.sessions.of_user(USER) == []

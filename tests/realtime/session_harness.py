@@ -23,6 +23,7 @@ from companion.realtime.config import base_session_factory
 from companion.realtime.metrics import Metrics
 from companion.realtime.session import LiveSession, Prepared, SessionConfig, Status
 from companion.realtime.tools import ToolCall, ToolRuntime, tools_for
+from companion.realtime.toolwork import ToolWork
 from companion.settings import Settings
 from tests.prompt.factories import context
 from tests.realtime.fakes import MemoryClient, MemoryConnector, MemoryUpstream
@@ -32,6 +33,7 @@ REFRESH_TIMEOUT_S: Final = 0.5
 RECONNECT_S: Final = 2.0
 NO_ROTATION_S: Final = 3600.0
 STOP_TIMEOUT_S: Final = 5.0
+READ_OUT_S: Final = 0.5  # well within STOP_TIMEOUT_S: a test that leaves mid-answer is not held long
 WAIT_S: Final = 5.0
 
 
@@ -55,11 +57,19 @@ class FakeTools:
         self.calls: list[tuple[ToolCall, str, str]] = []
         self.failing: set[str] = set()
         self.outputs: dict[str, dict[str, Any]] = {}
+        self.gate: asyncio.Event | None = None  # set: runs wait for it (a write still in flight)
+        self.finished: list[ToolCall] = []  # runs that came to their end (their write was made)
+        self.changed = asyncio.Event()  # set whenever a run starts or finishes
 
     async def run(self, call: ToolCall, *, user_id: str, session_id: str) -> dict[str, Any]:
         self.calls.append((call, user_id, session_id))
+        self.changed.set()
+        if self.gate is not None:
+            await self.gate.wait()
         if call.name in self.failing:
             raise RuntimeError(f"{call.name} exploded")
+        self.finished.append(call)
+        self.changed.set()
         return self.outputs.get(call.name, {"ok": True})
 
 
@@ -109,10 +119,13 @@ class SessionHarness:
         after_response: bool = False,
         clock: Callable[[], float] = time.monotonic,
         greet: bool = False,
+        read_out_s: float = READ_OUT_S,
+        credential_expires_in_s: float | None = None,
     ) -> None:
         self.connector = connector or MemoryConnector()
         self.client = MemoryClient()
         self.tools = FakeTools()
+        self.tool_work = ToolWork()
         self.profiles = FakeProfiles()
         self.metrics = Metrics()
         self.config = SessionConfig(
@@ -121,6 +134,7 @@ class SessionHarness:
             base_session=base_session_factory(Settings(voice="alloy")),
             max_session_s=max_session_s,
             reconnect_s=reconnect_s,
+            read_out_s=read_out_s,
         )
         self.session = LiveSession(
             user_id=USER_ID,
@@ -131,6 +145,8 @@ class SessionHarness:
             config=self.config,
             metrics=self.metrics,
             greet=greet,
+            credential_expires_in_s=credential_expires_in_s,
+            tool_work=self.tool_work,
             clock=clock,
         )
         self.task: asyncio.Task[None] | None = None

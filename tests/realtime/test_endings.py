@@ -15,6 +15,7 @@ from companion.realtime.endings import MAX_CLOSE_REASON_BYTES, Close, Ending
         (Ending.SHUTDOWN, 1001),
         (Ending.DEVICE_REVOKED, 1008),
         (Ending.TOKEN_REVOKED, 1008),
+        (Ending.CREDENTIAL_EXPIRED, 1008),
         (Ending.PERSON_ERASED, 1008),
         (Ending.REFUSED, 1008),
         (Ending.UPSTREAM_UNAVAILABLE, 1011),
@@ -31,7 +32,7 @@ def test_close_codes_are_websockets_close_codes(ending: Ending, code: int) -> No
 
 
 def test_every_ending_is_in_the_table() -> None:
-    assert len(Ending) == 11  # no two endings collapsed into an alias of one another
+    assert len(Ending) == 12  # no two endings collapsed into an alias of one another
 
 
 @pytest.mark.parametrize(

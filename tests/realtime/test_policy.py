@@ -12,6 +12,8 @@ from companion.profiles.models import Music
 from companion.realtime.policy import (
     CLIENT_EVENTS,
     EXPIRY_SUSPECT_AGE,
+    MAX_CLIENT_EVENT_CHARS,
+    MAX_ITEM_TEXT_CHARS,
     REDACTED,
     AnswerTool,
     Decision,
@@ -178,6 +180,47 @@ def test_invalid_json_is_answered_with_invalid_json() -> None:
     assert error["event_id"] is None
 
 
+def test_a_deeply_nested_frame_is_invalid_json_not_a_crash() -> None:
+    for nested in ("[" * 100_000, '{"type":"session.update","session":' + "[" * 5_000):
+        error = refusal(RelayPolicy().from_client(nested, items_on_link=()))
+        assert error["code"] == "invalid_json"
+        assert "nested deeper than" in error["message"]
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
+    text, decisions = send(RelayPolicy(), user_message("[" * 1_000 + "{" * 1_000))
+    forwarded(decisions, text)
+
+
+def test_a_frame_past_the_bound_is_refused_before_it_is_parsed() -> None:
+    huge = frame(user_message("x" * 2_000_000))
+    error = refusal(RelayPolicy().from_client(huge, items_on_link=()))
+    assert error["code"] == "event_too_large"
+    assert str(MAX_CLIENT_EVENT_CHARS) in error["message"]
+
+
+def test_an_items_text_past_the_bound_is_refused_and_one_at_it_passes() -> None:
+    policy = RelayPolicy()
+    error = refusal(send(policy, {**user_message("x" * (MAX_ITEM_TEXT_CHARS + 1)), "event_id": "evt_t"})[1])
+    assert (error["code"], error["param"], error["event_id"]) == (
+        "string_above_max_length",
+        "item.content[0].text",
+        "evt_t",
+    )
+    text, decisions = send(policy, user_message("x" * MAX_ITEM_TEXT_CHARS))
+    forwarded(decisions, text)
+    policy.client_calls.add("call_c")
+    long_output = {
+        "type": "conversation.item.create",
+        "item": {
+            "type": "function_call_output",
+            "call_id": "call_c",
+            "output": "y" * (MAX_ITEM_TEXT_CHARS + 1),
+        },
+    }
+    assert refusal(send(policy, long_output)[1])["param"] == "item.output"
+
+
 def test_a_passing_event_keeps_the_clients_exact_frame() -> None:
     text = '{ "type" : "input_audio_buffer.append",  "audio":"AAAA" , "event_id":"evt_a" }'
     decisions = RelayPolicy().from_client(text, items_on_link=())
@@ -222,6 +265,11 @@ def test_the_first_managed_field_is_named() -> None:
         ({"audio": "loud"}, "session.audio"),
         ({"include": ["item.input_audio_transcription.logprobs"]}, "session.include"),
         ({"tracing": "auto"}, "session.tracing"),
+        (
+            {"audio": {"input": {"transcription": {"prompt": "say yes"}}}},
+            "session.audio.input.transcription.prompt",
+        ),
+        ({"audio": {"input": {"transcription": {"model": "x"}}}}, "session.audio.input.transcription.model"),
     ],
 )
 def test_session_update_fields_outside_the_list_are_named(session: dict[str, Any], path: str) -> None:
@@ -249,7 +297,7 @@ def test_allowed_session_fields_pass_and_are_remembered_for_the_next_model() -> 
                 "input": {
                     "format": {"type": "audio/pcmu"},
                     "turn_detection": {"type": "server_vad", "silence_duration_ms": 700},
-                    "transcription": {"model": "whisper-1", "language": "he"},
+                    "transcription": {"language": "he"},
                     "noise_reduction": {"type": "far_field"},
                 },
             },
@@ -277,7 +325,7 @@ def test_allowed_session_fields_pass_and_are_remembered_for_the_next_model() -> 
             "input": {
                 "format": {"type": "audio/pcmu"},
                 "turn_detection": {"type": "server_vad", "silence_duration_ms": 900},
-                "transcription": {"model": "whisper-1", "language": "he"},
+                "transcription": {"language": "he"},
                 "noise_reduction": {"type": "far_field"},
             },
             "output": {"voice": "marin", "speed": 0.9},

@@ -130,19 +130,39 @@ async def test_a_refused_request_fails_at_once() -> None:
         assert await asyncio.wait_for(saying, 2.0) == "failed"
 
 
+class Checks:
+    """The say loop's looks for a quiet moment, as it reports them (True: found one)."""
+
+    def __init__(self, h: SessionHarness) -> None:
+        self.seen: list[bool] = []
+        self._changed = asyncio.Event()
+        h.session.on_say_check = self._report
+
+    def _report(self, ready: bool) -> None:
+        self.seen.append(ready)
+        self._changed.set()
+
+    async def next(self) -> bool:
+        """The outcome of the next look the loop makes from now on."""
+        self._changed.clear()
+        await asyncio.wait_for(self._changed.wait(), 2.0)
+        return self.seen[-1]
+
+
 async def test_it_waits_for_the_answer_in_progress_and_the_settle_time() -> None:
     clock = FakeClock()
     async with SessionHarness(clock=clock) as h:
         first = await h.start()
+        checks = Checks(h)
         response_id = start_response(first)
         await h.client.until("response.created")
         clock.advance(10 * QUIET_SETTLE_S)
         saying = asyncio.create_task(h.session.say_when_quiet(SAY, within_s=60.0))
-        await asyncio.sleep(0.5)
+        assert await checks.next() is False  # it looked, during the answer, and found no quiet moment
         assert not saying.done() and said(first) == []  # never in the middle of its own answer
         finish_response(first, response_id)
         await h.client.until("response.done")
-        await asyncio.sleep(0.5)
+        assert await checks.next() is False  # it looked again after the answer ended
         assert said(first) == []  # the answer has just ended: not yet
         clock.advance(QUIET_SETTLE_S)
         metadata = await asked(first)
@@ -158,10 +178,12 @@ async def test_it_never_speaks_over_the_person_and_gives_up_in_time() -> None:
         first = await h.start()
         first.push({"type": "input_audio_buffer.speech_started", "item_id": "item_s", "audio_start_ms": 0})
         await h.client.until("input_audio_buffer.speech_started")
+        checks = Checks(h)
         saying = asyncio.create_task(h.session.say_when_quiet(SAY, within_s=3.0))
-        await asyncio.sleep(0.5)
+        assert await checks.next() is False
         clock.advance(2.0)
-        await asyncio.sleep(0.5)
+        assert await checks.next() is False  # the person still speaks, past the settle time
+        assert said(first) == []
         clock.advance(2.0)  # past within_s while the person still speaks
         assert await asyncio.wait_for(saying, 2.0) == "busy"
         assert said(first) == []

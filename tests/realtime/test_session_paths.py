@@ -19,7 +19,7 @@ import pytest
 from companion.errors import UpstreamTimeout
 from companion.profiles.models import CareContext
 from companion.realtime import protocol
-from companion.realtime.mirror import CUT_REASON, QUIET_SETTLE_S, REPLAY_HEADER
+from companion.realtime.mirror import CUT_REASON, QUIET_SETTLE_S, RECORD_KEY, REPLAY_HEADER
 from companion.realtime.policy import Decision, RelayPolicy
 from companion.realtime.reconnect import HOLD_AUDIO_S
 from companion.realtime.session import RefreshResult, Status
@@ -46,12 +46,19 @@ def sent_audio(upstream: MemoryUpstream) -> list[str]:
 
 
 def is_replay(event: JsonDict) -> bool:
+    """The replay's first item: its fixed system header (the record follows it)."""
     item = event.get("item") or {}
-    return item.get("type") == "message" and item.get("role") == "system"
+    return item.get("role") == "system" and item.get("content") == [
+        {"type": "input_text", "text": REPLAY_HEADER}
+    ]
 
 
-def replay_text(event: JsonDict) -> str:
-    return str(event["item"]["content"][0]["text"])
+def replay_entries(event: JsonDict) -> list[JsonDict]:
+    """The entries of the replay's record: the user message after the header."""
+    item = event["item"]
+    assert (item["type"], item["role"]) == ("message", "user")
+    entries: list[JsonDict] = json.loads(item["content"][0]["text"])[RECORD_KEY]
+    return entries
 
 
 def start_response(upstream: MemoryUpstream, text: str = PARTIAL, *, deltas: int = 3) -> str:
@@ -181,16 +188,16 @@ async def test_a_drop_mid_answer_ends_it_as_incomplete_and_resumes_with_a_replay
         update = await second.wait_sent("session.update")
         assert update["session"]["instructions"] == h.profiles.built().text
         assert update["session"]["tools"]  # the tools are set again on the new model session
-        replay = await second.wait_sent("conversation.item.create")
-        assert is_replay(replay)
-        assert second.sent.index(update) < second.sent.index(replay)
-        text = replay_text(replay)
-        assert text.startswith(REPLAY_HEADER)
-        assert f"Person: {SAID}" in text
-        assert f"You: {ANSWERED}" in text
-        assert f"You (cut off): {PARTIAL}" in text
-        assert text.index(SAID) < text.index(ANSWERED) < text.index(PARTIAL)
-        assert len(second.sent_of("conversation.item.create")) == 1  # one system message, nothing else
+        header = await second.wait_sent("conversation.item.create")
+        assert is_replay(header)
+        assert second.sent.index(update) < second.sent.index(header)
+        record = await second.wait_sent("conversation.item.create")
+        assert replay_entries(record) == [
+            {"role": "person", "text": SAID},
+            {"role": "companion", "text": ANSWERED},
+            {"role": "companion", "text": PARTIAL, "cut_off": True},
+        ]
+        assert len(second.sent_of("conversation.item.create")) == 2  # the header and the record only
         await reaches(second, h, "after the drop")
         assert not any(is_replay(e) for e in h.client.received)  # the client has heard all this already
 
@@ -248,8 +255,9 @@ async def test_an_expiry_reconnects_without_telling_the_client() -> None:
         second = await h.connector.wait_for_connection(2)
         await h.wait_status(Status.ACTIVE)
         assert h.reasons() == ["start", "expired"]
-        replay = await second.wait_sent("conversation.item.create")
-        assert f"Person: {SAID}" in replay_text(replay)
+        assert is_replay(await second.wait_sent("conversation.item.create"))
+        record = await second.wait_sent("conversation.item.create")
+        assert {"role": "person", "text": SAID} in replay_entries(record)
         await reaches(second, h, "after expiry")
         no_client_errors(h)
         assert incomplete_responses(h) == []  # nothing was being said
@@ -492,7 +500,8 @@ async def test_client_events_during_a_switch_are_held_and_sent_after_the_replay(
         kinds = [e["type"] for e in second.sent]
         assert kinds[0] == "session.update"
         assert is_replay(second.sent[1])
-        assert kinds[2:] == ["input_audio_buffer.append"] * len(tags) + ["input_audio_buffer.commit"]
+        assert replay_entries(second.sent[2])
+        assert kinds[3:] == ["input_audio_buffer.append"] * len(tags) + ["input_audio_buffer.commit"]
         assert sent_audio(second) == tags
         assert sent_audio(first) == []
         assert h.session.held.audio_dropped == 0
@@ -595,8 +604,9 @@ async def test_a_failing_model_reader_is_logged_and_reconnects(caplog: pytest.Lo
         assert h.session.id in failures[0].getMessage()
         assert h.reasons() == ["start", "error"]
         await eventually(lambda: first.closed, what="the failed connection closed")
-        replay = await second.wait_sent("conversation.item.create")
-        assert f"Person: {SAID}" in replay_text(replay)
+        assert is_replay(await second.wait_sent("conversation.item.create"))
+        record = await second.wait_sent("conversation.item.create")
+        assert {"role": "person", "text": SAID} in replay_entries(record)
         await reaches(second, h, "after the error")
         no_client_errors(h)
 

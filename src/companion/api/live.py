@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from contextlib import suppress
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket
@@ -83,6 +84,14 @@ def _device_key(principal: Principal) -> str | None:
     return None
 
 
+def _expires_in_s(principal: Principal, now: datetime) -> float | None:
+    """How long the token that opened a conversation stays valid: the conversation ends then (a paired
+    tablet's client secret is used up on connecting; its device is revoked instead, which ends it)."""
+    if principal.expires_at is None:
+        return None
+    return (principal.expires_at - now).total_seconds()
+
+
 def origin_allowed(origin: str | None, host: str | None, allowed: list[str]) -> bool:
     """Non-browser clients send no Origin; a browser page must come from this host or the allow-list."""
     if origin is None:
@@ -122,6 +131,7 @@ async def realtime(ws: WebSocket) -> None:
         greet=greet,
         device_id=principal.device_id,
         greet_reminder=reminder[:REMINDER_ID_MAX] if reminder else None,
+        credential_expires_in_s=_expires_in_s(principal, services.auth.clock()),
     )
     if isinstance(session, Refusal):
         # Accepted only to say why: no session is registered and no model connection is opened.

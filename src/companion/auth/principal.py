@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from companion.errors import Forbidden
@@ -30,6 +31,7 @@ class Principal:
     # caregivers: the person the request names, found assigned to them in the same query as the token
     # (this request only: nothing keeps a principal that carries it)
     assigned_user: str | None = None
+    expires_at: datetime | None = None  # when the token stops working (None: never, or not a token)
 
     @property
     def is_admin(self) -> bool:

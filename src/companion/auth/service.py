@@ -108,6 +108,7 @@ class AuthService:
             user_id=record.user_id,
             caregiver_id=record.caregiver_id,
             assigned_user=for_user if assigned and record.caregiver_id is not None else None,
+            expires_at=record.expires_at,
         )
 
     async def _touch(self, token_id: str, now: datetime) -> None:

@@ -40,6 +40,7 @@ class Ending(Enum):
     SHUTDOWN = (CloseCode.GOING_AWAY, None, "server shutting down")
     DEVICE_REVOKED = (CloseCode.POLICY_VIOLATION, None, "device disconnected by the family")
     TOKEN_REVOKED = (CloseCode.POLICY_VIOLATION, None, "access revoked")
+    CREDENTIAL_EXPIRED = (CloseCode.POLICY_VIOLATION, None, "access expired: sign in again")
     PERSON_ERASED = (CloseCode.POLICY_VIOLATION, None, "this person's data was erased")
     REFUSED = (CloseCode.POLICY_VIOLATION, None, "not allowed")  # credentials or origin; reason varies
     UPSTREAM_UNAVAILABLE = (CloseCode.INTERNAL_ERROR, "upstream_unavailable", "realtime model unavailable")
@@ -68,3 +69,5 @@ class ClientErrorCode:
     FIELD_NOT_ALLOWED: Final = "field_not_allowed"  # a field outside what a client may set
     ITEM_NOT_ALLOWED: Final = "item_not_allowed"  # a conversation item a client may not add
     BUSY_RECONNECTING: Final = "session_reconnecting"  # held events overflowed during a switch
+    EVENT_TOO_LARGE: Final = "event_too_large"  # a frame longer than the relay reads
+    TEXT_TOO_LONG: Final = "string_above_max_length"  # an item's text past the relay's bound

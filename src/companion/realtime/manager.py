@@ -35,6 +35,7 @@ from companion.realtime.session import (
     ToolsFor,
 )
 from companion.realtime.tools import ToolRuntime
+from companion.realtime.toolwork import ToolWork
 from companion.realtime.upstream import Connector
 
 log = logging.getLogger(__name__)
@@ -127,6 +128,7 @@ class SessionManager:
         # What a greeting says when the page opens a conversation for a reminder (the reminders; None:
         # such a conversation greets as any other).
         self.greeting_notes = greeting_notes
+        self.tool_work = ToolWork()  # server tool runs, which outlive the conversations that asked
 
     # ---- lifecycle ---------------------------------------------------------------------------------
 
@@ -138,6 +140,7 @@ class SessionManager:
         greet: bool = False,
         device_id: str | None = None,
         greet_reminder: str | None = None,
+        credential_expires_in_s: float | None = None,
     ) -> LiveSession:
         session = LiveSession(
             user_id=user_id,
@@ -152,6 +155,8 @@ class SessionManager:
             greet_reminder=greet_reminder if greet else None,
             notes=self.greeting_notes,
             device_id=device_id,
+            credential_expires_in_s=credential_expires_in_s,
+            tool_work=self.tool_work,
         )
         self._live[session.id] = session
         self._of_user.setdefault(user_id, {})[session.id] = session
@@ -175,15 +180,24 @@ class SessionManager:
         greet: bool = False,
         device_id: str | None = None,
         greet_reminder: str | None = None,
+        credential_expires_in_s: float | None = None,
     ) -> LiveSession | Refusal:
         """Open a session unless the person or the device is at its limit. Counting and registering are
         one synchronous step (no ``await`` between them), so simultaneous connections cannot overshoot.
-        ``device_key`` names what the device limit counts: a paired tablet's id or a device token's id."""
+        ``device_key`` names what the device limit counts: a paired tablet's id or a device token's id.
+        ``credential_expires_in_s``: the conversation ends when the credential that opened it expires."""
         refusal = self._over_limit(user_id, device_key)
         if refusal is not None:
             self.metrics.sessions_total.labels(outcome="refused_limit").inc()
             return refusal
-        session = self.open(user_id, client, greet=greet, device_id=device_id, greet_reminder=greet_reminder)
+        session = self.open(
+            user_id,
+            client,
+            greet=greet,
+            device_id=device_id,
+            greet_reminder=greet_reminder,
+            credential_expires_in_s=credential_expires_in_s,
+        )
         if device_key is not None:
             self._device_keys[session.id] = device_key
         return session
@@ -252,7 +266,12 @@ class SessionManager:
         return len(sessions)
 
     async def close_all(self) -> None:
+        """End every conversation, then let the tool runs they started (an alert, a memory) finish,
+        within a bound."""
         await asyncio.gather(*(s.close(Ending.SHUTDOWN) for s in list(self._live.values())))
+        late = await self.tool_work.drain()
+        if late:
+            log.warning("%d tool runs were still unfinished at shutdown", late)
 
     # ---- queries -----------------------------------------------------------------------------------
 

@@ -34,12 +34,22 @@ REDACTED: Final = "(managed by the server)"
 MAX_ITEM_ID: Final = 32  # the longest item id the model accepts
 GUARDED_TOOLS: Final = frozenset({"play_music"})
 EXPIRY_SUSPECT_AGE: Final = 0.9  # a server_error after 90% of the cap is the cap (Azure sends one)
+# Bounds on what a client frame may carry, checked before it is parsed (the audio fast path aside):
+MAX_CLIENT_EVENT_CHARS: Final = 1_000_000  # ~15 s of 24 kHz audio as base64 in one item or append
+MAX_ITEM_TEXT_CHARS: Final = 10_000  # a long typed message or a pasted letter; more is not a turn
 
 CLIENT_EVENTS: Final = protocol.GA_CLIENT_EVENT_TYPES  # every GA client event; their fields are checked below
 MANAGED_FIELDS: Final = ("instructions", "tools", "tool_choice", "prompt")
 # What a client may set, as nested allow-lists (a key mapping to None may hold any value).
+# Transcription: only its language. A transcription prompt is text that steers what the person is
+# heard to say (and the transcript reaches the model as theirs); the model is the server's to choose.
 AUDIO_FIELDS: Final[Mapping[str, Any]] = {
-    "input": {"format": None, "noise_reduction": None, "transcription": None, "turn_detection": None},
+    "input": {
+        "format": None,
+        "noise_reduction": None,
+        "transcription": {"language": None},
+        "turn_detection": None,
+    },
     "output": {"format": None, "voice": None, "speed": None},
 }
 SESSION_FIELDS: Final[Mapping[str, Any]] = {
@@ -142,6 +152,22 @@ def _outside(body: Mapping[str, Any], allowed: Mapping[str, Any], path: str) -> 
     return None
 
 
+def _item_text_over(item: Mapping[str, Any], limit: int) -> str | None:
+    """The field of a client's item whose text is longer than ``limit`` (a message part's ``text`` or
+    ``transcript``, a tool output), or None."""
+    if isinstance(item.get("output"), str) and len(item["output"]) > limit:
+        return "item.output"
+    content = item.get("content")
+    for n, part in enumerate(content if isinstance(content, list) else ()):
+        if not isinstance(part, Mapping):
+            continue
+        for key in ("text", "transcript"):
+            value = part.get(key)
+            if isinstance(value, str) and len(value) > limit:
+                return f"item.content[{n}].{key}"
+    return None
+
+
 def merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     """``extra`` over ``base``, nested objects merged (how a model applies a partial ``session.update``)."""
     merged = dict(base)
@@ -210,6 +236,15 @@ class RelayPolicy:
         audio = self.client_audio(text)
         if audio is not None:
             return [audio]
+        if len(text) > MAX_CLIENT_EVENT_CHARS:
+            return [
+                _refuse(
+                    ClientErrorCode.EVENT_TOO_LARGE,
+                    f"A client event may be at most {MAX_CLIENT_EVENT_CHARS} characters",
+                    param=None,
+                    event_id=None,
+                )
+            ]
         try:
             event = protocol.parse_event(text)
         except protocol.ProtocolError as exc:
@@ -280,6 +315,14 @@ class RelayPolicy:
         if not isinstance(item, dict):
             return None  # the model explains a malformed item better than we would
         kind, role = item.get("type"), item.get("role")
+        too_long = _item_text_over(item, MAX_ITEM_TEXT_CHARS)
+        if too_long is not None:
+            return _refuse(
+                ClientErrorCode.TEXT_TOO_LONG,
+                f"The item's text may be at most {MAX_ITEM_TEXT_CHARS} characters",
+                param=too_long,
+                event_id=event_id,
+            )
         if kind == "message" and role == "user":
             return None
         if kind == "function_call_output" and item.get("call_id") in self.client_calls:

@@ -150,12 +150,44 @@ class Event:
         return self.type in table
 
 
-def parse_event(text: str | bytes) -> Event:
-    """Parse one text frame. Raises :class:`ProtocolError` only when it is not an event at all."""
+MAX_JSON_DEPTH: Final = 32  # the deepest event of the protocol nests ~6 levels; Python's parser recurses
+_JSON_STRING: Final = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')  # a JSON string, escapes and all
+_JSON_BRACKET: Final = re.compile(r"[\[\]{}]")
+
+
+def nesting_depth_over(text: str | bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether ``text`` nests arrays and objects deeper than ``limit``, read without parsing it.
+
+    Python's JSON parser recurses once per level: ``[`` x 100,000 raises ``RecursionError`` (not a
+    ``ValueError``) and takes the stack with it. Brackets inside strings do not count; the scan stops
+    at the first level past the limit.
+    """
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    depth = 0
+    for match in _JSON_BRACKET.finditer(_JSON_STRING.sub("", text)):
+        if match.group() in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
+def parse_event(text: str | bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Event:
+    """Parse one text frame. Raises :class:`ProtocolError` only when it is not an event at all (or
+    nests deeper than ``max_depth``, checked before parsing)."""
+    if nesting_depth_over(text, max_depth):
+        raise ProtocolError(
+            f"Invalid event: JSON nested deeper than {max_depth} levels.", code="invalid_json"
+        )
     try:
         data = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ProtocolError(f"Invalid event: failed to parse JSON value. {exc}", code="invalid_json") from exc
+    except RecursionError as exc:  # a backstop: the check above should have refused it
+        raise ProtocolError("Invalid event: JSON nested too deeply.", code="invalid_json") from exc
     if not isinstance(data, dict):
         raise ProtocolError("Invalid event: expected a JSON object.", code="invalid_event")
     kind = data.get("type")

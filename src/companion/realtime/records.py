@@ -96,6 +96,10 @@ class SessionConfig:
     base_session: Callable[[Instructions], dict[str, Any]]
     max_session_s: float = 55 * 60.0  # rotate before the model's cap (reconnect.default_max_session_s)
     reconnect_s: float = 30.0  # give up replacing a lost model connection after this long
+    # After the client leaves, the model's answer in progress is read this long at most (a server tool
+    # call on its way is carried out): an answer is made several times faster than it plays, so a call
+    # after a sentence or two of it arrives well within this.
+    read_out_s: float = 5.0
 
 
 ContextLoader = Callable[[str], Awaitable[CareContext]]

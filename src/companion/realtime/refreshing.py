@@ -5,6 +5,8 @@ Every ``session.update`` the relay sends waits for the model to confirm exactly 
 timeout; a confirmation that comes after the timeout is still adopted. One update is in flight at a
 time, and none while the model connection is being replaced: a save made during a switch is applied to
 the new model session, in order, and a refresh whose connection ended under it waits for the new one.
+Its caller waits no longer than the refresh timeout, though (as a refresh routed to another instance):
+past it, the caller is told so and the refresh goes on by itself.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Coroutine
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -46,6 +48,38 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_WAIT_FOR_RESPONSE_S: Final = 30.0  # "after_response" refreshes never wait longer than one long answer
+# A caller waits for its refresh at most the refresh timeout (plus this, so that the refresh's own
+# timeout, due at the same moment, is recorded first), whatever the refresh waits for (a switch of the
+# model connection); only an "after_response" refresh's wait for the answer to end is added to it.
+CALLER_SLACK_S: Final = 0.05
+MIN_CONFIRM_S: Final = 0.05  # less left before the caller's deadline: the update gets the whole timeout
+
+
+@dataclass(slots=True)
+class RefreshBound:
+    """When the callers of a refresh stop waiting for it (loop time): the refresh timeout from the call,
+    plus only the time an ``after_response`` refresh waited for the answer to end, by the setting."""
+
+    deadline: float
+    paused_at: float | None = None  # waiting for the answer to end since then: the clock is stopped
+
+    def left(self, now: float) -> float:
+        """Seconds until the callers stop waiting (while paused, the budget left when it paused)."""
+        return self.deadline - (now if self.paused_at is None else self.paused_at)
+
+    def pause(self, now: float) -> None:
+        self.paused_at = now
+
+    def resume(self, now: float) -> None:
+        if self.paused_at is not None:
+            self.deadline += now - self.paused_at
+            self.paused_at = None
+
+
+def _retrieved(task: asyncio.Task[Any]) -> None:
+    """A refresh's outcome is read even if no caller waits any more (no "never retrieved" warning)."""
+    if not task.cancelled():
+        task.exception()
 
 
 class Refreshing:
@@ -70,6 +104,7 @@ class Refreshing:
     _tools_sent: list[dict[str, Any]] | None
     _refresh_lock: asyncio.Lock
     _pending_refresh: asyncio.Task[RefreshRecord] | None
+    _refresh_bound: RefreshBound | None
     _pending_prepare: Preparer | None
     _idle: asyncio.Event
     _active: asyncio.Event
@@ -100,13 +135,30 @@ class Refreshing:
         if pending is None or pending.done():
             self._pending_prepare = prepare
             baseline = self.instructions.version if self.instructions else None
-            pending = self.spawn(self._refresh_when_free(baseline), "refresh", awaited=True)
-            self._pending_refresh = pending
+            bound = RefreshBound(asyncio.get_running_loop().time() + self._config.refresh_timeout_s)
+            pending = self.spawn(self._refresh_when_free(baseline, bound), "refresh", awaited=True)
+            pending.add_done_callback(_retrieved)  # its callers may all have stopped waiting
+            self._pending_refresh, self._refresh_bound = pending, bound
         else:
             self._pending_prepare = None
-        return await asyncio.shield(pending)
+            assert self._refresh_bound is not None
+            bound = self._refresh_bound  # a joining caller waits no longer than the first
+        loop = asyncio.get_running_loop()
+        while True:
+            left = bound.left(loop.time()) + CALLER_SLACK_S
+            if left <= 0:
+                # Waiting behind a switch of the model connection (its retries and start can take
+                # ~40 s): the caller is answered now, as a refresh routed to another instance would be;
+                # the refresh itself goes on and applies the latest when it can.
+                raise UpstreamTimeout(
+                    f"The realtime model did not confirm the new instructions within "
+                    f"{self._config.refresh_timeout_s:g} s; they will be applied as soon as it can"
+                )
+            await asyncio.wait({pending}, timeout=left)  # a caller that leaves does not cancel it
+            if pending.done():
+                return pending.result()
 
-    async def _refresh_when_free(self, baseline: str | None) -> RefreshRecord:
+    async def _refresh_when_free(self, baseline: str | None, bound: RefreshBound) -> RefreshRecord:
         started = self._clock()
         first = True
         while True:
@@ -118,7 +170,7 @@ class Refreshing:
                 if self.instructions is None or self.status in ENDED:
                     raise SessionNotActive(f"Session {self.id} has no active WebSocket connection")
                 try:
-                    return await self._refresh_now(prepare or self._prepare, started, baseline)
+                    return await self._refresh_now(prepare or self._prepare, started, baseline, bound)
                 except UpstreamLost:
                     pass  # the connection ended under it: the new one gets the latest, and so does this
             first = False
@@ -148,7 +200,11 @@ class Refreshing:
             log.warning("session %s: profile unavailable, reusing the last instructions", self.id)
             return self._prepared
 
-    async def _refresh_now(self, prepare: Preparer, started: float, baseline: str | None) -> RefreshRecord:
+    async def _refresh_now(
+        self, prepare: Preparer, started: float, baseline: str | None, bound: RefreshBound | None = None
+    ) -> RefreshRecord:
+        """``bound``: when the callers stop waiting. The model's confirmation is awaited until then, so
+        the refresh records its own timeout before its callers give up on it."""
         prepared = await prepare()
         self._take_context(prepared)
         built = prepared.built
@@ -163,11 +219,21 @@ class Refreshing:
         session: dict[str, Any] = {"type": "realtime", "instructions": built.text}
         if prepared.tools != self._tools_sent:
             session["tools"] = prepared.tools
+        loop = asyncio.get_running_loop()
         if self._config.after_response and self.response_active:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._idle.wait(), MAX_WAIT_FOR_RESPONSE_S)
+            if bound is not None:  # the wait the setting asks for is not counted against the caller
+                bound.pause(loop.time())
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._idle.wait(), MAX_WAIT_FOR_RESPONSE_S)
+            finally:
+                if bound is not None:
+                    bound.resume(loop.time())
+        timeout = None  # the whole refresh timeout: once its caller has been answered, on its own bound
+        if bound is not None and bound.left(loop.time()) >= MIN_CONFIRM_S:
+            timeout = bound.left(loop.time())
         try:
-            await self._update_and_confirm(link, session, prepared)
+            await self._update_and_confirm(link, session, prepared, within_s=timeout)
         except UpstreamLost:
             raise
         except UpstreamRejected as exc:
@@ -183,9 +249,16 @@ class Refreshing:
         return self._record(RefreshResult.REFRESHED, started, built.version)
 
     async def _update_and_confirm(
-        self, link: UpstreamLink, session: dict[str, Any], prepared: Prepared
+        self,
+        link: UpstreamLink,
+        session: dict[str, Any],
+        prepared: Prepared,
+        *,
+        within_s: float | None = None,
     ) -> dict[str, Any]:
-        """Send one ``session.update`` and wait for the model to accept or refuse exactly it."""
+        """Send one ``session.update`` and wait for the model to accept or refuse exactly it
+        (``within_s``: at most this long; the refresh timeout by default)."""
+        timeout = self._config.refresh_timeout_s if within_s is None else within_s
         event_id = protocol.new_event_id("evt_refresh")
         confirmation = link.expect(event_id, prepared.built.text, prepared)
         frame = None
@@ -193,7 +266,7 @@ class Refreshing:
             frame = protocol.instructions_update_frame(event_id, session["instructions"])
         await link.send(protocol.session_update(event_id, session), frame=frame)
         try:
-            return await asyncio.wait_for(asyncio.shield(confirmation.future), self._config.refresh_timeout_s)
+            return await asyncio.wait_for(asyncio.shield(confirmation.future), timeout)
         except TimeoutError:
             link.give_up(confirmation)
             raise UpstreamTimeout(

@@ -66,9 +66,11 @@ from companion.realtime.records import (
     ToolsFor,
     UserPreparer,
 )
+from companion.realtime.refreshing import RefreshBound
 from companion.realtime.saying import GreetingNotes, SayRequests
 from companion.realtime.speaking import SAY_WITHIN_S, Speaking
 from companion.realtime.tools import ToolCall, ToolRuntime
+from companion.realtime.toolwork import ToolWork
 from companion.realtime.upstream import Connector
 
 __all__ = [  # the session's plain types live in records.py; importers may take them from here
@@ -94,6 +96,7 @@ log = logging.getLogger(__name__)
 
 FAILED_MESSAGE: Final = "The relay failed; please reconnect"
 FLUSH_TIMEOUT_S: Final = 2.0  # at the end, the client gets what is queued (an explaining error) this long
+READ_OUT_POLL_S: Final = 0.05  # how often it looks for the answer that the person's last turn started
 
 
 @dataclass(slots=True)
@@ -117,6 +120,7 @@ class LiveSession(Speaking):
         "_closed",
         "_config",
         "_connector",
+        "_credential_expiry",
         "_ended",
         "_failed",
         "_greeting",
@@ -130,13 +134,16 @@ class LiveSession(Speaking):
         "_prepare_user",
         "_prepared",
         "_reader_failures",
+        "_refresh_bound",
         "_refresh_lock",
         "_saying_now",
         "_tasks",
+        "_tool_work",
         "_tools",
         "_tools_sent",
         "closed_at",
         "connections",
+        "credential_expires_in_s",
         "device_id",
         "greet",
         "greet_reminder",
@@ -148,6 +155,7 @@ class LiveSession(Speaking):
         "link",
         "mirror",
         "music",
+        "on_say_check",
         "policy",
         "previous_instructions",
         "started_at",
@@ -172,8 +180,13 @@ class LiveSession(Speaking):
         greet_reminder: str | None = None,
         notes: GreetingNotes | None = None,
         device_id: str | None = None,
+        credential_expires_in_s: float | None = None,
+        tool_work: ToolWork | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``credential_expires_in_s``: how long the credential that opened the conversation (a token)
+        is still valid; the conversation ends when it expires, as a request with it would be refused.
+        ``tool_work``: where its server tool runs go, so that they outlive it (the manager's, shared)."""
         self.id = "sess-" + uuid.uuid4().hex[:16]
         self.device_id = device_id  # the paired tablet it was opened from, so revoking it can end it
         self.greet = greet  # speak first once started (the elder's page asks for it)
@@ -181,6 +194,7 @@ class LiveSession(Speaking):
         self._notes = notes
         self._asks = SayRequests()  # things asked of the model to say, awaiting their response.done
         self._saying_now: dict[str, asyncio.Future[SayOutcome]] = {}
+        self.on_say_check: Callable[[bool], None] | None = None
         self.user_id = user_id
         self.status = Status.STARTING
         self.started_at = datetime.now(UTC)
@@ -202,6 +216,7 @@ class LiveSession(Speaking):
         self._connector = connector
         self._prepare_user = prepare
         self._tools = tools
+        self._tool_work = tool_work or ToolWork()
         self._config = config
         self._metrics = metrics
         self._on_refresh = on_refresh
@@ -210,6 +225,7 @@ class LiveSession(Speaking):
         self._tools_sent: list[dict[str, Any]] | None = None
         self._refresh_lock = asyncio.Lock()  # one session.update at a time, and none during a switch
         self._pending_refresh: asyncio.Task[RefreshRecord] | None = None
+        self._refresh_bound: RefreshBound | None = None
         self._pending_prepare: Preparer | None = None
         self._answers: list[_Answer] = []  # calls of the current response the relay answers
         self._answering = 0  # answer tasks in flight (a rotation waits for them)
@@ -221,6 +237,8 @@ class LiveSession(Speaking):
         self._closed = Flag()
         self._ended: asyncio.Future[None] | None = None  # run() waits on it; its end resolves it
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._credential_expiry: asyncio.TimerHandle | None = None
+        self.credential_expires_in_s = credential_expires_in_s
 
     # ---- what the REST API shows -------------------------------------------------------------------
 
@@ -266,6 +284,9 @@ class LiveSession(Speaking):
         if self.status in ENDED:
             return  # closed before it started (its device was revoked): open no model connection
         writer = self.spawn(self._client.write(), "client-writer")
+        if self.credential_expires_in_s is not None:  # a timer, not a task sleeping for months
+            delay = max(0.0, self.credential_expires_in_s)
+            self._credential_expiry = asyncio.get_running_loop().call_later(delay, self._credential_expired)
         try:
             if not await self._start():
                 return
@@ -277,7 +298,11 @@ class LiveSession(Speaking):
                 reader.add_done_callback(self._run_over)
                 writer.add_done_callback(self._run_over)
                 await self._ended
+                if self.status is Status.ACTIVE and not self._failed:
+                    await self._read_out()
         finally:
+            if self._credential_expiry is not None:
+                self._credential_expiry.cancel()
             if self._failed:
                 await self._end(Ending.INTERNAL, FAILED_MESSAGE)
             await self.close()
@@ -306,6 +331,30 @@ class LiveSession(Speaking):
             await self._greet(greeting)
         return True
 
+    async def _read_out(self) -> None:
+        """The client has left (hung up, or the tablet dropped): the model's answer in progress, or
+        one about to start, is still read to its end for a bounded moment, so that a server tool call
+        already on its way is carried out (the person said they fell, then the tablet went). Nothing
+        new is asked of the model; what it says reaches no one."""
+        answers = self.turn_count
+        try:
+            async with asyncio.timeout(self._config.read_out_s):
+                while (
+                    self.status is Status.ACTIVE
+                    and self.turn_count == answers
+                    and self.mirror.answer_may_come(self._clock())
+                ):
+                    if self.mirror.response_active:
+                        await self._idle.wait()
+                    else:
+                        await asyncio.sleep(READ_OUT_POLL_S)
+        except TimeoutError:
+            log.info(
+                "session %s: the model's answer did not end within %g s of the client leaving",
+                self.id,
+                self._config.read_out_s,
+            )
+
     async def close(self, ending: Ending = Ending.NORMAL, reason: str | None = None) -> None:
         """Close both sides (the model first: no paid session is left open). A second caller waits for
         the first close to finish (its explaining error still reaching the client) rather than cut it."""
@@ -314,6 +363,7 @@ class LiveSession(Speaking):
             return
         self._set_status(Status.CLOSING)
         self.closed_at = datetime.now(UTC)
+        self._idle.set()  # no answer goes on: whatever waits for one to end (a read-out) stops waiting
         if self.link is not None:
             await self.link.close()
             self.link.fail_pending(SessionNotActive(f"Session {self.id} closed"))
@@ -363,6 +413,12 @@ class LiveSession(Speaking):
             self._failed = True
             self.spawn(self._end(Ending.INTERNAL, FAILED_MESSAGE), "end")
 
+    def _credential_expired(self) -> None:
+        self._credential_expiry = None
+        if self.status not in ENDED:
+            log.info("session %s: its credential expired, closing", self.id)
+            self.spawn(self.close(Ending.CREDENTIAL_EXPIRED), "close-expired")
+
     def _client_too_slow(self) -> None:
         log.warning("session %s: client too slow to keep up, closing", self.id)
         if self.status not in ENDED:
@@ -398,7 +454,8 @@ class LiveSession(Speaking):
             case ToClient(event):
                 self._client.offer(event)
             case RunTool(call):
-                output = self.spawn(self._run_tool(call), f"tool-{call.name}", awaited=True)
+                # not the session's task: an alert being written when the tablet hangs up is still stored
+                output = self._tool_work.start(self._run_tool(call), f"{self.id}:tool-{call.name}")
                 self._answers.append(_Answer(call, output, link))
             case AnswerTool(call, output):
                 done: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
@@ -445,7 +502,7 @@ class LiveSession(Speaking):
     async def _send_answers(self, answers: list[_Answer]) -> None:
         """Give the model every output of the last response, then let it speak again."""
         try:
-            outputs = [(a, await a.output) for a in answers]
+            outputs = [(a, await asyncio.shield(a.output)) for a in answers]  # this task's end stops no run
             await self._idle.wait()
             if any(a.link is not self.link for a in answers):
                 log.info("session %s: tool answers dropped, the model connection changed", self.id)

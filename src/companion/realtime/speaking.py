@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
 
@@ -34,6 +35,8 @@ class Speaking(Switching):
     _notes: GreetingNotes | None
     _asks: SayRequests
     _saying_now: dict[str, asyncio.Future[SayOutcome]]  # instructions being said -> their outcome
+    # told of every look for a quiet moment (True: found, and the note goes now): a test's window on it
+    on_say_check: Callable[[bool], None] | None
 
     if TYPE_CHECKING:  # provided by LiveSession
 
@@ -105,7 +108,10 @@ class Speaking(Switching):
         while self.status not in ENDED and self._clock() < deadline:
             link = self.link
             quiet = self.mirror.quiet(self._clock()) and self._answering == 0
-            if self.status is Status.ACTIVE and link is not None and quiet:
+            ready = self.status is Status.ACTIVE and link is not None and quiet
+            if self.on_say_check is not None:
+                self.on_say_check(ready)
+            if ready and link is not None:
                 item = protocol.system_message_item(instruction, item_id=self.policy.hidden_item_id("say"))
                 key, event_id, named = self._asks.new()
                 try:

@@ -181,12 +181,9 @@ class Switching(Refreshing):
             self._cut_response()  # an answer the old session began meanwhile ends with it
             self.mirror.new_link()
             try:
-                for item in self.mirror.replay():
-                    # the client has heard all this: never shown again
-                    event = protocol.conversation_item_create(
-                        {**item, "id": self.policy.hidden_item_id("replay")}
-                    )
-                    await link.send(event)
+                # the client has heard all this: never shown again
+                for item in self.mirror.replay(new_id=lambda: self.policy.hidden_item_id("replay")):
+                    await link.send(protocol.conversation_item_create(item))
                 await self._resume(link)
             except UpstreamLost:
                 self._lost(link, ConnectReason.DROPPED)

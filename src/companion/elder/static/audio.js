@@ -167,6 +167,7 @@ export class Speaker {
       setTimeout(() => {
         if (this.pendingFlush === resolve) {
           this.pendingFlush = null;
+          this.playing = false; // it was told to stop: the page must not go on showing it speaking
           resolve(null);
         }
       }, FLUSH_WAIT_MS);

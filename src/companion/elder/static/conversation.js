@@ -142,8 +142,10 @@ export class Conversation {
   }
 
   /**
-   * The person spoke over the companion: silence at once (the worklet drops its queue), cancel the
-   * answer if it is still being made, and truncate the item to what was really played.
+   * The person spoke over the companion: silence at once (the worklet drops its queue), drop what
+   * still comes of the answer, and truncate the item to what was really played. No response.cancel:
+   * the relay's server VAD interrupts the answer itself on speech_started (interrupt_response), and
+   * a second cancel only races it ("response_cancel_not_active").
    */
   async bargeIn() {
     const flushing = this.speaker.flush();
@@ -153,10 +155,12 @@ export class Conversation {
     if (this.responseActive) {
       this.interruptedResponse = this.responseId;
       this.responseHasAudio = false;
-      this.send({ type: "response.cancel" });
     }
     this.render();
     const result = await flushing;
+    // The speaker counted as playing until the flush answered: show now that the page listens (the
+    // answer may have been done before the person spoke, and then no later event renders again).
+    this.render();
     const itemId = result && result.itemId !== null ? result.itemId : this.playingItem;
     if (result) this.onPlayed(result.played);
     const heardAll = result !== null && !result.wasPlaying && !streaming;
