@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from datetime import datetime
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
 from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.asyncio import Redis
 
 from companion import __version__, dashboard, elder
 from companion.api import admin, alerts, devices, errors, health, live, sessions, users
@@ -19,13 +19,15 @@ from companion.api.headers import install_headers
 from companion.api.limits import install_limits
 from companion.api.openapi import describe
 from companion.auth import AuthService
-from companion.care import ack_routes
+from companion.auth.devices import DeviceService
 from companion.care.alerting import AlertConfig
+from companion.care.alerts import AlertService
 from companion.care.channels import channels_from_settings
 from companion.care.delivery import DeliveryWorker
 from companion.care.escalation import EscalationService
 from companion.care.loop import CareLoop, NamedStep
 from companion.care.reminders import ReminderService
+from companion.clock import Clock, utcnow
 from companion.cluster.bus import ClusterBus
 from companion.cluster.commands import CommandBus
 from companion.cluster.directory import SessionDirectory
@@ -33,11 +35,10 @@ from companion.cluster.follower import ChangeFollower
 from companion.cluster.identity import instance_id, redis_client
 from companion.cluster.node import ClusterNode
 from companion.cluster.registry import Registry
+from companion.dashboard import ack_routes
 from companion.dashboard.session_store import RedisSessions
-from companion.elder.devices import DeviceService
-from companion.elder.music import load_library
-from companion.events import EventBus, InProcessBus, SayOutcome
-from companion.profiles.alerts import AlertService
+from companion.events import EventBus, InProcessBus, RefreshCounts, SayOutcome
+from companion.music import load_library
 from companion.profiles.service import ProfileService
 from companion.prompt import build
 from companion.realtime.config import base_session_factory
@@ -50,10 +51,10 @@ from companion.realtime.upstream import connector_from_settings
 from companion.services import Services
 from companion.settings import Settings
 from companion.store import SqlStore, open_store
-from companion.store._engine import utcnow
 
 log = logging.getLogger(__name__)
 ReadyHook = Callable[[Services], Awaitable[None]]
+ErasureHook = Callable[[str], Awaitable[object]]
 
 
 async def build_services(
@@ -61,126 +62,166 @@ async def build_services(
     *,
     bus: EventBus | None = None,
     live: bool = False,
-    clock: Callable[[], datetime] = utcnow,
+    clock: Clock = utcnow,
+    erasure_hooks: Sequence[ErasureHook] = (),
 ) -> Services:
-    """Open the store (migrating it) and build every service; ``live`` also starts the offline engine.
-    ``clock`` is the reminders' and the alerts' (tests move it through a day)."""
+    """Open the store (migrating it) and build every service; ``live`` also starts the offline engine
+    and reads the music library. ``clock`` is the reminders' and the alerts' (tests move it through a
+    day). Whatever is opened goes on one exit stack as it opens: a step that fails closes the earlier
+    ones, and the stack that succeeds is the services' own (``Services.close`` unwinds it).
+    ``erasure_hooks`` are told of each erasure (copies of a person's data the web side holds)."""
     # Built once, before anything opens: bad upstream settings stop the start (local waits for its engine).
     upstream = None if settings.upstream == "local" else connector_from_settings(settings)
-    store = open_store(settings.effective_database_url)
-    await store.migrate()
-    cluster_bus = ClusterBus() if settings.redis_url and bus is None else None
-    bus = bus or cluster_bus or InProcessBus()
-    admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None
-    profiles = ProfileService(store, bus)
-    http = httpx.AsyncClient()  # the alert webhook's client; closed with the services
-    channels = channels_from_settings(settings, http)  # half-configured channels refuse to start here
-    alert_service = AlertService(
-        store, profiles.context, AlertConfig.from_settings(settings, channels), clock=clock
-    )
-    metrics = Metrics()
-    local_engine = None
-    local_url: str | None = None
-    if live and settings.upstream == "local" and not settings.upstream_url:
-        from companion.localmodel.server import LocalModelServer
+    async with AsyncExitStack() as stack:
+        if upstream is not None:
+            stack.push_async_callback(upstream.aclose)  # the shared Entra ID credential, if any
+        store = open_store(settings.effective_database_url)
+        stack.push_async_callback(store.close)
+        await store.migrate()
+        redis = redis_client(settings.redis_url) if settings.redis_url else None
+        if redis is not None:
+            stack.push_async_callback(redis.aclose)
+        http = httpx.AsyncClient()  # the alert webhook's client
+        stack.push_async_callback(http.aclose)
+        channels = channels_from_settings(settings, http)  # half-configured channels refuse to start here
+        local_engine = None
+        local_url: str | None = None
+        if live and settings.upstream == "local" and not settings.upstream_url:
+            from companion.localmodel.server import LocalModelServer
 
-        local_engine = LocalModelServer(
-            max_session_s=settings.local_max_session_s, chat_url=settings.local_chat_url
+            local_engine = LocalModelServer(
+                max_session_s=settings.local_max_session_s, chat_url=settings.local_chat_url
+            )
+            stack.push_async_callback(local_engine.close)
+            await local_engine.start("127.0.0.1", 0)
+            local_url = local_engine.url
+        connector = upstream or connector_from_settings(settings, local_url=local_url)
+        if upstream is None:
+            stack.push_async_callback(connector.aclose)
+        music = await load_library(settings.music_dir) if live else None
+
+        # The directory is built after the parts that reach it (the cluster's event bus, the reminders'
+        # spoken notes), which therefore call it through these two closures once the start is over.
+        async def remote_counts(user_id: str) -> RefreshCounts:
+            return await directory.remote_counts(user_id)
+
+        async def say(user_id: str, note: str, reminder_id: str) -> SayOutcome:
+            return await directory.say_when_quiet(user_id, note)
+
+        def person_erased(user_id: str) -> None:  # an erasure made on another instance
+            services.forget_cached(user_id)
+
+        cluster_bus = ClusterBus(remote_counts) if redis is not None and bus is None else None
+        bus = bus or cluster_bus or InProcessBus()
+        stack.push_async_callback(bus.close)
+        profiles = ProfileService(store, bus)
+        alert_service = AlertService(
+            store, profiles.context, AlertConfig.from_settings(settings, channels), clock=clock
         )
-        await local_engine.start("127.0.0.1", 0)
-        local_url = local_engine.url
-    tool_runtime = ToolRuntime(profiles, alert_service)
-    connector = upstream or connector_from_settings(settings, local_url=local_url)
-    manager = SessionManager(
-        connector=lambda: connector,  # one connector (and one Entra credential) for every conversation
-        load_context=profiles.context,
-        build=partial(build, budget_tokens=settings.token_budget),
-        tools_for=tools_for,
-        tool_runtime=tool_runtime,
-        config=SessionConfig(
-            refresh_timeout_s=settings.refresh_timeout_s,
-            after_response=settings.refresh_timing == "after_response",
-            base_session=base_session_factory(settings),
-            max_session_s=settings.upstream_max_session_s or default_max_session_s(settings.upstream),
-            reconnect_s=settings.upstream_reconnect_s,
-        ),
-        metrics=metrics,
-        limits=SessionLimits(
-            per_person=settings.max_sessions_per_person, per_device=settings.max_sessions_per_device
-        ),
-    )
-    bus.subscribe(manager.on_profile_changed)
-    node, directory = _cluster(settings, store, manager)
-    if cluster_bus is not None:
-        cluster_bus.directory = directory
 
-    async def say(user_id: str, note: str, reminder_id: str) -> SayOutcome:
-        return await directory.say_when_quiet(user_id, note)
+        async def alert(user_id: str, body: dict[str, Any]) -> object:
+            recorded, _ = await alert_service.record(user_id, body, session_id=None)
+            return recorded
 
-    async def alert(user_id: str, body: dict[str, Any]) -> object:
-        recorded, _ = await alert_service.record(user_id, body, session_id=None)
-        return recorded
-
-    reminders = ReminderService(
-        store,
-        profiles.context,
-        say=say,
-        alert=alert,
-        clock=clock,
-        ack_timeout_s=settings.reminder_ack_timeout_s,
-        snooze_s=settings.reminder_snooze_s,
-    )
-    tool_runtime.reminders = reminders
-    manager.greeting_notes = reminders  # a conversation opened from a reminder's card greets with it
-    bus.subscribe(reminders.on_profile_changed)
-    delivery = DeliveryWorker(store, channels, max_attempts=settings.delivery_max_attempts)
-    escalation = EscalationService(alert_service)
-    care = CareLoop(
-        [
-            NamedStep("delivery", lambda now: delivery.run_once()),
-            NamedStep("escalation", escalation.tick),
-            *([NamedStep("reminders", reminders.tick)] if settings.reminders else []),
-        ]
-    )
-    services = Services(
-        cluster=node,
-        directory=directory,
-        settings=settings,
-        store=store,
-        bus=bus,
-        auth=AuthService(store, admin_token=admin_token, devices=store),
-        profiles=profiles,
-        alerts=alert_service,
-        sessions=manager,
-        metrics=metrics,
-        devices=DeviceService(store, directory, redis=node.redis if node is not None else None),
-        local_engine=local_engine,
-        upstream=connector,
-        reminders=reminders,
-        care=care,
-        http=http,
-    )
-    if node is not None:  # the dashboard sessions of every instance (the CLI's erasures too)
-        services.erasure_hooks.append(RedisSessions(node.redis).forget_person)
-    directory.on_person_erased = services.forget_cached  # an erasure made on another instance
-    return services
+        reminders = ReminderService(
+            store,
+            profiles.context,
+            say=say,
+            alert=alert,
+            clock=clock,
+            ack_timeout_s=settings.reminder_ack_timeout_s,
+            snooze_s=settings.reminder_snooze_s,
+        )
+        metrics = Metrics()
+        manager = SessionManager(
+            connector=lambda: connector,  # one connector (and one Entra credential) for every conversation
+            load_context=profiles.context,
+            build=partial(build, budget_tokens=settings.token_budget),
+            tools_for=tools_for,
+            tool_runtime=ToolRuntime(profiles, alert_service, reminders),
+            greeting_notes=reminders,  # a conversation opened from a reminder's card greets with it
+            config=SessionConfig(
+                refresh_timeout_s=settings.refresh_timeout_s,
+                after_response=settings.refresh_timing == "after_response",
+                base_session=base_session_factory(settings),
+                max_session_s=settings.upstream_max_session_s or default_max_session_s(settings.upstream),
+                reconnect_s=settings.upstream_reconnect_s,
+            ),
+            metrics=metrics,
+            limits=SessionLimits(
+                per_person=settings.max_sessions_per_person, per_device=settings.max_sessions_per_device
+            ),
+        )
+        stack.push_async_callback(manager.close_all)
+        stack.push_async_callback(reminders.close)  # reminders waiting for a quiet moment in a conversation
+        bus.subscribe(manager.on_profile_changed)
+        bus.subscribe(reminders.on_profile_changed)
+        node, directory = _cluster(settings, store, manager, redis, person_erased)
+        delivery = DeliveryWorker(store, channels, max_attempts=settings.delivery_max_attempts)
+        escalation = EscalationService(alert_service)
+        care = CareLoop(
+            [
+                NamedStep("delivery", lambda now: delivery.run_once()),
+                NamedStep("escalation", escalation.tick),
+                *([NamedStep("reminders", reminders.tick)] if settings.reminders else []),
+            ]
+        )
+        admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None
+        services = Services(
+            cluster=node,
+            directory=directory,
+            settings=settings,
+            store=store,
+            bus=bus,
+            auth=AuthService(store, admin_token=admin_token, devices=store),
+            profiles=profiles,
+            alerts=alert_service,
+            sessions=manager,
+            metrics=metrics,
+            devices=DeviceService(store, directory, redis=redis),
+            local_engine=local_engine,
+            music=music,
+            upstream=connector,
+            reminders=reminders,
+            care=care,
+            http=http,
+            # the dashboard sessions of every instance, in Redis (the CLI's erasures too)
+            erasure_hooks=[
+                *erasure_hooks,
+                *([RedisSessions(redis).forget_person] if redis is not None else []),
+            ],
+            resources=stack.pop_all(),
+        )
+        return services
+    raise AssertionError("unreachable: the exit stack does not swallow exceptions")
 
 
 def _cluster(
-    settings: Settings, store: SqlStore, manager: SessionManager
+    settings: Settings,
+    store: SqlStore,
+    manager: SessionManager,
+    redis: Redis | None,
+    person_erased: Callable[[str], None],
 ) -> tuple[ClusterNode | None, SessionDirectory]:
     """With COMPANION_REDIS_URL, this instance's membership of the cluster and a directory of every
     instance's conversations; without it, a directory of this instance's alone."""
     me = instance_id(settings)
-    if not settings.redis_url:
+    if redis is None:
         return None, SessionDirectory(manager, instance=me, refresh_timeout_s=settings.refresh_timeout_s)
-    redis = redis_client(settings.redis_url)
     registry = Registry(redis, me)
+
+    async def handle(op: str, args: dict[str, Any]) -> Any:  # the directory answers the other instances
+        return await directory.handle(op, args)
+
+    commands = CommandBus(redis, me, handle)
     directory = SessionDirectory(
-        manager, instance=me, refresh_timeout_s=settings.refresh_timeout_s, registry=registry
+        manager,
+        instance=me,
+        refresh_timeout_s=settings.refresh_timeout_s,
+        registry=registry,
+        commands=commands,
+        on_person_erased=person_erased,
     )
-    commands = CommandBus(redis, me, directory.handle)
-    directory.commands = commands
     follower = ChangeFollower(
         store,
         has_sessions=lambda user_id: bool(manager.of_user(user_id)),
@@ -196,24 +237,19 @@ def create_app(settings: Settings | None = None, *, on_ready: ReadyHook | None =
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = await build_services(settings, live=True)
-        app.state.services = services
-        if services.redis is None:  # this process's dashboard sessions; in Redis they are purged there
-            services.erasure_hooks.append(app.state.dashboard.forget_person)
-        services.music = await load_library(settings.music_dir)
-        if services.cluster is not None:
-            await services.cluster.start()
-        if services.care is not None:
-            services.care.start()
-        if on_ready is not None:
-            await on_ready(services)
-        log.info(
-            "companion %s ready (store: %s)", __version__, (await services.store.health()).get("backend")
-        )
-        try:
+        # One exit stack from the first thing opened to the last loop started: whichever step fails,
+        # what was opened before it is closed (the services' stack), and so is everything on shutdown.
+        # This process's dashboard sessions are told of erasures; in Redis they are purged there.
+        dashboard_sessions = () if settings.redis_url else (app.state.dashboard.forget_person,)
+        async with await build_services(settings, live=True, erasure_hooks=dashboard_sessions) as services:
+            app.state.services = services
+            await services.start()
+            if on_ready is not None:
+                await on_ready(services)
+            log.info(
+                "companion %s ready (store: %s)", __version__, (await services.store.health()).get("backend")
+            )
             yield
-        finally:
-            await services.close()
 
     # The API docs are off unless asked for: they describe every route, and /docs loads scripts from a CDN.
     docs: dict[str, Any] = (

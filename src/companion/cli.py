@@ -352,7 +352,7 @@ def music_scan(
     ] = None,
 ) -> None:
     """List the tracks the elder's page can play: artist, title, duration and file."""
-    from companion.elder.music import scan
+    from companion.music import scan
 
     folder = folder or Settings().music_dir
     if folder is None:

@@ -1,14 +1,20 @@
-"""The parts of a running service, built once by ``build_services`` and handed to routes."""
+"""The parts of a running service, built once by ``app.build_services`` and handed to routes.
+
+Everything the build opened is on one ``AsyncExitStack`` (``resources``), in the order it was opened;
+``start()`` puts the background loops it starts on the same stack, and ``close()`` (or leaving
+``async with services``) unwinds it in reverse: the loops first, the store last."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
 
 from companion.auth import AuthService
+from companion.care.alerts import AlertService
 from companion.events import EventBus
-from companion.profiles.alerts import AlertService
 from companion.profiles.service import ProfileService
 from companion.prompt import Instructions, build
 from companion.prompt.draft import forget_cached_text as forget_prompt_text
@@ -19,16 +25,16 @@ from companion.realtime.protocol import forget_cached_text as forget_encoded_ins
 from companion.settings import Settings
 from companion.store import SqlStore
 
-if TYPE_CHECKING:  # the elder and care packages import this module
+if TYPE_CHECKING:
     import httpx
     from redis.asyncio import Redis
 
+    from companion.auth.devices import DeviceService
     from companion.care.loop import CareLoop
     from companion.care.reminders import ReminderService
     from companion.cluster.directory import SessionDirectory
     from companion.cluster.node import ClusterNode
-    from companion.elder.devices import DeviceService
-    from companion.elder.music import MusicLibrary
+    from companion.music import MusicLibrary
     from companion.realtime.upstream import WebSocketConnector
 
 
@@ -51,9 +57,11 @@ class Services:
     http: httpx.AsyncClient | None = None  # shared outgoing HTTP (the alert webhook)
     upstream: WebSocketConnector | None = None  # the one realtime model connector; closes its credential
     cluster: ClusterNode | None = None  # this instance's membership of the cluster (registry, commands, log)
-    # Copies of a person's data held outside the store (the dashboard's wizard drafts): each is told of
-    # an erasure by ``forget_person``. Registered at wiring, by parts the services may not import.
+    # Copies of a person's data held outside the store (the dashboard's sign-in sessions and wizard
+    # drafts): each is told of an erasure by ``forget_person``. Handed over by the composition root,
+    # from parts the services may not import.
     erasure_hooks: list[Callable[[str], Awaitable[object]]] = field(default_factory=list)
+    resources: AsyncExitStack = field(default_factory=AsyncExitStack)  # closes what the build opened
 
     @property
     def redis(self) -> Redis | None:
@@ -93,21 +101,25 @@ class Services:
     async def instructions(self, user_id: str) -> Instructions:
         return build(await self.profiles.context(user_id), budget_tokens=self.settings.token_budget)
 
-    async def close(self) -> None:
-        if self.care is not None:
-            await self.care.stop()
-        if self.reminders is not None:
-            await self.reminders.close()  # reminders waiting for a quiet moment in a conversation
+    async def start(self) -> None:
+        """Start the background loops (the cluster's, then the care loop); each is stopped first on close."""
         if self.cluster is not None:
-            await self.cluster.stop()  # leaves the registry: its conversations leave every list at once
-        await self.sessions.close_all()
-        if self.upstream is not None:
-            await self.upstream.aclose()  # the shared Entra ID credential, if any
-        await self.bus.close()
-        if self.local_engine is not None:
-            await self.local_engine.close()
-        if self.http is not None:
-            await self.http.aclose()
-        if self.redis is not None:
-            await self.redis.aclose()
-        await self.store.close()
+            self.resources.push_async_callback(self.cluster.stop)
+            await self.cluster.start()
+        if self.care is not None:
+            self.resources.push_async_callback(self.care.stop)
+            self.care.start()
+
+    async def close(self) -> None:
+        await self.resources.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

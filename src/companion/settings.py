@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from companion.edge import normalise_proxy, normalise_public_url
+from companion.addresses import normalise_proxy, normalise_public_url
 
 UpstreamKind = Literal["local", "openai", "azure"]
 RefreshTiming = Literal["immediate", "after_response"]

@@ -52,12 +52,12 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from starlette.routing import Mount, WebSocketRoute
 
+from companion.api.device_auth import DEVICE_COOKIE
 from companion.app import create_app
 from companion.auth.device_secrets import hash_pairing_code, hash_secret, new_device_id, new_device_secret
-from companion.elder.device_auth import DEVICE_COOKIE
+from companion.clock import utcnow
 from companion.services import Services
 from companion.settings import Settings
-from companion.store._engine import utcnow
 from tests.api import payloads
 
 ADMIN: Final = "matrix-admin-token"

@@ -12,16 +12,16 @@ from pathlib import Path
 import httpx
 import pytest
 
+from companion.api.device_auth import DEVICE_COOKIE
 from companion.app import create_app
 from companion.auth.device_secrets import CLIENT_SECRET_TTL, PAIRING_CODE_TTL
-from companion.auth.throttle import FailureBudget
-from companion.elder.device_auth import DEVICE_COOKIE
-from companion.elder.devices import (
+from companion.auth.devices import (
     FAILURE_BUDGET_WINDOW_S,
     MAX_FAILED_PAIRINGS_PER_CLIENT,
     MAX_FAILED_PAIRINGS_PER_MINUTE,
     label_from_user_agent,
 )
+from companion.auth.throttle import FailureBudget
 from companion.errors import Unauthorized
 from tests.api.conftest import Api, make_settings
 

@@ -27,15 +27,15 @@ from schemathesis.engine import Status, events
 from schemathesis.generation import GenerationMode
 from schemathesis.python import asgi
 
+from companion.api.device_auth import DEVICE_COOKIE
 from companion.api.openapi import describe
 from companion.api.users import USER_ID_PATTERN
 from companion.app import create_app
 from companion.auth.device_secrets import hash_pairing_code, hash_secret, new_device_id, new_device_secret
-from companion.elder.device_auth import DEVICE_COOKIE
-from companion.elder.music import track_id
+from companion.clock import utcnow
+from companion.music import track_id
 from companion.services import Services
 from companion.settings import Settings
-from companion.store._engine import utcnow
 from services import require_service
 from tests.api import payloads
 from tests.elder.audio_fixtures import music_track

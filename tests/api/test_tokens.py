@@ -13,7 +13,7 @@ from companion.auth.service import (
     DEVICE_TOKEN_LIFETIME_S,
     MAX_TOKEN_LIFETIME_S,
 )
-from companion.store._engine import utcnow
+from companion.clock import utcnow
 from tests.api.conftest import ADMIN, Api
 
 USER = "user-tok"

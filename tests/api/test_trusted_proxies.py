@@ -20,8 +20,8 @@ import pytest
 import uvicorn
 
 from companion.app import create_app
+from companion.auth.devices import MAX_FAILED_PAIRINGS_PER_CLIENT
 from companion.cli import server_config
-from companion.elder.devices import MAX_FAILED_PAIRINGS_PER_CLIENT
 from companion.settings import Settings
 from tests.api.test_limits import free_port
 

@@ -174,8 +174,8 @@ def install_reminders(
     """Put a reminder service with a fake clock, conversation and family into a started app: its own
     store half on the app's database, the page's and the dashboard's routes (unless the app has them),
     the dependency that hands the service to them, and the live sessions' greeting hook."""
-    from companion.care import reminder_routes
     from companion.dashboard import reminders_routes
+    from companion.elder import reminder_routes
 
     services = app.state.services
     settings = services.settings

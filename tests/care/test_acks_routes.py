@@ -13,8 +13,8 @@ import pytest
 from fastapi import FastAPI
 
 from companion.app import create_app
-from companion.care.ack_routes import _RedactAckPaths
 from companion.care.acks import ack_hash, new_ack_token
+from companion.dashboard.ack_routes import _RedactAckPaths
 from companion.services import Services
 from companion.settings import Settings
 from companion.store.base import AckRecord

@@ -12,9 +12,9 @@ from receivers import USER, CareStore
 
 from companion.care.acks import ack_hash
 from companion.care.alerting import AlertConfig
+from companion.care.alerts import ALERT_KIND
 from companion.errors import InvalidInput, NotFound
 from companion.events import InProcessBus
-from companion.profiles.alerts import ALERT_KIND
 from companion.profiles.service import ProfileService
 from companion.realtime.tools import ToolCall, ToolRuntime
 from tests.care.test_alerting_support import (

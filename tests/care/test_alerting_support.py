@@ -11,7 +11,7 @@ from typing import Any
 from receivers import USER, CareStore
 
 from companion.care.alerting import AlertConfig
-from companion.profiles.alerts import AlertService
+from companion.care.alerts import AlertService
 from companion.profiles.models import CareContext, EmergencyContact, Profile, Safety, Severity
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)

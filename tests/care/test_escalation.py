@@ -10,8 +10,8 @@ import pytest
 from receivers import USER, CareStore
 
 from companion.care.alerting import AlertConfig
+from companion.care.alerts import Alert, AlertService
 from companion.care.escalation import EscalationService, escalation_after, next_stage
-from companion.profiles.alerts import Alert, AlertService
 from companion.profiles.models import Safety, Severity
 from tests.care.test_alerting_support import (
     CONFIG,

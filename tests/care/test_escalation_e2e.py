@@ -11,12 +11,12 @@ import httpx
 from fastapi import FastAPI
 from receivers import SECRET, USER, CareStore, SmtpReceiver, WebhookReceiver
 
-from companion.care import ack_routes
 from companion.care.alerting import AlertConfig
+from companion.care.alerts import AlertService
 from companion.care.channels import EmailChannel, WebhookChannel
 from companion.care.delivery import DeliveryWorker
 from companion.care.escalation import EscalationService
-from companion.profiles.alerts import AlertService
+from companion.dashboard import ack_routes
 from tests.care.test_alerting_support import PUBLIC, Clock, Contexts
 
 LINK = re.compile(re.escape(PUBLIC) + r"/ack/[A-Za-z0-9_-]+")

@@ -6,7 +6,7 @@ import re
 
 import httpx
 
-from companion.elder.device_auth import DEVICE_COOKIE
+from companion.api.device_auth import DEVICE_COOKIE
 from tests.dashboard.conftest import DEMO_USER, Dash
 
 PERSON = f"/dashboard/people/{DEMO_USER}"

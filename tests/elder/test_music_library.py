@@ -12,8 +12,8 @@ import mutagen
 import pytest
 from mutagen.id3 import TCON, TIT2, TPE1
 
-from companion.elder.music import MusicLibrary, may_hear, scan, track_id
 from companion.errors import NotFound
+from companion.music import MusicLibrary, may_hear, scan, track_id
 from companion.profiles.models import Music
 from services import require_service
 
@@ -94,7 +94,7 @@ def test_scan_reads_tags_then_file_names(library: MusicLibrary) -> None:
 def test_scan_skips_unreadable_files_and_links_out_with_a_log_line(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="companion.elder.music"):
+    with caplog.at_level(logging.WARNING, logger="companion.music"):
         library = scan(make_folder(tmp_path / "music"))
     assert library.skipped == 2
     assert "broken.mp3" not in _titles(library) and "outside.flac" not in _titles(library)

@@ -12,9 +12,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from companion.api.device_auth import DeviceIdentity, require_device
 from companion.app import create_app
-from companion.elder.device_auth import DeviceIdentity, require_device
-from companion.elder.music import track_id
+from companion.music import track_id
 from companion.services import Services
 from companion.settings import Settings
 from tests.elder.test_music_library import make_folder

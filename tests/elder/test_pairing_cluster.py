@@ -12,10 +12,10 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
+from companion.api.device_auth import DEVICE_COOKIE
 from companion.app import create_app
+from companion.auth.devices import MAX_FAILED_PAIRINGS_PER_CLIENT, MAX_FAILED_PAIRINGS_PER_MINUTE
 from companion.demo import DEMO_USER, seed_demo
-from companion.elder.device_auth import DEVICE_COOKIE
-from companion.elder.devices import MAX_FAILED_PAIRINGS_PER_CLIENT, MAX_FAILED_PAIRINGS_PER_MINUTE
 from companion.settings import Settings
 
 UA = "Mozilla/5.0 (Linux; Android 13) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"

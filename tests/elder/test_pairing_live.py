@@ -18,7 +18,7 @@ import websockets
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
-from companion.elder.device_auth import DEVICE_COOKIE
+from companion.api.device_auth import DEVICE_COOKIE
 from companion.realtime.endings import Ending
 from companion.realtime.session import Status
 from tests.live.conftest import USER, Live, RealtimeClient, eventually, run_live

@@ -13,11 +13,11 @@ from typing import Final
 import httpx
 from fastapi import FastAPI
 
+from companion.api.device_auth import DEVICE_COOKIE
 from companion.app import create_app
+from companion.auth.devices import CLIENT_SECRET_RATE_WINDOW_S, MAX_CLIENT_SECRETS_PER_MINUTE
 from companion.auth.throttle import MAX_KEYS, RateLimit
 from companion.demo import DEMO_USER, seed_demo
-from companion.elder.device_auth import DEVICE_COOKIE
-from companion.elder.devices import CLIENT_SECRET_RATE_WINDOW_S, MAX_CLIENT_SECRETS_PER_MINUTE
 from companion.settings import Settings
 
 ADMIN: Final = "rate-admin-token"

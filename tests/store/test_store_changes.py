@@ -9,10 +9,10 @@ from datetime import timedelta
 
 import pytest
 
+from companion.clock import utcnow
 from companion.cluster.follower import ChangeFollower
 from companion.events import RefreshCounts
 from companion.store import SqlStore, open_store
-from companion.store._engine import utcnow
 from companion.store.schema import change_log
 
 

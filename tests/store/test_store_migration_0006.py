@@ -16,8 +16,8 @@ from alembic.config import Config
 from sqlalchemy import Connection, insert
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from companion.care.alerts import Alert
 from companion.care.schedule import series_id
-from companion.profiles.alerts import Alert
 from companion.store import SqlStore, open_store
 from companion.store.base import ReminderKind, ReminderState
 from companion.store.schema import documents, notification_jobs, reminders, users

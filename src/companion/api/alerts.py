@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from companion.api.deps import PrincipalDep, ServicesDep
 from companion.api.users import UserId, care_team_only
 from companion.auth import Principal
-from companion.profiles.alerts import Alert, AlertDelivery
+from companion.care.alerts import Alert, AlertDelivery
 
 router = APIRouter(prefix="/api/users", tags=["alerts"])
 

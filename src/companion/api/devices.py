@@ -13,11 +13,11 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from companion.api import paths
 from companion.api.deps import PrincipalDep, ServicesDep
 from companion.api.headers import NO_STORE
 from companion.api.users import UserId, care_team_only
 from companion.edge import public_base_url
-from companion.elder import paths
 from companion.services import Services
 from companion.store import DeviceRecord
 

@@ -33,8 +33,8 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from companion.api.deps import get_principal, get_services
+from companion.api.device_auth import DEVICE_COOKIE, check_same_origin, require_device
 from companion.api.errors import ErrorBody
-from companion.elder.device_auth import DEVICE_COOKIE, check_same_origin, require_device
 from companion.profiles.models import SECTION_MODELS, MemoryInput
 
 COMPONENTS: Final = "#/components/schemas/{model}"

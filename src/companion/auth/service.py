@@ -27,9 +27,9 @@ from typing import Final
 from companion.auth.device_secrets import CLIENT_SECRET_PREFIX, hash_secret
 from companion.auth.passwords import PASSWORD_POOL, check, password_hasher
 from companion.auth.principal import Principal, Role
+from companion.clock import utcnow
 from companion.errors import InvalidInput, NotFound, Unauthorized
 from companion.store import AccountStore, CaregiverRecord, DeviceStore, TokenRecord
-from companion.store._engine import utcnow
 
 TOKEN_PREFIX = "cmp_"
 TOKEN_BYTES = 32  # 256 bits: guessing is hopeless, so a fast hash is enough for storage

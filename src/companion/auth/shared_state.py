@@ -13,8 +13,8 @@ from contextlib import contextmanager
 
 from redis.exceptions import RedisError
 
-from companion.cluster.identity import KEY_PREFIX
 from companion.errors import ClusterUnavailable
+from companion.keyspace import KEY_PREFIX
 
 UNAVAILABLE_RETRY_S = 60  # what the 503's Retry-After says: Redis restarts or fails over in about that
 

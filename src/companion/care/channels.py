@@ -16,7 +16,6 @@ import json
 import logging
 import math
 import ssl
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -27,15 +26,14 @@ import httpx
 from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
 
 from companion.care.messages import build_email
+from companion.clock import Clock, utcnow
 from companion.errors import InvalidInput
 from companion.settings import Settings, SmtpTls
-from companion.store._engine import utcnow
 from companion.store.base import JobRecord
 
 log = logging.getLogger("companion.care")
 
 Result = Literal["sent", "retry", "failed"]
-Clock = Callable[[], datetime]
 
 WEBHOOK_TIMEOUT_S = 10.0  # a receiver slower than this is tried again later; well inside a lease
 SMTP_TIMEOUT_S = 20.0  # per SMTP command; relays can be slow to greet, still inside a lease

@@ -20,8 +20,8 @@ from typing import Protocol
 
 from companion.backoff import doubling_delay
 from companion.care.channels import Channel, Delivery, Result
+from companion.clock import utcnow
 from companion.errors import CompanionError
-from companion.store._engine import utcnow
 from companion.store.base import JobRecord
 
 log = logging.getLogger("companion.care")

@@ -22,8 +22,8 @@ from typing import Final
 from pydantic import ValidationError
 
 from companion.care.alerting import AlertConfig, last_stage
+from companion.care.alerts import Alert, AlertService
 from companion.errors import CompanionError
-from companion.profiles.alerts import Alert, AlertService
 from companion.profiles.models import CareContext, EmergencyContact, Safety, Severity
 
 log = logging.getLogger(__name__)

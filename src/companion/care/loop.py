@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from companion.store._engine import utcnow
+from companion.clock import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from companion.care.schedule import ZoneChoice, resolve_zone
 from companion.events import SayOutcome
 from companion.languages import DEFAULT_LANGUAGE
 from companion.profiles.models import CareContext, PersonalInfo
-from companion.store._reminders import AdherenceRecord
+from companion.store import AdherenceRecord
 from companion.store.base import ReminderRecord, ReminderState
 
 DEFAULT_ZONE: Final = str(PersonalInfo.model_fields["timezone"].default)
@@ -21,7 +21,6 @@ SayFn = Callable[[str, str, str], Awaitable[SayOutcome]]  # (user_id, note, remi
 # (user_id, alert body) -> the alert; a missed reminder's body names it (reminderId)
 AlertFn = Callable[[str, dict[str, Any]], Awaitable[Any]]
 ContextLoader = Callable[[str], Awaitable[CareContext]]
-Clock = Callable[[], datetime]
 
 
 class ReminderStore(Protocol):

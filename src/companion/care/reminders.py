@@ -45,7 +45,6 @@ from typing import Any, Final
 from companion.care.reminder_asking import GREETING_HOLD, MAX_SAY_ATTEMPTS, SAY_AGAIN, Saying
 from companion.care.reminder_records import (
     AlertFn,
-    Clock,
     ContextLoader,
     DayView,
     Person,
@@ -57,6 +56,7 @@ from companion.care.reminder_records import (
 from companion.care.reminder_tools import run_reminder_tool
 from companion.care.reminder_words import missed_summary, say_note
 from companion.care.schedule import day_bounds, local_date, since_known, window
+from companion.clock import Clock
 from companion.errors import CompanionError, Conflict, InvalidInput, NotFound
 from companion.events import ProfileChanged, RefreshCounts, SayOutcome
 from companion.store.base import ReminderRecord, ReminderState

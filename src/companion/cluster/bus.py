@@ -9,25 +9,24 @@ the backstop for whatever this misses (``follower.py``).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
-from companion.cluster.directory import SessionDirectory
 from companion.events import InProcessBus, ProfileChanged, ProfileChangeHandler, RefreshCounts
+
+# A person's live conversations on the other instances, refreshed and counted (``SessionDirectory``).
+RemoteCounts = Callable[[str], Awaitable[RefreshCounts]]
 
 
 class ClusterBus:
-    def __init__(self) -> None:
+    def __init__(self, remote_counts: RemoteCounts) -> None:
         self._local = InProcessBus()
-        self.directory: SessionDirectory | None = None  # set once the directory exists
+        self._remote_counts = remote_counts
 
     def subscribe(self, handler: ProfileChangeHandler) -> None:
         self._local.subscribe(handler)
 
     async def publish(self, event: ProfileChanged) -> RefreshCounts:
-        if self.directory is None:
-            return await self._local.publish(event)
-        here, elsewhere = await asyncio.gather(
-            self._local.publish(event), self.directory.remote_counts(event.user_id)
-        )
+        here, elsewhere = await asyncio.gather(self._local.publish(event), self._remote_counts(event.user_id))
         here.add(elsewhere)
         return here
 

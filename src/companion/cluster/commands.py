@@ -21,7 +21,6 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from companion.backoff import doubling_delay
-from companion.cluster.identity import KEY_PREFIX
 from companion.errors import (
     ClusterUnavailable,
     CompanionError,
@@ -34,6 +33,7 @@ from companion.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from companion.keyspace import KEY_PREFIX
 
 log = logging.getLogger(__name__)
 

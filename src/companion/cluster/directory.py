@@ -75,6 +75,7 @@ class SessionDirectory:
         refresh_timeout_s: float,
         registry: Registry | None = None,
         commands: CommandBus | None = None,
+        on_person_erased: Callable[[str], None] | None = None,
     ) -> None:
         self.manager = manager
         self.instance = instance
@@ -82,8 +83,8 @@ class SessionDirectory:
         self.commands = commands
         self._route_timeout_s = refresh_timeout_s + ROUTE_MARGIN_S
         # Told when another instance ends a person's conversations because the person was erased: this
-        # instance's caches of them go too (set at wiring; the services own the caches).
-        self.on_person_erased: Callable[[str], None] | None = None
+        # instance's caches of them go too (the services own the caches).
+        self.on_person_erased = on_person_erased
 
     # ---- finding -----------------------------------------------------------------------------------
 

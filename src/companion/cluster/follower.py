@@ -19,7 +19,7 @@ from typing import Final, Protocol
 from companion.cluster.cursor import ChangeCursor
 from companion.errors import CompanionError
 from companion.events import RefreshCounts
-from companion.store._changes import MAX_READ, ChangeRecord
+from companion.store import MAX_CHANGES_READ, ChangeRecord
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class ChangeFollower:
                 if record.id in fresh:
                     people.add(record.user_id)
                     self.latest_at = record.created_at
-            if len(records) < MAX_READ:  # a full page: more may be waiting
+            if len(records) < MAX_CHANGES_READ:  # a full page: more may be waiting
                 break
         self.read_at = self._clock()
         targets = [p for p in people if self._has_sessions(p)]

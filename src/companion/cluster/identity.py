@@ -11,7 +11,6 @@ from companion.settings import Settings
 
 REDIS_SOCKET_TIMEOUT_S = 2.0  # a blinking Redis must not hold a save or a page for long
 REDIS_CONNECT_TIMEOUT_S = 2.0
-KEY_PREFIX = "companion:"  # every key and channel the service uses in Redis starts with this
 
 
 def instance_id(settings: Settings) -> str:

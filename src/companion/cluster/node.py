@@ -40,10 +40,8 @@ class ClusterNode:
         self.registry = registry
         self.commands = commands
         self.follower = follower
-        self._dirty = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.redis_ok = False
-        manager.on_change = self._dirty.set
 
     async def start(self) -> None:
         await self.follower.start_at_end()
@@ -74,16 +72,16 @@ class ClusterNode:
 
     async def _heartbeats(self) -> None:
         while True:
-            self._dirty.clear()
+            self._manager.changed.clear()
             try:
                 await self.registry.publish(self.snapshot())
                 # what the others hold, for the person and device limits (as of their last heartbeat)
-                self._manager.elsewhere = total_load(await self.registry.entries(others_only=True))
+                self._manager.count_elsewhere(total_load(await self.registry.entries(others_only=True)))
                 self._set_redis(True)
             except (RedisError, OSError) as exc:
                 self._set_redis(False, exc)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._dirty.wait(), HEARTBEAT_S)
+                await asyncio.wait_for(self._manager.changed.wait(), HEARTBEAT_S)
             await asyncio.sleep(MIN_PUBLISH_GAP_S)
 
     async def _follow(self) -> None:

@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from redis.asyncio import Redis
 
-from companion.cluster.identity import KEY_PREFIX
+from companion.keyspace import KEY_PREFIX
 from companion.realtime.manager import Load
 
 HEARTBEAT_S: Final = 5.0  # how often an instance renews its entry

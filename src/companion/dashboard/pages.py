@@ -17,11 +17,11 @@ from fastapi import APIRouter, Response
 
 from companion.accounts import AccountService
 from companion.api.users import USER_ID_PATTERN
+from companion.care.alerts import ALERT_KIND, Alert
 from companion.dashboard.devices import panel as tablet_panel
 from companion.dashboard.web import PREFIX, DashboardRoute, MemberDep, Page, PostDep
 from companion.dashboard.wizard import Draft, has_unsent_changes
 from companion.errors import AlreadyExists, NotFound
-from companion.profiles.alerts import ALERT_KIND, Alert
 from companion.profiles.models import Profile
 from companion.profiles.service import SECTION_DOC_ID, read_stored
 from companion.realtime.session import LiveSession

@@ -13,9 +13,9 @@ from typing import Any, Final
 from fastapi import APIRouter, Response
 
 from companion.care.reminder_records import DayView
-from companion.care.reminder_routes import ReminderDep
 from companion.dashboard.pages import person_crumb
 from companion.dashboard.web import PREFIX, DashboardRoute, MemberDep, PostDep
+from companion.elder.reminder_routes import ReminderDep
 from companion.store.base import ReminderRecord
 
 router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)

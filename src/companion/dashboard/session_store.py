@@ -23,7 +23,6 @@ from redis.asyncio import Redis
 
 from companion.auth import Principal, Role
 from companion.auth.shared_state import redis_guard, state_key
-from companion.cluster.identity import KEY_PREFIX
 from companion.dashboard import websessions
 from companion.dashboard.websessions import (
     IDLE_TIMEOUT_S,
@@ -36,6 +35,7 @@ from companion.dashboard.websessions import (
 )
 from companion.dashboard.wizard import Draft
 from companion.errors import InvalidInput
+from companion.keyspace import KEY_PREFIX
 
 log = logging.getLogger(__name__)
 

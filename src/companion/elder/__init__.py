@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from companion.care import reminder_routes
-from companion.elder import music_routes, page, pair_routes
+from companion.elder import music_routes, page, pair_routes, reminder_routes
 
 
 def install(app: FastAPI) -> None:

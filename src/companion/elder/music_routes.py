@@ -14,11 +14,11 @@ from fastapi import APIRouter, Depends, Query
 from starlette.responses import FileResponse
 
 from companion.api.deps import ServicesDep
+from companion.api.device_auth import DeviceIdentity, require_device
 from companion.api.headers import NOSNIFF
-from companion.elder.device_auth import DeviceIdentity, require_device
-from companion.elder.music import MusicLibrary, Track, inside, may_hear
-from companion.elder.paths import MUSIC
+from companion.api.paths import MUSIC
 from companion.errors import Forbidden, NotFound
+from companion.music import MusicLibrary, Track, inside, may_hear
 
 router = APIRouter(prefix=MUSIC, tags=["elder"])
 Device = Annotated[DeviceIdentity, Depends(require_device)]

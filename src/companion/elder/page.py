@@ -30,10 +30,10 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.types import Scope
 
+from companion.api.device_auth import device_from_request, services_of
 from companion.api.headers import NOSNIFF, PRIVATE_PAGE
 from companion.api.live import REALTIME_PATH
-from companion.elder.device_auth import device_from_request, services_of
-from companion.elder.paths import APP, MUSIC, SESSION, STATIC
+from companion.api.paths import APP, MUSIC, SESSION, STATIC
 from companion.i18n import DEFAULT_LANGUAGE, DIRECTION, Words, pick_language
 from companion.profiles.models import DEFAULT_COMPANION_GENDER, Gender
 

@@ -23,17 +23,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
-from companion.api.errors import error_body
-from companion.api.headers import NO_STORE, PRIVATE_PAGE
-from companion.api.live import REALTIME_PATH
-from companion.auth.device_secrets import (
-    PAIRING_CODE_DIGITS,
-    PAIRING_CODE_TTL,
-    normalise_pairing_code,
-)
-from companion.auth.shared_state import UNAVAILABLE_RETRY_S
-from companion.auth.throttle import client_address
-from companion.elder.device_auth import (
+from companion.api.device_auth import (
     DEVICE_COOKIE,
     DeviceIdentity,
     check_same_origin,
@@ -41,7 +31,17 @@ from companion.elder.device_auth import (
     services_of,
     set_device_cookie,
 )
-from companion.elder.paths import APP, PAIR, SESSION
+from companion.api.errors import error_body
+from companion.api.headers import NO_STORE, PRIVATE_PAGE
+from companion.api.live import REALTIME_PATH
+from companion.api.paths import APP, PAIR, SESSION
+from companion.auth.device_secrets import (
+    PAIRING_CODE_DIGITS,
+    PAIRING_CODE_TTL,
+    normalise_pairing_code,
+)
+from companion.auth.shared_state import UNAVAILABLE_RETRY_S
+from companion.auth.throttle import client_address
 from companion.errors import ClusterUnavailable, Forbidden
 
 log = logging.getLogger(__name__)

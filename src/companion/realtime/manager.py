@@ -106,6 +106,7 @@ class SessionManager:
         config: SessionConfig,
         metrics: Metrics,
         limits: SessionLimits | None = None,
+        greeting_notes: GreetingNotes | None = None,
     ) -> None:
         self._connector = connector
         self._load_context = load_context
@@ -119,13 +120,14 @@ class SessionManager:
         self._closed: OrderedDict[str, ClosedSession] = OrderedDict()  # summaries only: no sockets
         self.limits = limits or SessionLimits()
         self._device_keys: dict[str, str] = {}  # live session id -> the device (or device token) holding it
-        self.on_change: Callable[[], None] | None = None  # told when a session opens or ends (the registry)
+        # Set when a session opens or ends: the cluster node waits on it to publish its registry entry.
+        self.changed = asyncio.Event()
         # Live sessions other instances hold, per person and per device key, as of their last heartbeat:
         # the limits count them too, so that a person's limit holds across the cluster.
-        self.elsewhere = Load()
-        # What a greeting says when the page opens a conversation for a reminder (the reminders, wired
-        # in app.py; None: such a conversation greets as any other).
-        self.greeting_notes: GreetingNotes | None = None
+        self._elsewhere = Load()
+        # What a greeting says when the page opens a conversation for a reminder (the reminders; None:
+        # such a conversation greets as any other).
+        self.greeting_notes = greeting_notes
         self.tool_work = ToolWork()  # server tool runs, which outlive the conversations that asked
 
     # ---- lifecycle ---------------------------------------------------------------------------------
@@ -163,8 +165,11 @@ class SessionManager:
         return session
 
     def _changed(self) -> None:
-        if self.on_change is not None:
-            self.on_change()
+        self.changed.set()
+
+    def count_elsewhere(self, load: Load) -> None:
+        """What the other instances hold, as of their last heartbeats (the cluster node reports it)."""
+        self._elsewhere = load
 
     def admit(
         self,
@@ -199,7 +204,7 @@ class SessionManager:
 
     def _over_limit(self, user_id: str, device_key: str | None) -> Refusal | None:
         per_person, per_device = self.limits.per_person, self.limits.per_device
-        here_and_elsewhere = len(self.of_user(user_id)) + self.elsewhere.people.get(user_id, 0)
+        here_and_elsewhere = len(self.of_user(user_id)) + self._elsewhere.people.get(user_id, 0)
         if per_person is not None and here_and_elsewhere >= per_person:
             return Refusal(
                 f"This person already has {per_person} live conversations, the most allowed at once: "
@@ -207,7 +212,7 @@ class SessionManager:
             )
         if device_key is not None and per_device is not None:
             held = sum(1 for key in self._device_keys.values() if key == device_key)
-            held += self.elsewhere.devices.get(device_key, 0)
+            held += self._elsewhere.devices.get(device_key, 0)
             if held >= per_device:
                 return Refusal(
                     f"This device already has {per_device} live conversations, the most allowed at once: "

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from companion.care.alerting import FAMILY_SERVICE
+from companion.care.alerts import AlertService
 from companion.care.reminder_tools import REMINDER_TOOL_NAMES, run_reminder_tool
 from companion.errors import CompanionError
-from companion.profiles.alerts import AlertService
 from companion.profiles.models import MEDIUM_TEXT, CareContext, MemorySource, Music
 from companion.profiles.service import ProfileService
 from companion.prompt import tool_definitions
@@ -119,10 +119,12 @@ def _as_shown(names: Sequence[str]) -> list[str]:
 class ToolRuntime:
     """Runs the server-side tools for one user's session."""
 
-    def __init__(self, profiles: ProfileService, alerts: AlertService) -> None:
+    def __init__(
+        self, profiles: ProfileService, alerts: AlertService, reminders: ReminderService | None = None
+    ) -> None:
         self._profiles = profiles
         self._alerts = alerts
-        self.reminders: ReminderService | None = None  # set once built (it needs the session manager)
+        self.reminders = reminders  # None: the reminder tools answer "unknown tool"
 
     async def run(self, call: ToolCall, *, user_id: str, session_id: str) -> dict[str, Any]:
         args = call.args()

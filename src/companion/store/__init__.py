@@ -3,6 +3,9 @@
 Use ``open_store(settings.effective_database_url)``, then ``await store.migrate()`` once on start.
 """
 
+from companion.store._changes import MAX_READ as MAX_CHANGES_READ
+from companion.store._changes import ChangeRecord
+from companion.store._reminders import AdherenceRecord
 from companion.store.base import (
     TOKEN_ROLES,
     AccountStore,
@@ -23,10 +26,13 @@ from companion.store.base import (
 from companion.store.sql import SqlStore, open_store
 
 __all__ = [
+    "MAX_CHANGES_READ",
     "TOKEN_ROLES",
     "AccountStore",
+    "AdherenceRecord",
     "AuditEntry",
     "CaregiverRecord",
+    "ChangeRecord",
     "ClientSecretRecord",
     "DeviceRecord",
     "DeviceStore",

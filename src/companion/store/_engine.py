@@ -12,7 +12,7 @@ import functools
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -26,12 +26,11 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.dml import Insert
 
+from companion.clock import Clock, utcnow
 from companion.errors import InvalidInput, StoreTimeout, StoreUnavailable
 from companion.store.base import StoredDocument
 
 log = logging.getLogger("companion.store")
-
-Clock = Callable[[], datetime]
 
 # Only these two backends are tested; anything else would silently lose the CAS guarantees.
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
@@ -112,10 +111,6 @@ def _silence_driver_debug() -> None:
 
 
 _silence_driver_debug()
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def normalise_url(url: str) -> URL:

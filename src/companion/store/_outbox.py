@@ -33,7 +33,7 @@ from companion.store.schema import (
     notification_jobs,
 )
 
-ALERT_KIND = "alert"  # the documents' kind for alerts (profiles/alerts.py uses the same word)
+ALERT_KIND = "alert"  # the documents' kind for alerts (care/alerts.py uses the same word)
 CHANNELS = ("webhook", "email")
 JOB_STATES = ("pending", "sending", "sent", "failed")
 FinishResult = Literal["sent", "failed", "retry"]

@@ -19,6 +19,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, bindparam, delete, literal_column, select, text, union, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from companion.clock import Clock, utcnow
 from companion.errors import InvalidInput, PreconditionFailed, StoreUnavailable
 from companion.store._accounts import SqlAccounts
 from companion.store._changes import SqlChanges
@@ -26,13 +27,11 @@ from companion.store._devices import SqlDevices
 from companion.store._engine import (
     MIGRATION_TIMEOUTS,
     STORE_TIMEOUTS,
-    Clock,
     StoreTimeouts,
     check_key,
     json_roundtrip,
     normalise_url,
     stored_document,
-    utcnow,
 )
 from companion.store._outbox import SqlOutbox
 from companion.store._reminders import SqlReminders

@@ -15,11 +15,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
+from companion.api.device_auth import DeviceIdentity, check_same_origin, require_device
 from companion.api.headers import NO_STORE
+from companion.api.paths import APP
 from companion.care.reminder_words import card_words, sentence
 from companion.care.reminders import ReminderService
-from companion.elder.device_auth import DeviceIdentity, check_same_origin, require_device
-from companion.elder.paths import APP
 from companion.errors import NotFound
 from companion.store.base import ReminderRecord
 

@@ -8,16 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from fastapi import Request, Response
 
 from companion.api.live import origin_allowed
 from companion.edge import page_origins
 from companion.errors import Forbidden, Unauthorized
-
-if TYPE_CHECKING:  # services imports the elder package
-    from companion.services import Services
+from companion.services import Services
 
 DEVICE_COOKIE = "companion_device"
 DEVICE_COOKIE_AGE = timedelta(days=400)  # the longest browsers keep a cookie: a tablet stays paired

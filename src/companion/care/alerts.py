@@ -30,11 +30,11 @@ from companion.care.alerting import (
     mask_address,
     plan_notices,
 )
+from companion.clock import utcnow
 from companion.errors import NotFound, PreconditionFailed
 from companion.profiles.models import MEDIUM_TEXT, CareContext, Model, PersonalInfo, Severity
 from companion.profiles.service import validation_error
 from companion.store import DocumentStore
-from companion.store._engine import utcnow
 from companion.store.base import AttemptRecord, JobRecord
 
 log = logging.getLogger(__name__)

@@ -39,9 +39,9 @@ from companion.auth.throttle import (
     rate_for,
     throttle_for,
 )
+from companion.clock import utcnow
 from companion.errors import Conflict, NotFound, TooManyAttempts, Unauthorized
 from companion.store import ClientSecretRecord, DeviceRecord, DeviceStore, PairingRecord
-from companion.store._engine import utcnow
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
