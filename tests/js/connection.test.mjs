@@ -8,7 +8,8 @@ import { after, test } from "node:test";
 
 const dialed = [];
 const fetched = [];
-let script = []; // per session request: "refuse" (socket closes 1006 unopened), "live", "down"
+// per session request: "refuse" (socket closes 1006 unopened), "live", "down" (fetch fails), "401"
+let script = [];
 const timers = [];
 let realtimeUrl = "/v1/realtime";
 
@@ -19,6 +20,7 @@ globalThis.fetch = async () => {
   const step = script.shift() || "refuse";
   fetched.push(step);
   if (step === "down") throw new TypeError("connection refused");
+  if (step === "401") return { status: 401, ok: false, json: async () => ({}) };
   return { status: 200, ok: true, json: async () => ({ clientSecret: "ek_test", realtimeUrl }) };
 };
 class FakeSocket {
@@ -137,6 +139,19 @@ test("the socket's path comes from the session answer, with greet=1 added", asyn
     realtimeSocketUrl(undefined, "/v1/realtime?greet=1", "http://tablet.test/app"),
     "ws://tablet.test/v1/realtime?greet=1",
   );
+});
+
+test("a revoked tablet: closed for policy, asks once more, learns 401, and never asks again", async () => {
+  const r = run(["live", "401"]);
+  await settle();
+  assert.equal(r.seen.live, 1);
+  r.link.socket.onclose({ code: 1008 }); // the service ends the conversation: device disconnected
+  await settle(); // runs every timer the page sets, in virtual time: an exhaustive wait, not a sleep
+  assert.equal(r.seen.unpaired, true);
+  assert.equal(r.link.wanted, false);
+  assert.deepEqual(fetched, ["live", "401"]); // the retry right after the close, then nothing
+  assert.equal(dialed.length, 1);
+  assert.equal(timers.length, 0); // no retry is pending either
 });
 
 test("an unreachable service: not given up on within two minutes, but in the end", () => {
