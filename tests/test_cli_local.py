@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import socket
@@ -12,9 +13,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
+from companion import cli
 from companion.cli import app
+from companion.demo import DemoCredentials
 
 SERVE_START_TIMEOUT_S = 30.0  # a cold interpreter plus migrations on a slow CI machine
 
@@ -115,3 +119,27 @@ def test_serve_runs_on_embedded_defaults(tmp_path: Path) -> None:
         proc.terminate()
         output, _ = proc.communicate(timeout=10)
     assert "caregiver token" in output
+
+
+def test_the_first_starts_try_it_lines_survive_a_narrow_terminal(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Pasted into a shell from a 40-column terminal, the hint still sends the whole token to the URL."""
+    token = "cmp_" + "Ab1_-" * 9  # as long as a real one, with the characters a real one has
+    creds = DemoCredentials("user-tiferet-001", "cg-1", "tiferet", "pw", "cmp_admin", token, "cmp_device")
+    screen = io.StringIO()
+    monkeypatch.setattr(cli, "out", Console(file=screen, width=40, force_terminal=True, color_system=None))
+    cli._print_demo(creds, "http://127.0.0.1:8000")
+    lines = screen.getvalue().splitlines()
+    assert f"caregiver token: {token}" in lines, "a token is never cut or folded"
+    hint = lines[lines.index("Try it (as the caregiver):") + 1 :]
+    assert hint[0] == f"export COMPANION_TOKEN={token}"
+    assert all(len(line) < 80 for line in hint), "each line fits a common terminal"
+    # What a shell receives from the pasted lines (curl replaced by a function that shows its arguments).
+    script = "curl() { printf '%s\\n' \"$@\"; }\n" + "\n".join(hint) + "\n"
+    ran = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert ran.stdout.splitlines() == [
+        "-H",
+        f"Authorization: Bearer {token}",
+        "http://127.0.0.1:8000/api/users/user-tiferet-001",
+    ]

@@ -6,6 +6,7 @@ import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -36,7 +37,7 @@ from companion.cluster.registry import Registry
 from companion.elder.devices import DeviceService
 from companion.elder.music import load_library
 from companion.errors import Forbidden, Unauthorized
-from companion.events import EventBus, InProcessBus
+from companion.events import EventBus, InProcessBus, SayOutcome
 from companion.profiles.alerts import AlertService
 from companion.profiles.service import ProfileService
 from companion.prompt import build
@@ -56,8 +57,15 @@ log = logging.getLogger(__name__)
 ReadyHook = Callable[[Services], Awaitable[None]]
 
 
-async def build_services(settings: Settings, *, bus: EventBus | None = None, live: bool = False) -> Services:
-    """Open the store (migrating it) and build every service; ``live`` also starts the offline engine."""
+async def build_services(
+    settings: Settings,
+    *,
+    bus: EventBus | None = None,
+    live: bool = False,
+    clock: Callable[[], datetime] = utcnow,
+) -> Services:
+    """Open the store (migrating it) and build every service; ``live`` also starts the offline engine.
+    ``clock`` is the reminders' and the alerts' (tests move it through a day)."""
     # Built once, before anything opens: bad upstream settings stop the start (local waits for its engine).
     upstream = None if settings.upstream == "local" else connector_from_settings(settings)
     store = open_store(settings.effective_database_url)
@@ -68,7 +76,9 @@ async def build_services(settings: Settings, *, bus: EventBus | None = None, liv
     profiles = ProfileService(store, bus)
     http = httpx.AsyncClient()  # the alert webhook's client; closed with the services
     channels = channels_from_settings(settings, http)  # half-configured channels refuse to start here
-    alert_service = AlertService(store, profiles.context, AlertConfig.from_settings(settings, channels))
+    alert_service = AlertService(
+        store, profiles.context, AlertConfig.from_settings(settings, channels), clock=clock
+    )
     metrics = Metrics()
     local_engine = None
     local_url: str | None = None
@@ -105,7 +115,7 @@ async def build_services(settings: Settings, *, bus: EventBus | None = None, liv
     if cluster_bus is not None:
         cluster_bus.directory = directory
 
-    async def say(user_id: str, note: str, reminder_id: str) -> bool:
+    async def say(user_id: str, note: str, reminder_id: str) -> SayOutcome:
         return await directory.say_when_quiet(user_id, note)
 
     async def alert(user_id: str, body: dict[str, Any]) -> object:
@@ -117,11 +127,12 @@ async def build_services(settings: Settings, *, bus: EventBus | None = None, liv
         profiles.context,
         say=say,
         alert=alert,
-        clock=utcnow,
+        clock=clock,
         ack_timeout_s=settings.reminder_ack_timeout_s,
         snooze_s=settings.reminder_snooze_s,
     )
     tool_runtime.reminders = reminders
+    manager.greeting_notes = reminders  # a conversation opened from a reminder's card greets with it
     bus.subscribe(reminders.on_profile_changed)
     delivery = DeliveryWorker(store, channels, max_attempts=settings.delivery_max_attempts)
     escalation = EscalationService(alert_service)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -24,6 +25,7 @@ from companion.auth import Role
 from companion.auth.service import MAX_TOKEN_LIFETIME_S, MIN_TOKEN_LIFETIME_S
 from companion.cli_remote import refresh_command, sessions_command
 from companion.demo import DemoCredentials, seed_demo
+from companion.edge import check_serving, uvicorn_options
 from companion.errors import CompanionError, NotFound
 from companion.services import Services
 from companion.settings import Settings
@@ -50,15 +52,26 @@ err = Console(stderr=True)
 T = TypeVar("T")
 
 
+def _copyable(line: str) -> None:
+    """A line meant to be copied into a shell: Rich neither breaks it with newlines at the terminal's
+    width (the terminal wraps it softly, and a soft wrap copies as one line) nor reads it as markup."""
+    out.print(line, soft_wrap=True, markup=False, highlight=False)
+
+
 def _print_demo(creds: DemoCredentials, base_url: str | None = None) -> None:
-    """The demo's tokens when this run issued them (the first); afterwards, where to find or make them."""
+    """The demo's tokens when this run issued them (the first); afterwards, where to find or make them.
+
+    Tokens are printed as plain lines, not in the table: a table cell narrower than a token would cut or
+    fold it. The "try it" hint is an ``export`` line and a short ``curl`` that uses the variable, each
+    line short of 80 columns, so a narrow terminal cannot break what is pasted.
+    """
     table = Table(title=f"Demo: {creds.user_id}", show_header=False)
     table.add_row("caregiver login", f"{creds.caregiver_username} / {creds.caregiver_password}")
-    if creds.issued_tokens:
-        table.add_row("admin token", creds.admin_token)
-        table.add_row("caregiver token", creds.caregiver_token)
-        table.add_row("device token", creds.device_token)
     out.print(table)
+    if creds.issued_tokens:
+        _copyable(f"admin token: {creds.admin_token}")
+        _copyable(f"caregiver token: {creds.caregiver_token}")
+        _copyable(f"device token: {creds.device_token}")
     if not creds.issued_tokens:
         out.print(
             "The demo's tokens were shown when it was first seeded (they are stored only as hashes).\n"
@@ -71,10 +84,10 @@ def _print_demo(creds: DemoCredentials, base_url: str | None = None) -> None:
             soft_wrap=True,
         )
     elif base_url:
-        out.print(
-            f"Try: curl -H 'Authorization: Bearer {creds.caregiver_token}' "
-            f"{base_url}/api/users/{creds.user_id}"
-        )
+        out.print("Try it (as the caregiver):", soft_wrap=True)
+        _copyable(f"export COMPANION_TOKEN={creds.caregiver_token}")
+        _copyable('curl -H "Authorization: Bearer $COMPANION_TOKEN" \\')
+        _copyable(f"  {base_url}/api/users/{creds.user_id}")
 
 
 def _with_services(action: Callable[[Services], Awaitable[T]]) -> T:
@@ -103,9 +116,14 @@ MAX_REQUEST_HEAD: Final = 16 * 1024
 SHUTDOWN_GRACE_S: Final = 10
 
 
-def server_config(asgi_app: ASGIApp, host: str, port: int, **extra: Any) -> uvicorn.Config:
+def server_config(
+    asgi_app: ASGIApp, host: str, port: int, *, edge: Settings | None = None, **extra: Any
+) -> uvicorn.Config:
     """The uvicorn settings ``serve`` runs with (tests and the bench start a server from the same
     function; ``extra`` are their own settings on top, such as a quieter log level).
+
+    ``edge``: the service's settings for TLS and trusted proxies (``edge.uvicorn_options``). Without
+    them, plain http and forwarded headers ignored from everyone.
 
     ``http="h11"``, not the faster httptools uvicorn picks when it is installed: uvicorn's httptools
     protocol has no limit at all on the request head, so a 50 MB header line or 20,000 headers were
@@ -132,7 +150,9 @@ def server_config(asgi_app: ASGIApp, host: str, port: int, **extra: Any) -> uvic
             h11_max_incomplete_event_size=MAX_REQUEST_HEAD,
             ws_per_message_deflate=False,
             timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+            proxy_headers=False,
         )
+        | (uvicorn_options(edge) if edge is not None else {})
         | extra
     )
     return uvicorn.Config(asgi_app, **settings)
@@ -150,9 +170,8 @@ def serve(
     """Run the service (HTTP API, live-session WebSocket, dashboard)."""
     from companion.app import create_app
 
-    settings = Settings()
-    host = host or settings.host
-    port = port or settings.port
+    settings = _serving_settings(host, port)
+    host, port = settings.host, settings.port
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     async def on_ready(services: Services) -> None:
@@ -162,7 +181,27 @@ def serve(
 
     import uvicorn
 
-    uvicorn.Server(server_config(create_app(settings, on_ready=on_ready), host, port)).run()
+    uvicorn.Server(server_config(create_app(settings, on_ready=on_ready), host, port, edge=settings)).run()
+
+
+def _serving_settings(host: str | None, port: int | None) -> Settings:
+    """The settings with the command line's address, checked for serving: a clear exit otherwise."""
+    try:
+        settings = Settings()
+        settings = settings.model_copy(update={"host": host or settings.host, "port": port or settings.port})
+        warnings = check_serving(settings)
+    except ValidationError as exc:
+        for problem in exc.errors():
+            name = "COMPANION_" + "_".join(str(part) for part in problem["loc"]).upper()
+            message = problem["msg"].removeprefix("Value error, ")
+            err.print(f"[red]error:[/red] {name + ': ' if problem['loc'] else ''}{message}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    except CompanionError as exc:
+        err.print(f"[red]error:[/red] {exc.message}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    for warning in warnings:
+        err.print(f"[yellow]warning:[/yellow] {warning}", soft_wrap=True)
+    return settings
 
 
 @app.command("demo")

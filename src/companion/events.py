@@ -12,9 +12,27 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Final, Literal, Protocol, cast, get_args
 
 log = logging.getLogger(__name__)
+
+
+# What became of asking a live conversation to say something (a reminder): ``said`` only when the
+# model's response to that very request completed with audio; ``interrupted`` (cancelled: the person
+# spoke over it, or the client stopped it), ``failed`` (the response failed or was cut, the request was
+# refused, the connection or the conversation ended first), ``no_response`` (none finished in time),
+# ``busy`` (no quiet moment came in time) and ``no_conversation`` (none is live) are all "not said".
+SayOutcome = Literal["said", "interrupted", "failed", "no_response", "busy", "no_conversation"]
+SAY_OUTCOMES: Final[frozenset[str]] = frozenset(get_args(SayOutcome))
+
+
+def say_outcome(value: object) -> SayOutcome:
+    """An outcome as another instance answered it (a string; ``True``/``False`` from an older one)."""
+    if value is True:
+        return "said"
+    if isinstance(value, str) and value in SAY_OUTCOMES:
+        return cast(SayOutcome, value)
+    return "no_conversation"
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,10 +7,12 @@ environment.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from companion.edge import normalise_proxy, normalise_public_url
 
 UpstreamKind = Literal["local", "openai", "azure"]
 RefreshTiming = Literal["immediate", "after_response"]
@@ -72,7 +74,9 @@ class Settings(BaseSettings):
 
     # Alerts and reminders (see README "Alerts and reminders")
     public_url: str | None = Field(
-        default=None, description="The service's address as families reach it, for links in messages"
+        default=None,
+        description="The service's address as families reach it (https://host[:port]), for every link "
+        "and QR code it hands out; required when it listens beyond loopback or behind a proxy",
     )
     webhook_url: str | None = Field(default=None, description="Where alerts are POSTed, signed")
     webhook_secret: SecretStr | None = Field(default=None, description="Standard Webhooks secret, whsec_...")
@@ -102,6 +106,14 @@ class Settings(BaseSettings):
         default=None, description="Bearer token that may read /metrics (the admin token always may)"
     )
     api_docs: bool = Field(default=False, description="Serve /docs, /redoc and /openapi.json")
+    # Reaching it from a tablet (see README "On a real tablet"); checked at start by edge.check_serving
+    tls_cert: Path | None = Field(default=None, description="PEM certificate (chain): serve https itself")
+    tls_key: Path | None = Field(default=None, description="PEM private key of tls_cert, unencrypted")
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed; by default nobody's are",
+    )
 
     # Several instances (see README "Several instances")
     redis_url: str | None = Field(
@@ -114,6 +126,29 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z0-9_.\-]{1,64}$",
         description="This instance's name in the cluster; default the host name and process id",
     )
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        return normalise_public_url(value) if value else None
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _trusted_proxies(cls, value: Any) -> Any:
+        entries = value.split(",") if isinstance(value, str) else value
+        if not isinstance(entries, list):
+            return value
+        return [normalise_proxy(str(entry)) for entry in entries if str(entry).strip()]
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            given, missing = ("CERT", "KEY") if self.tls_cert else ("KEY", "CERT")
+            raise ValueError(
+                f"COMPANION_TLS_{given} is set without COMPANION_TLS_{missing}: set both to serve "
+                "https, or neither"
+            )
+        return self
 
     @property
     def effective_database_url(self) -> str:

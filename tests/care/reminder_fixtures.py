@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from fastapi import FastAPI
 
 from companion.care.reminders import ReminderService
-from companion.events import InProcessBus
+from companion.events import InProcessBus, SayOutcome
 from companion.profiles.service import ProfileService
 from companion.store import SqlStore
 from companion.store._reminders import SqlReminders
@@ -64,19 +64,21 @@ def local_hhmm(moment: datetime, zone: str) -> str:
 
 @dataclass
 class Conversation:
-    """Stands in for ``SessionManager.say_when_quiet``: live or not, and what it was asked to say."""
+    """Stands in for ``SessionManager.say_when_quiet``: live or not, what it was asked to say, and what
+    became of each asking (``outcomes`` in turn, then ``said``)."""
 
     live: bool = False
     said: list[tuple[str, str, str]] = field(default_factory=list)
     gate: asyncio.Event | None = None  # when set, a say waits for it (a conversation that is busy)
+    outcomes: list[SayOutcome] = field(default_factory=list)
 
-    async def __call__(self, user_id: str, note: str, reminder_id: str) -> bool:
+    async def __call__(self, user_id: str, note: str, reminder_id: str) -> SayOutcome:
         if self.gate is not None:
             await self.gate.wait()
         if not self.live:
-            return False
+            return "no_conversation"
         self.said.append((user_id, note, reminder_id))
-        return True
+        return self.outcomes.pop(0) if self.outcomes else "said"
 
 
 @dataclass
@@ -171,7 +173,7 @@ def install_reminders(
 ) -> Rig:
     """Put a reminder service with a fake clock, conversation and family into a started app: its own
     store half on the app's database, the page's and the dashboard's routes (unless the app has them),
-    and the dependency that hands the service to them."""
+    the dependency that hands the service to them, and the live sessions' greeting hook."""
     from companion.care import reminder_routes
     from companion.dashboard import reminders_routes
 
@@ -190,6 +192,7 @@ def install_reminders(
         poll_s=poll_s,
     )
     services.bus.subscribe(service.on_profile_changed)
+    services.sessions.greeting_notes = service  # a conversation opened from its card greets with it
     app.dependency_overrides[reminder_routes.reminder_service] = lambda: service
     paths = {getattr(route, "path", None) for route in app.router.routes}
     if reminder_routes.REMINDERS not in paths:

@@ -113,7 +113,7 @@ async def test_each_button(env: Env) -> None:
     env.rig.clock.advance(minutes=10)
     assert [c["id"] for c in (await env.client.get("/app/reminders")).json()["reminders"]] == [card["id"]]
     talk = await env.client.post(url, json={"action": "talk"}, headers={"Origin": ORIGIN})
-    assert talk.json()["state"] == "due", "handed to the conversation the page opens"
+    assert talk.json()["state"] == "delivered", "left to the greeting of the conversation the page opens"
     taken = await env.client.post(url, json={"action": "taken"}, headers={"Origin": ORIGIN})
     assert taken.json()["state"] == "acknowledged"
     record = await env.rig.store.get_reminder(U, card["id"])

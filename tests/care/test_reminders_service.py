@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -177,9 +177,11 @@ async def test_missed_after_the_timeout_and_the_family_is_alerted_once(rig: Rig)
     await rig.tick()
     assert rig.family.alerts == []
     await rig.tick()
+    [dose] = [r for r in await rig.store.list_of_user(U, START, START + timedelta(hours=1))]
+    summary = 'אקמול 500 מ"ג בשעה 08:00 לא אושרה'
     assert rig.family.alerts == [
-        (U, {"severity": "medium", "summary": 'אקמול 500 מ"ג בשעה 08:00 לא אושרה', "rule": "reminder"})
-    ]
+        (U, {"severity": "medium", "summary": summary, "rule": "reminder", "reminderId": dose.id})
+    ], "the alert names the reminder it is about"
     await rig.tick()
     assert len(rig.family.alerts) == 1
     # a late "I took it" is still recorded
@@ -211,16 +213,16 @@ async def test_a_checkin_asked_in_a_conversation_is_answered_and_never_escalated
     assert states[("2026-03-26T06:00:00+00:00", 'אקמול 500 מ"ג')] == "missed"
 
 
-async def test_talk_hands_the_reminder_to_the_conversation_being_opened(rig: Rig) -> None:
+async def test_talk_leaves_the_reminder_to_the_greeting_of_the_conversation_it_opens(rig: Rig) -> None:
     rig.clock.advance(minutes=5)
     await rig.tick()
     [shown] = await rig.service.for_page(U)
     again = await rig.service.talk(U, shown.id)
-    assert again.state == "due"
+    assert (again.state, again.delivered_via) == ("delivered", "page"), "the greeting will say it"
     rig.conversation.live = True  # the page opened the conversation
     rig.clock.advance(seconds=1)
     await rig.tick()
-    assert [rid for _, _, rid in rig.conversation.said] == [shown.id]
+    assert rig.conversation.said == [], "not asked a second time besides the greeting"
 
 
 async def test_a_busy_conversation_holds_the_reminder_from_the_page(rig: Rig) -> None:

@@ -13,6 +13,7 @@ from companion.care.schedule import (
     occurrences,
     reminder_id,
     resolve_zone,
+    since_known,
     to_utc,
     window,
 )
@@ -168,3 +169,28 @@ def test_to_utc_leaves_ordinary_times_alone_in_every_zone_checked() -> None:
     for zone in (JERUSALEM, LONDON, ZoneInfo("America/New_York"), UTC):
         moment = to_utc(date(2026, 5, 5), "12:34", zone)
         assert moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") == "2026-05-05 12:34"
+
+
+# ---- series: a dose is owed from when its series is known ------------------------------------------
+
+
+def test_a_series_is_the_same_medication_time_and_zone_on_every_day() -> None:
+    plan = safety(("אקמול", '500 מ"ג', ["08:00", "20:00"]))
+    monday, tuesday = (occurrences("u1", plan, None, JERUSALEM, date(2026, 1, d)) for d in (12, 13))
+    assert [s.series for s in monday] == [s.series for s in tuesday]
+    assert [s.id for s in monday] != [s.id for s in tuesday]
+    assert monday[0].series != monday[1].series, "another time is another series"
+    [london] = occurrences("u1", safety(("אקמול", '500 מ"ג', ["08:00"])), None, LONDON, date(2026, 1, 12))
+    assert london.series != monday[0].series, "after a move, 08:00 is another series"
+    assert occurrences("u2", plan, None, JERUSALEM, date(2026, 1, 12))[0].series != monday[0].series
+
+
+def test_since_known_drops_what_was_due_before_its_series_was_known() -> None:
+    plan = safety(("אקמול", '500 מ"ג', ["08:00", "20:00"]))
+    day = date(2026, 1, 12)  # winter: UTC+2
+    morning, evening = occurrences("u1", plan, None, JERUSALEM, day)
+    known_at = utc(2026, 1, 12, 16, 5)  # 18:05 in Jerusalem
+    known = {morning.series: known_at, evening.series: known_at}
+    assert since_known([morning, evening], known) == [evening]
+    assert since_known([morning], {morning.series: morning.due_at}) == [morning], "known at its time"
+    assert since_known([morning], {}) == [morning], "a series nobody knows of is not dropped"

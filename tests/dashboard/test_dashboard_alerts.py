@@ -110,3 +110,24 @@ async def test_another_familys_alert_cannot_be_acknowledged(dash: Dash) -> None:
     r = await dash.post(f"/dashboard/people/{DEMO_USER}/alerts/{alert.id}/acknowledge", {})
     assert r.status_code == 404
     assert (await dash.services.alerts.get(DEMO_USER, alert.id)).open
+
+
+async def test_an_alert_closed_because_its_dose_was_never_due_says_so(dash: Dash) -> None:
+    alerts = dash.services.alerts
+    alert, _ = await alerts.record(
+        DEMO_USER,
+        {"severity": "medium", "summary": "אריספט בשעה 08:00 לא אושרה", "rule": "reminder"},
+        session_id=None,
+    )
+    store = dash.services.store
+    doc = await store.get(DEMO_USER, "alert", alert.id)
+    assert doc is not None
+    closed = doc.body | {"resolved": True, "resolvedAt": doc.body["createdAt"], "resolvedReason": "never_due"}
+    await store.put(
+        DEMO_USER, "alert", alert.id, closed, expected_version=doc.version
+    )  # as migration 0006 does
+    await dash.login()
+    html = (await dash.get(f"/dashboard/people/{DEMO_USER}/alerts")).text
+    card = html[html.index(f'id="alert-{alert.id}"') :]
+    card = card[: card.index("</li>")]
+    assert "resolved-reason" in card and "מעולם לא הייתה אמורה להינתן" in card

@@ -87,8 +87,10 @@ class Pages:
         self.browser = browser
         self.contexts: list[BrowserContext] = []
 
-    async def new(self, width: int = 1024, height: int = 900) -> Page:
-        context = await self.browser.new_context(viewport={"width": width, "height": height})
+    async def new(self, width: int = 1024, height: int = 900, timezone_id: str | None = None) -> Page:
+        context = await self.browser.new_context(
+            viewport={"width": width, "height": height}, timezone_id=timezone_id
+        )
         context.set_default_timeout(UI_TIMEOUT_MS)
         self.contexts.append(context)
         return await context.new_page()
@@ -174,7 +176,7 @@ async def test_removing_an_artist_in_the_wizard_refreshes_the_live_conversation(
 
     # The live-sessions page shows the refresh, and "refresh now" answers "already current".
     await page.get_by_role("link", name="שיחות פעילות", exact=True).click()
-    await expect(page.locator("#session-rows")).to_contain_text("עודכן")
+    await expect(page.locator("#session-rows")).to_contain_text("הצליח")
     await page.get_by_role("button", name=re.compile("^רענון עכשיו")).click()
     await expect(page.get_by_role("status")).to_contain_text("ההנחיות כבר עדכניות")
     await shot(page, "sessions")
@@ -184,7 +186,10 @@ async def test_removing_an_artist_in_the_wizard_refreshes_the_live_conversation(
     behind = await live.put_music(ARIK, "שלמה ארצי")
     assert behind.json()["liveSessions"]["refreshed"] == 1
     assert session.instructions.version != before_version
-    await expect(page.locator("#session-rows")).to_contain_text(session.instructions.version)
+    assert session.last_refresh is not None
+    await expect(page.locator("#session-rows time.last-refresh")).to_have_attribute(
+        "datetime", session.last_refresh.at.isoformat()
+    )
 
 
 async def test_a_conflicting_save_shows_the_other_change_and_reapplies(pages: Pages, live: Live) -> None:
@@ -276,3 +281,35 @@ async def test_connect_a_tablet_from_the_person_page(pages: Pages, live: Live) -
     await page.get_by_role("button", name=re.compile("^ניתוק")).click()
     await expect(page.get_by_text("הטאבלט נותק", exact=False)).to_be_visible()
     await expect(page.locator("#devices tr[data-device]")).to_have_count(0)
+
+
+async def test_a_new_persons_time_zone_is_suggested_from_the_browser_and_checked(
+    pages: Pages, live: Live
+) -> None:
+    page = await pages.new(timezone_id="America/New_York")
+    await login(page, live)
+    await page.get_by_label("מזהה", exact=True).fill("user-rivka-002")
+    await page.get_by_role("button", name="הוספה ומילוי פרופיל").click()
+    await at_step(page, 1)
+    zone = page.get_by_label("אזור זמן")
+    await expect(zone).to_have_value("America/New_York")
+    await expect(page.locator("#timezone-suggested")).to_be_visible()
+    await shot(page, "wizard-01-timezone-suggested")
+    await page.get_by_label("שם מלא").fill("רבקה כהן")
+    await page.locator("#f-personalInfo-gender").get_by_label("נקבה").check()
+    await zone.fill("Mars/Olympus")
+    await page.get_by_role("button", name="הבא", exact=True).click()
+    await expect(page.locator("#e-personalInfo-timezone")).to_have_text(
+        "אזור זמן לא מוכר. בחרו אחד מהרשימה, למשל Asia/Jerusalem."
+    )
+    await zone.fill("Europe/Lisbon")
+    await page.get_by_role("button", name="הבא", exact=True).click()
+    await at_step(page, 2)
+    await page.get_by_role("button", name="1 פרטים אישיים").click()
+    await expect(zone).to_have_value("Europe/Lisbon")  # a chosen zone is never replaced by the suggestion
+    await expect(page.locator("#timezone-suggested")).to_be_hidden()
+
+    # A saved person's zone stays as saved, whatever the browser's.
+    await page.goto(base(live) + f"/dashboard/people/{USER}/wizard")
+    await at_step(page, 1)
+    await expect(page.get_by_label("אזור זמן")).to_have_value("Asia/Jerusalem")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import zoneinfo
 
 import httpx
 
@@ -189,7 +190,13 @@ async def test_a_new_person_gets_every_section(dash: Dash) -> None:
     empty = await dash.step(1, user="user-rivka-002")
     assert empty.status_code == 422
     assert field_error(empty, "personalInfo-fullName") == "שדה חובה."
-    filled = {"personalInfo.fullName": "רבקה כהן", "personalInfo.gender": "female", "personalInfo.age": "88"}
+    assert field_error(empty, "personalInfo-timezone") == "שדה חובה.", "no zone is assumed for a new person"
+    filled = {
+        "personalInfo.fullName": "רבקה כהן",
+        "personalInfo.gender": "female",
+        "personalInfo.age": "88",
+        "personalInfo.timezone": "Asia/Jerusalem",
+    }
     assert (await dash.step(1, filled, user="user-rivka-002")).status_code == 303
     done = await dash.step(10, action="submit", user="user-rivka-002")
     assert done.status_code == 303
@@ -282,6 +289,57 @@ async def test_memories_learned_in_conversation_are_marked_and_the_family_can_ke
     assert stored[learned.text].confirmed_at is not None
     assert stored[learned.text].source is MemorySource.CONVERSATION  # where it came from is kept
     assert doubtful.text not in stored
+
+
+async def test_next_without_a_change_leaves_no_unsent_edit_to_continue(dash: Dash) -> None:
+    continue_edit = "המשך את העריכה שלא נשלחה"
+    person = f"/dashboard/people/{DEMO_USER}"
+    await open_wizard(dash)
+    for number in (1, 2, 3, 4):
+        assert (await dash.step(number)).status_code == 303
+    page = await dash.get(person)
+    assert page.status_code == 200
+    assert "עריכת הפרופיל" in page.text
+    assert continue_edit not in page.text, "a draft identical to the saved profile is no draft"
+    await dash.step(9, {"maxSongsPerSession": "5"})
+    assert continue_edit in (await dash.get(person)).text, "a real change is offered to continue"
+    await dash.step(9, {"maxSongsPerSession": "3"})
+    assert continue_edit not in (await dash.get(person)).text, "changed back: nothing left to send"
+    await dash.step(8, {"memory.text": "אוהב תה עם נענע"}, action="add:memories")
+    assert continue_edit in (await dash.get(person)).text, "a memory waiting to be saved is a change"
+
+
+async def test_a_new_persons_untouched_wizard_is_no_draft(dash: Dash) -> None:
+    await dash.login()
+    await dash.post("/dashboard/people", {"user_id": "user-rivka-002"})
+    await dash.get("/dashboard/people/user-rivka-002/wizard")
+    assert (await dash.step(1, user="user-rivka-002")).status_code == 422  # nothing typed yet
+    page = await dash.get("/dashboard/people/user-rivka-002")
+    assert "עריכת הפרופיל" in page.text
+    assert "המשך את העריכה שלא נשלחה" not in page.text
+    await dash.step(1, {"personalInfo.fullName": "רבקה כהן"}, user="user-rivka-002")
+    assert "המשך את העריכה שלא נשלחה" in (await dash.get("/dashboard/people/user-rivka-002")).text
+
+
+async def test_the_time_zone_is_chosen_from_every_known_zone_and_checked(dash: Dash) -> None:
+    await open_wizard(dash)
+    page = await dash.get(f"{WIZARD}/1")
+    listed = re.search(r'<datalist id="timezones">(.*?)</datalist>', page.text, re.S)
+    assert listed, "the time zone field has a list to search"
+    assert re.findall(r'<option value="([^"]+)">', listed[1]) == sorted(zoneinfo.available_timezones())
+    assert 'list="timezones"' in page.text and 'value="Asia/Jerusalem"' in page.text
+    unknown = await dash.step(1, {"personalInfo.timezone": "Asia/Jerusalm"})
+    assert unknown.status_code == 422
+    unknown_zone = "אזור זמן לא מוכר. בחרו אחד מהרשימה, למשל Asia/Jerusalem."
+    assert field_error(unknown, "personalInfo-timezone") == unknown_zone
+    empty = await dash.step(1, {"personalInfo.timezone": ""})
+    assert field_error(empty, "personalInfo-timezone") == "שדה חובה."
+    loose = await dash.step(1, {"personalInfo.timezone": " america/new york "})
+    assert loose.status_code == 303, "typed loosely, the zone is found and spelled as the list spells it"
+    assert 'value="America/New_York"' in (await dash.get(f"{WIZARD}/1")).text
+    await dash.step(10, action="submit")
+    context = await dash.services.profiles.context(DEMO_USER)
+    assert context.profile is not None and context.profile.personal_info.timezone == "America/New_York"
 
 
 async def test_the_companions_gender_and_voice_are_chosen_in_the_first_step_and_saved(dash: Dash) -> None:

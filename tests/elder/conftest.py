@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -64,10 +65,15 @@ class ServiceProcess:
     log_path: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    # An https service (COMPANION_TLS_* in ``extra_env``): its scheme, and how /health's answer is verified.
+    scheme: str = "http"
+    verify: ssl.SSLContext | bool = True
+    extra_env: dict[str, str] = field(default_factory=dict)
+    extra_args: tuple[str, ...] = ()
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def env(self) -> dict[str, str]:
         return {
@@ -77,13 +83,14 @@ class ServiceProcess:
             "COMPANION_ADMIN_TOKEN": ADMIN,
             "COMPANION_UPSTREAM": "local",
             "COMPANION_LOG_LEVEL": "INFO",
+            **self.extra_env,
         }
 
     def start(self) -> None:
         assert self.proc is None or self.proc.poll() is not None, "already running"
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "companion.cli", "serve", "--port", str(self.port)],
+            [sys.executable, "-m", "companion.cli", "serve", "--port", str(self.port), *self.extra_args],
             env=self.env(),
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -94,7 +101,7 @@ class ServiceProcess:
             if self.proc.poll() is not None:
                 raise AssertionError(f"the service exited with {self.proc.returncode}: {self.log_tail()}")
             try:
-                if httpx.get(self.base + "/health", timeout=1).status_code == 200:
+                if httpx.get(self.base + "/health", timeout=1, verify=self.verify).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -128,7 +135,10 @@ class Api:
 
     def _client(self) -> httpx.Client:
         return httpx.Client(
-            base_url=self.service.base, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=15
+            base_url=self.service.base,
+            headers={"Authorization": f"Bearer {ADMIN}"},
+            timeout=15,
+            verify=self.service.verify,
         )
 
     def request(self, method: str, path: str, **kw: Any) -> httpx.Response:

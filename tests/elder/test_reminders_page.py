@@ -3,9 +3,10 @@
 The service runs in this process (uvicorn) so the reminder service can be given a clock the test moves:
 the page's card appears when a dose comes due, "remind me in 10 minutes" puts it away for ten (test)
 minutes, "taken" confirms it, "talk to me" opens a real conversation with the offline engine (and the
-page stops asking while it lasts) in which the reminder is then said, and a dose nobody confirms is
-missed and the family alerted. What the page does is checked from outside: the card in the DOM, the
-page's requests, its chime counter, and the store.
+page stops asking while it lasts) whose one greeting says the reminder, recorded as said, after which
+the card does not come back, and a dose nobody confirms is missed and the family alerted.
+What the page does is checked from outside: the card in the DOM, the page's requests, its chime
+counter, its captions, and the store.
 
 The person's time zone is picked so that their local time is mid-morning (an ``Etc/GMT`` zone, no
 daylight saving): the doses are a few minutes ahead of the real clock and never cross midnight, so a
@@ -40,6 +41,7 @@ from tests.care.reminder_fixtures import (
     person,
 )
 from tests.dashboard.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, UI_TIMEOUT_MS
+from tests.elder.audio_fixtures import mic_script
 
 try:
     from playwright.async_api import Browser, Page, Request, async_playwright
@@ -101,11 +103,12 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
 
 
 @contextlib.asynccontextmanager
-async def chromium() -> AsyncIterator[Browser]:
+async def chromium(work: Path) -> AsyncIterator[Browser]:
+    # a silent microphone: the fake device's beeps would be heard as the person speaking over the greeting
+    mic = mic_script(work / "silence.wav", [60.0])
+    args = [*CHROMIUM_ARGS, *MEDIA_ARGS, AUTOPLAY, f"--use-file-for-fake-audio-capture={mic.arg()}"]
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, *MEDIA_ARGS, AUTOPLAY]
-        )
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=args)
         try:
             yield browser
         finally:
@@ -156,7 +159,7 @@ async def shot(page: Page, name: str) -> None:
 
 
 async def test_the_card_rings_snoozes_confirms_talks_and_a_missed_dose_reaches_the_family(
-    served: Served,
+    served: Served, tmp_path: Path
 ) -> None:
     start = served.clock().replace(second=0, microsecond=0) + timedelta(minutes=2)
     zone = mid_morning_zone(start)
@@ -167,7 +170,7 @@ async def test_the_card_rings_snoozes_confirms_talks_and_a_missed_dose_reaches_t
     )
     card = None
 
-    async with chromium() as browser:
+    async with chromium(tmp_path) as browser:
         page = await paired_page(browser, served)
         await until(lambda: _polled(served, 2), "the page asks for reminders")
         assert await page.locator(CARD).is_hidden(), "nothing is due yet"
@@ -212,37 +215,39 @@ async def test_the_card_rings_snoozes_confirms_talks_and_a_missed_dose_reaches_t
         await until(lambda: _is(served, card, "acknowledged"), "acknowledged in the store")
         assert await state_of(served, card) == ("acknowledged", "page", "page")
 
-        # 4. the second dose: "talk to me" opens a conversation, in which it is then said
+        # 4. the second dose: "talk to me" opens a conversation whose one greeting says it
         served.clock.set(second + timedelta(seconds=5))
         await page.locator(CARD).wait_for(state="visible")
         talked = await page.locator(CARD).get_attribute("data-id")
         assert talked is not None and talked != card
         await page.get_by_role("button", name="דבר איתי").click()
+        await until(lambda: _via(served, talked, "conversation"), "said in the greeting", timeout_s=30)
+        assert await state_of(served, talked) == ("delivered", "conversation", None)
+        sentence = 'הגיע הזמן לקחת אקמול 500 מ"ג. לקחת כבר?'
+        spoken = page.locator("#captions .line.companion")
         await page.wait_for_function(
-            """() => ["connecting", "listening", "speaking", "thinking"].includes(
-                document.getElementById("status").getAttribute("data-state"))"""
+            """(s) => [...document.querySelectorAll("#captions .line.companion")]
+                .some((p) => p.textContent.includes(s))""",
+            arg=sentence,
         )
-        await until(lambda: _is(served, talked, "due"), "handed to the conversation")
-        await page.wait_for_function(
-            """() => ["listening", "speaking", "thinking"].includes(
-                document.getElementById("status").getAttribute("data-state"))""",
-            timeout=20_000,
-        )
-        asked = len(served.requests)
-        served.rig.conversation.live = True  # as SessionManager.say_when_quiet finds it live
+        [greeting] = await spoken.all_text_contents()  # one answer: the greeting, then the reminder
+        assert greeting.startswith("בוקר טוב") and greeting.endswith(sentence), greeting
+        assert greeting.count("טוב לשמוע אותך") == 1 and greeting.count(sentence) == 1, greeting
         await served.rig.service.tick(served.clock())
         await served.rig.service.drain()
-        [(user, note, said_id)] = served.rig.conversation.said
-        assert (user, said_id) == (USER, talked) and 'אקמול 500 מ"ג' in note
-        assert (await state_of(served, talked))[:2] == ("delivered", "conversation")
+        assert served.rig.conversation.said == [], "said once, by the greeting: not asked again"
+        asked = len(served.requests)
         await asyncio.sleep(POLL_S * 4)
         assert len(served.requests) == asked, "the page does not ask while the conversation is live"
         assert await page.locator(CARD).is_hidden()
+        assert await spoken.count() == 1, "no second greeting"
 
-        # the conversation ends unconfirmed: the card comes back
+        # the conversation ends unconfirmed: said, so the card does not come back
+        polled = sum(1 for method, _ in served.requests if method == "GET")
         await page.locator("#talk").click()
         await page.wait_for_function('() => document.getElementById("status").dataset.state === "idle"')
-        await page.locator(CARD).wait_for(state="visible")
+        await until(lambda: _polled(served, polled + 2), "the page asks again")
+        assert await page.locator(CARD).is_hidden()
 
         # 5. nobody confirms: missed, the family is alerted once, and the card goes
         served.clock.set(second + timedelta(minutes=31))
@@ -251,7 +256,7 @@ async def test_the_card_rings_snoozes_confirms_talks_and_a_missed_dose_reaches_t
         assert await state_of(served, talked) == ("missed", "conversation", None)
         summary = f'אקמול 500 מ"ג בשעה {local_hhmm(second, zone)} לא אושרה'
         assert served.rig.family.alerts == [
-            (USER, {"severity": "medium", "summary": summary, "rule": "reminder"})
+            (USER, {"severity": "medium", "summary": summary, "rule": "reminder", "reminderId": talked})
         ]
         await page.locator(CARD).wait_for(state="hidden")
         assert (await debug(page))["actions"] == [[card, "snooze"], [card, "taken"], [talked, "talk"]]
@@ -259,6 +264,10 @@ async def test_the_card_rings_snoozes_confirms_talks_and_a_missed_dose_reaches_t
 
 async def _polled(served: Served, count: int) -> bool:
     return sum(1 for method, _ in served.requests if method == "GET") >= count
+
+
+async def _via(served: Served, reminder_id: str, via: str) -> bool:
+    return (await state_of(served, reminder_id))[1] == via
 
 
 async def _is(served: Served, reminder_id: str, state: str) -> bool:

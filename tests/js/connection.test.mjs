@@ -65,7 +65,7 @@ async function settle() {
   }
 }
 
-function run(steps, dropLive = false) {
+function run(steps, dropLive = false, reminderId = null) {
   fakeTimers();
   script = steps.slice();
   dialed.length = 0;
@@ -88,7 +88,7 @@ function run(steps, dropLive = false) {
       },
     },
   );
-  link.start();
+  link.start(reminderId);
   return { link, seen };
 }
 
@@ -139,6 +139,21 @@ test("the socket's path comes from the session answer, with greet=1 added", asyn
     realtimeSocketUrl(undefined, "/v1/realtime?greet=1", "http://tablet.test/app"),
     "ws://tablet.test/v1/realtime?greet=1",
   );
+});
+
+test("opened from a reminder's card: the reminder goes on the first socket only, not a reconnection", async () => {
+  realtimeUrl = undefined; // the page's own path
+  try {
+    const r = run(["live", "live"], true, "rem-1");
+    await settle();
+    assert.deepEqual(
+      dialed.slice(0, 2).map((d) => d.url),
+      ["wss://tablet.test/v1/realtime?greet=1&reminder=rem-1", "wss://tablet.test/v1/realtime?greet=1"],
+    );
+    r.link.stop();
+  } finally {
+    realtimeUrl = "/v1/realtime";
+  }
 });
 
 test("a revoked tablet: closed for policy, asks once more, learns 401, and never asks again", async () => {

@@ -211,7 +211,9 @@ class MemoryUpstream:
         for event in events:
             self._deliver({"event_id": self._new_id("event"), **event} if "event_id" not in event else event)
 
-    async def respond_audio(self, text: str = "hello", *, deltas: int = 3) -> str:
+    async def respond_audio(
+        self, text: str = "hello", *, deltas: int = 3, metadata: dict[str, str] | None = None
+    ) -> str:
         """A whole spoken GA response; returns its ``response.id``.
 
         In order: ``response.created``, ``response.output_item.added``, ``conversation.item.added``,
@@ -219,7 +221,8 @@ class MemoryUpstream:
         ``response.output_audio_transcript.delta`` and ``.done`` (``text``),
         ``response.output_audio.done``, ``response.content_part.done``, ``conversation.item.done``,
         ``response.output_item.done``, ``response.done`` (completed, with ``usage``). The loop runs
-        between events, as when they arrive one frame at a time.
+        between events, as when they arrive one frame at a time. ``metadata`` (what ``response.create``
+        asked for) comes back on ``response.created`` and ``response.done``.
         """
         response_id = self._new_id("resp")
         item_id = self._new_id("item")
@@ -255,6 +258,8 @@ class MemoryUpstream:
             ),
         ]
         for event in events:
+            if metadata is not None and isinstance(event.get("response"), dict):
+                event["response"]["metadata"] = dict(metadata)
             self._deliver(event)
             await asyncio.sleep(0)
         return response_id

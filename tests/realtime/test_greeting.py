@@ -49,3 +49,15 @@ def test_an_unknown_zone_or_no_profile_falls_back_to_the_default_zone() -> None:
     now = datetime(2026, 7, 1, 15, 0, tzinfo=UTC)  # 18:00 in Jerusalem (UTC+3 in summer)
     for context in (_context("Mars/Olympus_Mons"), _context(None)):
         assert "[local_time]: «18:00»" in _text(greeting_message(context, now))
+
+
+def test_a_greeting_for_a_reminder_says_it_in_the_same_answer_without_greeting_twice() -> None:
+    note = "Medication reminder rem-1 (18:00).\nNow, say to the person in Hebrew [say]: «הגיע הזמן»"
+    plain = _text(greeting_message(_context("Asia/Jerusalem"), datetime(2026, 3, 26, 16, 0, tzinfo=UTC)))
+    text = _text(
+        greeting_message(_context("Asia/Jerusalem"), datetime(2026, 3, 26, 16, 0, tzinfo=UTC), note=note)
+    )
+    assert "[part_of_day]: «evening»" in text and text.endswith(note)
+    assert "in the same answer and without greeting again" in text
+    assert "ask one short, gentle question" in plain and "ask one short" not in text
+    assert "[say]" not in plain

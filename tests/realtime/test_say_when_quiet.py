@@ -1,10 +1,15 @@
-"""A live conversation speaks a reminder only at a quiet moment, and the client never sees the prompt."""
+"""A live conversation speaks a reminder only at a quiet moment, the client never sees the prompt, and
+the outcome is that of the model's response to the request: said only when it completed with audio and
+that audio had time to play without the person cutting it off (the page's truncate)."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from companion.realtime.mirror import QUIET_SETTLE_S
+from companion.realtime.saying import PLAYBACK_MARGIN_S, RESPONSE_WITHIN_S, SAY_TAG, outcome_of
+from tests.realtime.fakes import MemoryUpstream
 from tests.realtime.session_harness import FakeClock, SessionHarness
 from tests.realtime.test_session_paths import finish_response, start_response
 
@@ -16,19 +21,113 @@ def said(upstream: object) -> list[dict[str, object]]:
     return [e for e in sent if e["type"] == "conversation.item.create" and e["item"].get("role") == "system"]
 
 
+async def asked(upstream: MemoryUpstream) -> dict[str, Any]:
+    """The request's ``response.create`` (after its hidden note): its metadata names it."""
+    await upstream.wait_sent("conversation.item.create", lambda e: e["item"].get("role") == "system")
+    create = await upstream.wait_sent("response.create")
+    metadata: dict[str, Any] = create["response"]["metadata"]
+    assert set(metadata) == {SAY_TAG}
+    return metadata
+
+
 async def test_a_quiet_conversation_speaks_at_once_and_hides_the_prompt_from_the_client() -> None:
     clock = FakeClock()
     async with SessionHarness(clock=clock) as h:
         first = await h.start()
         clock.advance(2 * QUIET_SETTLE_S)
-        assert await h.session.say_when_quiet(SAY, within_s=5.0)
-        create = await first.wait_sent(
-            "conversation.item.create", lambda e: e["item"].get("role") == "system"
-        )
-        assert create["item"]["content"][0]["text"] == SAY
-        await first.wait_sent("response.create")
-        await asyncio.sleep(0.05)  # the model's echo of the item reaches the relay
+        saying = asyncio.create_task(h.session.say_when_quiet(SAY, within_s=5.0))
+        metadata = await asked(first)
+        [create] = said(first)
+        assert create["item"]["content"][0]["text"] == SAY  # type: ignore[index]
+        assert not saying.done(), "sent is not said: it waits for the response"
+        await first.respond_audio("it is time for your tablet", metadata=metadata)
+        await h.client.until("response.done")
+        assert not saying.done(), "done is not yet heard: the tablet is still playing it"
+        clock.advance(PLAYBACK_MARGIN_S + 1.0)
+        assert await asyncio.wait_for(saying, 2.0) == "said"
         assert not any(SAY in frame for frame in h.client.frames)
+
+
+async def test_an_interrupted_answer_is_not_said() -> None:
+    clock = FakeClock()
+    async with SessionHarness(clock=clock) as h:
+        first = await h.start()
+        clock.advance(2 * QUIET_SETTLE_S)
+        saying = asyncio.create_task(h.session.say_when_quiet(SAY, within_s=5.0))
+        metadata = await asked(first)
+        response_id = start_response(first)
+        first.push(
+            {
+                "type": "response.done",
+                "response": {
+                    "id": response_id,
+                    "status": "cancelled",
+                    "status_details": {"type": "cancelled", "reason": "turn_detected"},
+                    "output": [],
+                    "metadata": metadata,
+                },
+            }
+        )
+        assert await asyncio.wait_for(saying, 2.0) == "interrupted"
+
+
+async def test_cut_off_on_the_tablet_after_the_response_ended_is_not_said() -> None:
+    clock = FakeClock()
+    async with SessionHarness(clock=clock) as h:
+        first = await h.start()
+        clock.advance(2 * QUIET_SETTLE_S)
+        saying = asyncio.create_task(h.session.say_when_quiet(SAY, within_s=5.0))
+        metadata = await asked(first)
+        await first.respond_audio("it is time for your tablet", metadata=metadata)
+        done = await h.client.until("response.done")
+        [item] = done["response"]["output"]
+        # the person speaks while it still plays: the page truncates it to what was heard
+        cut = {
+            "type": "conversation.item.truncate",
+            "item_id": item["id"],
+            "content_index": 0,
+            "audio_end_ms": 20,
+        }
+        await h.client.say(cut)
+        await first.wait_sent("conversation.item.truncate")
+        clock.advance(PLAYBACK_MARGIN_S + 1.0)
+        assert await asyncio.wait_for(saying, 2.0) == "interrupted"
+
+
+async def test_another_response_does_not_count_and_no_answer_in_time_is_not_said() -> None:
+    clock = FakeClock()
+    async with SessionHarness(clock=clock) as h:
+        first = await h.start()
+        clock.advance(2 * QUIET_SETTLE_S)
+        saying = asyncio.create_task(h.session.say_when_quiet(SAY, within_s=5.0))
+        await asked(first)
+        await first.respond_audio("an answer to something else")  # no metadata: not this request's
+        await h.client.until("response.done")
+        assert not saying.done()
+        clock.advance(RESPONSE_WITHIN_S)
+        assert await asyncio.wait_for(saying, 2.0) == "no_response"
+
+
+async def test_a_refused_request_fails_at_once() -> None:
+    clock = FakeClock()
+    async with SessionHarness(clock=clock) as h:
+        first = await h.start()
+        clock.advance(2 * QUIET_SETTLE_S)
+        saying = asyncio.create_task(h.session.say_when_quiet(SAY, within_s=5.0))
+        await asked(first)
+        create = first.sent[-1]
+        first.push(
+            {
+                "type": "error",
+                "error": {
+                    "type": "invalid_request_error",
+                    "code": "conversation_already_has_active_response",
+                    "message": "Conversation already has an active response",
+                    "event_id": create["event_id"],
+                },
+            }
+        )
+        assert await asyncio.wait_for(saying, 2.0) == "failed"
 
 
 async def test_it_waits_for_the_answer_in_progress_and_the_settle_time() -> None:
@@ -44,9 +143,12 @@ async def test_it_waits_for_the_answer_in_progress_and_the_settle_time() -> None
         finish_response(first, response_id)
         await h.client.until("response.done")
         await asyncio.sleep(0.5)
-        assert not saying.done()  # the answer has just ended: not yet
+        assert said(first) == []  # the answer has just ended: not yet
         clock.advance(QUIET_SETTLE_S)
-        assert await asyncio.wait_for(saying, 2.0)
+        metadata = await asked(first)
+        await first.respond_audio("your tablet", metadata=metadata)
+        clock.advance(PLAYBACK_MARGIN_S + 1.0)
+        assert await asyncio.wait_for(saying, 2.0) == "said"
         assert len(said(first)) == 1
 
 
@@ -61,5 +163,35 @@ async def test_it_never_speaks_over_the_person_and_gives_up_in_time() -> None:
         clock.advance(2.0)
         await asyncio.sleep(0.5)
         clock.advance(2.0)  # past within_s while the person still speaks
-        assert await asyncio.wait_for(saying, 2.0) is False
+        assert await asyncio.wait_for(saying, 2.0) == "busy"
         assert said(first) == []
+
+
+def test_the_outcome_is_read_from_the_response() -> None:
+    spoken = {"type": "message", "content": [{"type": "output_audio", "transcript": "x"}]}
+    written = {"type": "message", "content": [{"type": "output_text", "text": "x"}]}
+    call = {"type": "function_call", "name": "medication_taken", "arguments": "{}"}
+    assert outcome_of({"status": "completed", "output": [spoken]}) == "said"
+    preview = {**spoken, "content": [{"type": "audio", "transcript": "x"}]}
+    assert outcome_of({"status": "completed", "output": [preview]}) == "said"
+    assert outcome_of({"status": "completed", "output": [written]}) == "failed", "text only: not heard"
+    assert outcome_of({"status": "completed", "output": [call]}) == "failed", "a tool call instead"
+    assert outcome_of({"status": "completed", "output": []}) == "failed"
+    assert outcome_of({"status": "cancelled", "output": [spoken]}) == "interrupted"
+    assert outcome_of({"status": "incomplete", "output": [spoken]}) == "failed"
+    assert outcome_of({"status": "failed"}) == "failed"
+
+
+async def test_the_same_note_asked_twice_at_once_is_said_once() -> None:
+    """Every instance's reminder tick may ask the owner for the same reminder: one asking, one answer."""
+    clock = FakeClock()
+    async with SessionHarness(clock=clock) as h:
+        first = await h.start()
+        clock.advance(2 * QUIET_SETTLE_S)
+        one = asyncio.create_task(h.session.say_when_quiet(SAY, within_s=5.0))
+        metadata = await asked(first)
+        two = asyncio.create_task(h.session.say_when_quiet(SAY, within_s=5.0))
+        await first.respond_audio("your tablet", metadata=metadata)
+        clock.advance(PLAYBACK_MARGIN_S + 1.0)
+        assert await asyncio.wait_for(asyncio.gather(one, two), 2.0) == ["said", "said"]
+        assert len(said(first)) == 1, "asked of the model once"

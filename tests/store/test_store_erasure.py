@@ -68,6 +68,7 @@ async def populate(store: SqlStore, user: str, caregiver: str) -> None:
         state="due",
         updated_at=T0,
     )
+    await store.series_since(user, {"ser-1"}, now=T0)
     await store.sync_reminders(user, [reminder], now=T0)
     await store.add_token(
         TokenRecord(

@@ -157,10 +157,44 @@ async def test_adherence_per_label_over_a_period(reminders: _Store) -> None:
     for rid in ("a4", "v2"):
         await reminders.transition("u1", rid, ("due",), "missed", at=T0, missed_at=T0)
     await reminders.transition("u1", "v0", ("due",), "cancelled", at=T0)
+    await reminders.transition("u1", "a0", ("due",), "void", at=T0)  # never due: not counted
     got = await reminders.adherence("u1", T0 - 30 * day, T0 + day)
     assert got == [
-        AdherenceRecord("medication", "Aricept 5 mg", scheduled=5, acknowledged=3, missed=1, pending=1),
+        AdherenceRecord("medication", "Aricept 5 mg", scheduled=4, acknowledged=3, missed=1, pending=0),
         AdherenceRecord("medication", "Vitamin D", scheduled=2, acknowledged=1, missed=1, pending=0),
         AdherenceRecord("checkin", "", scheduled=2, acknowledged=1, missed=0, pending=1),
     ]
     assert await reminders.adherence("u2", T0 - 30 * day, T0 + day) == []
+
+
+async def test_series_since_keeps_the_first_moment_and_forgets_what_left_the_profile(
+    reminders: _Store,
+) -> None:
+    first, later = T0, T0 + timedelta(hours=3)
+    assert await reminders.series_since("u1", {"ser-a", "ser-b"}, now=first) == {
+        "ser-a": first,
+        "ser-b": first,
+    }
+    assert await reminders.series_since("u2", {"ser-a"}, now=later) == {"ser-a": later}, "per person"
+    # ser-b leaves the profile, ser-c joins it: ser-a keeps its first moment
+    assert await reminders.series_since("u1", {"ser-a", "ser-c"}, now=later) == {
+        "ser-a": first,
+        "ser-c": later,
+    }
+    # ser-b comes back: new from then
+    again = later + timedelta(days=1)
+    assert (await reminders.series_since("u1", {"ser-a", "ser-b"}, now=again))["ser-b"] == again
+    assert await reminders.series_since("u1", set(), now=again) == {}, "no medication: nothing known"
+    assert await reminders.series_since("u2", {"ser-a"}, now=again) == {"ser-a": later}
+
+
+async def test_series_since_has_one_first_moment_when_instances_race(reminders: _Store) -> None:
+    moments = [T0 + timedelta(seconds=i) for i in range(4)]
+    seen = await asyncio.gather(*(reminders.series_since("u1", {"ser-a"}, now=m) for m in moments))
+    assert len({answer["ser-a"] for answer in seen}) == 1
+    assert seen[0]["ser-a"] in moments
+
+
+async def test_series_since_refuses_an_unknown_user(reminders: _Store) -> None:
+    with pytest.raises(NotFound):
+        await reminders.series_since("nobody", {"ser-a"}, now=T0)

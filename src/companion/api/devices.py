@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from companion.api.deps import PrincipalDep, ServicesDep
 from companion.api.headers import NO_STORE
 from companion.api.users import UserId, care_team_only
+from companion.edge import public_base_url
 from companion.elder import paths
 from companion.services import Services
 from companion.store import DeviceRecord
@@ -44,8 +45,9 @@ class DevicesAnswer(BaseModel):
 
 
 def pairing_url(request: Request, code: str) -> str:
-    """Absolute, from the address the caregiver reached us by (so it works behind a proxy too)."""
-    return str(request.base_url).rstrip("/") + paths.PAIR + "/" + code
+    """Absolute, at the address the tablet will open (``COMPANION_PUBLIC_URL`` when set)."""
+    settings = request.app.state.services.settings
+    return public_base_url(settings, request) + paths.PAIR + "/" + code
 
 
 def device_json(device: DeviceRecord, services: Services) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from companion.auth import Principal, Role
 from companion.auth.principal import token_device_key
+from companion.edge import page_origins
 from companion.errors import CompanionError
 from companion.realtime.endings import Ending
 from companion.realtime.manager import Refusal
@@ -31,6 +32,7 @@ router = APIRouter()
 KEY_SUBPROTOCOL = "openai-insecure-api-key."
 GREET_VALUES = ("1", "true", "yes")  # ``?greet=1``: the companion speaks first (the elder's page asks)
 REALTIME_PATH = "/v1/realtime"
+REMINDER_ID_MAX = 200  # ``?reminder=<id>``: longer is no reminder id (it is only looked up, never shown)
 
 
 class StarletteChannel:
@@ -93,9 +95,7 @@ def origin_allowed(origin: str | None, host: str | None, allowed: list[str]) -> 
 @router.websocket(REALTIME_PATH)
 async def realtime(ws: WebSocket) -> None:
     services: Services = ws.app.state.services
-    if not origin_allowed(
-        ws.headers.get("origin"), ws.headers.get("host"), services.settings.allowed_origins
-    ):
+    if not origin_allowed(ws.headers.get("origin"), ws.headers.get("host"), page_origins(services.settings)):
         log.info("live session refused: origin %s not allowed", ws.headers.get("origin"))
         await ws.close(*Ending.REFUSED.close("origin not allowed").clipped())
         return
@@ -113,9 +113,15 @@ async def realtime(ws: WebSocket) -> None:
         return
     await ws.accept(subprotocol=subprotocol)
     greet = ws.query_params.get("greet", "").lower() in GREET_VALUES
+    reminder = ws.query_params.get("reminder") or None  # opened from a reminder's card: greet with it
     channel = StarletteChannel(ws)
     session = services.sessions.admit(
-        user_id, channel, device_key=_device_key(principal), greet=greet, device_id=principal.device_id
+        user_id,
+        channel,
+        device_key=_device_key(principal),
+        greet=greet,
+        device_id=principal.device_id,
+        greet_reminder=reminder[:REMINDER_ID_MAX] if reminder else None,
     )
     if isinstance(session, Refusal):
         # Accepted only to say why: no session is registered and no model connection is opened.

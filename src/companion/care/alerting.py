@@ -31,6 +31,7 @@ from datetime import datetime
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
+from companion.edge import public_base_url
 from companion.profiles.models import EmergencyContact, Severity
 
 Channel = Literal["webhook", "email"]
@@ -46,7 +47,7 @@ class AlertConfig:
 
     webhook_url: str | None = None  # only when its signing secret is configured too
     email: bool = False  # an SMTP server and a sender address are configured
-    public_url: str | None = None  # without it messages carry no acknowledgement link
+    public_url: str | None = None  # edge.public_base_url; without it messages carry no ack link
     escalation_after_s: float = 600.0
 
     @classmethod
@@ -63,7 +64,7 @@ class AlertConfig:
         return cls(
             webhook_url=settings.webhook_url if "webhook" in channels else None,
             email="email" in channels,
-            public_url=settings.public_url or None,
+            public_url=public_base_url(settings),
             escalation_after_s=float(settings.escalation_after_s),
         )
 

@@ -3,12 +3,13 @@ hands back (the person's language and zone, a tick's counts, the family's view o
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Final, Protocol
 
 from companion.care.schedule import ZoneChoice, resolve_zone
+from companion.events import SayOutcome
 from companion.languages import DEFAULT_LANGUAGE
 from companion.profiles.models import CareContext, PersonalInfo
 from companion.store._reminders import AdherenceRecord
@@ -16,13 +17,18 @@ from companion.store.base import ReminderRecord, ReminderState
 
 DEFAULT_ZONE: Final = str(PersonalInfo.model_fields["timezone"].default)
 
-SayFn = Callable[[str, str, str], Awaitable[bool]]  # (user_id, note, reminder_id) -> spoken?
-AlertFn = Callable[[str, dict[str, Any]], Awaitable[Any]]  # (user_id, alert body) -> the alert
+SayFn = Callable[[str, str, str], Awaitable[SayOutcome]]  # (user_id, note, reminder_id) -> what became of it
+# (user_id, alert body) -> the alert; a missed reminder's body names it (reminderId)
+AlertFn = Callable[[str, dict[str, Any]], Awaitable[Any]]
 ContextLoader = Callable[[str], Awaitable[CareContext]]
 Clock = Callable[[], datetime]
 
 
 class ReminderStore(Protocol):
+    async def series_since(
+        self, user_id: str, series: Collection[str], *, now: datetime
+    ) -> dict[str, datetime]: ...
+
     async def sync_reminders(
         self, user_id: str, occurrences: list[ReminderRecord], *, now: datetime
     ) -> tuple[int, int]: ...

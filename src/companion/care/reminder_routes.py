@@ -88,8 +88,8 @@ async def due_reminders(service: ReminderDep, device: DeviceDep) -> JSONResponse
 async def act_on_reminder(
     reminder_id: str, body: ReminderAction, service: ReminderDep, device: DeviceDep
 ) -> JSONResponse:
-    """A card's button: taken (acknowledged), snooze (the service's delay), talk (said in the
-    conversation the page opens; a check-in counts as answered)."""
+    """A card's button: taken (acknowledged), snooze (the service's delay), talk (the conversation the
+    page opens for it, ``?reminder=<id>``, says it in its greeting; a check-in counts as answered)."""
     user_id = device.user_id
     if body.action == "taken":
         reminder = await service.acknowledge(user_id, reminder_id, via="page")

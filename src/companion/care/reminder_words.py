@@ -15,6 +15,7 @@ from companion.languages import DEFAULT_LANGUAGE
 from companion.store.base import ReminderKind
 
 LANGUAGE_NAMES: Final = {"he": "Hebrew", "en": "English"}
+SAY_TAG: Final = "say"  # the tag of the line a note asks to be said (the offline engine's contract)
 
 _SENTENCES: Final[dict[str, dict[ReminderKind, str]]] = {
     "he": {
@@ -71,19 +72,29 @@ def sentence(kind: ReminderKind, label: str, language: str | None) -> str:
 
 
 def say_note(reminder_id: str, kind: ReminderKind, label: str, local_time: str, language: str | None) -> str:
-    """The hidden system note that has a live conversation say the reminder at its next quiet moment."""
+    """The hidden system note that has a live conversation say the reminder at its next quiet moment.
+
+    The words to say are on their own line, tagged the way the instruction builder tags data
+    (``... [say]: «<sentence>»``, guillemets taken out of the sentence): a model reads the line as
+    the sentence to say, and the offline engine says exactly that value (its documented contract)."""
     lang = _lang(language)
-    said = sentence(kind, label, lang)
+    said = sentence(kind, label, lang).replace("«", '"').replace("»", '"')
     if kind == "checkin":
-        return (
-            f"Scheduled check-in ({local_time}). Now, warmly and briefly, ask the person in "
-            f'{LANGUAGE_NAMES[lang]}: "{said}" Then listen and talk with them as usual.'
+        return "\n".join(
+            (
+                f"Scheduled check-in ({local_time}).",
+                f"Now, warmly and briefly, ask the person in {LANGUAGE_NAMES[lang]} [{SAY_TAG}]: «{said}»",
+                "Then listen and talk with them as usual.",
+            )
         )
-    return (
-        f"Medication reminder {reminder_id} ({local_time}). Now, warmly and briefly, say to the person in "
-        f'{LANGUAGE_NAMES[lang]}: "{said}" When they say they have taken it, call medication_taken with '
-        f'reminder_id "{reminder_id}". If they ask to be reminded later, call snooze_reminder. '
-        "Do not add any advice about the medication or its dose."
+    return "\n".join(
+        (
+            f"Medication reminder {reminder_id} ({local_time}).",
+            f"Now, warmly and briefly, say to the person in {LANGUAGE_NAMES[lang]} [{SAY_TAG}]: «{said}»",
+            f'When they say they have taken it, call medication_taken with reminder_id "{reminder_id}". '
+            "If they ask to be reminded later, call snooze_reminder. "
+            "Do not add any advice about the medication or its dose.",
+        )
     )
 
 

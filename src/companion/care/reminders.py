@@ -7,12 +7,31 @@ service may run on several instances and restart at any moment: it holds no time
 1. a snoozed reminder whose snooze ended is due again;
 2. a due or delivered reminder nobody confirmed ``ack_timeout_s`` after it was wanted is missed, and the
    family is told through the alerts (the same outbox and channels; one winner, so one alert);
-3. a due reminder is offered to the person's live conversation (``say``: spoken at its next quiet
-   moment, True once said). With no live conversation it stays due, and the person's page, when it is
-   open, picks it up on its next poll (``for_page``): the page's poll is the proof that it was shown.
+3. a due reminder is asked of the person's live conversation (``say``).
 
-Each ``say`` runs in its own task (a conversation may be busy for a while): tracked, bounded in number,
-and cancelled by ``close``. The person's language and time zone are read from their profile and kept a
+What the record says is what happened, never what was hoped:
+
+- **asked**: ``say`` asks the conversation (wherever it runs) to say the reminder at its next quiet
+  moment, and follows the model's response to that very request. While it is asked the record stays
+  ``due``, and this instance holds it (the page does not take it, the tick does not ask twice).
+- **said**: the response completed with audio, and the audio had time to play without the person
+  cutting it off. Only then is it ``delivered`` (``delivered_via`` ``conversation``, ``delivered_at``
+  that moment); a check-in so asked is ``acknowledged``.
+- **not said**: interrupted (the person spoke over it), failed, no response in time, or no quiet
+  moment came. It stays ``due``; the attempt is counted and it is asked again :data:`SAY_AGAIN`
+  later, at most :data:`MAX_SAY_ATTEMPTS` times. Then the conversation is not asked again: the page's
+  card is the fallback (the page shows it on its next poll, once the conversation ends), and the
+  acknowledgement timeout still makes it missed and tells the family.
+- **no conversation**: not an attempt; asked again :data:`SAY_RETRY` later, and meanwhile the page,
+  when open, picks it up on its next poll (``for_page``): the page's poll is the proof it was shown.
+
+The card's "talk to me" opens a conversation *for* a reminder: its greeting says the reminder in the
+same response (``greeting_note``), and ``greeting_said`` records the outcome as above. A reminder said
+in a conversation is not shown on the card again; one not said goes back to ``due`` and this path.
+
+Attempts are counted in memory (they bound retries; a restart starts the count afresh). Each ``say``
+runs in its own task (a conversation may be busy for a while): tracked, bounded in number, and
+cancelled by ``close``. The person's language and time zone are read from their profile and kept a
 few minutes; a profile save drops them and re-schedules today and tomorrow at once.
 """
 
@@ -20,10 +39,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 
+from companion.care.reminder_asking import GREETING_HOLD, MAX_SAY_ATTEMPTS, SAY_AGAIN, Saying
 from companion.care.reminder_records import (
     AlertFn,
     Clock,
@@ -37,9 +56,9 @@ from companion.care.reminder_records import (
 )
 from companion.care.reminder_tools import run_reminder_tool
 from companion.care.reminder_words import missed_summary, say_note
-from companion.care.schedule import day_bounds, local_date, window
+from companion.care.schedule import day_bounds, local_date, since_known, window
 from companion.errors import CompanionError, Conflict, InvalidInput, NotFound
-from companion.events import ProfileChanged, RefreshCounts
+from companion.events import ProfileChanged, RefreshCounts, SayOutcome
 from companion.store.base import ReminderRecord, ReminderState
 
 log = logging.getLogger(__name__)
@@ -56,12 +75,8 @@ ADHERENCE_DAYS: Final = 30
 SCHEDULE_SECTIONS: Final = frozenset({"profile", "safety"})  # where times, zone and language live
 _INSTANT: Final = timedelta(microseconds=1)  # makes a range's open end include its last instant
 OPEN_STATES: Final[tuple[ReminderState, ...]] = ("due", "delivered", "snoozed")
-
-
-@dataclass(slots=True)
-class _Saying:
-    tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
-    not_before: dict[str, datetime] = field(default_factory=dict)
+# What the family's day shows: every occurrence but the void ones (never due, so never theirs to see)
+SHOWN_STATES: Final[tuple[ReminderState, ...]] = (*OPEN_STATES, "acknowledged", "missed", "cancelled")
 
 
 class ReminderService:
@@ -86,7 +101,7 @@ class ReminderService:
         self.snooze_minutes = max(MIN_SNOOZE_MINUTES, round(snooze_s / 60))
         self.poll_s = poll_s  # how often the person's page asks (it is told in every answer)
         self._people: dict[str, tuple[datetime, Person]] = {}
-        self._saying = _Saying()
+        self._saying = Saying()
         self._synced_at: datetime | None = None
 
     # ---- the person --------------------------------------------------------------------------------
@@ -103,7 +118,12 @@ class ReminderService:
     # ---- the schedule ------------------------------------------------------------------------------
 
     async def sync(self, user_id: str) -> tuple[int, int]:
-        """Schedule today and tomorrow (the person's days) from the profile: ``(added, cancelled)``."""
+        """Schedule today and tomorrow (the person's days) from the profile: ``(added, cancelled)``.
+
+        Only doses due since their series (this medication at this time) was first known are written:
+        a person's first sync, a new medication or a changed time asks for nothing already past. The
+        series are recorded first, in their own transaction: a crash before the occurrences are
+        written leaves them known, and the next sync writes what is owed since then."""
         now = self._clock()
         context = await self._load(user_id)
         found = person_of(context)
@@ -111,6 +131,8 @@ class ReminderService:
         if not found.zone.valid:
             log.warning("user %s has an unknown time zone; their reminders are scheduled in UTC", user_id)
         routine = context.profile.routine if context.profile is not None else None
+        specs = window(user_id, context.safety, routine, found.zone.zone, now)
+        known = await self._store.series_since(user_id, {s.series for s in specs}, now=now)
         records = [
             ReminderRecord(
                 id=s.id,
@@ -122,7 +144,7 @@ class ReminderService:
                 state="due",
                 updated_at=now,
             )
-            for s in window(user_id, context.safety, routine, found.zone.zone, now)
+            for s in since_known(specs, known)
         ]
         return await self._store.sync_reminders(user_id, records, now=now)
 
@@ -161,7 +183,7 @@ class ReminderService:
             if await self._store.transition(woken.user_id, woken.id, ("snoozed",), "due", at=now):
                 report.woken += 1
         for overdue in await self._store.list_due(now - self.ack_timeout, states=("due", "delivered")):
-            if overdue.id not in self._saying.tasks and await self._miss(overdue, now):
+            if not self._saying.busy(overdue.id, now) and await self._miss(overdue, now):
                 report.missed += 1
         for due in await self._store.list_due(now, states=("due",)):
             if self._offer(due, now):
@@ -177,9 +199,8 @@ class ReminderService:
         try:
             person = await self.person(reminder.user_id)
             summary = missed_summary(reminder.kind, reminder.label, reminder.local_time, person.language)
-            await self._alert(
-                reminder.user_id, {"severity": "medium", "summary": summary, "rule": "reminder"}
-            )
+            body = {"severity": "medium", "summary": summary, "rule": "reminder", "reminderId": reminder.id}
+            await self._alert(reminder.user_id, body)
         except Exception as exc:
             # Back to where it was, so the next tick tries again: a missed dose must reach the family.
             log.warning(
@@ -192,12 +213,13 @@ class ReminderService:
                 reminder.user_id, reminder.id, ("missed",), reminder.state, at=now, missed_at=None
             )
             return False
+        self._saying.forget(reminder.id)
         log.info("reminder %s of user %s missed; family alerted", reminder.id, reminder.user_id)
         return True
 
     def _offer(self, reminder: ReminderRecord, now: datetime) -> bool:
         saying = self._saying
-        if reminder.id in saying.tasks or len(saying.tasks) >= MAX_SAYING:
+        if saying.busy(reminder.id, now) or reminder.id in saying.given_up or len(saying.tasks) >= MAX_SAYING:
             return False
         if now < saying.not_before.get(reminder.id, now):
             return False
@@ -209,20 +231,39 @@ class ReminderService:
     async def _say_one(self, reminder: ReminderRecord) -> None:
         person = await self.person(reminder.user_id)
         note = say_note(reminder.id, reminder.kind, reminder.label, reminder.local_time, person.language)
-        if not await self._say(reminder.user_id, note, reminder.id):
-            self._saying.not_before[reminder.id] = self._clock() + SAY_RETRY
-            return
-        self._saying.not_before.pop(reminder.id, None)
+        outcome = await self._say(reminder.user_id, note, reminder.id)
+        await self._record_said(reminder, outcome, ("due",))
+
+    async def _record_said(
+        self, reminder: ReminderRecord, outcome: SayOutcome, states: tuple[ReminderState, ...]
+    ) -> None:
+        """What asking a conversation came to: ``delivered`` only if said; else counted and asked again
+        later (or given up to the card). Only ids and the outcome are logged, never the medication."""
         at = self._clock()
+        if outcome == "no_conversation":
+            self._saying.not_before[reminder.id] = at + SAY_RETRY
+            return
+        if outcome != "said":
+            count = self._saying.not_said(reminder.id, at)
+            log.info(
+                "reminder %s of user %s not said in the conversation (%s, attempt %d of %d)%s",
+                reminder.id,
+                reminder.user_id,
+                outcome,
+                count,
+                MAX_SAY_ATTEMPTS,
+                "; left to the page" if count >= MAX_SAY_ATTEMPTS else "",
+            )
+            return
+        self._saying.forget(reminder.id)
         spoken = {"delivered_at": at, "delivered_via": "conversation"}
         if reminder.kind == "checkin":  # asked in a live conversation: the person is there, answering
             await self._store.transition(
-                reminder.user_id, reminder.id, ("due",), "acknowledged", at=at, acked_at=at, **spoken
+                reminder.user_id, reminder.id, states, "acknowledged", at=at, acked_at=at, **spoken
             )
         else:
-            await self._store.transition(
-                reminder.user_id, reminder.id, ("due",), "delivered", at=at, **spoken
-            )
+            await self._store.transition(reminder.user_id, reminder.id, states, "delivered", at=at, **spoken)
+        log.info("reminder %s of user %s said in the conversation", reminder.id, reminder.user_id)
 
     def _said(self, reminder: ReminderRecord, task: asyncio.Task[None]) -> None:
         self._saying.tasks.pop(reminder.id, None)
@@ -252,10 +293,11 @@ class ReminderService:
     # ---- the page ----------------------------------------------------------------------------------
 
     async def for_page(self, user_id: str) -> list[ReminderRecord]:
-        """What the person's open page shows now: due reminders are delivered to it by this very poll."""
+        """What the person's open page shows now: due reminders are delivered to it by this very poll;
+        one already said in a conversation is not shown again (nor one a conversation is saying)."""
         now = self._clock()
         for waiting in await self._store.list_due(now, states=("due", "snoozed"), user_id=user_id):
-            if waiting.id in self._saying.tasks:
+            if self._saying.busy(waiting.id, now):
                 continue  # a conversation is about to say it
             await self._store.transition(
                 user_id,
@@ -266,26 +308,51 @@ class ReminderService:
                 delivered_at=now,
                 delivered_via="page",
             )
-        return await self._store.list_due(now, states=("delivered",), user_id=user_id)
+        shown = await self._store.list_due(now, states=("delivered",), user_id=user_id)
+        return [r for r in shown if r.delivered_via != "conversation" and not self._saying.busy(r.id, now)]
 
     async def talk(self, user_id: str, reminder_id: str) -> ReminderRecord:
-        """The page's "talk to me": a check-in is answered; a medication is handed to the conversation
-        being opened (due again, so the next tick has it said there)."""
+        """The page's "talk to me": a check-in is answered; a medication is left as it is, for the
+        conversation the page opens for it says it in its greeting (``greeting_note``)."""
         reminder = await self._explicit(user_id, reminder_id)
-        now = self._clock()
         if reminder.kind == "checkin":
             return await self.acknowledge(user_id, reminder_id, via="page")
-        self._saying.not_before.pop(reminder.id, None)
-        await self._store.transition(
-            user_id,
-            reminder.id,
-            ("delivered", "snoozed"),
-            "due",
-            at=now,
-            delivered_at=None,
-            delivered_via=None,
-        )
-        return await self._explicit(user_id, reminder_id)
+        return reminder
+
+    async def greeting_note(self, user_id: str, reminder_id: str) -> str | None:
+        """The note a conversation opened for this reminder says right after its greeting; None when
+        it is not waiting (confirmed, missed, already said in a conversation) or is being said now.
+        From here until ``greeting_said`` it is held: neither the tick nor the page takes it."""
+        reminder = await self._store.get_reminder(user_id, reminder_id)
+        waiting = reminder is not None and reminder.state in OPEN_STATES
+        now = self._clock()
+        if reminder is None or not waiting or self._saying.busy(reminder.id, now):
+            return None
+        if reminder.state == "delivered" and reminder.delivered_via == "conversation":
+            return None
+        self._saying.greeting[reminder.id] = now + GREETING_HOLD
+        person = await self.person(user_id)
+        return say_note(reminder.id, reminder.kind, reminder.label, reminder.local_time, person.language)
+
+    async def greeting_said(self, user_id: str, reminder_id: str, outcome: SayOutcome) -> None:
+        """How the greeting that carried the reminder went: said, it is delivered in the conversation;
+        not said, it is due again (counted as an attempt), so the conversation is asked again."""
+        self._saying.greeting.pop(reminder_id, None)
+        reminder = await self._store.get_reminder(user_id, reminder_id)
+        if reminder is None:
+            return
+        await self._record_said(reminder, outcome, OPEN_STATES)
+        if outcome != "said":
+            await self._store.transition(
+                user_id,
+                reminder_id,
+                ("delivered", "snoozed"),
+                "due",
+                at=self._clock(),
+                delivered_at=None,
+                delivered_via=None,
+                snoozed_until=None,
+            )
 
     # ---- acknowledging and snoozing ----------------------------------------------------------------
 
@@ -311,6 +378,8 @@ class ReminderService:
             user_id, reminder.id, states, "acknowledged", at=now, acked_at=now, acked_via=via
         )
         after = await self._explicit(user_id, reminder.id)
+        if won:
+            self._saying.forget(reminder.id)
         if not won and after.state != "acknowledged":
             raise Conflict(f"This reminder is {after.state} and cannot be confirmed", field="reminder_id")
         return after
@@ -337,7 +406,7 @@ class ReminderService:
             user_id, reminder.id, OPEN_STATES, "snoozed", at=now, snoozed_until=until
         ):
             raise Conflict(f"This reminder is {reminder.state} and cannot be snoozed", field="reminder_id")
-        self._saying.not_before.pop(reminder.id, None)
+        self._saying.forget(reminder.id)
         return await self._explicit(user_id, reminder.id)
 
     async def _explicit(self, user_id: str, reminder_id: str) -> ReminderRecord:
@@ -384,7 +453,7 @@ class ReminderService:
         return DayView(
             day=today,
             zone=person.zone,
-            reminders=await self._store.list_of_user(user_id, start, end),
+            reminders=await self._store.list_of_user(user_id, start, end, states=SHOWN_STATES),
             adherence=await self._store.adherence(user_id, since_at, min(end, now + timedelta(seconds=1))),
             since=since,
         )
@@ -393,4 +462,13 @@ class ReminderService:
         return moment.astimezone(person.zone.zone).strftime("%H:%M")
 
 
-__all__ = ["DayView", "Person", "ReminderService", "ReminderStore", "TickReport"]
+__all__ = [
+    "GREETING_HOLD",
+    "MAX_SAY_ATTEMPTS",
+    "SAY_AGAIN",
+    "DayView",
+    "Person",
+    "ReminderService",
+    "ReminderStore",
+    "TickReport",
+]

@@ -12,6 +12,13 @@ An occurrence's id is a digest of who, what, which local day, which wall time an
 scheduling the same day again (at start, every hour, after each profile save) finds the same rows
 instead of adding new ones, on any number of instances.
 
+A series is the same without the day: "this medication at this time in this zone" (or a check-in at a
+time). A dose exists only from the moment its series does: ``since_known`` drops every occurrence due
+before its series was first seen by the schedule (the store remembers that moment), so a person created
+at 18:05, a medication added at 18:05 or an 08:00 moved to 09:00 at 10:00 asks for nothing earlier that
+day, while a dose of a series that already existed stays owed even if the service was down when it was
+due. A series that leaves the profile is forgotten: if it comes back, it is new from then.
+
 A time zone name that ``zoneinfo`` does not know (the profile's validator accepted any text before it
 checked zones) is not fatal: the day is scheduled in UTC, ``ZoneChoice.valid`` says so, and the
 caller logs it and shows it on the dashboard, because a wrong hour is better seen than silently
@@ -21,6 +28,7 @@ skipped reminders.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Final
@@ -30,6 +38,7 @@ from companion.profiles.models import Routine, Safety
 from companion.store.base import ReminderKind
 
 ID_PREFIX: Final = "rem-"
+SERIES_PREFIX: Final = "ser-"
 ID_DIGEST_CHARS: Final = 32  # 128 bits of SHA-256: no two occurrences collide in practice
 MAX_GAP_MINUTES: Final = 24 * 60  # the longest skip ever made (Samoa, 2011, skipped a whole day)
 FALLBACK_ZONE: Final = "UTC"
@@ -55,6 +64,7 @@ class ReminderSpec:
     local_time: str  # HH:MM as written in the profile (the wall time asked for)
     local_date: date
     due_at: datetime  # aware UTC; later than the wall time only across a spring-forward gap
+    series: str  # the same medication (or check-in) at the same time in the same zone, any day
 
     def __repr__(self) -> str:
         return f"ReminderSpec(id={self.id!r}, kind={self.kind!r}, due_at={self.due_at.isoformat()})"
@@ -76,6 +86,18 @@ def reminder_id(
     """The zone is part of it: after a move, 08:00 is another instant, so another occurrence."""
     key = "\x1f".join((user_id, kind, label, local_date.isoformat(), local_time, zone))
     return ID_PREFIX + hashlib.sha256(key.encode()).hexdigest()[:ID_DIGEST_CHARS]
+
+
+def series_id(user_id: str, kind: ReminderKind, label: str, local_time: str, zone: str) -> str:
+    """An occurrence's id without its day: what a dose belongs to from one day to the next."""
+    key = "\x1f".join((user_id, kind, label, local_time, zone))
+    return SERIES_PREFIX + hashlib.sha256(key.encode()).hexdigest()[:ID_DIGEST_CHARS]
+
+
+def since_known(specs: Iterable[ReminderSpec], known: Mapping[str, datetime]) -> list[ReminderSpec]:
+    """The occurrences due at or after the moment their series was first known; one of a series
+    ``known`` does not name is kept (nothing says it did not exist)."""
+    return [s for s in specs if s.series not in known or s.due_at >= known[s.series]]
 
 
 def medication_label(name: str, dosage: str) -> str:
@@ -124,9 +146,9 @@ def occurrences(
 
     def add(kind: ReminderKind, label: str, hhmm: str) -> None:
         spec_id = reminder_id(user_id, kind, label, day, hhmm, str(zone))
-        found.setdefault(
-            spec_id, ReminderSpec(spec_id, user_id, kind, label, hhmm, day, to_utc(day, hhmm, zone))
-        )
+        series = series_id(user_id, kind, label, hhmm, str(zone))
+        due_at = to_utc(day, hhmm, zone)
+        found.setdefault(spec_id, ReminderSpec(spec_id, user_id, kind, label, hhmm, day, due_at, series))
 
     for medication in safety.medications:
         label = medication_label(medication.name, medication.dosage)

@@ -25,17 +25,19 @@ from companion.errors import (
     NotFound,
     SessionNotActive,
 )
-from companion.events import RefreshCounts
+from companion.events import RefreshCounts, SayOutcome, say_outcome
 from companion.realtime.endings import Ending
 from companion.realtime.manager import SessionManager, SessionMatch
 from companion.realtime.records import ClosedSession, RefreshRecord
-from companion.realtime.session import LiveSession
+from companion.realtime.saying import FOLLOW_WITHIN_S
+from companion.realtime.session import SAY_WITHIN_S, LiveSession
 
 log = logging.getLogger(__name__)
 
 REDIS_DOWN = (RedisError, OSError)  # what reading the registry raises while Redis is away
 ROUTE_MARGIN_S: Final = 1.0  # on top of the refresh timeout: the hop to the owner and back
-SAY_TIMEOUT_S: Final = 125.0  # a reminder waits up to two minutes for a quiet moment in the conversation
+# a reminder waits for a quiet moment, then its answer is followed to its end; plus the hop
+SAY_TIMEOUT_S: Final = SAY_WITHIN_S + FOLLOW_WITHIN_S + 5.0
 
 
 def refresh_body(session_id: str, record: RefreshRecord) -> dict[str, Any]:
@@ -255,20 +257,25 @@ class SessionDirectory:
         """End a revoked tablet's conversations on every instance; how many ended."""
         return await self.close_matching(Ending.DEVICE_REVOKED, SessionMatch(device_id=device_id))
 
-    async def say_when_quiet(self, user_id: str, note: str) -> bool:
+    async def say_when_quiet(self, user_id: str, note: str) -> SayOutcome:
         """Have the person's conversation speak at its next quiet moment, wherever it runs: here first,
-        then each other holder in turn until one has said it (said once, not once per instance)."""
-        if await self.manager.say_when_quiet(user_id, note):
-            return True
+        then each other holder in turn until one has a live conversation. The owner follows the answer
+        and sends back its outcome (a string), so ``said`` means said wherever it was said, and a
+        conversation that was asked and did not say it is not asked again on another instance now."""
+        outcome = await self.manager.say_when_quiet(user_id, note)
+        if outcome != "no_conversation":
+            return outcome
         for owner in await self._holders(user_id):
             try:
-                said = await self._call(owner, "say_when_quiet", {"userId": user_id, "note": note}, say=True)
+                args = {"userId": user_id, "note": note}
+                answer = await self._call(owner, "say_when_quiet", args, say=True)
             except CompanionError as exc:
                 log.info("instance %s did not say the reminder: %s", owner, exc.message)
                 continue
-            if said is True:
-                return True
-        return False
+            outcome = say_outcome(answer)
+            if outcome != "no_conversation":
+                return outcome
+        return "no_conversation"
 
     # ---- plumbing ----------------------------------------------------------------------------------
 

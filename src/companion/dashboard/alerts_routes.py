@@ -14,6 +14,10 @@ from companion.dashboard.web import PREFIX, DashboardRoute, MemberDep, Page, Pos
 
 router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)
 
+# The rules the service itself names with a code (``care.reminders``: a missed reminder), shown in words;
+# any other rule is the model's quotation of the profile's own words, shown as it is.
+RULE_CODES = frozenset({"reminder"})
+
 
 def _who(page: Page) -> str:
     principal = page.principal
@@ -29,6 +33,7 @@ async def alerts(page: MemberDep, user_id: str) -> Response:
         person=await person_crumb(page, user_id),
         alerts=await page.services.alerts.list(user_id),
         deliveries=await page.services.alerts.deliveries_by_alert(user_id),
+        rule_codes=RULE_CODES,
         flash=page.session.pop_flash() if page.session else None,
     )
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from starlette.datastructures import FormData
 
+from companion.dashboard.family_contacts import contact_from, follow_family, follow_removal, missing_contacts
 from companion.dashboard.wizard import JSON, Draft, FieldError
 from companion.profiles.models import DEFAULT_COMPANION_GENDER, normalise_phone
 
@@ -116,7 +117,7 @@ def read_step(number: int, draft: Draft, form: FormData) -> None:
             "age": _optional(form, "personalInfo.age"),
             "dateOfBirth": _optional(form, "personalInfo.dateOfBirth"),
             "language": _get(form, "personalInfo.language") or "he",
-            "timezone": _get(form, "personalInfo.timezone") or "Asia/Jerusalem",
+            "timezone": tidy_zone(_get(form, "personalInfo.timezone")),
         }
         profile["companion"] = {
             "gender": _get(form, "companion.gender") or DEFAULT_COMPANION_GENDER.value,
@@ -131,6 +132,7 @@ def read_step(number: int, draft: Draft, form: FormData) -> None:
             "lifeStory": _get(form, "background.lifeStory"),
         }
     elif number == 3:
+        before = profile.get("familyMembers", [])
         profile["familyMembers"] = _read_rows(
             form,
             "familyMembers",
@@ -142,6 +144,8 @@ def read_step(number: int, draft: Draft, form: FormData) -> None:
                 "notes": _get(form, p + "notes"),
             },
         )
+        contacts = safety.get("emergencyContacts", [])
+        safety["emergencyContacts"] = follow_family(before, profile["familyMembers"], contacts)
     elif number == 4:
         safety["emergencyContacts"] = _read_rows(
             form,
@@ -231,8 +235,22 @@ def remove_item(draft: Draft, name: str, index: int) -> bool:
     items = _at(draft, path) if path else draft.memories if name == "memories" else None
     if items is None or not 0 <= index < len(items):
         return False
+    if name == "familyMembers":
+        safety = draft.data["safety"]
+        safety["emergencyContacts"] = follow_removal(items[index], safety.get("emergencyContacts", []))
     del items[index]
     return True
+
+
+def add_family_contact(draft: Draft, index: int) -> bool:
+    """The contacts step's "add from the family": a ticked family member not yet on the list."""
+    members = draft.data["profile"].get("familyMembers", [])
+    contacts = _at(draft, ROWS["emergencyContacts"][0])
+    for number, member in missing_contacts(members, contacts):
+        if number == index:
+            contacts.append(contact_from(member))
+            return True
+    return False
 
 
 def confirm_memory(draft: Draft, index: int) -> bool:
@@ -252,11 +270,30 @@ def known_timezones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
+@cache
+def timezone_choices() -> tuple[str, ...]:
+    """Every IANA zone the system knows, sorted: the wizard's searchable list."""
+    return tuple(sorted(known_timezones()))
+
+
+@cache
+def _zones_folded() -> dict[str, str]:
+    return {zone.casefold(): zone for zone in known_timezones()}
+
+
+def tidy_zone(value: str) -> str:
+    """``asia/jerusalem`` or ``America/New York`` -> the zone's own spelling; anything else as typed."""
+    key = re.sub(r"\s+", "_", re.sub(r"\s*/\s*", "/", value.strip()))
+    return _zones_folded().get(key.casefold(), value.strip())
+
+
 def extra_errors(number: int, draft: Draft) -> list[FieldError]:
-    """Checks the models leave to the form: the time zone must be one the system knows."""
+    """Checks the models leave to the form: a time zone is chosen, and it is one the system knows."""
     if number != 1:
         return []
     zone = str(draft.data["profile"].get("personalInfo", {}).get("timezone") or "")
+    if not zone:
+        return [FieldError("personalInfo.timezone", "missing", "Field required", {})]
     zones = known_timezones()
     if zones and zone not in zones:
         return [FieldError("personalInfo.timezone", "timezone", "unknown time zone", {})]

@@ -19,6 +19,7 @@ from companion.accounts import AccountService
 from companion.api.users import USER_ID_PATTERN
 from companion.dashboard.devices import panel as tablet_panel
 from companion.dashboard.web import PREFIX, DashboardRoute, MemberDep, Page, PostDep
+from companion.dashboard.wizard import Draft, has_unsent_changes
 from companion.errors import AlreadyExists, NotFound
 from companion.profiles.alerts import ALERT_KIND, Alert
 from companion.profiles.models import Profile
@@ -74,6 +75,11 @@ async def _summaries(page: Page, user_ids: list[str]) -> list[dict[str, Any]]:
     ]
 
 
+async def people_names(page: Page, user_ids: list[str]) -> dict[str, str]:
+    """Each person's preferred or full name (their id when no profile was saved), in one query."""
+    return {summary["id"]: summary["name"] for summary in await _summaries(page, user_ids)}
+
+
 async def _summary(page: Page, user_id: str) -> dict[str, Any]:
     [summary] = await _summaries(page, [user_id])
     return summary
@@ -110,6 +116,15 @@ async def new_person(page: PostDep) -> Response:
     return page.redirect(f"{PREFIX}/people/{user_id}/wizard")
 
 
+async def _has_draft(page: Page, user_id: str) -> bool:
+    """A wizard draft worth continuing: one that holds a change (opening the wizard, or pressing "next"
+    without changing anything, leaves a draft that is identical to the saved profile: none)."""
+    if page.session is None or user_id not in page.session.drafts:
+        return False
+    draft = await page.draft(user_id)
+    return isinstance(draft, Draft) and has_unsent_changes(draft)
+
+
 async def _person_page(page: Page, user_id: str, status: int = 200, **context: Any) -> Response:
     await page.person(user_id)
     states, memories = await page.services.profiles.all_sections(user_id)
@@ -118,7 +133,7 @@ async def _person_page(page: Page, user_id: str, status: int = 200, **context: A
         "sections": states,
         "memory_count": len(memories),
         "sessions": page.services.sessions.of_user(user_id),
-        "has_draft": page.session is not None and user_id in page.session.drafts,
+        "has_draft": await _has_draft(page, user_id),
         "tablets": await tablet_panel(page, user_id),
         "erase_error": None,
     }

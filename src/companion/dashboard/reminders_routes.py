@@ -29,6 +29,7 @@ BADGES: Final = {
     "delivered": "high",
     "snoozed": "high",
     "cancelled": "",
+    "void": "",
 }
 MARKABLE: Final = frozenset({"due", "delivered", "snoozed", "missed"})
 

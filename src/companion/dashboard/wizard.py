@@ -56,7 +56,8 @@ def empty_section(section: str) -> JSON:
     """What a section looks like before anyone saved it (the profile has no valid empty form)."""
     if section == "profile":
         return {
-            "personalInfo": {"language": "he", "timezone": "Asia/Jerusalem"},
+            # no time zone yet: the wizard suggests the caregiver's browser's own
+            "personalInfo": {"language": "he", "timezone": ""},
             "companion": dump(Companion()),
             "cognitiveMode": "standard",
             "background": dump(Background()),
@@ -202,6 +203,35 @@ def changed_sections(draft: Draft) -> dict[str, JSON]:
         if valid != draft.base[section]:
             changed[section] = valid
     return changed
+
+
+def _pruned(value: Any) -> Any:
+    """``value`` without its empty leaves (None, "", [], {}): how a half-filled form compares."""
+    if isinstance(value, dict):
+        kept = {k: _pruned(v) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if v not in (None, "", [], {})}
+    if isinstance(value, list):
+        return [_pruned(item) for item in value]
+    return value
+
+
+def _comparable(section: str, body: JSON) -> Any:
+    """A section as it would be saved, or, while it does not validate, as typed without empty fields."""
+    valid, errors = validate(section, body)
+    return valid if valid is not None and not errors else _pruned(body)
+
+
+def has_unsent_changes(draft: Draft) -> bool:
+    """Whether the draft holds anything the caregiver would lose: a section that differs from what the
+    wizard opened with (as it would be saved, so a step posted unchanged is no change), or a memory
+    added, removed or kept. A draft with none is no draft to "continue"."""
+    for section in SECTIONS:
+        opened = draft.base[section]
+        before = _comparable(section, opened if opened is not None else empty_section(section))
+        if _comparable(section, draft.data[section]) != before:
+            return True
+    added, removed = memory_changes(draft)
+    return bool(added or removed or any(m.get("confirmedAt") == "pending" for m in draft.memories))
 
 
 def memory_changes(draft: Draft) -> tuple[list[JSON], list[JSON]]:

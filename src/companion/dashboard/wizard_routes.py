@@ -12,9 +12,11 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import ValidationError
 
+from companion.dashboard.family_contacts import missing_contacts
 from companion.dashboard.forms import (
     CRISIS_PRESETS,
     ROUTINE_KEYS,
+    add_family_contact,
     add_preset,
     add_row,
     confirm_memory,
@@ -22,6 +24,7 @@ from companion.dashboard.forms import (
     extra_errors,
     read_step,
     remove_item,
+    timezone_choices,
 )
 from companion.dashboard.saving import SaveReport, reapply_mine, reload_theirs, retry_refresh, submit
 from companion.dashboard.web import PREFIX, DashboardRoute, MemberDep, Page, PostDep
@@ -49,8 +52,6 @@ from companion.profiles.models import (
 
 router = APIRouter(prefix=PREFIX + "/people/{user_id}", route_class=DashboardRoute, include_in_schema=False)
 
-TIMEZONES = ("Asia/Jerusalem", "Europe/London", "Europe/Paris", "America/New_York", "UTC")
-
 
 def _url(user_id: str, suffix: str) -> str:
     return f"{PREFIX}/people/{user_id}/{suffix}"
@@ -71,6 +72,30 @@ def _label(page: Page, path: str) -> str:
     """``familyMembers.1.phone`` -> "Family › 2 › Phone", in the page's language."""
     parts = [str(int(p) + 1) if p.isdigit() else page.t(f"field.{p}") for p in path.split(".")]
     return " › ".join(parts)
+
+
+# Fields whose stored values are codes, and where their words are (a list field: each item's).
+CODED_FIELDS = {
+    "gender": "gender.",
+    "language": "language.",
+    "cognitiveMode": "mode.",
+    "severity": "severity.",
+    "notifyFor": "severity.",
+    "type": "memtype.",
+}
+
+
+def _in_words(page: Page, path: str, value: Any) -> Any:
+    """A stored code (``female``, ``he``, ``critical``) in the page's words; any other value as it is."""
+    field = path.rsplit(".", 1)[-1]
+    if field == "voice" and path.startswith("companion."):  # a voice's name, or the service's choice
+        return str(value).capitalize() if value else page.t("voice.auto")
+    prefix = CODED_FIELDS.get(field)
+    if prefix is None or value is None or value == "":
+        return value
+    if isinstance(value, list):
+        return [page.t(prefix + str(item)) for item in value]
+    return page.t(prefix + str(value))
 
 
 def _review(page: Page, draft: Draft) -> dict[str, Any]:
@@ -103,6 +128,7 @@ def _render_step(
         "errors": messages,
         "notice": notice,
         "label": lambda path: _label(page, path),
+        "in_words": lambda path, value: _in_words(page, path, value),
         "severities": [s.value for s in Severity],
         "cognitive_modes": [m.value for m in CognitiveMode],
         "memory_types": [m.value for m in MemoryType],
@@ -111,9 +137,12 @@ def _render_step(
         ],
         "presets": CRISIS_PRESETS.get(draft.person_language, CRISIS_PRESETS["he"]),
         "routine_keys": ROUTINE_KEYS,
-        "timezones": TIMEZONES,
+        "timezones": timezone_choices(),
         "memory_form": {},
     }
+    if current.key == "contacts":
+        members = draft.data["profile"].get("familyMembers", [])
+        context["from_family"] = missing_contacts(members, draft.data["safety"].get("emergencyContacts", []))
     if current.number == LAST_STEP:
         invalid = first_invalid_step(draft)
         context.update(_review(page, draft), invalid_step=invalid[0] if invalid else None)
@@ -173,6 +202,9 @@ async def wizard_post(page: PostDep, user_id: str, number: int) -> Response:
     if kind == "preset":
         add_preset(draft, arg)
         return page.redirect(f"{here}#list-crisisTriggers")
+    if kind == "family":  # step 4: a family member ticked as an emergency contact joins the list
+        add_family_contact(draft, int(arg) if arg.isdigit() else -1)
+        return page.redirect(f"{here}#list-emergencyContacts")
     if kind == "remove":
         name, _, index = arg.rpartition(":")
         remove_item(draft, name, int(index) if index.isdigit() else -1)
@@ -240,6 +272,7 @@ async def conflict_page(page: MemberDep, user_id: str) -> Response:
         conflicts=conflicts,
         saved=(flash or {}).get("saved", []),
         label=lambda path: _label(page, path),
+        in_words=lambda path, value: _in_words(page, path, value),
     )
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from fastapi import Request, Response
 
 from companion.api.live import origin_allowed
+from companion.edge import page_origins
 from companion.errors import Forbidden, Unauthorized
 
 if TYPE_CHECKING:  # services imports the elder package
@@ -54,7 +55,7 @@ async def require_device(request: Request) -> DeviceIdentity:
 def check_same_origin(request: Request) -> None:
     """Forbidden when a browser says the request comes from another site (cross-site forgery)."""
     origin = request.headers.get("origin")
-    allowed = services_of(request).settings.allowed_origins
+    allowed = page_origins(services_of(request).settings)
     if not origin_allowed(origin, request.headers.get("host"), allowed):
         raise Forbidden("Requests from another site are not accepted here", field="origin")
 

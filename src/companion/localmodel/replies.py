@@ -15,6 +15,10 @@ Hebrew words the engine says about itself ("מנגן/מנגנת עכשיו", "א
 Before the person has said anything, the reply is a greeting: for the time of day when a system
 message carries ``[part_of_day]: «morning»`` (the relay's greeting request), else a plain hello.
 
+A system note asking to say something (``[say]: «...»``, see :mod:`companion.localmodel.notes`) is
+said by the next reply, before every rule below: after the greeting when none was said yet, else alone
+(the companion never greets twice).
+
 Rules, first match wins, on the last user text (typed, or the transcript of spoken audio):
 
 1. it contains one of the ``[crisis_phrases]`` values (the tag the instruction builder uses for crisis
@@ -40,6 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from companion.localmodel.items import item_text
+from companion.localmodel.notes import has_spoken, pending_say
 from companion.localmodel.persona import Sex, as_companion, companion_gender
 from companion.localmodel.smalltalk import greeting, part_of_day, small_talk
 from companion.localmodel.tags import tagged_values
@@ -242,12 +247,20 @@ def _ack(ctx: ReplyContext, output_item: Mapping[str, Any], hebrew: bool, me: Se
     return "סיימתי. במה עוד אפשר לעזור?" if hebrew else "Done. What else can I help with?"
 
 
+def _crisis_rule(ctx: ReplyContext, said: str, values: Mapping[str, list[str]]) -> Reply | None:
+    """``alert_family`` when ``said`` holds one of the instructions' crisis phrases (and it may be called)."""
+    phrase = crisis_phrase(said, values.get(CRISIS_KEY, []))
+    if phrase is None or not may_call(ctx, ALERT_TOOL):
+        return None
+    alert = {"severity": "critical", "what_was_asked": said[:SUMMARY_CHARS], "rule": phrase}
+    return Reply("function_call", name=ALERT_TOOL, arguments=json.dumps(alert, ensure_ascii=False))
+
+
 def _tool_rule(ctx: ReplyContext, said: str, values: Mapping[str, list[str]]) -> Reply | None:
     """The crisis rule, then the remember rule; ``None`` when neither applies or may call its tool."""
-    phrase = crisis_phrase(said, values.get(CRISIS_KEY, []))
-    if phrase is not None and may_call(ctx, ALERT_TOOL):
-        alert = {"severity": "critical", "what_was_asked": said[:SUMMARY_CHARS], "rule": phrase}
-        return Reply("function_call", name=ALERT_TOOL, arguments=json.dumps(alert, ensure_ascii=False))
+    urgent = _crisis_rule(ctx, said, values)
+    if urgent is not None:
+        return urgent
     fact = remembered_text(said)
     if fact and may_call(ctx, REMEMBER_TOOL):
         memory = {"type": "preference", "text": fact, "importance": 3}
@@ -287,22 +300,36 @@ def _stop_music(ctx: ReplyContext, hebrew: bool) -> Reply:
     )
 
 
+def _hello(ctx: ReplyContext, values: Mapping[str, list[str]], name: str, hebrew: bool) -> str:
+    when = part_of_day(ctx.items, values)
+    if when is not None:
+        return greeting(when, name, hebrew)
+    if hebrew:
+        return f"שלום {name}! מה שלומך היום?" if name else "שלום! מה שלומך היום?"
+    return f"Hello {name}! How are you feeling today?" if name else "Hello! How are you today?"
+
+
 def plan_reply(ctx: ReplyContext) -> Reply:
     """The next reply, by fixed rules (see the module docstring for why)."""
     values = tagged_values(ctx.instructions)
     hebrew = is_hebrew(ctx.instructions)
     names = values.get("preferred_name", [])
     name = names[0] if names else ""
-    if not any(i.get("type") == "message" and i.get("role") == "user" for i in ctx.items):
-        when = part_of_day(ctx.items, values)
-        if when is not None:
-            return Reply("text", greeting(when, name, hebrew))
-        if hebrew:
-            return Reply("text", f"שלום {name}! מה שלומך היום?" if name else "שלום! מה שלומך היום?")
-        return Reply(
-            "text", f"Hello {name}! How are you feeling today?" if name else "Hello! How are you today?"
-        )
+    note = pending_say(ctx.items)
     last = _last_turn(ctx.items)
+    if note is not None and last is not None and last.get("role") == "user":
+        # The person spoke after the note was sent: a crisis in their words comes before any note
+        # (the note's asking then fails, and the relay asks again later).
+        urgent = _crisis_rule(ctx, item_text(last).strip(), values)
+        if urgent is not None:
+            return urgent
+    if note is not None and has_spoken(ctx.items):
+        return Reply("text", note)
+    if not any(i.get("type") == "message" and i.get("role") == "user" for i in ctx.items):
+        hello = _hello(ctx, values, name, hebrew)
+        return Reply("text", hello if note is None else f"{hello} {note}")
+    if note is not None:
+        return Reply("text", note)
     if last is not None and last.get("type") == "function_call_output":
         return Reply("text", _ack(ctx, last, hebrew, companion_gender(values)))
     if last is None or last.get("role") != "user":

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 ALERT_KIND = "alert"
 UPDATE_TRIES: Final = 5  # an alert is changed by a few hands at most (a link, the dashboard, escalation)
 AckVia = Literal["link", "dashboard", "api"]
+ResolvedReason = Literal["never_due"]
 
 
 class Alert(Model):
@@ -50,10 +51,13 @@ class Alert(Model):
     summary: Annotated[str, StringConstraints(max_length=MEDIUM_TEXT)]
     rule: Annotated[str, StringConstraints(max_length=MEDIUM_TEXT)] = ""
     session_id: str | None = None
+    reminder_id: str | None = None  # the missed reminder this alert is about (rule "reminder")
     created_at: datetime
     resolved: bool = False
     resolved_at: datetime | None = None
     resolved_by: str | None = None
+    # Why it was closed when no person closed it: "never_due" (the dose it named was never due)
+    resolved_reason: ResolvedReason | None = None
     # "I have seen it": from a message's link, the dashboard or the API; stops escalation
     acknowledged_at: datetime | None = None
     acknowledged_by: str | None = None
@@ -78,6 +82,7 @@ class AlertInput(Model):
     severity: Severity = Severity.HIGH
     summary: Annotated[str, StringConstraints(min_length=1, max_length=MEDIUM_TEXT)]
     rule: Annotated[str, StringConstraints(max_length=MEDIUM_TEXT)] = ""
+    reminder_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +202,7 @@ class AlertService:
             summary=data.summary,
             rule=data.rule,
             session_id=session_id,
+            reminder_id=data.reminder_id,
             created_at=now,
             stage_at=now,
         )

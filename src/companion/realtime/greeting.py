@@ -42,17 +42,27 @@ def zone_of(context: CareContext) -> ZoneInfo:
         return ZoneInfo(DEFAULT_TIMEZONE)
 
 
-def greeting_message(context: CareContext, now: datetime) -> dict[str, Any]:
+def greeting_message(context: CareContext, now: datetime, *, note: str | None = None) -> dict[str, Any]:
     """A system message item: the local time, tagged the way the instruction builder tags data lines
-    (``[key]: «value»``), and what to do with it. ``now`` must be aware."""
+    (``[key]: «value»``), and what to do with it. ``now`` must be aware.
+
+    ``note`` (a reminder's note, when the page opened the conversation for it) is said in the same
+    answer right after the greeting: one greeting, then the reminder, in one response."""
     local = now.astimezone(zone_of(context))
-    text = "\n".join(
-        (
-            "The conversation has just started; the person has not spoken yet.",
-            f"Local time where the person lives [local_time]: «{local:%H:%M}»",
-            f"Part of the day [part_of_day]: «{part_of_day(local.hour)}»",
+    lines = [
+        "The conversation has just started; the person has not spoken yet.",
+        f"Local time where the person lives [local_time]: «{local:%H:%M}»",
+        f"Part of the day [part_of_day]: «{part_of_day(local.hour)}»",
+    ]
+    if note is None:
+        lines.append(
             "Speak first: greet the person warmly by name for this time of day, in their language, "
-            "and ask one short, gentle question.",
+            "and ask one short, gentle question."
         )
-    )
-    return protocol.system_message_item(text)
+    else:
+        lines += [
+            "Speak first: greet the person warmly by name for this time of day, in their language, in "
+            "one short sentence. Then, in the same answer and without greeting again:",
+            note,
+        ]
+    return protocol.system_message_item("\n".join(lines))

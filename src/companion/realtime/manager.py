@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from companion.errors import CompanionError, NotFound, SessionNotActive
-from companion.events import ProfileChanged, RefreshCounts
+from companion.events import ProfileChanged, RefreshCounts, SayOutcome
 from companion.realtime.endings import Ending
 from companion.realtime.metrics import Metrics
 from companion.realtime.records import ClosedSession
+from companion.realtime.saying import GreetingNotes
 from companion.realtime.session import (
     ENDED,
     Builder,
@@ -121,11 +122,20 @@ class SessionManager:
         # Live sessions other instances hold, per person and per device key, as of their last heartbeat:
         # the limits count them too, so that a person's limit holds across the cluster.
         self.elsewhere = Load()
+        # What a greeting says when the page opens a conversation for a reminder (the reminders, wired
+        # in app.py; None: such a conversation greets as any other).
+        self.greeting_notes: GreetingNotes | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------------------
 
     def open(
-        self, user_id: str, client: ClientChannel, *, greet: bool = False, device_id: str | None = None
+        self,
+        user_id: str,
+        client: ClientChannel,
+        *,
+        greet: bool = False,
+        device_id: str | None = None,
+        greet_reminder: str | None = None,
     ) -> LiveSession:
         session = LiveSession(
             user_id=user_id,
@@ -137,6 +147,8 @@ class SessionManager:
             config=self._config,
             on_refresh=self._observe_refresh,
             greet=greet,
+            greet_reminder=greet_reminder if greet else None,
+            notes=self.greeting_notes,
             device_id=device_id,
         )
         self._live[session.id] = session
@@ -157,6 +169,7 @@ class SessionManager:
         device_key: str | None,
         greet: bool = False,
         device_id: str | None = None,
+        greet_reminder: str | None = None,
     ) -> LiveSession | Refusal:
         """Open a session unless the person or the device is at its limit. Counting and registering are
         one synchronous step (no ``await`` between them), so simultaneous connections cannot overshoot.
@@ -165,7 +178,7 @@ class SessionManager:
         if refusal is not None:
             self.metrics.sessions_total.labels(outcome="refused_limit").inc()
             return refusal
-        session = self.open(user_id, client, greet=greet, device_id=device_id)
+        session = self.open(user_id, client, greet=greet, device_id=device_id, greet_reminder=greet_reminder)
         if device_key is not None:
             self._device_keys[session.id] = device_key
         return session
@@ -275,12 +288,12 @@ class SessionManager:
         """The live sessions a paired tablet has open (the family's device list counts them)."""
         return [s for s in self._live.values() if s.device_id == device_id]
 
-    async def say_when_quiet(self, user_id: str, instruction: str) -> bool:
-        """Have the person's live conversation (the newest, if several) speak at its next quiet moment;
-        False when none is live or it stayed busy (a reminder then goes to the page)."""
+    async def say_when_quiet(self, user_id: str, instruction: str) -> SayOutcome:
+        """Have the person's live conversation (the newest, if several) speak at its next quiet moment,
+        and follow its answer: ``said`` only when it was spoken (see :mod:`companion.realtime.saying`)."""
         sessions = [s for s in self.of_user(user_id) if s.status in (Status.ACTIVE, Status.RECONNECTING)]
         if not sessions:
-            return False
+            return "no_conversation"
         newest = max(sessions, key=lambda s: s.started_at)
         return await newest.say_when_quiet(instruction)
 

@@ -20,7 +20,6 @@ that looks alive and relays nothing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -30,11 +29,11 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from companion.errors import CompanionError, SessionNotActive, UpstreamLost
+from companion.events import SayOutcome
 from companion.profiles.models import CareContext, Music
 from companion.prompt import Instructions
 from companion.realtime import protocol
 from companion.realtime.endings import ClientErrorCode, Ending
-from companion.realtime.greeting import greeting_message
 from companion.realtime.links import ClientLink, Flag, UpstreamLink
 from companion.realtime.metrics import Metrics
 from companion.realtime.mirror import ConversationMirror
@@ -67,12 +66,14 @@ from companion.realtime.records import (
     ToolsFor,
     UserPreparer,
 )
-from companion.realtime.switching import Switching
+from companion.realtime.saying import GreetingNotes, SayRequests
+from companion.realtime.speaking import SAY_WITHIN_S, Speaking
 from companion.realtime.tools import ToolCall, ToolRuntime
 from companion.realtime.upstream import Connector
 
 __all__ = [  # the session's plain types live in records.py; importers may take them from here
     "ENDED",
+    "SAY_WITHIN_S",
     "Builder",
     "ClientChannel",
     "ConnectionRecord",
@@ -91,8 +92,6 @@ __all__ = [  # the session's plain types live in records.py; importers may take 
 
 log = logging.getLogger(__name__)
 
-SAY_WITHIN_S: Final = 120.0  # a reminder waits this long for a quiet moment, then the page is tried
-SAY_POLL_S: Final = 0.2  # how often it looks for one
 FAILED_MESSAGE: Final = "The relay failed; please reconnect"
 FLUSH_TIMEOUT_S: Final = 2.0  # at the end, the client gets what is queued (an explaining error) this long
 
@@ -106,12 +105,13 @@ class _Answer:
     link: UpstreamLink
 
 
-class LiveSession(Switching):
+class LiveSession(Speaking):
     # Slots, not a dict: past 30 attributes an instance's dict stops sharing its keys (~1.2 KB more).
     __slots__ = (
         "_active",
         "_answering",
         "_answers",
+        "_asks",
         "_client",
         "_clock",
         "_closed",
@@ -122,6 +122,7 @@ class LiveSession(Switching):
         "_greeting",
         "_idle",
         "_metrics",
+        "_notes",
         "_on_refresh",
         "_opened",
         "_pending_prepare",
@@ -130,6 +131,7 @@ class LiveSession(Switching):
         "_prepared",
         "_reader_failures",
         "_refresh_lock",
+        "_saying_now",
         "_tasks",
         "_tools",
         "_tools_sent",
@@ -137,6 +139,7 @@ class LiveSession(Switching):
         "connections",
         "device_id",
         "greet",
+        "greet_reminder",
         "held",
         "id",
         "instructions",
@@ -166,12 +169,18 @@ class LiveSession(Switching):
         metrics: Metrics | None = None,
         on_refresh: RefreshObserver | None = None,
         greet: bool = False,
+        greet_reminder: str | None = None,
+        notes: GreetingNotes | None = None,
         device_id: str | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.id = "sess-" + uuid.uuid4().hex[:16]
         self.device_id = device_id  # the paired tablet it was opened from, so revoking it can end it
         self.greet = greet  # speak first once started (the elder's page asks for it)
+        self.greet_reminder = greet_reminder  # a reminder the greeting also says (the card's "talk")
+        self._notes = notes
+        self._asks = SayRequests()  # things asked of the model to say, awaiting their response.done
+        self._saying_now: dict[str, asyncio.Future[SayOutcome]] = {}
         self.user_id = user_id
         self.status = Status.STARTING
         self.started_at = datetime.now(UTC)
@@ -219,6 +228,7 @@ class LiveSession(Switching):
         return {
             "id": self.id,
             "userId": self.user_id,
+            "deviceId": self.device_id,
             "status": self.status.value,
             "startedAt": self.started_at.isoformat(),
             "closedAt": self.closed_at.isoformat() if self.closed_at else None,
@@ -295,34 +305,6 @@ class LiveSession(Switching):
         if self.greet and greeting is not None:
             await self._greet(greeting)
         return True
-
-    async def _greet(self, context: CareContext) -> None:
-        """Ask the model to speak first, with the person's local time to greet by."""
-        item = greeting_message(context, datetime.now(UTC))
-        with contextlib.suppress(UpstreamLost, SessionNotActive):
-            await self.send_upstream(
-                protocol.conversation_item_create(item, event_id=protocol.new_event_id())
-            )
-            await self.send_upstream(protocol.response_create(protocol.new_event_id()))
-
-    async def say_when_quiet(self, instruction: str, *, within_s: float = SAY_WITHIN_S) -> bool:
-        """At the next quiet moment (nobody speaking, no answer being made), have the model speak:
-        ``instruction`` goes in as a system message the client never sees, then ``response.create``.
-        True once sent; False if the conversation ended or stayed busy for ``within_s``."""
-        deadline = self._clock() + within_s
-        while self.status not in ENDED and self._clock() < deadline:
-            link = self.link
-            quiet = self.mirror.quiet(self._clock()) and self._answering == 0
-            if self.status is Status.ACTIVE and link is not None and quiet:
-                item = protocol.system_message_item(instruction, item_id=self.policy.hidden_item_id("say"))
-                try:
-                    await link.send(protocol.conversation_item_create(item, event_id=protocol.new_event_id()))
-                    await link.send(protocol.response_create(protocol.new_event_id()))
-                except UpstreamLost:
-                    continue  # the connection is being replaced: try again on the next one
-                return True
-            await asyncio.sleep(SAY_POLL_S)
-        return False
 
     async def close(self, ending: Ending = Ending.NORMAL, reason: str | None = None) -> None:
         """Close both sides (the model first: no paid session is left open). A second caller waits for
@@ -402,6 +384,7 @@ class LiveSession(Switching):
                 )
             return
         self.mirror.observe(event, self._clock())
+        self._asks.observe(event, self._clock())
         kind = event.get("type")
         if kind == "response.created":
             self._idle.clear()
@@ -491,6 +474,7 @@ class LiveSession(Switching):
             items = self.link.items if self.link is not None else ()
             for decision in self.policy.from_client(text, items_on_link=items):
                 if isinstance(decision, ToModel):
+                    self._asks.observe_client(decision.event)  # a truncate: a reminder was cut off
                     await self._to_model(decision)
                 elif isinstance(decision, ToClient):
                     self._client.offer(decision.event)

@@ -32,6 +32,7 @@ from companion.store.schema import (
     documents,
     notification_jobs,
     pairing_codes,
+    reminder_series,
     reminders,
     users,
 )
@@ -46,8 +47,9 @@ class SqlErasure(SqlBase):
 
     async def erase_user(self, user_id: str, *, actor: str) -> ErasureCounts:
         """Delete the person's documents (profile, memories, alerts), devices with their client secrets,
-        pairing codes, device tokens, reminders, notification jobs with their attempts, acknowledgement
-        links, assignments, change log rows and the ``users`` row. NotFound when none of it existed."""
+        pairing codes, device tokens, reminders with their series, notification jobs with their
+        attempts, acknowledgement links, assignments, change log rows and the ``users`` row. NotFound
+        when none of it existed."""
         async with self._tx() as conn:
             if not await _person_exists(conn, user_id):
                 raise NotFound(f"user {user_id!r} not found", field="user_id")
@@ -67,6 +69,7 @@ class SqlErasure(SqlBase):
                     conn, delete(caregiver_assignments).where(caregiver_assignments.c.user_id == user_id)
                 ),
             )
+            await _count(conn, delete(reminder_series).where(reminder_series.c.user_id == user_id))
             await _count(conn, delete(alert_acks).where(alert_acks.c.user_id == user_id))
             await _count(conn, delete(pairing_codes).where(pairing_codes.c.user_id == user_id))
             await _count(conn, delete(change_log).where(change_log.c.user_id == user_id))

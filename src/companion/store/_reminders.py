@@ -5,6 +5,12 @@ says whether this caller won, so a page button, the model's tool and the service
 reminder (on any number of instances) have exactly one winner, and only the winner acts on it (says it,
 notifies the family).
 
+A dose exists only from the moment its series (a medication at a time in a zone) does: ``series_since``
+records when the schedule first saw each series, and the schedule creates nothing due before it (see
+``care.schedule``). ``void`` marks an occurrence that was never due (written before that rule, by a
+schedule that filled a person's first day with doses from before they existed; migration 0006): it is
+not shown and not counted.
+
 A reminder's "time" is when it is (again) wanted: ``snoozed_until`` once it was snoozed, else
 ``due_at``. Listing due or overdue reminders compares that time, so a snoozed reminder counts its
 acknowledgement timeout from the end of the snooze.
@@ -13,24 +19,26 @@ acknowledgement timeout from the end of the snooze.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, and_, case, func, select, update
+from sqlalchemy import ColumnElement, and_, case, delete, func, select, update
 
 from companion.errors import InvalidInput, NotFound
 from companion.store._accounts import _user_exists
 from companion.store._engine import SqlBase, check_aware, check_key
 from companion.store.base import ReminderKind, ReminderRecord, ReminderState
-from companion.store.schema import ID_MAX, LABEL_MAX, reminders
+from companion.store.schema import ID_MAX, LABEL_MAX, reminder_series, reminders
 
 _rem = reminders.c
+_ser = reminder_series.c
 
 REMINDER_STATES: Final[frozenset[str]] = frozenset(
-    {"due", "delivered", "acknowledged", "snoozed", "missed", "cancelled"}
+    {"due", "delivered", "acknowledged", "snoozed", "missed", "cancelled", "void"}
 )
+NOT_COUNTED: Final = ("cancelled", "void")  # not wanted any more, or never due: no part of adherence
 # What a transition may set besides the state (and updated_at, always set).
 TRANSITION_FIELDS: Final = frozenset(
     {"delivered_at", "delivered_via", "acked_at", "acked_via", "snoozed_until", "missed_at"}
@@ -44,7 +52,7 @@ class AdherenceRecord:
 
     kind: ReminderKind
     label: str
-    scheduled: int  # occurrences whose time came (cancelled ones are not counted)
+    scheduled: int  # occurrences whose time came (cancelled and void ones are not counted)
     acknowledged: int
     missed: int
     pending: int  # due, delivered or snoozed: not yet decided
@@ -56,6 +64,30 @@ def wanted_at() -> ColumnElement[Any]:
 
 
 class SqlReminders(SqlBase):
+    async def series_since(
+        self, user_id: str, series: Collection[str], *, now: datetime
+    ) -> dict[str, datetime]:
+        """When each of ``series`` was first seen: ``now`` for a new one, else the moment recorded
+        then (by this instance or another: the first writer wins). The person's series not named
+        are forgotten: a medication (or a time) removed and later added again is new from then."""
+        check_key("user_id", user_id, ID_MAX)
+        check_aware(now)
+        for name in series:
+            check_key("series", name, ID_MAX)
+        async with self._tx() as conn:
+            if not await _user_exists(conn, user_id):
+                raise NotFound(f"user {user_id!r} does not exist", field="user_id")
+            gone = [_ser.user_id == user_id]
+            if series:
+                gone.append(_ser.series.not_in(list(series)))
+            await conn.execute(delete(reminder_series).where(*gone))
+            for name in sorted(series):  # one order on every instance: two racing inserts cannot deadlock
+                await conn.execute(
+                    self._insert_ignore(reminder_series).values(user_id=user_id, series=name, known_since=now)
+                )
+            rows = await conn.execute(select(_ser.series, _ser.known_since).where(_ser.user_id == user_id))
+            return {row.series: row.known_since for row in rows}
+
     async def sync_reminders(
         self, user_id: str, occurrences: Sequence[ReminderRecord], *, now: datetime
     ) -> tuple[int, int]:
@@ -177,8 +209,8 @@ class SqlReminders(SqlBase):
     async def adherence(
         self, user_id: str, since: datetime, until: datetime
     ) -> builtins.list[AdherenceRecord]:
-        """Per reminder label, how the occurrences due in ``[since, until)`` went (cancelled ones left
-        out); medications first, then by label."""
+        """Per reminder label, how the occurrences due in ``[since, until)`` went (cancelled and void
+        ones left out: only doses that were due count); medications first, then by label."""
         check_aware(since, until)
 
         def count(*states: str) -> Any:
@@ -198,7 +230,7 @@ class SqlReminders(SqlBase):
                     _rem.user_id == user_id,
                     _rem.due_at >= since,
                     _rem.due_at < until,
-                    _rem.state != "cancelled",
+                    _rem.state.not_in(NOT_COUNTED),
                 )
             )
             .group_by(_rem.kind, _rem.label)

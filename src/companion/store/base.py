@@ -340,7 +340,8 @@ class AckRecord:
 
 
 ReminderKind = Literal["medication", "checkin"]
-ReminderState = Literal["due", "delivered", "acknowledged", "snoozed", "missed", "cancelled"]
+# void: never due (its time came before its medication, or its person, existed); see migration 0006
+ReminderState = Literal["due", "delivered", "acknowledged", "snoozed", "missed", "cancelled", "void"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -253,6 +253,17 @@ reminders = Table(
     Index("ix_reminders_state", "state", "due_at"),
 )
 
+# When each series of a person's reminders (a medication at a time in a zone, or a check-in) was first
+# seen by the schedule (migration 0006): no occurrence due before that moment is ever created. The
+# series is a digest (``care.schedule.series_id``), so this table names no medication.
+reminder_series = Table(
+    "reminder_series",
+    metadata,
+    Column("user_id", String(ID_MAX), ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True),
+    Column("series", String(ID_MAX), primary_key=True),
+    Column("known_since", UtcDateTime, nullable=False),
+)
+
 # ---- several instances and accountable credentials (migration 0004) ----------------------------------
 
 # One row per saved document change, written in the save's own transaction; other instances read it
@@ -283,6 +294,7 @@ audit_log = Table(
 ALL_TABLES = (
     audit_log,
     change_log,
+    reminder_series,
     reminders,
     alert_acks,
     delivery_attempts,

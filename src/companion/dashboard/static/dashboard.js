@@ -42,8 +42,23 @@
     }, every);
   }
 
+  // An empty time zone (a new person) is filled with this browser's own, when the list knows it.
+  function suggestZone() {
+    var input = document.getElementById("f-personalInfo-timezone");
+    var list = document.getElementById("timezones");
+    if (!input || !list || input.value) { return; }
+    var zone = "";
+    try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { return; }
+    var known = Array.prototype.some.call(list.options, function (option) { return option.value === zone; });
+    if (!known) { return; }
+    input.value = zone;
+    var note = document.getElementById("timezone-suggested");
+    if (note) { note.hidden = false; }
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     localTimes(document);
+    suggestZone();
     document.addEventListener("keydown", chipEnter);
     document.querySelectorAll("[data-poll]").forEach(poll);
     var summary = document.getElementById("error-summary");

@@ -26,8 +26,11 @@ const music = new MusicPlayer(
   new URL(SILENCE_FILE, new URL(config.staticBase, location.href)).href,
 );
 
-// Reminders ring on the page while no conversation is live; "talk to me" opens one (in the click).
-const reminders = new Reminders({ onTalk: () => talking || startConversation() });
+// Reminders ring on the page while no conversation is live; "talk to me" opens one (in the click),
+// whose greeting says a medication's reminder (a check-in is answered by the press itself).
+const reminders = new Reminders({
+  onTalk: (reminder) => talking || startConversation(reminder && reminder.kind !== "checkin" ? reminder.id : null),
+});
 
 function registerServiceWorker() {
   if (!("serviceWorker" in navigator) || !window.isSecureContext) return;
@@ -74,7 +77,7 @@ function fail(detailKey) {
  * resumed here and the music element is unlocked here, because Safari (iPad) honours those only
  * within a user gesture.
  */
-function startConversation() {
+function startConversation(reminderId = null) {
   if (!audioSupported()) {
     fail("error.audio");
     return;
@@ -125,7 +128,7 @@ function startConversation() {
   // the greeting.
   const audioReady = Promise.all([speaker.start(), mic.start((pcm) => convo.sendAudio(pcm))]);
   convo.setPhase("connecting");
-  link.start();
+  link.start(reminderId);
   awaitAudio(convo, audioReady, speaker, mic);
 }
 

@@ -16,15 +16,19 @@ const MAX_POLICY_CLOSES = 2; // revoked: one more try learns it (401); twice in 
 const MAX_FAILED_DIALS = 5; // sockets in a row that never reached session.created: refused, not a blip
 const UNREACHABLE_GIVE_UP_MS = 180000; // a restart takes seconds and a network blip a minute or two
 const GREET_PARAM = "greet"; // the relay speaks first in a session opened with greet=1
+const REMINDER_PARAM = "reminder"; // ...and says this reminder right after its greeting
 
 /**
  * The WebSocket address for a session: the `realtimeUrl` the session answer names (relative to this
- * page, or `fallback` from the page config when the answer has none), on ws/wss, with greet=1.
+ * page, or `fallback` from the page config when the answer has none), on ws/wss, with greet=1, and
+ * the reminder the greeting says when the conversation was opened from a reminder's card.
  */
-export function realtimeSocketUrl(realtimeUrl, fallback, base = location.href) {
+export function realtimeSocketUrl(realtimeUrl, fallback, base = location.href, reminderId = null) {
   const url = new URL(typeof realtimeUrl === "string" && realtimeUrl ? realtimeUrl : fallback, base);
   url.protocol = url.protocol === "https:" || url.protocol === "wss:" ? "wss:" : "ws:";
   url.searchParams.set(GREET_PARAM, "1");
+  if (reminderId) url.searchParams.set(REMINDER_PARAM, reminderId);
+  else url.searchParams.delete(REMINDER_PARAM);
   url.hash = "";
   return url.href;
 }
@@ -84,6 +88,7 @@ export class Connection {
     this.policyCloses = 0;
     this.timer = null;
     this.generation = 0;
+    this.reminderId = null;
     this.onOnline = () => {
       if (this.wanted && this.timer !== null) this.retryNow();
     };
@@ -93,7 +98,9 @@ export class Connection {
     return this.live && this.socket !== null && this.socket.readyState === WebSocket.OPEN;
   }
 
-  start() {
+  /** reminderId: the conversation was opened for it; only its first session's greeting says it. */
+  start(reminderId = null) {
+    this.reminderId = reminderId;
     this.wanted = true;
     this.attempt = 0;
     this.policyCloses = 0;
@@ -192,7 +199,8 @@ export class Connection {
     try {
       const body = await response.json();
       if (!this.wanted || generation !== this.generation) return;
-      socket = dial(realtimeSocketUrl(body.realtimeUrl, this.realtimePath), body.clientSecret);
+      const url = realtimeSocketUrl(body.realtimeUrl, this.realtimePath, location.href, this.reminderId);
+      socket = dial(url, body.clientSecret);
     } catch {
       this.scheduleRetry();
       return;
@@ -212,6 +220,7 @@ export class Connection {
       }
       if (event && event.type === "session.created") {
         this.live = true;
+        this.reminderId = null; // said (or not) by this session's greeting; a reconnection just greets
         this.attempt = 0;
         this.policyCloses = 0;
         this.budget.reset();

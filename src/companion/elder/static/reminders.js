@@ -1,7 +1,9 @@
 // Reminders on the elder's page while no conversation is live: asks the service every pollSeconds,
 // rings and shows one big card for the oldest reminder, with three buttons: taken, remind me later,
 // talk to me. Asking is what delivers a reminder to the page, so the page asks only while it can show
-// it (not during a conversation, where the companion says it instead). Text is set with textContent.
+// it (not during a conversation, where the companion says it instead). "Talk to me" opens a conversation
+// for the reminder: its greeting says it, and once said the card does not come back (the service stops
+// listing it). Text is set with textContent.
 
 const DEFAULT_URL = "/app/reminders";
 const FIRST_POLL_MS = 300; // soon after the page opens: a reminder may already be waiting
@@ -140,7 +142,7 @@ export class Reminders {
     if (!reminder) return;
     this.debug.actions.push([reminder.id, action]);
     this.hide();
-    if (action === "talk") this.onTalk();
+    if (action === "talk") this.onTalk(reminder); // the conversation's greeting says it
     fetch(this.url + "/" + encodeURIComponent(reminder.id), {
       method: "POST",
       credentials: "same-origin",
