@@ -76,6 +76,7 @@ UNIT_PATHS: Sequence[str] = (
     "test_gcpolicy.py",
     "test_settings.py",
 )
+ORDER = ("browser", "cluster", "integration", "unit")  # the order tests are handed to the workers
 BROWSER_WORDS = ("playwright", "page_driver")  # a module that drives Chromium names one of these
 SERVICE_FIXTURES = frozenset({"postgres_url", "postgres_databases", "redis_url", "own_redis"})
 TESTS = Path(__file__).resolve().parent
@@ -112,6 +113,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if kind == "browser":
             # a module-scoped browser and service: the module's tests share one worker, built once
             item.add_marker(pytest.mark.xdist_group(path.relative_to(TESTS).as_posix()))
+    # The slowest kinds first, so that the workers start them at once and the many short tests fill in
+    # around them; a long test handed out last would leave one worker running it alone at the end.
+    # (A stable sort: within a kind, the order of the files and of their tests stays as written.)
+    items.sort(key=lambda item: ORDER.index(next(m.name for m in item.iter_markers() if m.name in KINDS)))
 
 
 def _run(coro: Coroutine[Any, Any, None]) -> None:
