@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-SCENARIOS = ("build", "resume", "memory", "bulk", "refresh", "save_to_confirmed", "relay", "cluster")
+SCENARIOS = (
+    "build",
+    "resume",
+    "memory",
+    "bulk",
+    "refresh",
+    "save_to_confirmed",
+    "relay",
+    "cluster",
+    "signins",
+)
 # Keys of the results file: the scenarios, and bulk once more for a --postgres run (both are reported).
 RESULT_KEYS = (*SCENARIOS, "bulk_postgresql")
 
@@ -26,6 +36,7 @@ class BenchConfig:
     relay_window_s: float
     resume_runs: int  # conversations that each cross an expiry and a drop (in-process, on loopback)
     cluster_samples: int  # saves of each kind (another instance, the same instance) in the cluster run
+    signin_burst: int = 16  # wrong dashboard sign-ins posted at once (the burst)
     warmup: int = 5  # untimed operations before each timed series
 
     def pool_size(self, only: frozenset[str]) -> int:
@@ -96,6 +107,7 @@ SMOKE = replace(
     relay_window_s=0.6,
     resume_runs=2,
     cluster_samples=3,
+    signin_burst=2,
     warmup=1,
 )
 

@@ -54,7 +54,8 @@ def hebrew(length: int, tag: str) -> str:
 
 FALLBACK_TEXT = 80  # a string the schema does not bound (none today) gets this length
 FALLBACK_ITEMS = 10  # likewise for a list
-CHOSEN = {"gender": "female", "cognitiveMode": "dementia-moderate", "severity": "high"}
+# The companion is female (every gender key is), so its voice must sound female or neutral: marin.
+CHOSEN = {"gender": "female", "voice": "marin", "cognitiveMode": "dementia-moderate", "severity": "high"}
 FIXED = {"language": "he", "timezone": "Asia/Jerusalem"}
 
 

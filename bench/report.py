@@ -57,6 +57,7 @@ SAVE_K10_RATIO = 1.5  # save -> all confirmed with 10 live sessions against one
 BULK_TARGET_MS = 2000.0  # 1,000 saves at once, each confirmed by its person's session
 MEMORY_TARGET_KB = 100.0  # per idle live session
 BUILD_TARGET_MS = 1.0  # a maximum-size profile's build, p99
+SIGNIN_HEALTH_TARGET_MS = 100.0  # /health during a burst of wrong sign-ins: the loop keeps answering
 CATCH_UP_TARGET_MS = 10_000.0  # a change saved while Redis is down reaches other instances within 10 s
 
 
@@ -74,6 +75,21 @@ def _refresh(r: dict[str, Any]) -> list[Row]:
                 f"{_spread(r['overhead'][key])} ({r['ratio_p50'][key]:.1f}×)",
             ),
         ]
+        if key in r.get("section_get", {}):  # results from before the floor was measured have none
+            rows += [
+                Row(
+                    "refresh",
+                    key,
+                    "authenticated GET of a section, p50 / p95 / p99",
+                    _spread(r["section_get"][key]),
+                ),
+                Row(
+                    "refresh",
+                    key,
+                    "overhead over direct, less that GET, p50 / p95 / p99",
+                    _spread(r["overhead_over_get"][key]),
+                ),
+            ]
     at = str(r["at_n"])
     relayed, direct = r["results"][at], r["direct"][at]
     for q, limit in (("p50", REFRESH_P50_RATIO), ("p99", REFRESH_P99_RATIO)):
@@ -311,6 +327,24 @@ def _build(r: dict[str, Any]) -> list[Row]:
     ]
 
 
+def _signins(r: dict[str, Any]) -> list[Row]:
+    n = str(r["n"])
+    rows = [
+        Row(
+            "signins",
+            n,
+            "/health on the idle service, p50 / p99",
+            f"{_ms(r['idle_health']['p50_ms'])} / {_ms(r['idle_health']['p99_ms'])}",
+        )
+    ]
+    for key, label in (("legacy_hash", "hashes from before"), ("current_hash", "hashes made today")):
+        node = r[key]
+        figure = f"/health max during {node['sign_ins']} wrong sign-ins, {label} ({node['parameters']})"
+        rows.append(_judged("signins", n, figure, node["health_max_ms"], SIGNIN_HEALTH_TARGET_MS))
+        rows.append(Row("signins", n, f"the burst's duration, {label}", _ms(node["burst_ms"])))
+    return rows
+
+
 SECTIONS = {
     "refresh": _refresh,
     "save_to_confirmed": _save,
@@ -321,6 +355,7 @@ SECTIONS = {
     "resume": _resume,
     "build": _build,
     "cluster": _cluster,
+    "signins": _signins,
 }
 
 

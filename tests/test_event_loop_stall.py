@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 
-from argon2 import PasswordHasher
+from argon2 import Parameters, PasswordHasher, extract_parameters
 
 from companion.auth import AuthService
+from companion.auth.passwords import check, password_hasher
 from companion.store import CaregiverRecord
 
 TICK = 0.005  # a coroutine that wants to run every 5 ms, like an audio relay
@@ -25,6 +27,13 @@ class _Accounts:
 
     async def find_caregiver_by_username(self, username: str) -> CaregiverRecord | None:
         return self.caregivers.get(username)
+
+    async def update_caregiver_password(self, caregiver_id: str, password_hash: str) -> bool:
+        for username, record in self.caregivers.items():
+            if record.id == caregiver_id:
+                self.caregivers[username] = replace(record, password_hash=password_hash)
+                return True
+        return False
 
 
 async def _max_gap_while(work: asyncio.Future[object]) -> float:
@@ -65,3 +74,56 @@ async def test_sign_ins_do_not_stall_a_concurrent_ticker() -> None:
     assert wrong is None and unknown is None
     assert await auth.verify_caregiver("eli", "eli-password-1") is not None
     assert gap < bound, f"the event loop stalled for {gap * 1000:.0f} ms during sign-ins"
+
+
+def _parameters(password_hash: str) -> Parameters:
+    return extract_parameters(password_hash)
+
+
+async def test_new_passwords_are_hashed_on_one_lane_at_owasp_strength() -> None:
+    """One lane is one thread: a run can never take more than one core from the event loop."""
+    accounts = _Accounts()
+    auth = AuthService(accounts)  # type: ignore[arg-type]
+    await auth.create_caregiver(name="Dana", username="dana", password="dana-password-1")
+    params = _parameters(accounts.caregivers["dana"].password_hash)
+    assert params.type.name == "ID"
+    assert params.parallelism == 1
+    assert params.memory_cost >= 19 * 1024 and params.time_cost >= 2
+    assert params == _parameters(password_hasher().hash("x"))
+
+
+async def test_a_hash_with_older_parameters_verifies_and_is_rehashed_at_sign_in() -> None:
+    accounts = _Accounts()
+    auth = AuthService(accounts)  # type: ignore[arg-type]
+    await auth.create_caregiver(name="Dana", username="dana", password="dana-password-1")
+    legacy = PasswordHasher().hash("dana-password-1")  # argon2-cffi's default: four lanes, 64 MiB
+    accounts.caregivers["dana"] = replace(accounts.caregivers["dana"], password_hash=legacy)
+    assert _parameters(legacy).parallelism == 4
+
+    assert await auth.verify_caregiver("dana", "wrong-password") is None
+    assert accounts.caregivers["dana"].password_hash == legacy  # a wrong password changes nothing
+
+    assert await auth.verify_caregiver("dana", "dana-password-1") is not None
+    rehashed = accounts.caregivers["dana"].password_hash
+    assert rehashed != legacy and _parameters(rehashed).parallelism == 1
+    assert await auth.verify_caregiver("dana", "dana-password-1") is not None
+    assert accounts.caregivers["dana"].password_hash == rehashed  # current parameters: no second rehash
+
+
+def test_a_check_on_one_thread_agrees_with_argon2_for_hashes_of_any_lane_count() -> None:
+    """Hashes from before have four lanes; ``check`` computes them on one thread (a core, not four)
+    and must answer exactly as argon2-cffi's own verify does."""
+    from argon2 import Type
+
+    hashes = [
+        PasswordHasher().hash("right-password"),  # argon2-cffi's default: four lanes, 64 MiB
+        PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=3).hash("right-password"),
+        password_hasher().hash("right-password"),
+        PasswordHasher(type=Type.I).hash("right-password"),  # not argon2id: the library's check
+    ]
+    for stored in hashes:
+        assert check(stored, "right-password") is True, stored
+        assert check(stored, "wrong-password") is False, stored
+        assert check(stored, "right-password ") is False
+    assert check("$argon2id$v=19$m=19456,t=2,p=1$bm90LWJhc2U2NA$!!!", "right-password") is False
+    assert check("not a hash", "right-password") is False

@@ -34,6 +34,7 @@ from companion.cluster.follower import ChangeFollower
 from companion.cluster.identity import instance_id, redis_client
 from companion.cluster.node import ClusterNode
 from companion.cluster.registry import Registry
+from companion.dashboard.session_store import RedisSessions
 from companion.elder.devices import DeviceService
 from companion.elder.music import load_library
 from companion.errors import Forbidden, Unauthorized
@@ -143,7 +144,7 @@ async def build_services(
             *([NamedStep("reminders", reminders.tick)] if settings.reminders else []),
         ]
     )
-    return Services(
+    services = Services(
         cluster=node,
         directory=directory,
         settings=settings,
@@ -161,6 +162,10 @@ async def build_services(
         care=care,
         http=http,
     )
+    if node is not None:  # the dashboard sessions of every instance (the CLI's erasures too)
+        services.erasure_hooks.append(RedisSessions(node.redis).forget_person)
+    directory.on_person_erased = services.forget_cached  # an erasure made on another instance
+    return services
 
 
 def _cluster(
@@ -210,6 +215,8 @@ def create_app(settings: Settings | None = None, *, on_ready: ReadyHook | None =
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await build_services(settings, live=True)
         app.state.services = services
+        if services.redis is None:  # this process's dashboard sessions; in Redis they are purged there
+            services.erasure_hooks.append(app.state.dashboard.forget_person)
         services.music = await load_library(settings.music_dir)
         if services.cluster is not None:
             await services.cluster.start()

@@ -65,6 +65,12 @@ DEMO_SECTIONS: dict[str, dict[str, Any]] = {
             {"phrase": "אני הולך לאיבוד", "severity": "critical"},
             {"phrase": "אני מפחד", "severity": "high"},
             {"phrase": "תעזרו לי", "severity": "critical"},
+            # the same in English: the offline engine hears English only, so the safety path can be
+            # tried by voice (README, "What the offline engine hears")
+            {"phrase": "I fell", "severity": "critical"},
+            {"phrase": "Help me", "severity": "critical"},
+            {"phrase": "I'm scared", "severity": "high"},
+            {"phrase": "I am lost", "severity": "critical"},
         ],
     },
     "music": {

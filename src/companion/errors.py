@@ -15,6 +15,7 @@ it maps to, so routes never choose status codes themselves (the mapping lives in
     ├── PreconditionRequired (428)    If-Match missing on an update
     ├── TooManyAttempts (429)
     ├── StoreUnavailable (503)        the database could not be reached
+    │   └── StoreTimeout (503)        it did not answer in time (a statement, a lock, the connection)
     ├── ClusterUnavailable (503)      Redis (the instances' shared state) could not be reached
     ├── InstanceTimeout (504)         the instance holding a live session did not answer in time
     └── UpstreamError (502)           the realtime model failed
@@ -98,6 +99,13 @@ class TooManyAttempts(CompanionError):
 class StoreUnavailable(CompanionError):
     status = 503
     code = "store_unavailable"
+
+
+class StoreTimeout(StoreUnavailable):
+    """A statement ran, or waited for a lock, longer than the store allows: a stuck query or a
+    transaction holding rows elsewhere. The same 503 as an unreachable database (try again)."""
+
+    code = "store_timeout"
 
 
 class ClusterUnavailable(CompanionError):

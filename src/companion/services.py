@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from companion.auth import AuthService
@@ -10,9 +11,11 @@ from companion.events import EventBus
 from companion.profiles.alerts import AlertService
 from companion.profiles.service import ProfileService
 from companion.prompt import Instructions, build
+from companion.prompt.draft import forget_cached_text as forget_prompt_text
 from companion.realtime.endings import Ending
 from companion.realtime.manager import SessionManager, SessionMatch
 from companion.realtime.metrics import Metrics
+from companion.realtime.protocol import forget_cached_text as forget_encoded_instructions
 from companion.settings import Settings
 from companion.store import SqlStore
 
@@ -48,6 +51,9 @@ class Services:
     http: httpx.AsyncClient | None = None  # shared outgoing HTTP (the alert webhook)
     upstream: WebSocketConnector | None = None  # the one realtime model connector; closes its credential
     cluster: ClusterNode | None = None  # this instance's membership of the cluster (registry, commands, log)
+    # Copies of a person's data held outside the store (the dashboard's wizard drafts): each is told of
+    # an erasure by ``forget_person``. Registered at wiring, by parts the services may not import.
+    erasure_hooks: list[Callable[[str], Awaitable[object]]] = field(default_factory=list)
 
     @property
     def redis(self) -> Redis | None:
@@ -66,6 +72,23 @@ class Services:
         ``auth.principal.token_device_key(id)`` for a device token), on every instance; how many ended.
         Erasure and revocation call this."""
         return await self.directory.close_matching(ending, SessionMatch(user_id, device_id, device_key))
+
+    async def forget_person(self, user_id: str) -> None:
+        """After an erasure: every copy of the person's data this process (or the shared Redis) holds
+        outside the store goes too, so a person re-created with the same id starts from nothing. Other
+        instances empty their caches when told to end the person's conversations (``forget_cached``)."""
+        self.forget_cached(user_id)
+        for hook in self.erasure_hooks:
+            await hook(user_id)
+
+    def forget_cached(self, user_id: str) -> None:
+        """This process's caches of the person. The prompt caches are keyed by text, not by person, so
+        they are emptied whole (an erasure is rare)."""
+        if self.reminders is not None:
+            self.reminders.forget(user_id)
+        self.sessions.forget_person(user_id)
+        forget_prompt_text()
+        forget_encoded_instructions()
 
     async def instructions(self, user_id: str) -> Instructions:
         return build(await self.profiles.context(user_id), budget_tokens=self.settings.token_budget)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from companion.prompt.draft import clean_all
+from companion.realtime.protocol import _json_string, instructions_update_frame
 from tests.api import payloads
 from tests.api.conftest import Api
 
@@ -105,3 +107,26 @@ async def test_a_caregiver_is_created_with_their_people_or_not_at_all(
     }
     r = await api.admin("POST", "/api/caregivers", json={**body, "users": [KEPT]})
     assert r.status_code == 201 and r.json()["users"] == [KEPT]
+
+
+async def test_an_erasure_empties_the_caches_that_held_the_person(api: Api) -> None:
+    """The reminder service's person cache and the prompt's text caches (keyed by text, so emptied
+    whole) keep nothing of an erased person; a person who was not erased is simply read again."""
+    services = api.services
+    assert services.reminders is not None
+    for user in (GONE, KEPT):
+        assert (await api.admin("POST", "/api/users", json={"userId": user})).status_code == 201
+        assert (
+            await api.admin("POST", f"/api/users/{user}/memories", json={"text": "tea"})
+        ).status_code == 201
+        await services.reminders.person(user)
+    await services.instructions(GONE)
+    instructions_update_frame("e1", "instructions with the person's profile")
+    assert clean_all.cache_info().currsize > 0 and _json_string.cache_info().currsize > 0
+    assert GONE in services.reminders._people
+
+    assert (await api.admin("DELETE", f"/api/users/{GONE}")).status_code == 204
+
+    assert GONE not in services.reminders._people and KEPT in services.reminders._people
+    assert clean_all.cache_info().currsize == 0
+    assert _json_string.cache_info().currsize == 0

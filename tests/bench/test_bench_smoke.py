@@ -47,6 +47,8 @@ def test_smoke_run_writes_results_and_the_table(tmp_path: Path) -> None:
     assert refresh["n"] == [2]
     assert refresh["results"]["2"]["samples"] == 3 and refresh["results"]["2"]["p99_ms"] > 0
     assert refresh["direct"]["2"]["p50_ms"] > 0
+    assert refresh["section_get"]["2"]["samples"] == 3 and refresh["section_get"]["2"]["p50_ms"] > 0
+    assert set(refresh["overhead_over_get"]["2"]) == {"p50_ms", "p95_ms", "p99_ms"}
     resume = results["resume"]
     assert resume["runs"] == 2 and resume["fresh_start"]["samples"] == 2
     for loss in ("expired", "dropped"):
@@ -55,6 +57,7 @@ def test_smoke_run_writes_results_and_the_table(tmp_path: Path) -> None:
         assert resume[loss]["ratio_p50"] > 0
     assert "hand-written text stays" in page
     assert "| refresh | 2 |" in page and "| build | max profile |" in page
+    assert "| refresh | 2 | authenticated GET of a section, p50 / p95 / p99 |" in page
     assert "| resume | 2 runs | dropped: resume / fresh start" in page
 
 
@@ -80,3 +83,14 @@ def test_smoke_cluster_measures_a_save_routed_to_another_instance(tmp_path: Path
     assert node["other_instance"]["samples"] == 3 and node["same_instance"]["samples"] == 3
     assert node["ratio_p50"] > 0 and node["catch_up_after_redis_outage"]["samples"] > 0
     assert "| cluster | 3 saves | **save -> confirmed, conversation on another instance**" in page
+
+
+def test_smoke_signins_measures_health_during_both_bursts(tmp_path: Path) -> None:
+    results, page = run_bench(tmp_path, "signins", docs_text="# Performance\n")
+    signins = results["signins"]
+    assert signins["idle_health"]["samples"] > 0
+    for key, lanes in (("legacy_hash", "p=4"), ("current_hash", "p=1")):
+        burst = signins[key]
+        assert burst["sign_ins"] == 2 and burst["health"]["samples"] >= 1 and burst["health_max_ms"] > 0
+        assert burst["parameters"].startswith("argon2id") and burst["parameters"].endswith(lanes)
+    assert "| signins | 2 | **/health max during 2 wrong sign-ins, hashes made today" in page

@@ -1,4 +1,5 @@
-"""The care loop calls every step each round and survives a failing one."""
+"""The care loop calls every step each round and survives a failing one; a step that blocks holds
+back only itself."""
 
 from __future__ import annotations
 
@@ -53,6 +54,68 @@ async def test_the_loop_runs_until_stopped() -> None:
     stopped_at = count
     await asyncio.sleep(0.05)
     assert count == stopped_at >= 3
+
+
+async def test_a_delivery_that_blocks_does_not_hold_back_the_reminders() -> None:
+    """A mail server that does not answer (an event only the test sets) keeps the delivery step in its
+    first call; the reminder step meanwhile takes turn after turn."""
+    sending, release, delivered = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    reminded = asyncio.Event()
+    deliveries_done = 0
+
+    async def delivery(now: datetime) -> None:
+        nonlocal deliveries_done
+        sending.set()
+        await release.wait()
+        deliveries_done += 1
+        delivered.set()
+
+    async def reminders(now: datetime) -> None:
+        if loop.turns["reminders"] >= 4:
+            reminded.set()
+
+    loop = CareLoop([NamedStep("delivery", delivery), NamedStep("reminders", reminders)], interval_s=0)
+    loop.start()
+    try:
+        async with asyncio.timeout(5):
+            await sending.wait()
+            await reminded.wait()
+        assert deliveries_done == 0 and loop.turns["delivery"] == 0, "delivery is still in its first call"
+        assert loop.turns["reminders"] >= 4
+        release.set()
+        async with asyncio.timeout(5):
+            await delivered.wait()
+        assert deliveries_done >= 1, "and it goes on once the mail server answers"
+    finally:
+        await loop.stop()
+
+
+async def test_a_step_task_that_ends_by_itself_is_started_again(caplog: pytest.LogCaptureFixture) -> None:
+    """Only ``stop`` ends a step's task; anything else that escapes (not an Exception) is logged and the
+    step runs again."""
+    calls = 0
+    again = asyncio.Event()
+
+    class Escaped(BaseException):
+        pass
+
+    async def step(now: datetime) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise Escaped
+        again.set()
+
+    loop = CareLoop([NamedStep("step", step)], interval_s=0)
+    with caplog.at_level(logging.ERROR):
+        loop.start()
+        try:
+            async with asyncio.timeout(5):
+                await again.wait()
+        finally:
+            await loop.stop()
+    assert calls >= 2
+    assert "care step step ended unexpectedly; started again" in [r.getMessage() for r in caplog.records]
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ and a clear error when Redis cannot be reached.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -176,6 +177,36 @@ async def test_drafts_come_back_by_person_and_only_the_newest_are_kept(place: Pl
     assert "user-6" not in third.drafts
     changed = await store.load_draft(third, "user-5")
     assert changed is not None and changed.data["profile"]["personalInfo"]["preferredName"] == "changed"
+
+
+async def test_forgetting_a_person_removes_their_draft_from_every_session_and_only_theirs(
+    place: Place,
+) -> None:
+    store = place.sessions()
+    gone, kept = "user-gone-" + secrets.token_hex(4), "user-kept-" + secrets.token_hex(4)
+    first, second = store.new(CAREGIVER), store.new(CAREGIVER)
+    first.keep_draft(gone, draft(gone))
+    first.keep_draft(kept, draft(kept))
+    second.keep_draft(gone, draft(gone))
+    for session in (first, second):
+        await store.save(session)
+
+    assert await store.forget_person(gone) == 2
+    assert await store.forget_person(gone) == 0, "nothing left to forget"
+
+    def reader() -> SessionStore:  # in Redis, as another instance (or a later request) reads it
+        return place.sessions() if place.redis else store
+
+    for session_id in (first.id, second.id):
+        fresh = reader()
+        again = await fresh.get(session_id)
+        assert again is not None
+        assert gone not in again.drafts
+        assert await fresh.load_draft(again, gone) is None
+    fresh = reader()
+    again = await fresh.get(first.id)
+    assert again is not None and list(again.drafts) == [kept]
+    assert isinstance(await fresh.load_draft(again, kept), Draft)
 
 
 # ---- failure counters -------------------------------------------------------------------------------

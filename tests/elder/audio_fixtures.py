@@ -2,9 +2,9 @@
 
 The fake microphone is a WAV file that Chromium plays as its capture device
 (``--use-file-for-fake-audio-capture``). It is made of spoken phrases (espeak-ng, en-us) and silences
-(sox), 48 kHz mono 16-bit PCM, the format Chromium's fake capture reads directly, peak-normalised so the
-speech is well above the offline engine's energy VAD (RMS above 5% of full scale). The script of each file
-is known, so a test knows where each phrase ends in the file.
+(sox), 48 kHz mono 16-bit PCM, the format Chromium's fake capture reads directly, each phrase
+peak-normalised to -3 dBFS and then, when the script says so, scaled to a lower level (a quiet voice).
+The script of each file is known, so a test knows where each phrase ends in the file.
 
 The music library is a few seconds of tones written by sox and tagged with mutagen (artist, title), as a
 family's folder of songs would be.
@@ -48,6 +48,7 @@ class Phrase:
     text: str
     start_s: float
     end_s: float
+    level: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,11 +64,19 @@ class MicScript:
         return f"{self.path}%noloop"
 
 
-Say = str  # a phrase to speak
+Say = str  # a phrase to speak, at the script's full level
 Pause = float  # seconds of silence
 
 
-def mic_script(path: Path, parts: Sequence[Say | Pause]) -> MicScript:
+@dataclass(frozen=True, slots=True)
+class Spoken:
+    """A phrase spoken at ``level`` of the full level (sox ``vol``): a quiet voice, or one far away."""
+
+    text: str
+    level: float = 1.0
+
+
+def mic_script(path: Path, parts: Sequence[Say | Spoken | Pause]) -> MicScript:
     """Write ``parts`` (phrases and silences in order) to ``path`` as one 48 kHz mono PCM16 WAV."""
     work = path.parent / f".{path.stem}-parts"
     work.mkdir(parents=True, exist_ok=True)
@@ -76,9 +85,10 @@ def mic_script(path: Path, parts: Sequence[Say | Pause]) -> MicScript:
     at = 0.0
     for index, part in enumerate(parts):
         piece = work / f"{index:02d}.wav"
-        if isinstance(part, str):
+        if isinstance(part, str | Spoken):
+            said = part if isinstance(part, Spoken) else Spoken(part)
             raw = work / f"{index:02d}-raw.wav"
-            _run("espeak-ng", "-v", VOICE, "-s", str(SPEECH_WPM), "-w", str(raw), part)
+            _run("espeak-ng", "-v", VOICE, "-s", str(SPEECH_WPM), "-w", str(raw), said.text)
             _run(
                 "sox",
                 str(raw),
@@ -94,11 +104,13 @@ def mic_script(path: Path, parts: Sequence[Say | Pause]) -> MicScript:
                 "gain",
                 "-n",
                 str(SPEECH_GAIN_DB),
+                "vol",
+                f"{said.level}",
                 "rate",
                 str(MIC_RATE),
             )
             length = _duration_s(piece)
-            phrases.append(Phrase(part, at, at + length))
+            phrases.append(Phrase(said.text, at, at + length, said.level))
         else:
             _run("sox", "-n", "-r", str(MIC_RATE), "-c", "1", "-b", "16", str(piece), "trim", "0", f"{part}")
             length = _duration_s(piece)

@@ -47,7 +47,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 BYTES_PER_S: Final = 48_000  # 24 kHz mono PCM16, what the realtime session declares
 RATE_TOLERANCE: Final = 0.10
-VAD_RMS: Final = 0.05 * 32768  # the engine's server VAD at threshold 0.5: louder than this is speech
+VAD_RMS: Final = 0.05 * 32768  # -26 dBFS: the page's full-level phrases arrive well above it (speech runs)
 QUIET_RMS: Final = 300.0  # the fake microphone's silences, after Chromium's processing, stay below this
 TRUNCATE_TOLERANCE_MS: Final = 100.0  # the bound between audio_end_ms and what was played
 STOP_BUDGET_MS: Final = 100.0  # the budget: speech_started -> playback stopped, truncate sent

@@ -190,7 +190,7 @@ def test_no_vad_when_turn_detection_is_off(make_engine: Make) -> None:
 
 def test_energy_vad_threshold_and_timeline() -> None:
     vad = EnergyVad(threshold=0.5, prefix_padding_ms=100, silence_duration_ms=200)
-    assert vad.feed(pcm(300, amplitude=1000)) == []  # below 5% of full scale
+    assert vad.feed(pcm(300, amplitude=150)) == []  # RMS 106: under -46 dBFS, the minimum at 0.5
     events = vad.feed(pcm(100, amplitude=8000) + pcm(260))
     assert [(e.kind, e.at_ms) for e in events] == [("speech_started", 200), ("speech_stopped", 600)]
     assert vad.position_ms == 660

@@ -4,13 +4,15 @@ nobody else's data is touched; a caregiver's account, tokens and assignments lik
 from __future__ import annotations
 
 import hashlib
+import secrets
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from companion.errors import NotFound
-from companion.store import CaregiverRecord, SqlStore, TokenRecord
+from companion.store import CaregiverRecord, SqlStore, TokenRecord, open_store
 from companion.store.base import AckRecord, ClientSecretRecord, JobRecord, PairingRecord, ReminderRecord
 from companion.store.schema import ALL_TABLES, audit_log
 
@@ -210,3 +212,35 @@ async def test_revoking_is_audited_and_last_use_is_throttled(store: SqlStore) ->
     assert revoked is not None and revoked.id == "t1"
     [entry] = await store.audit_entries()
     assert (entry.actor, entry.action, entry.target) == ("tok-admin", "revoke_token", "t1")
+
+
+def _bytes_on_disk(db: Path) -> bytes:
+    """The database file and its WAL, as anyone who copies the directory would read them."""
+    return b"".join(p.read_bytes() for p in (db, db.with_name(db.name + "-wal")) if p.exists())
+
+
+async def test_erased_data_is_not_left_in_the_sqlite_file_or_its_wal(tmp_path: Path) -> None:
+    db = tmp_path / "companion.db"
+    store = open_store(f"sqlite:///{db}")
+    await store.migrate()
+    try:
+        marker = "erase-marker-" + secrets.token_hex(8)
+        await store.create_user("user-gone")
+        await store.put("user-gone", "profile", "main", {"note": marker * 50}, expected_version=None)
+        await store.put("user-gone", "memory", "m1", {"text": f"{marker} likes tea"}, expected_version=None)
+        await store.create_user("user-kept")
+        await store.put("user-kept", "memory", "m1", {"text": "kept-marker"}, expected_version=None)
+        # Rewritten once more: the WAL then holds several images of the same pages.
+        await store.put("user-gone", "profile", "main", {"note": marker * 60}, expected_version=1)
+        assert marker.encode() in _bytes_on_disk(db), "the marker was written where the test looks"
+
+        await store.erase_user("user-gone", actor="admin")
+
+        on_disk = _bytes_on_disk(db)
+        assert marker.encode() not in on_disk
+        assert b"kept-marker" in on_disk, "the other person's data is still there"
+        wal = db.with_name(db.name + "-wal")
+        assert not wal.exists() or wal.stat().st_size == 0, "the WAL was checkpointed and emptied"
+        assert (await store.get("user-kept", "memory", "m1")) is not None
+    finally:
+        await store.close()

@@ -16,7 +16,7 @@ business only: a caregiver cannot remove another family member's access.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -50,16 +50,27 @@ def actor_of(principal: Principal) -> str:
     return principal.caregiver_id or principal.token_id
 
 
+async def _nothing_to_forget(user_id: str) -> None:
+    return None
+
+
 class AccountService:
-    def __init__(self, store: SqlStore, auth: AuthService, end_sessions: EndSessions) -> None:
+    def __init__(
+        self,
+        store: SqlStore,
+        auth: AuthService,
+        end_sessions: EndSessions,
+        forget_person: Callable[[str], Awaitable[None]] = _nothing_to_forget,
+    ) -> None:
         self._store = store
         self._auth = auth
         self._end_sessions = end_sessions
+        self._forget_person = forget_person
 
     @classmethod
     def of(cls, services: Services) -> AccountService:
         """Built from the running services on demand: it holds no state of its own."""
-        return cls(services.store, services.auth, services.end_sessions)
+        return cls(services.store, services.auth, services.end_sessions, services.forget_person)
 
     # ---- people --------------------------------------------------------------------------------
 
@@ -80,7 +91,9 @@ class AccountService:
     async def erase_person(self, actor: Principal, user_id: str) -> ErasureCounts:
         """Everything about the person, in one transaction, audited. Their live conversations end before
         (so none saves a memory after the erasure and brings data back) and again after (one that opened
-        in between: afterwards no credential of theirs is left to open another)."""
+        in between: afterwards no credential of theirs is left to open another). Then the copies outside
+        the store go (wizard drafts in every dashboard session, caches): also when the person is already
+        gone from the store, so repeating an erasure that failed half-way (Redis down) completes it."""
         if actor.role is Role.CAREGIVER:
             await self._auth.require_user(actor, user_id)
         else:
@@ -89,8 +102,10 @@ class AccountService:
         try:
             counts = await self._store.erase_user(user_id, actor=actor_of(actor))
         except NotFound:
+            await self._forget_person(user_id)
             raise NotFound(f"User {user_id} not found", field="userId") from None
         await self._end_sessions(Ending.PERSON_ERASED, user_id=user_id)
+        await self._forget_person(user_id)
         return counts
 
     # ---- caregivers ----------------------------------------------------------------------------

@@ -1,10 +1,10 @@
 """Tokens, caregiver accounts and per-user access.
 
 Tokens are random, shown once, and stored only as SHA-256 hashes (they have enough entropy that a slow
-hash adds nothing); caregiver passwords are low-entropy and so are hashed with argon2. Argon2 takes
-~100 ms of CPU and live audio relays share the event loop, so every hash and check runs in a worker
-thread (argon2 releases the GIL), at most ``PASSWORD_WORKERS`` at once: one run already spreads over
-four lanes and takes 64 MiB, so a burst of sign-ins queues instead of taking every core from the relays.
+hash adds nothing); caregiver passwords are low-entropy and so are hashed with argon2id
+(``passwords``: OWASP's parameters, every hash and check on one niced worker thread, so that a burst of
+sign-ins queues on one core instead of starving the live relays' event loop). Hashes carry their
+parameters, so older ones still verify; a successful sign-in rehashes them.
 A caregiver who asks about a person not assigned to them gets the same 404 as for a person who does
 not exist, so that one family cannot even learn that another family's person is in the system.
 
@@ -21,14 +21,11 @@ import hmac
 import secrets
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Final
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-
 from companion.auth.device_secrets import CLIENT_SECRET_PREFIX, hash_secret
+from companion.auth.passwords import PASSWORD_POOL, check, password_hasher
 from companion.auth.principal import Principal, Role
 from companion.errors import InvalidInput, NotFound, Unauthorized
 from companion.store import AccountStore, CaregiverRecord, DeviceStore, TokenRecord
@@ -54,9 +51,6 @@ MIN_TOKEN_LIFETIME_S: Final = 60  # shorter is a typo (milliseconds?), not a pla
 MAX_TOKEN_LIFETIME_S: Final = 2 * 365 * DAY_S  # no token lives for good; two years bounds a long-lived device
 LAST_USED_EVERY_S: Final = 60  # a token's last use is written at most this often
 MAX_TOUCH_MEMO: Final = 10_000  # tokens whose last write this process remembers; cleared when full
-PASSWORD_WORKERS = 1  # argon2 runs at once, each in a worker thread
-# One pool for the process, not bound to any event loop; its thread starts on the first sign-in.
-_PASSWORD_POOL = ThreadPoolExecutor(max_workers=PASSWORD_WORKERS, thread_name_prefix="argon2")
 
 
 def new_token() -> str:
@@ -76,7 +70,7 @@ class AuthService:
         self._admin_token = admin_token
         self._devices = devices
         self.clock = clock  # decides whether a client secret has expired; tests set it
-        self._hasher = PasswordHasher()
+        self._hasher = password_hasher()
         self._touched: dict[str, datetime] = {}  # token id -> when this process last recorded a use
 
     async def authenticate(
@@ -204,20 +198,23 @@ class AuthService:
             # Spend the same effort as a real check so timing does not reveal which usernames exist.
             await self._hash(password)
             return None
-        return record if await self._verify(record.password_hash, password) else None
+        if not await self._verify(record.password_hash, password):
+            return None
+        if self._hasher.check_needs_rehash(record.password_hash):
+            # Hashed with other parameters (argon2-cffi's four-lane default, before): now is the one
+            # moment the password is at hand to hash it again with today's.
+            await self._accounts.update_caregiver_password(record.id, await self._hash(password))
+        return record
 
     async def _hash(self, password: str) -> str:
-        return await asyncio.get_running_loop().run_in_executor(_PASSWORD_POOL, self._hasher.hash, password)
+        return await asyncio.get_running_loop().run_in_executor(PASSWORD_POOL, self._hasher.hash, password)
 
     async def _verify(self, password_hash: str, password: str) -> bool:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(_PASSWORD_POOL, self._check, password_hash, password)
+        return await loop.run_in_executor(PASSWORD_POOL, self._check, password_hash, password)
 
     def _check(self, password_hash: str, password: str) -> bool:
-        try:
-            return self._hasher.verify(password_hash, password)
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
-            return False
+        return check(password_hash, password)
 
     async def still_valid(self, principal: Principal) -> bool:
         """Whether a principal kept somewhere (a dashboard session) still stands: its token neither

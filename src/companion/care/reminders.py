@@ -115,6 +115,10 @@ class ReminderService:
         self._people[user_id] = (now, found)
         return found
 
+    def forget(self, user_id: str) -> None:
+        """An erased person: their language and zone leave this process too (their rows are gone)."""
+        self._people.pop(user_id, None)
+
     # ---- the schedule ------------------------------------------------------------------------------
 
     async def sync(self, user_id: str) -> tuple[int, int]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any, Final
 
 from redis.exceptions import RedisError
@@ -80,6 +81,9 @@ class SessionDirectory:
         self.registry = registry
         self.commands = commands
         self._route_timeout_s = refresh_timeout_s + ROUTE_MARGIN_S
+        # Told when another instance ends a person's conversations because the person was erased: this
+        # instance's caches of them go too (set at wiring; the services own the caches).
+        self.on_person_erased: Callable[[str], None] | None = None
 
     # ---- finding -----------------------------------------------------------------------------------
 
@@ -307,9 +311,11 @@ class SessionDirectory:
         if op == "refresh_counts":
             return (await self.manager.refresh_user_counts(str(args["userId"]))).as_json()
         if op == "close_matching":
-            return await self.manager.close_matching(
-                Ending[str(args["ending"])], SessionMatch.from_json(args)
-            )
+            ending, match = Ending[str(args["ending"])], SessionMatch.from_json(args)
+            ended = await self.manager.close_matching(ending, match)
+            if ending is Ending.PERSON_ERASED and match.user_id and self.on_person_erased is not None:
+                self.on_person_erased(match.user_id)
+            return ended
         if op == "say_when_quiet":
             return await self.manager.say_when_quiet(str(args["userId"]), str(args["note"]))
         raise InvalidInput(f"unknown command {op!r}", field="op")

@@ -85,6 +85,24 @@ return 1
 """
 
 
+# KEYS: session. ARGV: user id, its draft field. Removes the person from the order and their draft;
+# 1 when the session had one. cjson writes an empty list as "{}", hence the explicit "[]".
+_FORGET = """
+local order = redis.call('HGET', KEYS[1], 'order')
+if not order then return 0 end
+local kept, found = {}, 0
+for _, u in ipairs(cjson.decode(order)) do
+  if u == ARGV[1] then found = 1 else kept[#kept + 1] = u end
+end
+redis.call('HDEL', KEYS[1], ARGV[2])
+if found == 0 then return 0 end
+if #kept == 0 then redis.call('HSET', KEYS[1], 'order', '[]')
+else redis.call('HSET', KEYS[1], 'order', cjson.encode(kept)) end
+return 1
+"""
+SCAN_BATCH = 500  # keys per SCAN round trip when an erasure walks every session: few trips, short ones
+
+
 @dataclass(slots=True)
 class _Stored:
     """What Redis holds for a session as of this request: compared with the session at ``save``."""
@@ -150,6 +168,7 @@ class RedisSessions:
         self._clock = clock
         self._save = redis.register_script(_SAVE)
         self._create = redis.register_script(_CREATE)
+        self._forget = redis.register_script(_FORGET)
 
     @staticmethod
     def _keys(session_id: str) -> tuple[str, str]:
@@ -277,6 +296,16 @@ class RedisSessions:
         session.stored = _Stored(seen=session.seen, order=order, flash=flash, drafts=drafts)
         if error is not None:
             raise error
+
+    async def forget_person(self, user_id: str) -> int:
+        """Every session of every instance loses the person's draft: the sessions are walked with SCAN
+        (an erasure is rare; an index of drafts by person would be one more thing to keep true)."""
+        pattern = f"{KEY_PREFIX}{SESSION_KIND}:*"
+        found = 0
+        with redis_guard("sessions"):
+            async for key in self._redis.scan_iter(match=pattern, count=SCAN_BATCH):
+                found += int(await self._forget(keys=[key], args=[user_id, DRAFT_FIELD + user_id]))
+        return found
 
     async def drop(self, session_id: str) -> None:
         key, flash_key = self._keys(session_id)

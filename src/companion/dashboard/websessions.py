@@ -171,6 +171,10 @@ class SessionStore(Protocol):
 
     async def drop(self, session_id: str) -> None: ...
 
+    async def forget_person(self, user_id: str) -> int:
+        """Remove the person's wizard draft from every session (an erasure); how many had one."""
+        ...
+
 
 class MemorySessions:
     """Sessions in this process's memory. Signed-in sessions and anonymous ones (a login form's CSRF
@@ -217,6 +221,13 @@ class MemorySessions:
         self._members.pop(session_id, None)
         self._anonymous.pop(session_id, None)
 
+    async def forget_person(self, user_id: str) -> int:
+        """A request in flight holds the same objects, so its draft is gone for it too."""
+        had = [s for t in (self._members, self._anonymous) for s in t.values() if user_id in s.drafts]
+        for session in had:
+            session.drafts.pop(user_id)
+        return len(had)
+
     def __len__(self) -> int:
         return len(self._members) + len(self._anonymous)
 
@@ -242,6 +253,11 @@ class DashboardState:
         from companion.dashboard.session_store import RedisSessions
 
         self._sessions, self._throttle = RedisSessions(redis), throttle_for(redis, "dashboard")
+
+    async def forget_person(self, user_id: str) -> int:
+        """The person's drafts in this app's sessions. Before the first request there are none (and
+        with Redis the shared sessions are purged there whether or not this app has bound)."""
+        return 0 if self._sessions is None else await self._sessions.forget_person(user_id)
 
     @property
     def sessions(self) -> SessionStore:

@@ -92,8 +92,9 @@ def to_pcm(values: array.array[int]) -> bytes:
 def resample(pcm: bytes, src_rate: int, dst_rate: int) -> bytes:
     """Linear-interpolation resampling of PCM16 mono, in pure Python (no numpy in the engine).
 
-    Good enough for speech between 16, 22.05 and 24 kHz: espeak-ng has little energy above 8 kHz, so
-    the aliasing a plain interpolator lets through is inaudible and does not disturb recognition.
+    Good enough for espeak-ng's 22.05 kHz voice going up to 24 kHz. Going down, to the decoder's 16 kHz,
+    it lets what lies above 8 kHz fold into the voice band, which cost recognition of speech that had
+    passed a browser's processing: the decoder's audio goes through :func:`decimate.to_16k` instead.
     Integer arithmetic keeps the result identical on every machine.
     """
     values = samples(pcm)

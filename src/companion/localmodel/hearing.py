@@ -19,11 +19,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Final
 
-from companion.localmodel.audio import BYTES_PER_MS, SAMPLE_RATE, resample
+from companion.localmodel.audio import BYTES_PER_MS
+from companion.localmodel.decimate import to_16k
+from companion.localmodel.levels import normalised
 
 log = logging.getLogger(__name__)
 
-DECODER_RATE: Final = 16_000  # the rate pocketsphinx's bundled English model was trained at
+DECODER_RATE: Final = 16_000  # the rate pocketsphinx's bundled English model was trained at (to_16k's)
 MAX_UTTERANCE_MS: Final = 15_000  # a command is a few seconds; longer turns are cut to bound CPU
 # Turns waiting for the one decoder thread, across all connections; beyond it a turn goes untranscribed
 # rather than queueing up seconds of CPU behind a burst.
@@ -41,6 +43,8 @@ PHRASES: Final = (
     "no",
     "i fell",
     "help me",
+    "i'm scared",
+    "i am lost",
 )  # "[x]" is optional; the same text builds the decoder's grammar and the check of its answer
 _OPTIONAL: Final = re.compile(r"\[([^\]]+)\]|(\S+)")
 
@@ -105,8 +109,14 @@ class Listener:
             self._pending -= 1
 
     def transcribe_sync(self, pcm: bytes) -> str | None:
-        """Blocking form of :meth:`transcribe` (the worker thread runs this)."""
-        audio = resample(pcm[: MAX_UTTERANCE_MS * BYTES_PER_MS], SAMPLE_RATE, DECODER_RATE)
+        """Blocking form of :meth:`transcribe` (the worker thread runs this).
+
+        The turn is low-passed down to the decoder's rate and brought to one voice level first (see
+        :mod:`companion.localmodel.levels`): a turn with no voice above the room is not decoded at all.
+        """
+        audio = normalised(to_16k(pcm[: MAX_UTTERANCE_MS * BYTES_PER_MS]), DECODER_RATE)
+        if audio is None:
+            return None
         try:
             decoder = self._load()
             decoder.start_utt()

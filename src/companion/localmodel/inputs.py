@@ -7,7 +7,8 @@ from typing import Any
 
 from companion.localmodel.audio import BYTES_PER_MS, decode_audio
 from companion.localmodel.config import SERVER_VAD_DEFAULTS
-from companion.localmodel.vad import FRAME_MS, MIN_SPEECH_MS, EnergyVad
+from companion.localmodel.levels import FRAME_MS
+from companion.localmodel.vad import MIN_SPEECH_MS, EnergyVad
 
 
 class AudioInput:

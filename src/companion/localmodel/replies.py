@@ -22,7 +22,8 @@ said by the next reply, before every rule below: after the greeting when none wa
 Rules, first match wins, on the last user text (typed, or the transcript of spoken audio):
 
 1. it contains one of the ``[crisis_phrases]`` values (the tag the instruction builder uses for crisis
-   phrases): call ``alert_family`` with severity ``critical``, the text and the matched phrase;
+   phrases): call ``alert_family`` with the severity the instructions list next to that phrase
+   (``critical`` when none is, see :mod:`companion.localmodel.crisis`), the text and the phrase;
 2. it starts with "תזכור ש", "תזכרי ש", "זכור ש" or "remember that": call ``remember`` with the rest;
 3. it asks to stop the music ("stop the music", "תעצור את המוזיקה"): call ``stop_music``;
 4. it mentions music: call ``play_music`` with the first ``[preferred_artists]`` value;
@@ -43,6 +44,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from companion.localmodel.crisis import CRISIS_KEY, crisis_severity
 from companion.localmodel.items import item_text
 from companion.localmodel.notes import has_spoken, pending_say
 from companion.localmodel.persona import Sex, as_companion, companion_gender
@@ -59,7 +61,6 @@ STOP_WORDS: Final = frozenset(
 MUSIC_UNAVAILABLE: Final = "music_unavailable"  # the page's play_music answer when it has no library
 REMEMBER_TOOL: Final = "remember"
 ALERT_TOOL: Final = "alert_family"
-CRISIS_KEY: Final = "crisis_phrases"  # the builder's tag for crisis phrases (prompt/render.py: safety)
 REMEMBER_TRIGGERS: Final = ("תזכור ש", "תזכרי ש", "זכור ש", "remember that")
 SUMMARY_CHARS: Final = 200  # an alert's summary is the user's text cut here
 SNIPPET_CHARS: Final = 60  # echoed user text is cut here so replies stay short
@@ -114,8 +115,9 @@ def _may_call_music(ctx: ReplyContext) -> bool:
 
 
 def _fold(text: str) -> str:
-    """Compare the way the builder writes values: NFKC, case-folded, whitespace runs as one space."""
-    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+    """Compare the way the builder writes values: NFKC, case-folded, whitespace runs as one space, and
+    a typographic apostrophe as a plain one (a phone types "I’m scared", the recogniser hears "i'm")."""
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().replace("\u2019", "'").split())
 
 
 def crisis_phrase(said: str, phrases: Sequence[str]) -> str | None:
@@ -252,7 +254,8 @@ def _crisis_rule(ctx: ReplyContext, said: str, values: Mapping[str, list[str]]) 
     phrase = crisis_phrase(said, values.get(CRISIS_KEY, []))
     if phrase is None or not may_call(ctx, ALERT_TOOL):
         return None
-    alert = {"severity": "critical", "what_was_asked": said[:SUMMARY_CHARS], "rule": phrase}
+    severity = crisis_severity(ctx.instructions, phrase)
+    alert = {"severity": severity, "what_was_asked": said[:SUMMARY_CHARS], "rule": phrase}
     return Reply("function_call", name=ALERT_TOOL, arguments=json.dumps(alert, ensure_ascii=False))
 
 

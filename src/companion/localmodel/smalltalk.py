@@ -71,7 +71,7 @@ _SMALL_TALK: Final[Sequence[tuple[re.Pattern[str], str, str]]] = (
         "That's all right. What would you like to talk about?",
     ),
     (
-        re.compile(r"^(?:i fell|help me)$"),
+        re.compile(r"^(?:i fell|help me|i'm scared|i am lost)$"),
         "אני {דואג|דואגת} לך. קרה משהו? אני {יכול|יכולה} להודיע למשפחה.",
         "I'm worried about you. Are you hurt? I can let your family know.",
     ),

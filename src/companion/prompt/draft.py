@@ -141,6 +141,12 @@ def _inflected(template: str, gender: Gender | None, companion: Gender) -> tuple
     return text, _SLOT.search(text) is not None
 
 
+def forget_cached_text() -> None:
+    """Caregiver text kept by the caches here leaves memory (an erasure: it may hold health data).
+    The templates' cache holds no caregiver text and stays."""
+    clean_all.cache_clear()
+
+
 @functools.lru_cache(maxsize=4096)  # pure; every refresh and every budget attempt cleans the same lists
 def clean_all(values: tuple[str, ...], cap: int) -> tuple[str, ...]:
     """Sanitised, non-empty values without case-insensitive repeats, first seen kept.

@@ -260,6 +260,12 @@ class SessionManager:
     def live(self) -> list[LiveSession]:
         return list(self._live.values())
 
+    def forget_person(self, user_id: str) -> None:
+        """An erased person's ended conversations leave the recently-closed list (their ids, times and
+        counts are about them)."""
+        for session_id in [s.id for s in self._closed.values() if s.user_id == user_id]:
+            del self._closed[session_id]
+
     def all(self, *, include_closed: bool = False) -> list[LiveSession | ClosedSession]:
         """Live sessions, and with ``include_closed`` the summaries of recently closed ones."""
         sessions: list[LiveSession | ClosedSession] = list(self._live.values())

@@ -515,6 +515,11 @@ def _json_string(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
+def forget_cached_text() -> None:
+    """The instructions kept encoded here leave memory (an erasure: they hold a person's profile)."""
+    _json_string.cache_clear()
+
+
 def response_create(event_id: str | None = None, *, response: Mapping[str, Any] | None = None) -> JsonDict:
     """``response.create``; ``response`` holds overrides that apply to this response only."""
     if response is None:

@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,7 +26,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.dml import Insert
 
-from companion.errors import InvalidInput, StoreUnavailable
+from companion.errors import InvalidInput, StoreTimeout, StoreUnavailable
 from companion.store.base import StoredDocument
 
 log = logging.getLogger("companion.store")
@@ -49,6 +50,45 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 # While obtaining a connection every error means unavailable: unknown database, bad credentials and
 # "too many clients" arrive as plain DBAPIError.
 _CONNECT_FAILURES: tuple[type[BaseException], ...] = (sa_exc.DBAPIError, *_UNAVAILABLE)
+
+# PostgreSQL's own answers when a statement ran out of time: canceled by statement_timeout (or by a
+# client's cancel), and a lock not granted within lock_timeout.
+_QUERY_CANCELED, _LOCK_NOT_AVAILABLE = "57014", "55P03"
+
+
+@dataclass(frozen=True, slots=True)
+class StoreTimeouts:
+    """How long one PostgreSQL statement may run and wait, set on every connection as it opens.
+
+    Every statement the service runs takes milliseconds (keyed lookups; an erasure deletes by indexed
+    person id, statement by statement), so hitting these means something is stuck: the request fails
+    with ``StoreTimeout`` (503) and its pooled connection is free again, instead of every request
+    queueing behind it until the pool is exhausted. Migrations are exempt (``migrate``)."""
+
+    # The server cancels a statement running longer: far beyond any real one, short of a client's
+    # patience (the dashboard and the API answer within it, with a 503 that says to try again).
+    statement_s: float = 15.0
+    # Our transactions hold row locks for milliseconds; waiting this long means one is stuck elsewhere
+    # (or an operator's session holds a table), and failing beats queueing every writer behind it.
+    lock_s: float = 5.0
+    # asyncpg's own clock, for a server or network that stops answering at all (where the server's
+    # timers cannot help). Later than the statement timeout, so the server's clearer error comes first.
+    command_s: float | None = 20.0
+
+    def connect_args(self) -> dict[str, Any]:
+        return {
+            "command_timeout": self.command_s,
+            "server_settings": {
+                "statement_timeout": str(round(self.statement_s * 1000)),
+                "lock_timeout": str(round(self.lock_s * 1000)),
+            },
+        }
+
+
+STORE_TIMEOUTS = StoreTimeouts()
+# A migration may rewrite a large table or wait for another replica's migration to finish: no bound.
+MIGRATION_TIMEOUTS = StoreTimeouts(statement_s=0, lock_s=0, command_s=None)
+CONNECT_TIMEOUT_S = 10  # connecting to PostgreSQL: a server this slow to accept is as good as down
 
 # Whether the running task already holds this process's SQLite writer turn (a write inside a write
 # must not wait for itself).
@@ -129,6 +169,16 @@ def check_aware(*values: datetime) -> None:
             raise InvalidInput("times must be timezone-aware datetimes", field="time")
 
 
+def _timed_out(exc: BaseException) -> bool:
+    """A statement canceled by the server's timers, or asyncpg's ``command_timeout`` expiring."""
+    if isinstance(exc, TimeoutError):
+        return True
+    inner = getattr(exc, "orig", None)
+    if isinstance(inner, TimeoutError) or isinstance(exc.__cause__, TimeoutError):
+        return True
+    return getattr(inner, "sqlstate", None) in (_QUERY_CANCELED, _LOCK_NOT_AVAILABLE)
+
+
 def _describe(exc: BaseException) -> str:
     # SQLAlchemy's own str() carries the SQL; the driver's message is the useful part. Parameters are
     # hidden by the engine anyway (hide_parameters=True).
@@ -140,10 +190,11 @@ def _describe(exc: BaseException) -> str:
 class SqlBase:
     """Owns the engine; subclasses add the actual queries."""
 
-    def __init__(self, url: str, *, clock: Clock = utcnow) -> None:
+    def __init__(self, url: str, *, clock: Clock = utcnow, timeouts: StoreTimeouts = STORE_TIMEOUTS) -> None:
         parsed = normalise_url(url)
         self._url = parsed
         self._clock = clock
+        self._timeouts = timeouts
         self.backend: str = parsed.get_backend_name()
         kwargs: dict[str, Any] = {
             "hide_parameters": True,  # bound parameters include document bodies (health data)
@@ -152,7 +203,7 @@ class SqlBase:
             "pool_pre_ping": self.backend == "postgresql",
         }
         if self.backend == "postgresql":
-            kwargs["connect_args"] = {"timeout": 10}
+            kwargs["connect_args"] = {"timeout": CONNECT_TIMEOUT_S, **timeouts.connect_args()}
         else:
             # Writers queue on SQLite's single write lock; wait instead of failing under bursts.
             kwargs["connect_args"] = {"timeout": 30}
@@ -176,6 +227,9 @@ class SqlBase:
         return now.astimezone(UTC)
 
     def _unavailable(self, exc: BaseException) -> StoreUnavailable:
+        if _timed_out(exc):
+            log.warning("store %s: a statement ran out of time: %s", self.backend, _describe(exc))
+            return StoreTimeout(f"{self.backend} database did not answer in time: {_describe(exc)}")
         log.warning("store %s unavailable: %s", self.backend, _describe(exc))
         return StoreUnavailable(f"{self.backend} database unavailable: {_describe(exc)}")
 
@@ -188,6 +242,10 @@ class SqlBase:
                     yield conn
             except _UNAVAILABLE as exc:
                 raise self._unavailable(exc) from exc
+            except sa_exc.DBAPIError as exc:
+                if _timed_out(exc):
+                    raise self._unavailable(exc) from exc
+                raise
 
     @asynccontextmanager
     async def _writer_turn(self) -> AsyncIterator[None]:
@@ -223,7 +281,7 @@ class SqlBase:
         except _UNAVAILABLE as exc:
             raise self._unavailable(exc) from exc
         except sa_exc.DBAPIError as exc:
-            if exc.connection_invalidated:
+            if exc.connection_invalidated or _timed_out(exc):
                 raise self._unavailable(exc) from exc
             raise
         finally:
@@ -246,6 +304,10 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         # (not on a crash of the process), and saves one fsync per commit.
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Deleted rows are overwritten with zeros, not left in free pages: an erased person's data must
+        # not be readable in the file afterwards (the erasure also checkpoints the WAL, where the
+        # pages' earlier images stay otherwise).
+        cursor.execute("PRAGMA secure_delete=ON")
     finally:
         cursor.close()
 

@@ -10,6 +10,7 @@ one place to read what "everything about them" means.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from sqlalchemy import delete, exists, insert, select, update
@@ -36,6 +37,8 @@ from companion.store.schema import (
     reminders,
     users,
 )
+
+log = logging.getLogger("companion.store")
 
 ERASE_PERSON = "erase_person"
 ERASE_CAREGIVER = "erase_caregiver"
@@ -75,7 +78,20 @@ class SqlErasure(SqlBase):
             await _count(conn, delete(change_log).where(change_log.c.user_id == user_id))
             await _count(conn, delete(users).where(users.c.user_id == user_id))
             await audit(conn, self._now(), actor, ERASE_PERSON, user_id)
+        await self._checkpoint()
         return counts
+
+    async def _checkpoint(self) -> None:
+        """On SQLite, copy the WAL into the file (where ``secure_delete`` has zeroed the erased rows) and
+        empty it: until then the WAL holds earlier images of those pages. A reader still inside an older
+        snapshot keeps part of the WAL alive; that is logged, and the next checkpoint (SQLite's own, or
+        the next erasure's) clears it."""
+        if self.backend != "sqlite":
+            return
+        async with self._writer_turn(), self._read() as conn:
+            busy, *_ = (await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")).one()
+        if busy:
+            log.warning("the WAL could not be emptied after an erasure: a reader was still active")
 
     async def erase_caregiver(self, caregiver_id: str, *, actor: str) -> ErasureCounts:
         """Delete the account, its tokens and assignments; pairing codes it made forget who made them.
@@ -96,6 +112,7 @@ class SqlErasure(SqlBase):
             await conn.execute(update(pairing_codes).where(made_by_them).values(created_by=None))
             await _count(conn, delete(caregivers).where(caregivers.c.id == caregiver_id))
             await audit(conn, self._now(), actor, ERASE_CAREGIVER, caregiver_id)
+        await self._checkpoint()
         return counts
 
     async def audit_entries(self, *, limit: int = 100) -> list[AuditEntry]:

@@ -23,7 +23,17 @@ from companion.errors import InvalidInput, PreconditionFailed, StoreUnavailable
 from companion.store._accounts import SqlAccounts
 from companion.store._changes import SqlChanges
 from companion.store._devices import SqlDevices
-from companion.store._engine import Clock, check_key, json_roundtrip, normalise_url, stored_document, utcnow
+from companion.store._engine import (
+    MIGRATION_TIMEOUTS,
+    STORE_TIMEOUTS,
+    Clock,
+    StoreTimeouts,
+    check_key,
+    json_roundtrip,
+    normalise_url,
+    stored_document,
+    utcnow,
+)
 from companion.store._outbox import SqlOutbox
 from companion.store._reminders import SqlReminders
 from companion.store.base import StoredDocument
@@ -75,7 +85,19 @@ class SqlStore(SqlAccounts, SqlDevices, SqlOutbox, SqlReminders, SqlChanges):
     # -- lifecycle ----------------------------------------------------------------------------------
 
     async def migrate(self) -> None:
-        """Bring the schema to the newest revision; a no-op when it already is."""
+        """Bring the schema to the newest revision; a no-op when it already is. On PostgreSQL through
+        connections of its own without the statement, lock and command timeouts (``StoreTimeouts``)."""
+        if self.backend == "postgresql" and self._timeouts != MIGRATION_TIMEOUTS:
+            migrator = SqlStore(
+                self._url.render_as_string(hide_password=False),
+                clock=self._clock,
+                timeouts=MIGRATION_TIMEOUTS,
+            )
+            try:
+                await migrator.migrate()
+            finally:
+                await migrator.close()
+            return
         async with self._tx() as conn:
             # Several workers may start at once; the first migrates, the others wait and find it done.
             if self.backend == "postgresql":
@@ -185,7 +207,7 @@ class SqlStore(SqlAccounts, SqlDevices, SqlOutbox, SqlReminders, SqlChanges):
             return list(await conn.scalars(query))
 
 
-def open_store(url: str, *, clock: Clock = utcnow) -> SqlStore:
+def open_store(url: str, *, clock: Clock = utcnow, timeouts: StoreTimeouts = STORE_TIMEOUTS) -> SqlStore:
     """Build a store for ``url``, creating the directory of a SQLite file if needed.
 
     Does not connect or migrate; call ``await store.migrate()`` on start.
@@ -198,7 +220,7 @@ def open_store(url: str, *, clock: Clock = utcnow) -> SqlStore:
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreUnavailable(f"cannot create directory for SQLite database: {exc}") from exc
-    return SqlStore(url, clock=clock)
+    return SqlStore(url, clock=clock, timeouts=timeouts)
 
 
 def _upgrade_to_head(connection: Connection) -> None:

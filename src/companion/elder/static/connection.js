@@ -9,6 +9,8 @@
 // browser reports as a bare 1006) give up after a few in a row; a service that cannot be reached at
 // all (restarting, network down) is retried much longer. Either way the page then asks for a press.
 
+import { fetchWithTimeout } from "./fetching.js";
+
 const BACKOFF_FIRST_MS = 500; // the first retry: quick, most drops are a blip
 const BACKOFF_CAP_MS = 15000; // never wait longer than this: a person is waiting in front of the tablet
 const POLICY_CLOSE = 1008; // the service refused the session (e.g. the device was revoked)
@@ -176,7 +178,7 @@ export class Connection {
     this.closeSocket(1000);
     let response;
     try {
-      response = await fetch(this.sessionUrl, { method: "POST", credentials: "include", cache: "no-store" });
+      response = await fetchWithTimeout(this.sessionUrl, { method: "POST", credentials: "include", cache: "no-store" });
     } catch {
       if (generation === this.generation) this.scheduleRetry(); // network down: keep trying
       return;

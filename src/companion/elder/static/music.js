@@ -3,6 +3,8 @@
 // library track this person may hear, plays it with an <audio> element, and tells the model what
 // happened as a function_call_output (what is playing, or why nothing is).
 
+import { fetchWithTimeout } from "./fetching.js";
+
 const STOP_WORDS = new Set(["עצור", "עצרי", "די", "תפסיק", "תפסיקי", "מספיק", "stop"]);
 const TOKEN_SPLIT = /[^\p{L}\p{N}]+/u;
 
@@ -123,7 +125,7 @@ export class MusicTools {
     }
     let body;
     try {
-      const response = await fetch(this.matchUrl + "?" + query.toString(), {
+      const response = await fetchWithTimeout(this.matchUrl + "?" + query.toString(), {
         credentials: "include",
         cache: "no-store",
       });

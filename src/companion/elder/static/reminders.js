@@ -5,6 +5,8 @@
 // for the reminder: its greeting says it, and once said the card does not come back (the service stops
 // listing it). Text is set with textContent.
 
+import { fetchWithTimeout } from "./fetching.js";
+
 const DEFAULT_URL = "/app/reminders";
 const FIRST_POLL_MS = 300; // soon after the page opens: a reminder may already be waiting
 const RETRY_MS = 20000; // after a failed poll (network, server restart)
@@ -90,7 +92,7 @@ export class Reminders {
     if (!this.active) return;
     let next = RETRY_MS;
     try {
-      const response = await fetch(this.url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+      const response = await fetchWithTimeout(this.url, { credentials: "same-origin", headers: { Accept: "application/json" } });
       this.debug.polls++;
       if (response.status === 401) {
         this.stop(); // unpaired: the page shows the code form
@@ -143,7 +145,7 @@ export class Reminders {
     this.debug.actions.push([reminder.id, action]);
     this.hide();
     if (action === "talk") this.onTalk(reminder); // the conversation's greeting says it
-    fetch(this.url + "/" + encodeURIComponent(reminder.id), {
+    fetchWithTimeout(this.url + "/" + encodeURIComponent(reminder.id), {
       method: "POST",
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", Accept: "application/json" },

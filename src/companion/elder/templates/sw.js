@@ -5,6 +5,9 @@ const VERSION = {{ version|safe }};
 const CACHE = "companion-shell-" + VERSION;
 const SHELL = {{ shell|safe }};
 const STATIC_PREFIX = {{ static_prefix|safe }};
+// A shell file not arriving in this long (a network that hangs rather than fails) is served from the
+// cache instead: a waiting page would otherwise stay blank. Generous, since icons are the largest.
+const SHELL_FETCH_TIMEOUT_MS = 10000;
 
 self.addEventListener("install", (event) => {
   event.waitUntil(
@@ -33,7 +36,7 @@ self.addEventListener("fetch", (event) => {
   if (!isShell(url)) return; // the network answers: page, API, realtime, music
   // Network first (a release is seen at once), the cached copy when the network fails.
   event.respondWith(
-    fetch(request)
+    fetch(request, { signal: AbortSignal.timeout(SHELL_FETCH_TIMEOUT_MS) })
       .then((response) => {
         if (response.ok && response.status === 200) {
           const copy = response.clone();

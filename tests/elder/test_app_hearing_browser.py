@@ -1,0 +1,176 @@
+"""The offline engine hears its phrases through the elder's page at every level, and "I fell" reaches
+the family.
+
+One Chromium whose fake microphone says the safety phrases and the music phrases at 100%, 50%, 25% and
+15% of the full level (the same espeak-ng speech, scaled by sox), to the real service running the offline
+engine. The person's care profile lists the English crisis phrases with their severities; the service
+delivers alerts to a real HTTP receiver that checks the Standard Webhooks signature.
+
+What is checked: the transcript of every turn (the engine heard each phrase, whole, at each level), and
+that each spoken crisis phrase became an alert of its rule's severity that the receiver got, signed.
+The audio the page sent is kept in ``artifacts/app-hearing-sent.wav`` (git-ignored), to listen to after
+a failure. A missing Chromium, Playwright, espeak-ng or sox skips these tests locally and fails them under
+CI=true.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import wave
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import pytest
+import pytest_asyncio
+
+from tests.care.receivers import SECRET, WebhookReceiver
+from tests.elder.audio_fixtures import MicScript, Spoken, mic_script
+from tests.elder.conftest import Api, ElderEnv, ServiceProcess, english_profile, require_browser_tools
+
+try:  # the dev extra installs playwright; without it ``require_browser_tools`` skips
+    from playwright.async_api import async_playwright
+
+    from tests.elder.page_driver import Wire, chromium, until
+    from tests.elder.scenarios import paired_page
+except ImportError:  # pragma: no cover
+    async_playwright = None  # type: ignore[assignment]
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+PERSON: Final = "user-elder-hearing"
+LEVELS: Final = (1.0, 0.5, 0.25, 0.15)  # of the full level (speech peaks at -3 dBFS): -3 to -19.5 dBFS
+CRISIS: Final = {"i fell": "critical", "help me": "critical", "i'm scared": "high", "i am lost": "critical"}
+PROFILE_PHRASES: Final = {
+    "i fell": "I fell",
+    "help me": "Help me",
+    "i'm scared": "I'm scared",
+    "i am lost": "I am lost",
+}
+MUSIC: Final = ("play me music", "stop the music")
+GREETING_ROOM_S: Final = 7.0  # the greeting (a few seconds of espeak speech) is over before the first phrase
+# The answer (the tool's round trip, then up to ~5 s of speech) is over before the next phrase: talking
+# over the companion is the barge-in test's subject, and Chromium's echo canceller clips the start of a
+# phrase said over it (a 15% "play me music" arrived as "...music", heard as "play music").
+ANSWER_ROOM_S: Final = 7.0
+TAIL_S: Final = 4.0  # the last phrase is transcribed before the file ends
+SETTLE_S: Final = 6.0  # after the file: the last turn's transcript and alert
+SENT: Final = Path(__file__).resolve().parents[2] / "artifacts" / "app-hearing-sent.wav"
+DELIVERY_TIMEOUT_S: Final = 20.0  # the care loop runs every second; generous for a loaded machine
+
+
+def script(work: Path) -> MicScript:
+    parts: list[Spoken | float] = [GREETING_ROOM_S]
+    for level in LEVELS:
+        for phrase in (*CRISIS, *MUSIC):
+            parts += [Spoken(phrase, level), ANSWER_ROOM_S]
+    parts[-1] = TAIL_S
+    return mic_script(work / "levels.wav", parts)
+
+
+def safety() -> dict[str, Any]:
+    triggers = [{"phrase": PROFILE_PHRASES[p], "severity": s} for p, s in CRISIS.items()]
+    return {
+        "emergencyContacts": [{"name": "Dana", "relationship": "daughter", "phone": "050-123-4567"}],
+        "crisisTriggers": triggers,
+    }
+
+
+@dataclass
+class Heard:
+    """What one spoken run of the script left behind."""
+
+    mic: MicScript
+    wire: Wire
+    webhook: WebhookReceiver
+    api: Api
+
+    def transcripts(self) -> list[str]:
+        done = self.wire.events("conversation.item.input_audio_transcription.completed", sent=False)
+        return [" ".join(str(f.event.get("transcript") or "").split()) for f in done]
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    require_browser_tools()
+    folder = tmp_path_factory.mktemp("hearing")
+    (folder / "music").mkdir()
+    return folder
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def heard(work: Path) -> AsyncIterator[Heard]:
+    webhook = WebhookReceiver()
+    await webhook.start()
+    process = ServiceProcess(work / "data", work / "music", work / "service.log")
+    process.extra_env.update({"COMPANION_WEBHOOK_URL": webhook.url, "COMPANION_WEBHOOK_SECRET": SECRET})
+    process.start()
+    try:
+        api = Api(process)
+        assert api.request("POST", "/api/users", json={"userId": PERSON}).status_code == 201
+        for section, body in (("profile", english_profile()), ("safety", safety())):
+            saved = api.request("PUT", f"/api/users/{PERSON}/{section}", json=body)
+            assert saved.status_code == 200, f"{section}: {saved.status_code} {saved.text}"
+        mic = script(work)
+        async with async_playwright() as pw, chromium(pw, mic) as browser:
+            elder = await paired_page(browser, ElderEnv(process, api, [], work), PERSON)
+            await elder.start_talking()
+            result = Heard(mic, elder.wire, webhook, api)
+            # every turn's transcript, or what there is when the file and a little more are over: the
+            # test then says what was heard and what was not
+            with contextlib.suppress(AssertionError):
+                await until(
+                    lambda: len(result.transcripts()) >= len(expected()),
+                    "a transcript for every phrase",
+                    mic.duration_s + SETTLE_S,
+                )
+            await elder.close()
+        SENT.parent.mkdir(exist_ok=True)
+        with wave.open(str(SENT), "wb") as sent:
+            sent.setnchannels(1)
+            sent.setsampwidth(2)
+            sent.setframerate(24_000)
+            sent.writeframes(bytes(elder.wire.pcm))
+        yield result
+    finally:
+        process.stop()
+        await webhook.stop()
+
+
+def expected() -> list[str]:
+    return [phrase for _ in LEVELS for phrase in (*CRISIS, *MUSIC)]
+
+
+async def test_every_phrase_is_heard_whole_at_every_level(heard: Heard) -> None:
+    said = [(p.text, p.level) for p in heard.mic.phrases]
+    got = heard.transcripts()
+    rows = zip(said, [*got, *[None] * len(said)], strict=False)
+    print(
+        "\nheard through the fake microphone:\n"
+        + "\n".join(f"  {lv:>4}: {t!r} -> {g!r}" for (t, lv), g in rows)
+    )
+    assert got == expected(), f"said {said}\nheard {got}"
+
+
+async def test_each_crisis_phrase_spoken_reaches_the_family_with_its_rules_severity(heard: Heard) -> None:
+    spoken = len(LEVELS) * len(CRISIS)
+    await until(
+        lambda: len(heard.webhook.deliveries) >= spoken, "a webhook per crisis phrase", DELIVERY_TIMEOUT_S
+    )
+    delivered = sorted((d.payload["summary"], d.payload["severity"]) for d in heard.webhook.deliveries)
+    assert delivered == sorted((phrase, severity) for phrase, severity in CRISIS.items() for _ in LEVELS)
+    assert {d.payload["person"]["id"] for d in heard.webhook.deliveries} == {PERSON}
+    assert heard.webhook.rejected == [] and heard.webhook.duplicates == []
+
+    def fell() -> list[dict[str, Any]]:
+        alerts: list[dict[str, Any]] = heard.api.ok("GET", f"/api/users/{PERSON}/alerts")["alerts"]
+        return [a for a in alerts if a["summary"] == "i fell"]
+
+    sent = [("webhook", "sent")]
+    await until(
+        lambda: all([(d["channel"], d["status"]) for d in a["deliveries"]] == sent for a in fell()),
+        "the care team's record of each 'i fell' alert as sent",
+        DELIVERY_TIMEOUT_S,
+    )
+    assert [(a["severity"], a["rule"]) for a in fell()] == [("critical", "I fell")] * len(LEVELS)
