@@ -9,8 +9,8 @@ its own kind with ``pytestmark``. ``./scripts/test -m unit`` runs the fast part.
 
 The suite runs on every core (pytest-xdist, ``scripts/test``): each worker is a session of its own, so
 session fixtures (a PostgreSQL database, a browser) are per worker, and every server binds a free port.
-The tests of a browser module, whose browser and service are module-scoped, stay on one worker
-(``xdist_group``, with ``--dist loadgroup``), so that each is built once.
+The browser tests stay on one worker (``xdist_group``, with ``--dist loadgroup``): a module's browser
+and service are module-scoped, built once, and no two Chromiums play audio at the same time.
 
 ``COMPANION_TEST_POSTGRES_URL`` names a maintenance database on the test server (default
 ``postgresql+asyncpg://postgres@127.0.0.1:5432/postgres``). Each session creates randomly named
@@ -112,8 +112,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         kind = kind_of(path, getattr(item, "fixturenames", ()), sources[path])
         item.add_marker(getattr(pytest.mark, kind))
         if kind == "browser":
-            # a module-scoped browser and service: the module's tests share one worker, built once
-            item.add_marker(pytest.mark.xdist_group(path.relative_to(TESTS).as_posix()))
+            # One worker runs every browser test, one module after another: a module's browser and
+            # service (module-scoped) are built once, and two Chromiums never play audio against the
+            # clock at the same time. The other worker takes everything else meanwhile.
+            item.add_marker(pytest.mark.xdist_group("browser"))
     # The slowest kinds first, so that the workers start them at once and the many short tests fill in
     # around them; a long test handed out last would leave one worker running it alone at the end.
     # (A stable sort: within a kind, the order of the files and of their tests stays as written.)
