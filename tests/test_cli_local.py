@@ -21,6 +21,7 @@ from companion.cli import app
 from companion.demo import DemoCredentials
 
 SERVE_START_TIMEOUT_S = 30.0  # a cold interpreter plus migrations on a slow CI machine
+SCRAPER = "scrape-token-cli"  # /health names the store only to an operator
 
 
 @pytest.fixture
@@ -94,7 +95,8 @@ def _free_port() -> int:
 
 def test_serve_runs_on_embedded_defaults(tmp_path: Path) -> None:
     port = _free_port()
-    env = {**os.environ, "COMPANION_DATA_DIR": str(tmp_path / "data")}
+    env = {**os.environ, "COMPANION_DATA_DIR": str(tmp_path / "data"), "COMPANION_METRICS_TOKEN": SCRAPER}
+    operator = {"Authorization": f"Bearer {SCRAPER}"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "companion.cli", "serve", "--port", str(port), "--demo"],
         env=env,
@@ -107,7 +109,7 @@ def test_serve_runs_on_embedded_defaults(tmp_path: Path) -> None:
         body = None
         while time.monotonic() < deadline:
             try:
-                body = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).json()
+                body = httpx.get(f"http://127.0.0.1:{port}/health", headers=operator, timeout=1).json()
                 break
             except httpx.HTTPError:
                 time.sleep(0.2)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -16,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from companion import __version__, dashboard, elder
 from companion.api import admin, alerts, devices, errors, health, live, sessions, users
-from companion.api.headers import NoStoreMiddleware
+from companion.api.headers import install_headers
 from companion.api.limits import install_limits
 from companion.api.openapi import describe
 from companion.auth import AuthService
@@ -37,7 +36,6 @@ from companion.cluster.registry import Registry
 from companion.dashboard.session_store import RedisSessions
 from companion.elder.devices import DeviceService
 from companion.elder.music import load_library
-from companion.errors import Forbidden, Unauthorized
 from companion.events import EventBus, InProcessBus, SayOutcome
 from companion.profiles.alerts import AlertService
 from companion.profiles.service import ProfileService
@@ -192,21 +190,6 @@ def _cluster(
     return ClusterNode(redis, manager, registry, commands, follower), directory
 
 
-async def require_metrics_reader(services: Services, authorization: str) -> None:
-    """/metrics answers the ``metrics_token`` setting or an admin token; 401 without a known token, 403
-    for a known one that is neither."""
-    scheme, _, token = authorization.partition(" ")
-    token = token.strip() if scheme.lower() == "bearer" else ""
-    if not token:
-        raise Unauthorized("Metrics need a token: send 'Authorization: Bearer <metrics or admin token>'")
-    expected = services.settings.metrics_token
-    if expected is not None and hmac.compare_digest(token.encode(), expected.get_secret_value().encode()):
-        return
-    principal = await services.auth.authenticate(token)
-    if not principal.is_admin:
-        raise Forbidden("Metrics are for the metrics token or an admin token")
-
-
 def create_app(settings: Settings | None = None, *, on_ready: ReadyHook | None = None) -> FastAPI:
     """Build the app; ``on_ready`` runs once the services exist (the CLI seeds the demo with it)."""
     settings = settings or Settings()
@@ -237,9 +220,8 @@ def create_app(settings: Settings | None = None, *, on_ready: ReadyHook | None =
         {} if settings.api_docs else {"docs_url": None, "redoc_url": None, "openapi_url": None}
     )
     app = FastAPI(title="Companion", version=__version__, lifespan=lifespan, **docs)
-    app.add_middleware(NoStoreMiddleware)
     errors.install(app)
-    install_limits(app)  # body sizes checked before any parsing or authentication
+    install_limits(app, body_timeout_s=settings.body_timeout_s)  # before any parsing or authentication
     app.include_router(health.router)
     app.include_router(alerts.router)
     app.include_router(ack_routes.router)
@@ -254,8 +236,9 @@ def create_app(settings: Settings | None = None, *, on_ready: ReadyHook | None =
     @app.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:
         services: Services = app.state.services
-        await require_metrics_reader(services, request.headers.get("authorization", ""))
+        await health.require_operator(services, request.headers.get("authorization", ""))
         return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    install_headers(app)  # outermost: every answer gets them, the limits' and a crash's too
     describe(app)  # the API document: every body and error status (api/openapi.py)
     return app

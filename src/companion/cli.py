@@ -21,6 +21,7 @@ from rich.text import Text
 
 from companion import gcpolicy
 from companion.accounts import CLI_ACTOR, AccountService
+from companion.api.limits import MAX_REQUEST_HEAD
 from companion.auth import Role
 from companion.auth.service import MAX_TOKEN_LIFETIME_S, MIN_TOKEN_LIFETIME_S
 from companion.cli_remote import refresh_command, sessions_command
@@ -108,9 +109,6 @@ def _with_services(action: Callable[[Services], Awaitable[T]]) -> T:
         raise typer.Exit(1) from None
 
 
-# One request head (request line and every header) may be at most this large. h11's own default, and
-# twice the 8 KiB line nginx allows: the dashboard cookie and a bearer token need far less.
-MAX_REQUEST_HEAD: Final = 16 * 1024
 # On SIGTERM (a rolling restart) open connections get this long to finish; live conversations are closed
 # with 1001 at once and their pages reconnect through the balancer, so waiting longer only delays it.
 SHUTDOWN_GRACE_S: Final = 10
@@ -131,7 +129,11 @@ def server_config(
     (uvicorn answers "400 Invalid HTTP request received." and closes the connection; h11 has no 431), which
     bounds a long line and a flood of headers alike. Its cost, measured on /health over keep-alive: about
     0.2 to 1.3 ms more a request (2.5-3.2 ms against 1.8-2.3 ms), which this service's few caregivers and
-    devices cannot notice.
+    devices cannot notice. A head that arrives whole in one read passes h11's check: ``api/limits.py``
+    refuses it (431) in the app, whichever implementation runs.
+
+    ``limit_concurrency``: beyond ``COMPANION_MAX_CONNECTIONS`` open connections a request is answered
+    503 at once (``settings.py`` says why the default).
 
     ``ws_per_message_deflate=False``: a browser offers permessage-deflate on ``/v1/realtime`` and uvicorn
     accepted it, giving every conversation a zlib compressor and decompressor (~90 KB of the service's
@@ -148,6 +150,10 @@ def server_config(
             log_level="info",
             http="h11",
             h11_max_incomplete_event_size=MAX_REQUEST_HEAD,
+            # COMPANION_MAX_CONNECTIONS (settings.py says why its default); a test's own settings or none
+            limit_concurrency=edge.max_connections
+            if edge
+            else Settings.model_fields["max_connections"].default,
             ws_per_message_deflate=False,
             timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
             proxy_headers=False,

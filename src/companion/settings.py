@@ -106,6 +106,21 @@ class Settings(BaseSettings):
         default=None, description="Bearer token that may read /metrics (the admin token always may)"
     )
     api_docs: bool = Field(default=False, description="Serve /docs, /redoc and /openapi.json")
+    # The largest body (a 512 KiB section) takes ~25 s over a poor 3G link at 20 KB/s; twice that. A
+    # client trickling its body holds a connection and a task for at most this long (a slow-body attack).
+    body_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=600,
+        description="A request body not in whole this long after its head is cut (408)",
+    )
+    # Each live conversation holds two sockets (the tablet's and the model's), and the usual limit of
+    # open files is 1024: beyond this many open connections a request is answered 503 at once, before
+    # the process runs out of descriptors and fails everyone. Live conversations themselves are bounded
+    # per person and per device (max_sessions_per_*).
+    max_connections: int = Field(
+        default=400, ge=2, le=100_000, description="Open connections beyond which requests get 503 at once"
+    )
     # Reaching it from a tablet (see README "On a real tablet"); checked at start by edge.check_serving
     tls_cert: Path | None = Field(default=None, description="PEM certificate (chain): serve https itself")
     tls_key: Path | None = Field(default=None, description="PEM private key of tls_cert, unencrypted")

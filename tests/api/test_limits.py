@@ -8,10 +8,12 @@ what the server reads and answers, not what a client library chose to send.
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
@@ -23,18 +25,20 @@ from fastapi import FastAPI
 from companion.api.limits import DEFAULT_LIMIT, SECTION_LIMIT, BodyLimit, install_limits
 from companion.app import create_app
 from companion.cli import MAX_REQUEST_HEAD, server_config
+from companion.settings import Settings
 from tests.api.conftest import ADMIN, Api, make_settings
 from tests.prompt.factories import max_context
 
 USER: Final = "user-limits-001"
 PROMPT_S: Final = 3.0  # an answer that does not wait for the rest of a body comes back well within this
 START_TIMEOUT_S: Final = 30.0
+BODY_TIMEOUT_S: Final = 60.0  # the default: none of these tests waits for it
 HEALTH: Final = b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"  # the head, less its blank line
 
 
 @pytest.fixture
 async def limited(api: Api) -> Api:
-    install_limits(api.app)
+    install_limits(api.app, body_timeout_s=BODY_TIMEOUT_S)  # create_app installed them already
     return api
 
 
@@ -130,7 +134,7 @@ async def test_content_length_that_is_not_a_number_is_refused() -> None:
         "path": "/api/users",
         "headers": [(b"content-length", b"12abc")],
     }
-    await BodyLimit(app)(scope, receive, send)
+    await BodyLimit(app, body_timeout_s=BODY_TIMEOUT_S)(scope, receive, send)
     assert not ran
     assert sent[0]["status"] == 400
     error_shape(json.loads(sent[1]["body"]), 400, "invalid_content_length")
@@ -143,14 +147,14 @@ async def test_websocket_scopes_pass_untouched() -> None:
         seen.append(scope["type"])
 
     scope = {"type": "websocket", "path": "/realtime/ws", "headers": [(b"content-length", b"nope")]}
-    await BodyLimit(app)(scope, None, None)  # type: ignore[arg-type]
+    await BodyLimit(app, body_timeout_s=BODY_TIMEOUT_S)(scope, None, None)  # type: ignore[arg-type]
     assert seen == ["websocket"]
 
 
 def test_install_is_idempotent(tmp_path: Path) -> None:
     app = create_app(make_settings(tmp_path))
-    install_limits(app)
-    install_limits(app)
+    install_limits(app, body_timeout_s=BODY_TIMEOUT_S)
+    install_limits(app, body_timeout_s=BODY_TIMEOUT_S)
     installed: list[object] = [m.cls for m in app.user_middleware]
     assert installed.count(BodyLimit) == 1
 
@@ -164,22 +168,30 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[int]:
-    """A real uvicorn server with the limits, configured exactly as ``companion serve`` configures it."""
-    app: FastAPI = create_app(make_settings(tmp_path))
-    install_limits(app)
+@contextmanager
+def running(settings: Settings, **extra: Any) -> Iterator[int]:
+    """A real uvicorn server of ``create_app(settings)``, configured exactly as ``companion serve``
+    configures it (``extra``: a test's own uvicorn settings on top); yields its port."""
+    app: FastAPI = create_app(settings)
     port = free_port()
-    instance = uvicorn.Server(server_config(app, "127.0.0.1", port))
+    instance = uvicorn.Server(server_config(app, "127.0.0.1", port, edge=settings, **extra))
     thread = threading.Thread(target=instance.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + START_TIMEOUT_S
     while not instance.started:
         assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
         time.sleep(0.05)
-    yield port
-    instance.should_exit = True
-    thread.join(START_TIMEOUT_S)
+    try:
+        yield port
+    finally:
+        instance.should_exit = True
+        thread.join(START_TIMEOUT_S)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[int]:
+    with running(make_settings(tmp_path)) as port:
+        yield port
 
 
 def exchange(port: int, *parts: bytes, timeout: float = PROMPT_S) -> tuple[int | None, bytes]:
@@ -276,3 +288,136 @@ def test_the_live_socket_does_not_deflate_audio(server: int) -> None:
             head += chunk
     assert head.startswith(b"HTTP/1.1 101"), head[:200]
     assert b"permessage-deflate" not in head.lower()
+
+
+# --- the head however it arrives, a trickling body, a client that goes away, the connection cap --------
+
+
+@pytest.mark.parametrize("implementation", ["h11", "httptools"])
+@pytest.mark.parametrize("kib", [20, 60, 120])
+def test_a_large_head_sent_in_one_piece_is_refused(tmp_path: Path, implementation: str, kib: int) -> None:
+    """h11's limit holds only while a head is incomplete, and httptools has none: a head that arrives
+    whole in one read is refused by the app's own check, whichever implementation runs."""
+    cookie = b"Cookie: s=" + b"c" * (kib * 1024) + b"\r\n"
+    with running(make_settings(tmp_path), http=implementation) as port:
+        status, body = exchange(port, HEALTH + cookie + b"\r\n")  # one send
+        assert status in (None, 431), (status, body[:200])
+        if status == 431:
+            error_shape(json.loads(body), 431, "headers_too_large")
+        # and an ordinary request on the same server still passes
+        assert exchange(port, HEALTH + b"\r\n")[0] == 200
+
+
+def test_a_large_head_is_431_from_the_app_itself(server: int) -> None:
+    """Just over the limit, in one send: small enough that every read holds it whole."""
+    cookie = b"Cookie: s=" + b"c" * MAX_REQUEST_HEAD + b"\r\n"
+    status, body = exchange(server, HEALTH + cookie + b"\r\n")
+    assert status == 431, body[:200]
+    error_shape(json.loads(body), 431, "headers_too_large")
+
+
+def test_a_websocket_upgrade_with_a_large_head_is_refused(server: int) -> None:
+    offer = (
+        b"GET /v1/realtime HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        # lines short enough for the WebSocket library's own 8 KiB line limit, over ours in all
+        + b"".join(b"X-Pad-%d: " % i + b"p" * 4000 + b"\r\n" for i in range(MAX_REQUEST_HEAD // 4000 + 1))
+        + b"\r\n"
+    )
+    status, _ = exchange(server, offer)
+    assert status == 403  # refused before the upgrade is accepted (uvicorn's answer to that): never 101
+
+
+def test_a_trickling_body_is_cut_at_its_deadline(tmp_path: Path) -> None:
+    """A byte every tenth of a second keeps every read short; the whole body's deadline still cuts it."""
+    timeout_s = 1.0
+    with running(make_settings(tmp_path).model_copy(update={"body_timeout_s": timeout_s})) as port:
+        head = (
+            b"POST /api/users HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 1000\r\n\r\n"
+        )
+        with socket.create_connection(("127.0.0.1", port), timeout=PROMPT_S) as sock:
+            sock.sendall(head)
+            started = time.monotonic()
+            answer = b""
+            sock.settimeout(0.1)
+            while time.monotonic() - started < timeout_s + PROMPT_S:
+                try:
+                    sock.sendall(b"x")
+                except (BrokenPipeError, ConnectionResetError):
+                    break
+                try:
+                    chunk = sock.recv(65536)
+                except TimeoutError:
+                    continue  # nothing yet: trickle on
+                if not chunk:
+                    break
+                answer += chunk
+            elapsed = time.monotonic() - started
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+        assert timeout_s <= elapsed < timeout_s + PROMPT_S
+        error_shape(json.loads(answer.partition(b"\r\n\r\n")[2]), 408, "body_timeout")
+
+
+def test_a_body_in_time_is_not_cut(tmp_path: Path) -> None:
+    with running(make_settings(tmp_path).model_copy(update={"body_timeout_s": 1.0})) as port:
+        body = json.dumps({"userId": USER}).encode()
+        head = b"POST /api/users HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\nConnection: close\r\n" % len(
+            body
+        )
+        auth = f"Authorization: Bearer {ADMIN}\r\nContent-Type: application/json\r\n\r\n".encode()
+        status, answer = exchange(port, head + auth, body[:5], body[5:])
+        assert status == 201, answer
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [("/api/users", b"application/json"), ("/dashboard/login", b"application/x-www-form-urlencoded")],
+)
+def test_a_client_gone_mid_body_is_one_line_in_the_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, path: str, content_type: bytes
+) -> None:
+    caplog.set_level(logging.INFO)
+    with running(make_settings(tmp_path), log_config=None) as port:  # uvicorn's records reach caplog
+        head = b"POST %s HTTP/1.1\r\nHost: t\r\nContent-Type: %s\r\nContent-Length: 1000\r\n\r\n"
+        with socket.create_connection(("127.0.0.1", port), timeout=PROMPT_S) as sock:
+            sock.sendall(head % (path.encode(), content_type) + b"x" * 100)
+        deadline = time.monotonic() + PROMPT_S
+        while not [r for r in caplog.records if "went away mid-body" in r.getMessage()]:
+            assert time.monotonic() < deadline, [r.getMessage() for r in caplog.records]
+            time.sleep(0.02)
+        assert exchange(port, HEALTH + b"\r\n")[0] == 200  # the server goes on
+    gone = [r for r in caplog.records if "went away mid-body" in r.getMessage()]
+    assert len(gone) == 1 and gone[0].levelno == logging.INFO
+    assert f"POST {path} after 100 bytes" in gone[0].getMessage()
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+    assert "Traceback" not in caplog.text and "Exception in ASGI application" not in caplog.text
+
+
+def test_connections_beyond_the_cap_are_answered_503(tmp_path: Path) -> None:
+    cap = 3
+    with running(make_settings(tmp_path).model_copy(update={"max_connections": cap})) as port:
+        keep_alive = b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n"
+        held = [socket.create_connection(("127.0.0.1", port), timeout=PROMPT_S) for _ in range(cap - 1)]
+        try:
+            for sock in held:  # each answered once, and left open
+                sock.sendall(keep_alive)
+                assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+            status, body = exchange(port, HEALTH + b"\r\n")
+            assert status == 503, body
+        finally:
+            for sock in held:
+                sock.close()
+        deadline = time.monotonic() + PROMPT_S
+        while (status := exchange(port, HEALTH + b"\r\n")[0]) == 503:  # until the server saw them close
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert status == 200
+
+
+def test_the_connection_cap_has_a_default(tmp_path: Path) -> None:
+    app = create_app(make_settings(tmp_path))
+    default = Settings.model_fields["max_connections"].default
+    assert default == 400
+    assert server_config(app, "127.0.0.1", 0).limit_concurrency == default
+    assert server_config(app, "127.0.0.1", 0, edge=make_settings(tmp_path)).limit_concurrency == default

@@ -6,7 +6,8 @@ admin; a generated person id is swapped for the seeded person's half of the time
 section says ``If-Match: *``), so that the routes' success answers are checked too and not only their
 404s. A shorter second run does the same as a caregiver of that person. Any failure of the checks below
 fails the test: a 500, a status, content type, body or header the document does not describe, an
-invalid request accepted, a route that ignores its credentials.
+invalid request accepted, a route that ignores its credentials, a method the document does not list
+for a path answered otherwise than 405 with an ``Allow`` naming the listed ones.
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ CHECKS: Final = [
     "response_schema_conformance",
     "negative_data_rejection",
     "ignored_auth",
+    "unsupported_method",  # a method the document does not list for a path: 405 with Allow
+    "allow_header_conformance",  # OPTIONS' Allow names every method the document lists
 ]
 PHASES: Final = ["examples", "coverage", "fuzzing"]
 # As a caregiver (403 on admin routes, 404 for other families' people): generated cases only, fewer.

@@ -71,7 +71,7 @@ async def test_a_save_on_one_instance_is_confirmed_by_the_conversation_on_anothe
         # B's model took the new instructions: asked again, it names only the remaining artist
         answer = await conversation.ask_for_music()
         assert ARIK in answer and NAOMI not in answer
-        health = (await http_b.get("/health")).json()
+        health = (await http_b.get("/health", headers=ADMIN_HEADERS)).json()
         assert health["instance"] == "b" and health["cluster"]["redis"] == "ok"
         await conversation.ws.close()
 

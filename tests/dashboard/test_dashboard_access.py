@@ -179,3 +179,15 @@ async def test_the_session_rows_fragment_wants_a_session(dash: Dash) -> None:
     rows = await dash.client.get("/dashboard/sessions/rows", headers={"x-dashboard-fetch": "1"})
     assert rows.status_code == 200
     assert "אין שיחות פעילות כרגע." in rows.text
+
+
+async def test_a_notice_left_by_another_page_does_not_break_the_next_one(dash: Dash) -> None:
+    """A wizard step's report (no message of its own) is left for the step it redirects to; a caregiver
+    who goes elsewhere instead still gets that page, not a 500."""
+    await dash.login()
+    for path in ("/dashboard/sessions", "/dashboard/people", f"/dashboard/people/{DEMO_USER}/alerts"):
+        saved = await dash.step(1, action="submit")  # saved: its report waits for the "saved" page
+        assert saved.status_code == 303, saved.text
+        assert saved.headers["location"].endswith("/saved")
+        page = await dash.get(path)  # ...but the caregiver went here instead
+        assert page.status_code == 200, (path, page.text[:300])

@@ -8,9 +8,11 @@ import { after, test } from "node:test";
 
 const dialed = [];
 const fetched = [];
-// per session request: "refuse" (socket closes 1006 unopened), "live", "down" (fetch fails), "401"
+// per session request: "refuse" (socket closes 1006 unopened), "live", "down" (fetch fails), "401",
+// "busy" (429 with Retry-After: 7)
 let script = [];
 const timers = [];
+const delays = []; // the delay of each timer the page set, in order
 let realtimeUrl = "/v1/realtime";
 
 const real = { setTimeout: globalThis.setTimeout, clearTimeout: globalThis.clearTimeout };
@@ -21,6 +23,8 @@ globalThis.fetch = async () => {
   fetched.push(step);
   if (step === "down") throw new TypeError("connection refused");
   if (step === "401") return { status: 401, ok: false, json: async () => ({}) };
+  const retryAfter = { get: (h) => (h === "Retry-After" ? "7" : null) };
+  if (step === "busy") return { status: 429, ok: false, headers: retryAfter };
   return { status: 200, ok: true, json: async () => ({ clientSecret: "ek_test", realtimeUrl }) };
 };
 class FakeSocket {
@@ -49,8 +53,9 @@ const { Connection, RetryBudget, realtimeSocketUrl } = await import(
 
 /** Timers the page sets run when the test says so, in order (virtual time: nothing waits). */
 function fakeTimers() {
-  globalThis.setTimeout = (fn) => {
+  globalThis.setTimeout = (fn, ms) => {
     timers.push(fn);
+    delays.push(ms);
     return timers.length;
   };
   globalThis.clearTimeout = () => {};
@@ -154,6 +159,18 @@ test("opened from a reminder's card: the reminder goes on the first socket only,
   } finally {
     realtimeUrl = "/v1/realtime";
   }
+});
+
+test("too many conversations from this tablet: it waits as long as the service says, then goes on", async () => {
+  delays.length = 0;
+  const r = run(["busy", "live"]);
+  await settle();
+  assert.equal(delays[0], 7000); // Retry-After: 7
+  assert.deepEqual(
+    { live: r.seen.live, fatal: r.seen.fatal, fetches: fetched.length },
+    { live: 1, fatal: null, fetches: 2 },
+  );
+  r.link.stop();
 });
 
 test("a revoked tablet: closed for policy, asks once more, learns 401, and never asks again", async () => {

@@ -8,7 +8,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from companion.errors import CompanionError
@@ -71,12 +73,26 @@ async def _request_validation(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+def allowed_methods(app: Starlette, path: str) -> list[str]:
+    """Every method some route of ``path`` answers. Starlette's 405 names only the first route that
+    matched the path, but one path is often several routes (``GET`` and ``PUT`` of a section)."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(app.routes):
+        regex, route_methods = getattr(route, "path_regex", None), route.methods
+        if route_methods and regex is not None and regex.match(path):
+            methods.update(route_methods)
+    return sorted(methods)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request.app, request.url.path))
     return JSONResponse(
         error_body(exc.status_code, str(exc.detail), "http_error"),
         status_code=exc.status_code,
-        headers=getattr(exc, "headers", None),
+        headers=headers or None,
     )
 
 

@@ -97,6 +97,9 @@ OPERATION_ERRORS: Final[Mapping[tuple[str, str], Mapping[int, str]]] = {
     ("post", "/api/users/{user_id}/alerts/{alert_id}/resolve"): {
         412: "The alert kept changing under the update; try again"
     },
+    ("post", "/app/session"): {
+        429: "This device started too many conversations in a minute; Retry-After says when to try again"
+    },
     ("get", "/app/music/tracks/{track_id}"): {
         403: "The person's music section does not allow this track now"
     },

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Response, status
 from pydantic import BaseModel, ConfigDict, StringConstraints
+from starlette.convertors import Convertor, register_url_convertor
 
 from companion.accounts import AccountService
 from companion.api.deps import PrincipalDep, ServicesDep
 from companion.auth import Role
 from companion.errors import Forbidden, PreconditionFailed
+from companion.profiles.models import SECTIONS
 
 
 async def care_team_only(principal: PrincipalDep) -> None:
@@ -24,6 +27,28 @@ router = APIRouter(prefix="/api/users", tags=["profiles"], dependencies=[Depends
 USER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 UserId = Annotated[str, Path(pattern=USER_ID_PATTERN, description="e.g. user-tiferet-001")]
 NO_VERSION_MATCHES = -1  # an If-Match that is not a version can match nothing
+
+
+class SectionConvertor(Convertor[str]):
+    """A path segment that is one of the section names, and nothing else.
+
+    ``/{user_id}/{section}`` matching any word made every path of that shape its own: ``PUT
+    /api/users/x/alerts`` reached the section route (and answered 422 for its missing body) instead of
+    405 with the alerts route's ``Allow``. Matching only the sections, an unknown name is the router's
+    404, a known path with a method it lacks the router's 405, as the API document says."""
+
+    regex = "|".join(re.escape(name) for name in SECTIONS)
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+SECTION_CONVERTOR = "companion_section"  # Starlette's convertors are one global table: a unique name
+register_url_convertor(SECTION_CONVERTOR, SectionConvertor())
+SECTION_PATH = "/{user_id}/{section:" + SECTION_CONVERTOR + "}"
 
 
 class NewUser(BaseModel):
@@ -127,7 +152,7 @@ async def delete_memory(
     return {"deleted": memory_id, "liveSessions": live.as_json()}
 
 
-@router.get("/{user_id}/{section}")
+@router.get(SECTION_PATH)
 async def get_section(
     user_id: UserId, section: str, response: Response, services: ServicesDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -139,7 +164,7 @@ async def get_section(
     return {"data": state.data.model_dump(mode="json", by_alias=True), "version": state.version}
 
 
-@router.put("/{user_id}/{section}")
+@router.put(SECTION_PATH)
 async def put_section(
     user_id: UserId,
     section: str,

@@ -74,14 +74,18 @@ def check(password_hash: str, password: str) -> bool:
         return False
     secret = password.encode()
     out = _ffi.new("uint8_t[]", len(expected))
+    # Named, not built inside the struct below: a cdata buffer lives only as long as a Python reference
+    # to it, and the struct keeps only its address (a freed buffer made every other check fail).
+    pwd = _ffi.new("uint8_t[]", secret)
+    salt_buffer = _ffi.new("uint8_t[]", salt)
     context = _ffi.new(
         "argon2_context *",
         {
             "out": out,
             "outlen": len(expected),
-            "pwd": _ffi.new("uint8_t[]", secret),
+            "pwd": pwd,
             "pwdlen": len(secret),
-            "salt": _ffi.new("uint8_t[]", salt),
+            "salt": salt_buffer,
             "saltlen": len(salt),
             "secret": _ffi.NULL,
             "secretlen": 0,

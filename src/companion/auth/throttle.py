@@ -1,4 +1,5 @@
-"""Counting failed attempts (sign-ins, pairing codes) per key and locking a key for a while.
+"""Counting failed attempts (sign-ins, pairing codes) per key and locking a key for a while; and
+limiting the rate of requests per key (``Rate``: a paired tablet's client secrets).
 
 One mechanism for every guessable secret the service accepts: the dashboard's passwords and admin
 tokens, and the tablets' pairing codes. Two implementations of one async interface: in this process's
@@ -81,6 +82,15 @@ class Throttle(Protocol):
 
     async def succeed(self, key: str) -> None:
         """Forget every failure of ``key`` (a caregiver who signed in is no longer being guessed)."""
+        ...
+
+
+class Rate(Protocol):
+    """At most a number of requests per key in a sliding window (not failures: every request counts)."""
+
+    async def take(self, key: str) -> float:
+        """Count one request of ``key``: 0 when it may go ahead, else seconds until one may (nothing
+        is counted then, so a client that keeps asking does not push its own wait further away)."""
         ...
 
 
@@ -181,6 +191,29 @@ class FailureBudget:
         self._spent = deque(item for item in self._spent if item[1] != ticket)
 
 
+class RateLimit:
+    """``Rate`` in this process's memory, for at most ``MAX_KEYS`` keys (the stalest is forgotten)."""
+
+    def __init__(self, limit: int, window_s: float, clock: Clock = time.monotonic) -> None:
+        self._limit = limit
+        self._window_s = window_s
+        self._clock = clock
+        self._taken: dict[str, deque[float]] = {}
+
+    async def take(self, key: str) -> float:
+        now = self._clock()
+        taken = self._taken.pop(key, deque())  # put back below: the dict's order is staleness
+        while taken and now - taken[0] >= self._window_s:
+            taken.popleft()
+        self._taken[key] = taken
+        if len(taken) >= self._limit:
+            return max(0.001, taken[0] + self._window_s - now)
+        taken.append(now)
+        while len(self._taken) > MAX_KEYS:
+            self._taken.pop(next(iter(self._taken)))
+        return 0.0
+
+
 def throttle_for(redis: Redis | None, name: str) -> Throttle:
     """In memory without Redis; in Redis (shared by every instance) with it. ``name`` keeps one
     use's keys apart from another's."""
@@ -189,6 +222,15 @@ def throttle_for(redis: Redis | None, name: str) -> Throttle:
     from companion.auth.throttle_redis import RedisThrottle
 
     return RedisThrottle(redis, name)
+
+
+def rate_for(redis: Redis | None, name: str, limit: int, window_s: float) -> Rate:
+    """Per key, in memory without Redis; in Redis (every instance counts together) with it."""
+    if redis is None:
+        return RateLimit(limit, window_s)
+    from companion.auth.throttle_redis import RedisRate
+
+    return RedisRate(redis, name, limit, window_s)
 
 
 def budget_for(redis: Redis | None, name: str, limit: int, window_s: float) -> Budget:

@@ -123,6 +123,28 @@ class RedisThrottle:
             await self._redis.delete(self._keys((key,))[0])
 
 
+class RedisRate:
+    """One sorted set of the window's requests per key, ``companion:throttle:<name>:rate:<hash>``; the
+    same atomic script as ``RedisBudget``, so two instances cannot both let the last request through."""
+
+    def __init__(
+        self, redis: Redis, name: str, limit: int, window_s: float, clock: Clock = time.time
+    ) -> None:
+        self._redis = redis
+        self._name = name
+        self._limit = limit
+        self._window_s = window_s
+        self._clock = clock
+        self._spend = redis.register_script(_SPEND)
+
+    async def take(self, key: str) -> float:
+        ticket = secrets.token_hex(TICKET_BYTES)
+        args: list[str | int] = [_ms(self._clock()), _ms(self._window_s), self._limit, ticket]
+        with redis_guard("rate limit"):
+            wait_ms = int(await self._spend(keys=[state_key(f"throttle:{self._name}:rate", key)], args=args))
+        return wait_ms / 1000
+
+
 class RedisBudget:
     """The spent attempts of the last window, one sorted set ``companion:throttle:<name>:budget``."""
 

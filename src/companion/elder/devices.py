@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,8 +30,16 @@ from companion.auth.device_secrets import (
     new_pairing_code,
     normalise_pairing_code,
 )
-from companion.auth.throttle import MAX_FAILURES_PER_ADDRESS, Budget, Throttle, budget_for, throttle_for
-from companion.errors import Conflict, NotFound, Unauthorized
+from companion.auth.throttle import (
+    MAX_FAILURES_PER_ADDRESS,
+    Budget,
+    Rate,
+    Throttle,
+    budget_for,
+    rate_for,
+    throttle_for,
+)
+from companion.errors import Conflict, NotFound, TooManyAttempts, Unauthorized
 from companion.store import ClientSecretRecord, DeviceRecord, DeviceStore, PairingRecord
 from companion.store._engine import utcnow
 
@@ -47,6 +56,12 @@ MAX_FAILED_PAIRINGS_PER_CLIENT = MAX_FAILURES_PER_ADDRESS
 # days, while a legitimate pairing waits at most a minute during such an attack.
 MAX_FAILED_PAIRINGS_PER_MINUTE = 60
 FAILURE_BUDGET_WINDOW_S = 60.0
+# A paired tablet's client secrets (POST /app/session): one opens one conversation, and a page that
+# lost its connection backs off from 0.5 s to 15 s between tries, so fewer than 10 a minute. Twice that
+# leaves room for a person pressing talk and stop, and bounds the secrets (store rows) and live-session
+# attempts a stolen or looping cookie can make. Counted per device, across every instance with Redis.
+MAX_CLIENT_SECRETS_PER_MINUTE = 20
+CLIENT_SECRET_RATE_WINDOW_S = 60.0
 MAX_CODE_DRAWS = 20  # fresh codes tried when one is taken; with few live codes the first one wins
 LAST_SEEN_EVERY = timedelta(minutes=1)  # "last seen" is for people: one write a minute is plenty
 DEFAULT_LABEL = "Tablet"
@@ -144,6 +159,7 @@ class DeviceService:
         clock: Callable[[], datetime] = utcnow,
         throttle: Throttle | None = None,
         budget: Budget | None = None,
+        secret_rate: Rate | None = None,
         redis: Redis | None = None,
     ) -> None:
         self._store = store
@@ -151,6 +167,9 @@ class DeviceService:
         self.clock = clock  # decides expiry of codes and secrets; tests set it instead of sleeping
         self.throttle = throttle or throttle_for(redis, "pairing")
         self.budget = budget or _pairing_budget(redis)
+        self.secret_rate = secret_rate or rate_for(
+            redis, "client-secrets", MAX_CLIENT_SECRETS_PER_MINUTE, CLIENT_SECRET_RATE_WINDOW_S
+        )
 
     # ---- pairing -----------------------------------------------------------------------------------
 
@@ -229,6 +248,19 @@ class DeviceService:
         return device
 
     async def issue_client_secret(self, device_id: str) -> ClientSecret:
+        """A single-use secret for one conversation; at most ``MAX_CLIENT_SECRETS_PER_MINUTE`` a device
+        (``TooManyAttempts`` with ``retryAfter`` in whole seconds beyond that)."""
+        wait = await self.secret_rate.take(device_id)
+        if wait:
+            retry_after = math.ceil(wait)
+            log.info(
+                "client secret refused for device %s: over its rate, retry in %d s", device_id, retry_after
+            )
+            raise TooManyAttempts(
+                f"This device started too many conversations in a minute "
+                f"(at most {MAX_CLIENT_SECRETS_PER_MINUTE}); try again in {retry_after} seconds",
+                retryAfter=retry_after,
+            )
         now = self.clock()
         value = new_client_secret()
         record = ClientSecretRecord(hash_secret(value), device_id, now, now + CLIENT_SECRET_TTL)

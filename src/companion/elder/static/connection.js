@@ -193,6 +193,12 @@ export class Connection {
       this.giveUp("forbidden");
       return;
     }
+    if (response.status === 429) {
+      // too many conversations started from this tablet in a minute: wait as long as the service says
+      const seconds = Number(response.headers.get("Retry-After"));
+      this.scheduleRetry(seconds > 0 ? seconds * 1000 : undefined);
+      return;
+    }
     if (!response.ok) {
       this.scheduleRetry();
       return;
