@@ -9,8 +9,8 @@ its own kind with ``pytestmark``. ``./scripts/test -m unit`` runs the fast part.
 
 The suite runs on every core (pytest-xdist, ``scripts/test``): each worker is a session of its own, so
 session fixtures (a PostgreSQL database, a browser) are per worker, and every server binds a free port.
-The browser tests stay on one worker (``xdist_group``, with ``--dist loadgroup``): a module's browser
-and service are module-scoped, built once, and no two Chromiums play audio at the same time.
+The browser and cluster tests stay on one worker (``xdist_group``, with ``--dist loadgroup``): a
+module's browser and service are module-scoped, built once, and the heaviest tests never run at once.
 
 ``COMPANION_TEST_POSTGRES_URL`` names a maintenance database on the test server (default
 ``postgresql+asyncpg://postgres@127.0.0.1:5432/postgres``). Each session creates randomly named
@@ -111,11 +111,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             sources[path] = path.read_text(errors="replace")
         kind = kind_of(path, getattr(item, "fixturenames", ()), sources[path])
         item.add_marker(getattr(pytest.mark, kind))
-        if kind == "browser":
-            # One worker runs every browser test, one module after another: a module's browser and
-            # service (module-scoped) are built once, and two Chromiums never play audio against the
-            # clock at the same time. The other worker takes everything else meanwhile.
-            item.add_marker(pytest.mark.xdist_group("browser"))
+        if kind in ("browser", "cluster"):
+            # One worker runs every browser and cluster test, one module after another: a module's
+            # browser and service (module-scoped) are built once, and the heaviest tests (Chromium
+            # playing audio against the clock, pairs of service processes starting against a deadline)
+            # never compete with each other for the cores. The other worker takes everything else.
+            item.add_marker(pytest.mark.xdist_group("processes"))
     # The slowest kinds first, so that the workers start them at once and the many short tests fill in
     # around them; a long test handed out last would leave one worker running it alone at the end.
     # (A stable sort: within a kind, the order of the files and of their tests stays as written.)
