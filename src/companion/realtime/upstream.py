@@ -7,7 +7,8 @@ the wire. Third-party errors are translated here into ``UpstreamError``.
 
 from __future__ import annotations
 
-import dataclasses
+import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -16,12 +17,10 @@ from typing import Any, Protocol
 from urllib.parse import urlencode
 
 import websockets
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.frames import DATA_OPCODES, Frame
-from websockets.protocol import Event, State
 
 from companion.errors import UpstreamError
 from companion.realtime import protocol
+from companion.realtime.modelsocket import ModelSocket, open_model_socket
 from companion.realtime.protocol import Dialect
 from companion.settings import Settings
 
@@ -31,6 +30,10 @@ CONNECT_TIMEOUT_S = 10.0  # a realtime handshake that takes longer than this is 
 PING_INTERVAL_S = 20.0  # keeps NATs and proxies from dropping a quiet conversation
 PING_TIMEOUT_S = 20.0  # an upstream that misses a pong for this long is gone
 MAX_FRAME_BYTES = 16 * 1024 * 1024  # session.updated for a maximum-size prompt plus audio chunks fit well
+# A message at least this long is followed by a ping (see ``WebSocketUpstream.recv``): below it, what
+# a quiet connection keeps is small next to an idle session's ~80 KB; above it are session.updated
+# (the whole instructions) and the longer response.done, which a conversation often goes quiet after.
+RELEASE_AFTER_CHARS = 4096
 AZURE_SCOPE = "https://cognitiveservices.azure.com/.default"
 TokenProvider = Callable[[], Awaitable[str]]
 OFFLINE_ENGINE_MISSING = "The offline engine is not running and COMPANION_UPSTREAM_URL is not set"
@@ -74,48 +77,13 @@ class Target:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class LeanClientConnection(ClientConnection):
-    """websockets' client connection, holding no message once it has been handed on.
-
-    Its parser keeps the last frame it parsed until the next one arrives; on a quiet conversation that
-    is the start's ``session.updated`` (~15 KB: the whole instructions, the tools, the settings), kept
-    for as long as the conversation stays quiet. Each data frame's payload is handed on in a frame of
-    its own, and the parser's frame is left empty.
-    """
-
-    def process_event(self, event: Event) -> None:
-        if isinstance(event, Frame) and event.opcode in DATA_OPCODES:
-            payload, event.data = event.data, b""
-            event = dataclasses.replace(event, data=payload)
-        super().process_event(event)
-
-    def write_now(self, text: str) -> bool:
-        """Write one text message at once, as ``send()`` would, when nothing stands in the way: the
-        connection open, no fragmented message under way, the write buffer below its high-water mark.
-        False otherwise, having sent nothing: ``send()`` then waits, closes and raises as websockets
-        does. ``send()`` wraps every message in an async context manager that costs about as much as
-        framing and writing it; for a 20 ms audio frame that is most of the relay's own share."""
-        if (
-            self.send_in_progress is not None
-            or self.paused
-            or self.protocol.state is not State.OPEN
-            or self.transport.is_closing()
-        ):
-            return False
-        self.protocol.send_text(text.encode())
-        try:
-            self.send_data()
-        except Exception as exc:  # as send(): the connection is over
-            self.set_connection_exc(exc)
-            self.transport.abort()
-            raise websockets.ConnectionClosedError(None, None) from exc
-        return True
-
-
 class WebSocketUpstream:
-    def __init__(self, ws: ClientConnection, dialect: Dialect) -> None:
+    """A WebSocket to the model (``modelsocket.ModelSocket``), in GA shapes."""
+
+    def __init__(self, ws: ModelSocket, dialect: Dialect) -> None:
         self._ws = ws
         self._dialect = dialect
+        self._pong: asyncio.Future[None] | None = None  # the answer to our last release ping
 
     def _text(self, event: dict[str, Any], frame: str | None) -> str:
         if self._dialect == "beta":
@@ -129,8 +97,6 @@ class WebSocketUpstream:
             raise _closed(exc) from exc
 
     def send_now(self, event: dict[str, Any], *, frame: str | None = None) -> bool:
-        if not isinstance(self._ws, LeanClientConnection):
-            return False
         try:
             return self._ws.write_now(self._text(event, frame))
         except websockets.ConnectionClosed as exc:
@@ -141,6 +107,8 @@ class WebSocketUpstream:
             raw = await self._ws.recv()
         except websockets.ConnectionClosed as exc:
             raise UpstreamError("The realtime model closed the connection") from exc
+        if len(raw) >= RELEASE_AFTER_CHARS:
+            self._release()
         if isinstance(raw, bytes):
             raw = raw.decode("utf-8", "replace")
         try:
@@ -151,6 +119,18 @@ class WebSocketUpstream:
         if not isinstance(event, dict):
             return []
         return protocol.server_event_beta_to_ga(event) if self._dialect == "beta" else [event]
+
+    def _release(self) -> None:
+        """Ask for a pong, so that a long message is not kept while the conversation is quiet.
+
+        websockets' reader holds the last frame it read until the next one arrives; after the start's
+        ``session.updated`` (~15 KB on a realistic profile) the next may be a keepalive pong 20 s later.
+        The model answers a ping at once (RFC 6455 requires it), and its pong is that next frame. One
+        ping at a time: the pong of one still on its way comes after this message as well."""
+        if self._pong is not None and not self._pong.done():
+            return
+        with contextlib.suppress(websockets.ConnectionClosed):  # the next recv() reports the close
+            self._pong = self._ws.ping()
 
     async def close(self) -> None:
         await self._ws.close()
@@ -196,21 +176,18 @@ class WebSocketConnector:
         if self._token_provider is not None:
             headers["Authorization"] = f"Bearer {await self._token_provider()}"
         try:
-            ws = await connect(
+            ws = await open_model_socket(
                 self.target.url,
-                additional_headers=headers,
+                headers,
                 open_timeout=CONNECT_TIMEOUT_S,
                 ping_interval=PING_INTERVAL_S,
                 ping_timeout=PING_TIMEOUT_S,
                 max_size=MAX_FRAME_BYTES,
-                compression=None,
-                create_connection=LeanClientConnection,
             )
         except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.InvalidURI) as exc:
             raise UpstreamError(
                 f"Could not connect to the realtime model at {self.description}: {exc}"
             ) from exc
-        ws.request = None  # the handshake's request (its headers, the credentials among them) is done with
         return WebSocketUpstream(ws, self.target.dialect)
 
 
