@@ -1,4 +1,16 @@
-"""Shared database fixtures: throwaway PostgreSQL databases for tests that need the real thing.
+"""What kind each test is (markers), and shared database fixtures: throwaway PostgreSQL databases and
+leased Redis databases for tests that need the real thing.
+
+Every test gets exactly one of four markers, from where it lives (``pytest_collection_modifyitems``):
+``unit`` (plain data and in-memory fakes: no socket, no database, no process), ``integration`` (the
+store, HTTP in process, live sessions over loopback sockets, services as processes), ``browser``
+(headless Chromium) and ``cluster`` (several instances and Redis, ``tests/cluster/``). A module may say
+its own kind with ``pytestmark``. ``./scripts/test -m unit`` runs the fast part.
+
+The suite runs on every core (pytest-xdist, ``scripts/test``): each worker is a session of its own, so
+session fixtures (a PostgreSQL database, a browser) are per worker, and every server binds a free port.
+The browser and cluster tests stay on one worker (``xdist_group``, with ``--dist loadgroup``): a
+module's browser and service are module-scoped, built once, and the heaviest tests never run at once.
 
 ``COMPANION_TEST_POSTGRES_URL`` names a maintenance database on the test server (default
 ``postgresql+asyncpg://postgres@127.0.0.1:5432/postgres``). Each session creates randomly named
@@ -12,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -31,6 +43,84 @@ from services import require_service, tcp_unreachable
 os.environ.setdefault("COMPANION_REMINDERS", "false")
 
 DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+
+# ---- kinds of tests -----------------------------------------------------------------------------------
+
+KINDS: dict[str, str] = {
+    "unit": "plain data and in-memory fakes: no socket, database or process (./scripts/test -m unit)",
+    "integration": "the store, HTTP in process, live sessions over loopback sockets, service processes",
+    "browser": "headless Chromium (Playwright driving /usr/bin/chromium)",
+    "cluster": "several instances over Redis and PostgreSQL (tests/cluster/)",
+}
+# Paths (relative to tests/, a folder ending in "/" or a file) whose tests are units; first match wins
+# after the rules in ``kind_of``. Anything not named here is an integration test.
+UNIT_PATHS: Sequence[str] = (
+    "prompt/",
+    "realtime_protocol/",
+    "js/",
+    "realtime/test_audio_fast_path.py",
+    "realtime/test_fakes.py",
+    "realtime/test_greeting.py",
+    "realtime/test_music_guard_names.py",
+    "realtime/test_policy.py",
+    "realtime/test_reconnect.py",
+    "realtime/test_mirror.py",
+    "realtime/test_endings.py",
+    "localmodel/test_localmodel_engine.py",
+    "localmodel/test_localmodel_companion_gender.py",
+    "localmodel/test_localmodel_session_values.py",
+    "localmodel/test_localmodel_talk_rules.py",
+    "care/test_schedule.py",
+    "elder/test_fetch_timeouts.py",
+    "care/test_delivery_messages.py",
+    "test_companion_voice.py",
+    "test_gcpolicy.py",
+    "test_settings.py",
+)
+ORDER = ("browser", "cluster", "integration", "unit")  # the order tests are handed to the workers
+BROWSER_WORDS = ("playwright", "page_driver")  # a module that drives Chromium names one of these
+SERVICE_FIXTURES = frozenset({"postgres_url", "postgres_databases", "redis_url", "own_redis"})
+TESTS = Path(__file__).resolve().parent
+
+
+def kind_of(path: Path, fixtures: Sequence[str], source: str) -> str:
+    relative = path.resolve().relative_to(TESTS).as_posix()
+    if relative.startswith("cluster/"):
+        return "cluster"
+    if any(word in source for word in BROWSER_WORDS):
+        return "browser"
+    if SERVICE_FIXTURES.intersection(fixtures):
+        return "integration"
+    if any(relative == p or (p.endswith("/") and relative.startswith(p)) for p in UNIT_PATHS):
+        return "unit"
+    return "integration"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, what in KINDS.items():
+        config.addinivalue_line("markers", f"{name}: {what}")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    sources: dict[Path, str] = {}
+    for item in items:
+        if any(item.get_closest_marker(name) for name in KINDS):
+            continue  # the module said its kind itself
+        path = item.path
+        if path not in sources:
+            sources[path] = path.read_text(errors="replace")
+        kind = kind_of(path, getattr(item, "fixturenames", ()), sources[path])
+        item.add_marker(getattr(pytest.mark, kind))
+        if kind in ("browser", "cluster"):
+            # One worker runs every browser and cluster test, one module after another: a module's
+            # browser and service (module-scoped) are built once, and the heaviest tests (Chromium
+            # playing audio against the clock, pairs of service processes starting against a deadline)
+            # never compete with each other for the cores. The other worker takes everything else.
+            item.add_marker(pytest.mark.xdist_group("processes"))
+    # The slowest kinds first, so that the workers start them at once and the many short tests fill in
+    # around them; a long test handed out last would leave one worker running it alone at the end.
+    # (A stable sort: within a kind, the order of the files and of their tests stays as written.)
+    items.sort(key=lambda item: ORDER.index(next(m.name for m in item.iter_markers() if m.name in KINDS)))
 
 
 def _run(coro: Coroutine[Any, Any, None]) -> None:

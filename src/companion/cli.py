@@ -105,7 +105,7 @@ def _with_services(action: Callable[[Services], Awaitable[T]]) -> T:
     try:
         return asyncio.run(main())
     except CompanionError as exc:
-        err.print(f"[red]error:[/red] {exc.message}")
+        err.print(f"[red]error:[/red] {exc.message}", soft_wrap=True)
         raise typer.Exit(1) from None
 
 
@@ -361,7 +361,7 @@ def music_scan(
     try:
         library = scan(folder)
     except NotFound as exc:
-        err.print(f"[red]error:[/red] {exc.message}")
+        err.print(f"[red]error:[/red] {exc.message}", soft_wrap=True)
         raise typer.Exit(2) from None
     table = Table(title=f"Music in {library.root}")
     for column in ("artist", "title", "duration", "file"):

@@ -4,6 +4,7 @@ that is gone or slow."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 from redis.asyncio import Redis
 
 from companion.cluster.commands import CommandBus
-from companion.cluster.identity import redis_client
+from companion.cluster.identity import REDIS_SOCKET_TIMEOUT_S, redis_client
 from companion.errors import ClusterUnavailable, InstanceTimeout, NotFound, SessionNotActive, UpstreamTimeout
 
 
@@ -51,6 +52,23 @@ async def pair(redis_url: str) -> AsyncIterator[tuple[CommandBus, CommandBus, Re
 async def test_the_owner_runs_the_command_and_answers(pair: tuple[CommandBus, CommandBus, Redis]) -> None:
     a, _, _ = pair
     assert await a.call("b", "echo", {"sessionId": "s-1"}, timeout_s=2) == {"got": {"sessionId": "s-1"}}
+
+
+async def test_the_channel_survives_silence_longer_than_the_socket_timeout(
+    pair: tuple[CommandBus, CommandBus, Redis], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Nothing on the command channel for longer than the client's ``socket_timeout``: the subscription
+    must still be there and route a command at once. A client whose pub/sub read times out after that
+    long of silence would drop and subscribe again every 2 s, and a command sent in such a gap finds
+    nobody listening."""
+    a, b, _ = pair
+    caplog.set_level(logging.WARNING, logger="companion.cluster.commands")
+    await asyncio.sleep(REDIS_SOCKET_TIMEOUT_S + 1)  # the silence itself is what is tested
+    assert a.listening.is_set() and b.listening.is_set()
+    assert await a.call("b", "echo", {"after": "silence"}, timeout_s=2) == {"got": {"after": "silence"}}
+    assert await b.call("a", "echo", {"back": 1}, timeout_s=2) == {"got": {"back": 1}}
+    lost = [r.getMessage() for r in caplog.records if "command channel lost" in r.getMessage()]
+    assert lost == [], lost
 
 
 @pytest.mark.parametrize(
