@@ -14,8 +14,10 @@ import pytest
 
 from companion.app import create_app
 from companion.demo import DEMO_USER, DemoCredentials, seed_demo
+from companion.realtime.session import Status
 from companion.services import Services
 from companion.settings import Settings
+from tests.live.conftest import USER, Live, eventually, run_live
 
 ADMIN = "dash-admin-token"
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -151,3 +153,22 @@ async def dash(tmp_path: Path) -> AsyncIterator[Dash]:
 
 
 __all__ = ["ADMIN", "DEMO_USER", "Dash", "csrf_of"]
+
+
+# ---- a caregiver beside a live conversation (the service on a real socket, the offline engine) -------
+
+
+@pytest.fixture
+async def live(tmp_path: Path) -> AsyncIterator[Live]:
+    async for value in run_live(tmp_path):
+        yield value
+
+
+async def signed_in_with_a_live_session(live: Live) -> Dash:
+    """The demo person in a conversation that is active, and their caregiver signed in."""
+    await live.connect()
+    session = live.services.sessions.of_user(USER)[0]
+    await eventually(lambda: session.status is Status.ACTIVE, "the live session is active")
+    dash = Dash(live.services, live.http, live.creds)
+    assert (await dash.login()).status_code == 303
+    return dash

@@ -2,32 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
-from companion.realtime.session import Status
-from tests.dashboard.conftest import Dash
-from tests.live.conftest import ADMIN, USER, Live, eventually, run_live
+from tests.dashboard.conftest import Dash, signed_in_with_a_live_session
+from tests.live.conftest import ADMIN, USER, Live, eventually
 
 WIZARD = f"/dashboard/people/{USER}/wizard"
 SLOWER_THAN_THE_REFRESH_TIMEOUT_S = 1.5  # run_live waits 1 s for the model's confirmation
-
-
-@pytest.fixture
-async def live(tmp_path: Path) -> AsyncIterator[Live]:
-    async for value in run_live(tmp_path):
-        yield value
-
-
-async def signed_in_with_a_live_session(live: Live) -> Dash:
-    await live.connect()
-    session = live.services.sessions.of_user(USER)[0]
-    await eventually(lambda: session.status is Status.ACTIVE, "the live session is active")
-    dash = Dash(live.services, live.http, live.creds)
-    assert (await dash.login()).status_code == 303
-    return dash
 
 
 async def test_a_failed_refresh_keeps_the_data_says_so_and_can_be_retried(live: Live) -> None:

@@ -4,17 +4,13 @@ sessions are for administrators only."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from html.parser import HTMLParser
-from pathlib import Path
-
-import pytest
 
 from companion.languages import LANGUAGE_NAMES
 from companion.profiles.models import CognitiveMode, Gender, MemorySource, MemoryType, Severity
 from companion.realtime.records import RefreshResult, Status
-from tests.dashboard.conftest import Dash
-from tests.live.conftest import ADMIN, USER, Live, eventually, run_live
+from tests.dashboard.conftest import Dash, signed_in_with_a_live_session
+from tests.live.conftest import ADMIN, USER, Live, eventually
 
 WIZARD = f"/dashboard/people/{USER}/wizard"
 # Codes with no business in a family's page: the profile's enums, the session and refresh states, the
@@ -74,23 +70,8 @@ def test_the_code_finder_finds_codes_and_only_them() -> None:
     assert raw_codes(page) == ["critical", "female", "he"]
 
 
-@pytest.fixture
-async def live(tmp_path: Path) -> AsyncIterator[Live]:
-    async for value in run_live(tmp_path):
-        yield value
-
-
-async def caregiver_with_a_live_session(live: Live) -> Dash:
-    await live.connect()
-    session = live.services.sessions.of_user(USER)[0]
-    await eventually(lambda: session.status is Status.ACTIVE, "the live session is active")
-    dash = Dash(live.services, live.http, live.creds)
-    assert (await dash.login()).status_code == 303
-    return dash
-
-
 async def test_hebrew_pages_of_a_filled_profile_show_no_raw_codes(live: Live) -> None:
-    dash = await caregiver_with_a_live_session(live)
+    dash = await signed_in_with_a_live_session(live)
     alerts = live.services.alerts
     missed, _ = await alerts.record(
         USER,
