@@ -33,10 +33,10 @@ from companion.store.base import (
 )
 from companion.store.schema import (
     CONVERSATION_TEXT_MAX,
-    ID_MAX,
-    SUMMARY_MAX,
     HASH_MAX,
+    ID_MAX,
     LABEL_MAX,
+    SUMMARY_MAX,
     conversation_turns,
     conversations,
     digest_unsubscribes,
