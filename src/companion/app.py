@@ -35,10 +35,12 @@ from companion.cluster.follower import ChangeFollower
 from companion.cluster.identity import instance_id, redis_client
 from companion.cluster.node import ClusterNode
 from companion.cluster.registry import Registry
+from companion.conversations.service import ConversationService
 from companion.dashboard import ack_routes
 from companion.dashboard.session_store import RedisSessions
 from companion.events import EventBus, InProcessBus, RefreshCounts, SayOutcome
 from companion.music import load_library
+from companion.profiles.models import CareContext
 from companion.profiles.service import ProfileService
 from companion.prompt import build
 from companion.realtime.config import base_session_factory
@@ -133,9 +135,16 @@ async def build_services(
             snooze_s=settings.reminder_snooze_s,
         )
         metrics = Metrics()
+        conversations = ConversationService(store, profiles.context, clock=clock)
+        stack.push_async_callback(conversations.drain)  # after the conversations end: their last writes
+
+        async def session_context(user_id: str) -> CareContext:  # a conversation recalls the last ones
+            return await conversations.recall(await profiles.context(user_id))
+
         manager = SessionManager(
             connector=lambda: connector,  # one connector (and one Entra credential) for every conversation
-            load_context=profiles.context,
+            load_context=session_context,
+            open_log=conversations.open_log,
             build=partial(build, budget_tokens=settings.token_budget),
             tools_for=tools_for,
             tool_runtime=ToolRuntime(profiles, alert_service, reminders),
@@ -156,6 +165,7 @@ async def build_services(
         stack.push_async_callback(reminders.close)  # reminders waiting for a quiet moment in a conversation
         bus.subscribe(manager.on_profile_changed)
         bus.subscribe(reminders.on_profile_changed)
+        bus.subscribe(conversations.on_profile_changed)  # a narrower choice removes at once
         node, directory = _cluster(settings, store, manager, redis, person_erased)
         delivery = DeliveryWorker(store, channels, max_attempts=settings.delivery_max_attempts)
         escalation = EscalationService(alert_service)
@@ -164,6 +174,8 @@ async def build_services(
                 NamedStep("delivery", lambda now: delivery.run_once()),
                 NamedStep("escalation", escalation.tick),
                 *([NamedStep("reminders", reminders.tick)] if settings.reminders else []),
+                NamedStep("conversations", conversations.flush),  # live records, every second
+                NamedStep("retention", conversations.prune),  # once a day
             ]
         )
         admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None
@@ -175,6 +187,7 @@ async def build_services(
             bus=bus,
             auth=AuthService(store, admin_token=admin_token, devices=store),
             profiles=profiles,
+            conversations=conversations,
             alerts=alert_service,
             sessions=manager,
             metrics=metrics,
