@@ -14,7 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.asyncio import Redis
 
 from companion import __version__, dashboard, elder
-from companion.api import admin, alerts, devices, errors, health, live, sessions, users
+from companion.api import admin, alerts, conversations, devices, errors, health, live, sessions, users
 from companion.api.headers import install_headers
 from companion.api.limits import install_limits
 from companion.api.openapi import describe
@@ -35,6 +35,7 @@ from companion.cluster.follower import ChangeFollower
 from companion.cluster.identity import instance_id, redis_client
 from companion.cluster.node import ClusterNode
 from companion.cluster.registry import Registry
+from companion.conversations.family import FamilyView
 from companion.conversations.service import ConversationService
 from companion.dashboard import ack_routes
 from companion.dashboard.session_store import RedisSessions
@@ -188,6 +189,7 @@ async def build_services(
             auth=AuthService(store, admin_token=admin_token, devices=store),
             profiles=profiles,
             conversations=conversations,
+            family=FamilyView(store, profiles, alert_service, conversations, clock=clock),
             alerts=alert_service,
             sessions=manager,
             metrics=metrics,
@@ -275,6 +277,7 @@ def create_app(settings: Settings | None = None, *, on_ready: ReadyHook | None =
     app.include_router(alerts.router)
     app.include_router(ack_routes.router)
     app.include_router(devices.router)  # before users: its catch-all /{user_id}/{section} would match
+    app.include_router(conversations.router)
     app.include_router(users.router)
     app.include_router(admin.router)
     app.include_router(sessions.router)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from companion.auth import AuthService
 from companion.care.alerts import AlertService
+from companion.conversations.family import FamilyView
 from companion.conversations.service import ConversationService
 from companion.events import EventBus
 from companion.profiles.service import ProfileService
@@ -47,6 +48,7 @@ class Services:
     auth: AuthService
     profiles: ProfileService
     conversations: ConversationService
+    family: FamilyView  # the person's today, history and export
     alerts: AlertService
     sessions: SessionManager
     metrics: Metrics

@@ -103,6 +103,7 @@ OPERATOR = rule(UNAUTHORIZED, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK)  # the metric
 ADMIN_API = rule(UNAUTHORIZED, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK)
 CARE_TEAM = rule(UNAUTHORIZED, FORBIDDEN, OK, OK, OK)  # any caregiver; answers only with what is theirs
 CARE_TEAM_PERSON = rule(UNAUTHORIZED, FORBIDDEN, HIDDEN, OK, OK)  # the person's caregivers and admins
+CARE_TEAM_PERSON_MISSING = rule(UNAUTHORIZED, FORBIDDEN, HIDDEN, MISSING, MISSING)
 # Live conversations: a device token may list and refresh its own person's (it is a live-session
 # credential); by id, nobody's exists here, so 404 for all who may ask.
 SESSIONS = rule(UNAUTHORIZED, OK, OK, OK, OK)
@@ -138,6 +139,13 @@ RULES: Final[dict[str, dict[str, Outcome]]] = {
     "GET /api/users/{user_id}/memories": CARE_TEAM_PERSON,
     "POST /api/users/{user_id}/memories": CARE_TEAM_PERSON,
     "DELETE /api/users/{user_id}/memories/{memory_id}": CARE_TEAM_PERSON,
+    "GET /api/users/{user_id}/memories/{memory_id}": CARE_TEAM_PERSON,
+    "PATCH /api/users/{user_id}/memories/{memory_id}": CARE_TEAM_PERSON,
+    "GET /api/users/{user_id}/conversations": CARE_TEAM_PERSON,
+    "GET /api/users/{user_id}/conversations/{conversation_id}": CARE_TEAM_PERSON_MISSING,
+    "DELETE /api/users/{user_id}/conversations/{conversation_id}": CARE_TEAM_PERSON_MISSING,
+    "GET /api/users/{user_id}/today": CARE_TEAM_PERSON,
+    "GET /api/users/{user_id}/export": CARE_TEAM_PERSON,
     "GET /api/users/{user_id}/{section}": CARE_TEAM_PERSON,
     "PUT /api/users/{user_id}/{section}": CARE_TEAM_PERSON,
     "GET /api/users/{user_id}/alerts": CARE_TEAM_PERSON,
@@ -222,6 +230,7 @@ RULES: Final[dict[str, dict[str, Outcome]]] = {
 JSON_BODIES: Final[dict[str, Any]] = {
     "POST /api/users/{user_id}/memories": {"text": "Likes the sea"},
     "PUT /api/users/{user_id}/{section}": payloads.music("Naomi Shemer"),
+    "PATCH /api/users/{user_id}/memories/{memory_id}": {"importance": 4},
     "POST /api/caregivers": {"name": "Made", "username": "made-by-matrix", "password": PASSWORD},
     "POST /api/tokens": {"role": "device", "userId": PERSON},
     "POST /app/reminders/{reminder_id}": {"action": "taken"},
@@ -352,6 +361,7 @@ async def build_world(app: FastAPI) -> World:
         "memory_id": memory.json()["memory"]["id"],
         "alert_id": alert.id,
         "session_id": "sess-nobody",
+        "conversation_id": "conversation-nobody",
         "track_id": "track-nobody",
         "reminder_id": "reminder-nobody",
         "code": "123456",

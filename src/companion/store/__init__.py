@@ -5,6 +5,7 @@ Use ``open_store(settings.effective_database_url)``, then ``await store.migrate(
 
 from companion.store._changes import MAX_READ as MAX_CHANGES_READ
 from companion.store._changes import ChangeRecord
+from companion.store._export import tables_naming_a_person
 from companion.store._reminders import AdherenceRecord
 from companion.store.base import (
     RECORDS_LEVELS,
@@ -58,4 +59,5 @@ __all__ = [
     "TokenRole",
     "TurnRecord",
     "open_store",
+    "tables_naming_a_person",
 ]

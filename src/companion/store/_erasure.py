@@ -121,6 +121,11 @@ class SqlErasure(SqlBase):
         await self._checkpoint()
         return counts
 
+    async def add_audit(self, *, actor: str, action: str, target: str) -> None:
+        """An act that changes nothing but must be accountable (an export of a person's data)."""
+        async with self._tx() as conn:
+            await audit(conn, self._now(), actor, action, target)
+
     async def audit_entries(self, *, limit: int = 100) -> list[AuditEntry]:
         """The newest entries first."""
         query = (

@@ -34,6 +34,7 @@ from companion.store._engine import (
     normalise_url,
     stored_document,
 )
+from companion.store._export import SqlExport
 from companion.store._outbox import SqlOutbox
 from companion.store._reminders import SqlReminders
 from companion.store.base import StoredDocument
@@ -77,7 +78,7 @@ _UPDATE = (
 )
 
 
-class SqlStore(SqlAccounts, SqlDevices, SqlOutbox, SqlReminders, SqlChanges, SqlConversations):
+class SqlStore(SqlAccounts, SqlDevices, SqlOutbox, SqlReminders, SqlChanges, SqlConversations, SqlExport):
     """Implements ``DocumentStore``, ``AccountStore``, ``DeviceStore``, the alert outbox, reminders and
     the change log (every document write logs itself in its own transaction); ``migrate()`` once on
     start."""
