@@ -216,6 +216,13 @@ RULES: Final[dict[str, dict[str, Outcome]]] = {
     "POST /dashboard/people/{user_id}/alerts/{alert_id}/acknowledge": SIGNED_IN_PERSON,
     "POST /dashboard/people/{user_id}/alerts/{alert_id}/resolve": SIGNED_IN_PERSON,
     "GET /dashboard/people/{user_id}/reminders": SIGNED_IN_PERSON,
+    "GET /dashboard/people/{user_id}/conversations": SIGNED_IN_PERSON,
+    "GET /dashboard/people/{user_id}/conversations/{conversation_id}": SIGNED_IN_PERSON_MISSING,
+    "POST /dashboard/people/{user_id}/conversations/{conversation_id}/delete": SIGNED_IN_PERSON_MISSING,
+    "GET /dashboard/people/{user_id}/memories": SIGNED_IN_PERSON,
+    "POST /dashboard/people/{user_id}/memories/{memory_id}": SIGNED_IN_PERSON,
+    "POST /dashboard/people/{user_id}/memories/{memory_id}/keep": SIGNED_IN_PERSON,
+    "POST /dashboard/people/{user_id}/memories/{memory_id}/remove": SIGNED_IN_PERSON,
     "POST /dashboard/people/{user_id}/reminders/{reminder_id}/taken": SIGNED_IN_PERSON_MISSING,
     "GET /dashboard/admin": SIGNED_IN_ADMIN,
     "POST /dashboard/admin/caregivers": SIGNED_IN_ADMIN,
@@ -444,6 +451,7 @@ FRESH: Final[dict[str, Maker]] = {
     "DELETE /api/tokens/{token_id}": fresh_token,
     "POST /dashboard/admin/tokens/{token_id}/revoke": fresh_token,
     "DELETE /api/users/{user_id}/memories/{memory_id}": fresh_memory,
+    "POST /dashboard/people/{user_id}/memories/{memory_id}/remove": fresh_memory,
 }
 SIGNS_OUT: Final = frozenset({"POST /dashboard/logout"})
 
