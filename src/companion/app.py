@@ -35,10 +35,12 @@ from companion.cluster.follower import ChangeFollower
 from companion.cluster.identity import instance_id, redis_client
 from companion.cluster.node import ClusterNode
 from companion.cluster.registry import Registry
+from companion.conversations.digests import DigestService
 from companion.conversations.family import FamilyView
 from companion.conversations.service import ConversationService
-from companion.dashboard import ack_routes
+from companion.dashboard import ack_routes, digest_routes
 from companion.dashboard.session_store import RedisSessions
+from companion.edge import public_base_url
 from companion.events import EventBus, InProcessBus, RefreshCounts, SayOutcome
 from companion.music import load_library
 from companion.profiles.models import CareContext
@@ -170,6 +172,18 @@ async def build_services(
         node, directory = _cluster(settings, store, manager, redis, person_erased)
         delivery = DeliveryWorker(store, channels, max_attempts=settings.delivery_max_attempts)
         escalation = EscalationService(alert_service)
+
+        async def open_alerts(user_id: str) -> int:
+            return sum(1 for a in await alert_service.list(user_id) if a.open)
+
+        digests = DigestService(  # only with an e-mail channel to send them through
+            store,
+            profiles,
+            open_alerts,
+            public_url=public_base_url(settings),
+            clock=clock,
+            enabled="email" in channels,
+        )
         care = CareLoop(
             [
                 NamedStep("delivery", lambda now: delivery.run_once()),
@@ -177,6 +191,7 @@ async def build_services(
                 *([NamedStep("reminders", reminders.tick)] if settings.reminders else []),
                 NamedStep("conversations", conversations.flush),  # live records, every second
                 NamedStep("retention", conversations.prune),  # once a day
+                NamedStep("digests", digests.tick),  # contacts' digest e-mails, looked at once a minute
             ]
         )
         admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None
@@ -190,6 +205,7 @@ async def build_services(
             profiles=profiles,
             conversations=conversations,
             family=FamilyView(store, profiles, alert_service, conversations, clock=clock),
+            digests=digests,
             alerts=alert_service,
             sessions=manager,
             metrics=metrics,
@@ -276,6 +292,7 @@ def create_app(settings: Settings | None = None, *, on_ready: ReadyHook | None =
     app.include_router(health.router)
     app.include_router(alerts.router)
     app.include_router(ack_routes.router)
+    app.include_router(digest_routes.router)
     app.include_router(devices.router)  # before users: its catch-all /{user_id}/{section} would match
     app.include_router(conversations.router)
     app.include_router(users.router)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from companion.auth import AuthService
 from companion.care.alerts import AlertService
+from companion.conversations.digests import DigestService
 from companion.conversations.family import FamilyView
 from companion.conversations.service import ConversationService
 from companion.events import EventBus
@@ -49,6 +50,7 @@ class Services:
     profiles: ProfileService
     conversations: ConversationService
     family: FamilyView  # the person's today, history and export
+    digests: DigestService  # contacts' digest e-mails and their unsubscribe links
     alerts: AlertService
     sessions: SessionManager
     metrics: Metrics

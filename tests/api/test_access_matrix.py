@@ -43,6 +43,7 @@ import itertools
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -56,8 +57,10 @@ from companion.api.device_auth import DEVICE_COOKIE
 from companion.app import create_app
 from companion.auth.device_secrets import hash_pairing_code, hash_secret, new_device_id, new_device_secret
 from companion.clock import utcnow
+from companion.conversations.digests import unsubscribe_hash
 from companion.services import Services
 from companion.settings import Settings
+from companion.store.base import UnsubscribeRecord
 from tests.api import payloads
 
 ADMIN: Final = "matrix-admin-token"
@@ -173,6 +176,8 @@ RULES: Final[dict[str, dict[str, Outcome]]] = {
     # acknowledgement links in alert messages: the link is the credential (a live one, made per request)
     "GET /ack/{token}": PUBLIC,
     "POST /ack/{token}": PUBLIC,
+    "GET /digest/unsubscribe/{token}": PUBLIC,  # a digest's stop link: the link is the credential
+    "POST /digest/unsubscribe/{token}": PUBLIC,
     # the elder's page
     "GET /app": PUBLIC,
     "GET /app/manifest.webmanifest": PUBLIC,
@@ -432,6 +437,16 @@ async def fresh_ack_link(world: World, role: str) -> dict[str, str]:
     return {"token": await world.services.alerts.links.issue(user_id=PERSON, alert_id=alert.id, contact=None)}
 
 
+async def fresh_unsubscribe_link(world: World, role: str) -> dict[str, str]:
+    token = f"matrix-unsubscribe-{next(FRESH_NAMES)}-{role}-0123456789"
+    now = utcnow()
+    link = UnsubscribeRecord(
+        unsubscribe_hash(token), PERSON, "dana@example.com", now, now + timedelta(days=1)
+    )
+    await world.services.store.add_unsubscribe(link)
+    return {"token": token}
+
+
 async def fresh_memory(world: World, role: str) -> dict[str, str]:
     made = await world.api("POST", f"/api/users/{PERSON}/memories", json={"text": f"Told {role}"})
     return {"memory_id": made.json()["memory"]["id"]}
@@ -440,6 +455,8 @@ async def fresh_memory(world: World, role: str) -> dict[str, str]:
 FRESH: Final[dict[str, Maker]] = {
     "GET /ack/{token}": fresh_ack_link,  # a link is used up by acknowledging
     "POST /ack/{token}": fresh_ack_link,
+    "GET /digest/unsubscribe/{token}": fresh_unsubscribe_link,  # a link is used up by stopping
+    "POST /digest/unsubscribe/{token}": fresh_unsubscribe_link,
     "DELETE /api/users/{user_id}": fresh_person,
     "POST /dashboard/people/{user_id}/erase": fresh_person,
     "DELETE /api/users/{user_id}/devices/{device_id}": fresh_device,

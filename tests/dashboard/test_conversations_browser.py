@@ -10,6 +10,7 @@ import pytest
 from playwright.async_api import expect
 
 from companion.clock import utcnow
+from companion.conversations.digests import DigestService
 from companion.store.base import ConversationRecord, ConversationWrite, TimelineEntry
 from tests.dashboard.test_dashboard_browser import Pages, base, browser, live, login, pages, shot
 from tests.live.conftest import USER, Live
@@ -92,3 +93,36 @@ async def test_today_history_search_dates_and_one_conversation(pages: Pages, liv
     await page.get_by_role("button", name="מחיקת השיחה").click()
     await expect(page.get_by_role("status")).to_have_text("השיחה נמחקה.")
     assert await live.services.store.get_conversation(USER, older.id) is None
+
+
+async def test_the_digest_unsubscribe_link_works_once_without_signing_in(pages: Pages, live: Live) -> None:
+    services = live.services
+    safety = await services.profiles.get_section(USER, "safety")
+    assert safety.data is not None
+    body = safety.data.model_dump(mode="json", by_alias=True)
+    body["emergencyContacts"][0] |= {"email": "dana@example.com", "digest": "daily", "digestTime": "00:00"}
+    await services.profiles.save_section(USER, "safety", body, if_match=safety.version)
+
+    async def no_alerts(user_id: str) -> int:
+        return 0
+
+    digests = DigestService(services.store, services.profiles, no_alerts, public_url=base(live))
+    assert await digests.tick(utcnow()) == 1
+    [job] = [j for j in await services.store.jobs_of_user(USER) if j.payload.get("type") == "digest"]
+    assert job.address == "dana@example.com" and job.channel == "email"
+    link = job.payload["unsubscribeUrl"]
+    assert link.startswith(base(live) + "/digest/unsubscribe/")
+    assert "tomatoes" not in str(job.payload), "nothing more than the day's summaries"
+
+    page = await pages.new(width=390, height=800)
+    await page.goto(link)
+    await expect(page.get_by_role("heading", name="הפסקת הודעות הסיכום")).to_be_visible()
+    await shot(page, "digest-01-unsubscribe")
+    await page.get_by_role("button", name="הפסקת ההודעות").click()
+    await expect(page.get_by_role("heading", name="ההודעות הופסקו")).to_be_visible()
+    await shot(page, "digest-02-unsubscribed")
+    after = await services.profiles.get_section(USER, "safety")
+    assert after.data is not None
+    assert after.data.model_dump(by_alias=True)["emergencyContacts"][0]["digest"] == "none"
+    again = await page.goto(link)
+    assert again is not None and again.status == 410, "single use"
