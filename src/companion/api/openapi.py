@@ -97,12 +97,6 @@ OPERATION_ERRORS: Final[Mapping[tuple[str, str], Mapping[int, str]]] = {
     ("post", "/api/users/{user_id}/alerts/{alert_id}/resolve"): {
         412: "The alert kept changing under the update; try again"
     },
-    ("get", "/api/users/{user_id}/conversations"): {
-        400: "The cursor is not one this service gave out, or from/to is not a day"
-    },
-    ("patch", "/api/users/{user_id}/memories/{memory_id}"): {
-        400: "The body is not a memory edit; `field` names what is wrong"
-    },
     ("post", "/app/session"): {
         429: "This device started too many conversations in a minute; Retry-After says when to try again"
     },
