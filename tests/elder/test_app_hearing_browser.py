@@ -7,7 +7,8 @@ engine. Each level hears half of the phrases and each phrase is said twice, once
 once quiet (25% or 15%): every level and every phrase goes through the page, in half the time of the
 whole square. The whole square (every phrase at every level) is the engine's own test, without a page
 (``tests/localmodel/test_localmodel_hearing_levels.py``). The person's care profile lists the English
-crisis phrases with their severities; the service delivers alerts to a real HTTP receiver that checks the Standard Webhooks signature.
+crisis phrases with their severities; the service delivers alerts to a real HTTP receiver that checks
+the Standard Webhooks signature.
 
 What is checked: the transcript of every turn (the engine heard each phrase, whole, at each level), and
 that each spoken crisis phrase became an alert of its rule's severity that the receiver got, signed.
