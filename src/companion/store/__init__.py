@@ -6,6 +6,7 @@ Use ``open_store(settings.effective_database_url)``, then ``await store.migrate(
 from companion.store._changes import MAX_READ as MAX_CHANGES_READ
 from companion.store._changes import ChangeRecord
 from companion.store._export import tables_naming_a_person
+from companion.store._imports import DocumentWrite, ImportedState, ImportMark, ImportWrite
 from companion.store._reminders import AdherenceRecord
 from companion.store.base import (
     RECORDS_LEVELS,
@@ -47,7 +48,11 @@ __all__ = [
     "DeviceRecord",
     "DeviceStore",
     "DocumentStore",
+    "DocumentWrite",
     "ErasureCounts",
+    "ImportMark",
+    "ImportWrite",
+    "ImportedState",
     "PairingOutcome",
     "PairingRecord",
     "RecordsLevel",

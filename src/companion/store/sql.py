@@ -35,6 +35,7 @@ from companion.store._engine import (
     stored_document,
 )
 from companion.store._export import SqlExport
+from companion.store._imports import SqlImports
 from companion.store._outbox import SqlOutbox
 from companion.store._reminders import SqlReminders
 from companion.store.base import StoredDocument
@@ -78,10 +79,12 @@ _UPDATE = (
 )
 
 
-class SqlStore(SqlAccounts, SqlDevices, SqlOutbox, SqlReminders, SqlChanges, SqlConversations, SqlExport):
-    """Implements ``DocumentStore``, ``AccountStore``, ``DeviceStore``, the alert outbox, reminders and
-    the change log (every document write logs itself in its own transaction); ``migrate()`` once on
-    start."""
+class SqlStore(
+    SqlAccounts, SqlDevices, SqlOutbox, SqlReminders, SqlImports, SqlChanges, SqlConversations, SqlExport
+):
+    """Implements ``DocumentStore``, ``AccountStore``, ``DeviceStore``, the alert outbox, reminders,
+    the change log (every document write logs itself in its own transaction) and the seed system's
+    import; ``migrate()`` once on start."""
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
