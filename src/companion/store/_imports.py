@@ -284,7 +284,12 @@ def _conversation_row(record: ConversationRecord, user_id: str, now: Any) -> dic
     check_aware(record.started_at)
     if record.user_id != user_id:
         raise InvalidInput("every conversation must belong to the person imported", field="user_id")
-    return {"id": record.id, "user_id": user_id, "started_at": record.started_at, **conversation_fields(record, now)}
+    return {
+        "id": record.id,
+        "user_id": user_id,
+        "started_at": record.started_at,
+        **conversation_fields(record, now),
+    }
 
 
 def _turn_rows(record: ConversationRecord, turns: tuple[TurnRecord, ...]) -> builtins.list[dict[str, Any]]:
@@ -314,7 +319,9 @@ async def _write_conversations(conn: AsyncConnection, user_id: str, write: Impor
             .where(conversations.c.id == record.id, conversations.c.user_id == user_id)
             .values({k: v for k, v in row.items() if k not in ("id", "user_id")})
         )
-        await conn.execute(delete(conversation_turns).where(conversation_turns.c.conversation_id == record.id))
+        await conn.execute(
+            delete(conversation_turns).where(conversation_turns.c.conversation_id == record.id)
+        )
     turns = [
         row
         for record, kept in (*write.new_conversations, *write.changed_conversations)
