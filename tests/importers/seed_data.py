@@ -32,7 +32,13 @@ DAY = timedelta(days=1)
 OLD_CONFIG_AT = NOW - 40 * DAY
 NEW_CONFIG_AT = NOW - 3 * DAY
 
-META = {"_rid": "abc==", "_self": "dbs/x/colls/y/docs/z/", "_etag": '"0000"', "_attachments": "attachments/", "_ts": 1764590400}
+META = {
+    "_rid": "abc==",
+    "_self": "dbs/x/colls/y/docs/z/",
+    "_etag": '"0000"',
+    "_attachments": "attachments/",
+    "_ts": 1764590400,
+}
 
 
 def users() -> list[dict[str, Any]]:
@@ -50,10 +56,18 @@ def users() -> list[dict[str, Any]]:
                 "timezone": "Asia/Jerusalem",
             },
             "cognitiveMode": "dementia_mild",
-            "medicalInfo": {"conditions": ["early-stage Alzheimer's", "hypertension"], "allergies": ["penicillin"]},
+            "medicalInfo": {
+                "conditions": ["early-stage Alzheimer's", "hypertension"],
+                "allergies": ["penicillin"],
+            },
             "lifestyle": {"hobbies": ["gardening", "Shabbat songs"], "dailyWalk": True},
             "familyMembers": [
-                {"name": "שרה", "relationship": "daughter", "phone": "052-1234567", "isEmergencyContact": True},
+                {
+                    "name": "שרה",
+                    "relationship": "daughter",
+                    "phone": "052-1234567",
+                    "isEmergencyContact": True,
+                },
                 {"name": "דוד", "relationship": "son", "phone": "+972501234567"},
                 {"name": "מיכל", "relationship": "granddaughter"},
                 {"name": "יוסי", "relationship": "neighbour", "phone": "03-6123456"},
@@ -66,12 +80,28 @@ def users() -> list[dict[str, Any]]:
             "id": MOSHE,
             "userId": MOSHE,
             "type": "user_profile",
-            "personalInfo": {"fullName": "Moshe Levi", "age": 88, "gender": "male", "language": "en", "timezone": "Europe/London"},
+            "personalInfo": {
+                "fullName": "Moshe Levi",
+                "age": 88,
+                "gender": "male",
+                "language": "en",
+                "timezone": "Europe/London",
+            },
             "cognitiveMode": "elderly",
             "familyMembers": [{"name": "Ruth", "relationship": "wife", "phone": "+44 20 7946 0958"}],
         },
-        {"id": RINA, "userId": RINA, "type": "user_profile", "personalInfo": {"fullName": "Rina", "language": "he"}},
-        {"id": BROKEN, "userId": BROKEN, "type": "user_profile", "personalInfo": {"fullName": "Broken", "gender": "male"}},
+        {
+            "id": RINA,
+            "userId": RINA,
+            "type": "user_profile",
+            "personalInfo": {"fullName": "Rina", "language": "he"},
+        },
+        {
+            "id": BROKEN,
+            "userId": BROKEN,
+            "type": "user_profile",
+            "personalInfo": {"fullName": "Broken", "gender": "male"},
+        },
     ]
 
 
@@ -79,10 +109,18 @@ def safety_configs() -> list[dict[str, Any]]:
     older_a = {
         "id": "6f1c2a9e-1b7d-4e55-9a4e-3c1d2b0a9f11",
         "userId": TIFERET,
-        "patientBackground": {"fullName": "Tiferet", "age": 81, "medicalCondition": "mild memory loss, older note", "personality": "quiet", "hobbies": "reading"},
+        "patientBackground": {
+            "fullName": "Tiferet",
+            "age": 81,
+            "medicalCondition": "mild memory loss, older note",
+            "personality": "quiet",
+            "hobbies": "reading",
+        },
         "emergencyContacts": [{"name": "Old Contact", "phone": "050-000-0000", "relationship": "friend"}],
         "medications": [{"name": "Old pill", "dosage": "1 mg", "time": "09:00"}],
-        "crisisTriggers": [{"keyword": "lost", "severity": "high", "action": "Call the family at once please"}],
+        "crisisTriggers": [
+            {"keyword": "lost", "severity": "high", "action": "Call the family at once please"}
+        ],
         "createdAt": iso(OLD_CONFIG_AT),
         "updatedAt": iso(OLD_CONFIG_AT),
     }
@@ -108,10 +146,23 @@ def safety_configs() -> list[dict[str, Any]]:
             {"name": "Aricept", "dosage": "5 mg", "time": "20:00", "specialInstructions": "after breakfast"},
             {"name": "Amlodipine", "dosage": "10 mg", "time": "9:30"},
         ],
-        "routines": {"wakeTime": "07:00", "breakfastTime": "08:00", "lunchTime": "13:00", "dinnerTime": "19:00", "sleepTime": "22:00"},
-        "boundaries": {"forbiddenTopics": ["politics", "her late husband's illness"], "notes": "Avoid news about wars"},
+        "routines": {
+            "wakeTime": "07:00",
+            "breakfastTime": "08:00",
+            "lunchTime": "13:00",
+            "dinnerTime": "19:00",
+            "sleepTime": "22:00",
+        },
+        "boundaries": {
+            "forbiddenTopics": ["politics", "her late husband's illness"],
+            "notes": "Avoid news about wars",
+        },
         "crisisTriggers": [
-            {"keyword": "lost", "severity": "critical", "action": "Stay calm, reassure her and alert the family"},
+            {
+                "keyword": "lost",
+                "severity": "critical",
+                "action": "Stay calm, reassure her and alert the family",
+            },
             {"keyword": "help me", "severity": "high", "action": "Ask what is wrong and alert the family"},
             {"keyword": "scared", "severity": "medium", "action": "Comfort her and suggest calling Sarah"},
         ],
@@ -150,9 +201,15 @@ def safety_configs() -> list[dict[str, Any]]:
         "crisisTriggers": ["I want to die", "chest pain", "I fell"],
         "redirectToFamily": ["money", "the will"],
         "approvedActivities": ["chess", "listening to the radio"],
-        "medications": [{"name": "Metformin", "dosage": "500 mg", "time": "08:00"}, {"name": "Metformin", "dosage": "500 mg", "time": "19:00"}],
+        "medications": [
+            {"name": "Metformin", "dosage": "500 mg", "time": "08:00"},
+            {"name": "Metformin", "dosage": "500 mg", "time": "19:00"},
+        ],
         "forbiddenTopics": ["the war"],
-        "emergencyContacts": [{"name": "Ruth", "phone": "+44 20 7946 0958", "relationship": "wife"}, {"name": "Nobody", "phone": "not a number", "relationship": "x"}],
+        "emergencyContacts": [
+            {"name": "Ruth", "phone": "+44 20 7946 0958", "relationship": "wife"},
+            {"name": "Nobody", "phone": "not a number", "relationship": "x"},
+        ],
     }
     return [older_a, newer_a, shape_b]
 
@@ -176,7 +233,9 @@ def music_preferences() -> list[dict[str, Any]]:
 
 
 def memories() -> list[dict[str, Any]]:
-    def memory(user: str, mid: str, kind: str, key: str, value: str, importance: str, days: int, **extra: Any) -> dict[str, Any]:
+    def memory(
+        user: str, mid: str, kind: str, key: str, value: str, importance: str, days: int, **extra: Any
+    ) -> dict[str, Any]:
         return {
             "id": mid,
             "userId": user,
@@ -195,22 +254,102 @@ def memories() -> list[dict[str, Any]]:
 
     return [
         # the interface's enum
-        memory(TIFERET, "0b5d3c8e-0000-4000-8000-000000000001", "family_info", "daughter_name", "Her daughter is Sarah", "high", 30),
-        memory(TIFERET, "0b5d3c8e-0000-4000-8000-000000000002", "medical_info", "knee", "Her left knee hurts on cold days", "medium", 20),
-        memory(TIFERET, "0b5d3c8e-0000-4000-8000-000000000003", "preferences", "tea", "Likes mint tea with honey", "low", 10),
-        memory(TIFERET, "0b5d3c8e-0000-4000-8000-000000000004", "personal_history", "career", "Taught literature for 35 years", "high", 5, mood="proud"),
-        memory(TIFERET, "0b5d3c8e-0000-4000-8000-000000000005", "routine", "walk", "Walks to the park after lunch", "medium", 4),
+        memory(
+            TIFERET,
+            "0b5d3c8e-0000-4000-8000-000000000001",
+            "family_info",
+            "daughter_name",
+            "Her daughter is Sarah",
+            "high",
+            30,
+        ),
+        memory(
+            TIFERET,
+            "0b5d3c8e-0000-4000-8000-000000000002",
+            "medical_info",
+            "knee",
+            "Her left knee hurts on cold days",
+            "medium",
+            20,
+        ),
+        memory(
+            TIFERET,
+            "0b5d3c8e-0000-4000-8000-000000000003",
+            "preferences",
+            "tea",
+            "Likes mint tea with honey",
+            "low",
+            10,
+        ),
+        memory(
+            TIFERET,
+            "0b5d3c8e-0000-4000-8000-000000000004",
+            "personal_history",
+            "career",
+            "Taught literature for 35 years",
+            "high",
+            5,
+            mood="proud",
+        ),
+        memory(
+            TIFERET,
+            "0b5d3c8e-0000-4000-8000-000000000005",
+            "routine",
+            "walk",
+            "Walks to the park after lunch",
+            "medium",
+            4,
+        ),
         # the tool's enum, and one in neither
-        memory(MOSHE, "1c6e4d9f-0000-4000-8000-000000000001", "preference", "radio", "Listens to the BBC every morning", "medium", 9),
-        memory(MOSHE, "1c6e4d9f-0000-4000-8000-000000000002", "health", "hearing", "Hard of hearing in the right ear", "high", 8),
-        memory(MOSHE, "1c6e4d9f-0000-4000-8000-000000000003", "family_info", "wife", "Married to Ruth for 60 years", "high", 7),
-        memory(MOSHE, "1c6e4d9f-0000-4000-8000-000000000004", "hobby", "chess", "Plays chess on Tuesdays", "urgent", 6),
-        {"id": "1c6e4d9f-0000-4000-8000-000000000005", "userId": MOSHE, "memoryType": "routine", "key": "empty"},  # no value
+        memory(
+            MOSHE,
+            "1c6e4d9f-0000-4000-8000-000000000001",
+            "preference",
+            "radio",
+            "Listens to the BBC every morning",
+            "medium",
+            9,
+        ),
+        memory(
+            MOSHE,
+            "1c6e4d9f-0000-4000-8000-000000000002",
+            "health",
+            "hearing",
+            "Hard of hearing in the right ear",
+            "high",
+            8,
+        ),
+        memory(
+            MOSHE,
+            "1c6e4d9f-0000-4000-8000-000000000003",
+            "family_info",
+            "wife",
+            "Married to Ruth for 60 years",
+            "high",
+            7,
+        ),
+        memory(
+            MOSHE,
+            "1c6e4d9f-0000-4000-8000-000000000004",
+            "hobby",
+            "chess",
+            "Plays chess on Tuesdays",
+            "urgent",
+            6,
+        ),
+        {
+            "id": "1c6e4d9f-0000-4000-8000-000000000005",
+            "userId": MOSHE,
+            "memoryType": "routine",
+            "key": "empty",
+        },  # no value
     ]
 
 
 def reminders() -> list[dict[str, Any]]:
-    def reminder(rid: str, status: str, hours_ago: float, kind: str = "medication", **extra: Any) -> dict[str, Any]:
+    def reminder(
+        rid: str, status: str, hours_ago: float, kind: str = "medication", **extra: Any
+    ) -> dict[str, Any]:
         due = NOW - timedelta(hours=hours_ago)
         body: dict[str, Any] = {
             "id": rid,
@@ -223,7 +362,11 @@ def reminders() -> list[dict[str, Any]]:
             "createdAt": iso(due - timedelta(hours=8)),
         }
         if kind == "medication":
-            body["metadata"] = {"medicationName": "Aricept", "dosage": "5 mg", "specialInstructions": "after breakfast"}
+            body["metadata"] = {
+                "medicationName": "Aricept",
+                "dosage": "5 mg",
+                "specialInstructions": "after breakfast",
+            }
         if status in ("completed", "acknowledged", "missed", "triggered", "declined"):
             body["triggeredAt"] = iso(due)
         if status == "completed":
@@ -236,11 +379,22 @@ def reminders() -> list[dict[str, Any]]:
         reminder("rem-completed", "completed", 28),
         reminder("rem-missed", "missed", 52),
         reminder("rem-snoozed", "snoozed", 76),
-        reminder("rem-snooze-follow", "completed", 75.8, metadata={"medicationName": "Aricept", "dosage": "5 mg", "isSnooze": True}),
+        reminder(
+            "rem-snooze-follow",
+            "completed",
+            75.8,
+            metadata={"medicationName": "Aricept", "dosage": "5 mg", "isSnooze": True},
+        ),
         reminder("rem-pending-past", "pending", 100),
         reminder("rem-triggered", "triggered", 124),
         reminder("rem-declined", "declined", 148, declinedAt=iso(NOW - timedelta(hours=147))),
-        reminder("rem-checkin", "acknowledged", 26, kind="daily_check_in", acknowledgedAt=iso(NOW - timedelta(hours=26))),
+        reminder(
+            "rem-checkin",
+            "acknowledged",
+            26,
+            kind="daily_check_in",
+            acknowledgedAt=iso(NOW - timedelta(hours=26)),
+        ),
         reminder("rem-appointment", "pending", 30, kind="appointment"),
         reminder("rem-future", "pending", -20),
     ]
@@ -304,7 +458,11 @@ def conversations() -> list[dict[str, Any]]:
             "turns": [
                 {"role": "assistant", "timestamp": iso(start), "transcript": "בוקר טוב תפארת!"},
                 {"role": "user", "timestamp": iso(start + timedelta(seconds=20)), "transcript": "בוקר טוב"},
-                {"role": "assistant", "timestamp": iso(start + timedelta(minutes=1)), "transcript": "איך ישנת?"},
+                {
+                    "role": "assistant",
+                    "timestamp": iso(start + timedelta(minutes=1)),
+                    "transcript": "איך ישנת?",
+                },
             ],
             "totalTurns": 3,
             "tokenUsage": 0,
@@ -368,6 +526,8 @@ def containers() -> dict[str, list[dict[str, Any]]]:
             "photos": photos(),
             "music-playback-history": playback(),
             # the dashboard's demo container: present, not imported
-            "FamilyMembers": [{"id": "fm-1", "userId": TIFERET, "email": "sarah@example.com", "password": "plain"}],
+            "FamilyMembers": [
+                {"id": "fm-1", "userId": TIFERET, "email": "sarah@example.com", "password": "plain"}
+            ],
         }
     )
