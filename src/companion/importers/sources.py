@@ -159,10 +159,12 @@ class CosmosSource:
             if partition is not None:
                 options["partition_key"] = partition
             pages = client.query_items(query, **options).by_page(token)
-            page = await pages.__anext__()
-            async for doc in page:
-                yield doc
-            token = pages.continuation_token
+            token = None
+            async for page in pages:  # the first page only: the next is asked for by its token
+                async for doc in page:
+                    yield doc
+                token = pages.continuation_token
+                break
             if not token:
                 return
 
