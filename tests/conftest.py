@@ -76,6 +76,8 @@ UNIT_PATHS: Sequence[str] = (
     "test_companion_voice.py",
     "test_gcpolicy.py",
     "test_settings.py",
+    "importers/test_mapping.py",
+    "importers/test_plan.py",
 )
 ORDER = ("browser", "cluster", "integration", "unit")  # the order tests are handed to the workers
 BROWSER_WORDS = ("playwright", "page_driver")  # a module that drives Chromium names one of these

@@ -12,7 +12,12 @@ from api.conftest import Api
 from companion.importers.report import ImportReport
 from importers import seed_data as S
 
-CONTACT_DEFAULTS = {"email": None, "notifyFor": ["critical", "high", "medium"], "digest": "none", "digestTime": "19:00"}
+CONTACT_DEFAULTS = {
+    "email": None,
+    "notifyFor": ["critical", "high", "medium"],
+    "digest": "none",
+    "digestTime": "19:00",
+}
 PROFILE_DEFAULTS = {
     "companion": {"gender": "female", "voice": None},
     "conversationRecords": "summary",
@@ -44,12 +49,43 @@ def tiferet_profile() -> dict[str, Any]:
             "lifeStory": "Widowed; her daughter Sarah visits on Fridays.\n\nGrew up in Haifa; was a teacher for 35 years.",
         },
         "familyMembers": [
-            {"name": "שרה", "relationship": "daughter", "phone": "+972-52-123-4567", "isEmergencyContact": True, "notes": ""},
-            {"name": "דוד", "relationship": "son", "phone": "+972-50-123-4567", "isEmergencyContact": False, "notes": ""},
-            {"name": "מיכל", "relationship": "granddaughter", "phone": None, "isEmergencyContact": False, "notes": ""},
-            {"name": "יוסי", "relationship": "neighbour", "phone": "+972-3-612-3456", "isEmergencyContact": False, "notes": ""},
+            {
+                "name": "שרה",
+                "relationship": "daughter",
+                "phone": "+972-52-123-4567",
+                "isEmergencyContact": True,
+                "notes": "",
+            },
+            {
+                "name": "דוד",
+                "relationship": "son",
+                "phone": "+972-50-123-4567",
+                "isEmergencyContact": False,
+                "notes": "",
+            },
+            {
+                "name": "מיכל",
+                "relationship": "granddaughter",
+                "phone": None,
+                "isEmergencyContact": False,
+                "notes": "",
+            },
+            {
+                "name": "יוסי",
+                "relationship": "neighbour",
+                "phone": "+972-3-612-3456",
+                "isEmergencyContact": False,
+                "notes": "",
+            },
         ],
-        "routine": {"wake": "07:00", "breakfast": "08:00", "lunch": "13:00", "dinner": "19:00", "sleep": "22:00", "checkins": []},
+        "routine": {
+            "wake": "07:00",
+            "breakfast": "08:00",
+            "lunch": "13:00",
+            "dinner": "19:00",
+            "sleep": "22:00",
+            "checkins": [],
+        },
         **PROFILE_DEFAULTS,
     }
 
@@ -59,16 +95,30 @@ def tiferet_safety() -> dict[str, Any]:
         "emergencyContacts": [
             {"name": "שרה", "relationship": "daughter", "phone": "+972-52-123-4567", **CONTACT_DEFAULTS},
             {"name": "דוד", "relationship": "son", "phone": "+972-50-123-4567", **CONTACT_DEFAULTS},
-            {"name": "Dr. Avi", "relationship": "family doctor", "phone": "+972-3-612-3456", **CONTACT_DEFAULTS},
+            {
+                "name": "Dr. Avi",
+                "relationship": "family doctor",
+                "phone": "+972-3-612-3456",
+                **CONTACT_DEFAULTS,
+            },
         ],
         "medications": [
-            {"name": "Aricept", "dosage": "5 mg", "times": ["08:00", "20:00"], "instructions": "after breakfast"},
+            {
+                "name": "Aricept",
+                "dosage": "5 mg",
+                "times": ["08:00", "20:00"],
+                "instructions": "after breakfast",
+            },
             {"name": "Amlodipine", "dosage": "10 mg", "times": ["09:30"], "instructions": ""},
         ],
         "neverAllow": [],
         "forbiddenTopics": ["politics", "her late husband's illness"],
         "crisisTriggers": [
-            {"phrase": "lost", "severity": "critical", "action": "Stay calm, reassure her and alert the family"},
+            {
+                "phrase": "lost",
+                "severity": "critical",
+                "action": "Stay calm, reassure her and alert the family",
+            },
             {"phrase": "help me", "severity": "high", "action": "Ask what is wrong and alert the family"},
             {"phrase": "scared", "severity": "medium", "action": "Comfort her and suggest calling Sarah"},
         ],
@@ -187,12 +237,16 @@ async def check_everything(api: Api, report: ImportReport) -> None:
     assert {s["version"] for s in tiferet["profile"].values()} == {1}
     assert tiferet["memories"] == tiferet_memories()
     # the history; the schedule here makes the days to come itself, from the imported medications
-    reminders = sorted((r for r in tiferet["reminders"] if parse(r["dueAt"]) < S.NOW), key=lambda r: r["dueAt"])
+    reminders = sorted(
+        (r for r in tiferet["reminders"] if parse(r["dueAt"]) < S.NOW), key=lambda r: r["dueAt"]
+    )
     assert strip(reminders, "id") == tiferet_reminders()
     alerts = {a["id"]: a for a in tiferet["alerts"]}
     missed_dose = next(r for r in reminders if r["dueAt"] == local(52)[0])
     open_alert = alerts["na-incident_1764400000000_ab12cd"]
-    assert {k: open_alert[k] for k in ("severity", "summary", "rule", "sessionId", "createdAt", "resolved")} == {
+    assert {
+        k: open_alert[k] for k in ("severity", "summary", "rule", "sessionId", "createdAt", "resolved")
+    } == {
         "severity": "critical",
         "summary": "She asked how to get to the bus station alone at night",
         "rule": "leaving the house alone",
@@ -240,18 +294,33 @@ async def check_everything(api: Api, report: ImportReport) -> None:
         "timezone": "Europe/London",
     }
     assert moshe["profile"]["profile"]["data"]["familyMembers"] == [
-        {"name": "Ruth", "relationship": "wife", "phone": "+442079460958", "isEmergencyContact": False, "notes": ""}
+        {
+            "name": "Ruth",
+            "relationship": "wife",
+            "phone": "+442079460958",
+            "isEmergencyContact": False,
+            "notes": "",
+        }
     ]
     assert moshe["profile"]["safety"]["data"] == {
-        "emergencyContacts": [{"name": "Ruth", "relationship": "wife", "phone": "+442079460958", **CONTACT_DEFAULTS}],
-        "medications": [{"name": "Metformin", "dosage": "500 mg", "times": ["08:00", "19:00"], "instructions": ""}],
+        "emergencyContacts": [
+            {"name": "Ruth", "relationship": "wife", "phone": "+442079460958", **CONTACT_DEFAULTS}
+        ],
+        "medications": [
+            {"name": "Metformin", "dosage": "500 mg", "times": ["08:00", "19:00"], "instructions": ""}
+        ],
         "neverAllow": [
             {"rule": "Never suggest leaving the house alone", "reason": "He gets lost", "severity": "high"},
-            {"rule": "Never discuss his medication doses", "reason": "Only his doctor decides", "severity": "high"},
+            {
+                "rule": "Never discuss his medication doses",
+                "reason": "Only his doctor decides",
+                "severity": "high",
+            },
         ],
         "forbiddenTopics": ["the war"],
         "crisisTriggers": [
-            {"phrase": p, "severity": "critical", "action": ""} for p in ("I want to die", "chest pain", "I fell")
+            {"phrase": p, "severity": "critical", "action": ""}
+            for p in ("I want to die", "chest pain", "I fell")
         ],
         "escalationMinutes": None,
     }

@@ -42,14 +42,18 @@ KEY = "dGVzdC1rZXk="  # base64 of "test-key": the server accepts any key, the SD
 START_S = 20.0  # node starting the server on a loaded machine
 
 
-def write_export(folder: Path, containers: dict[str, list[dict[str, Any]]], *, lines: tuple[str, ...] = ()) -> Path:
+def write_export(
+    folder: Path, containers: dict[str, list[dict[str, Any]]], *, lines: tuple[str, ...] = ()
+) -> Path:
     """One file per container: a JSON array, or JSON Lines for the containers named in ``lines``."""
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.iterdir():
         old.unlink()
     for name, docs in containers.items():
         if name in lines:
-            (folder / f"{name}.jsonl").write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs))
+            (folder / f"{name}.jsonl").write_text(
+                "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs)
+            )
         else:
             (folder / f"{name}.json").write_text(json.dumps(docs, ensure_ascii=False, indent=1))
     return folder

@@ -96,7 +96,9 @@ async def test_a_second_run_changes_nothing(service: Api, export_dir: Path) -> N
     assert await service.services.store.last_change_id() == changes_before  # no new versions at all
 
 
-async def test_a_change_at_the_source_updates_only_that_section(service: Api, export_dir: Path, tmp_path: Path) -> None:
+async def test_a_change_at_the_source_updates_only_that_section(
+    service: Api, export_dir: Path, tmp_path: Path
+) -> None:
     await run(service, export_dir)
     data = seed_data.containers()
     newest = data["safety-config"][1]
@@ -105,7 +107,10 @@ async def test_a_change_at_the_source_updates_only_that_section(service: Api, ex
     report, published = await run(service, folder)
     tiferet = person(report, SEED.TIFERET)
     assert tiferet.changes == [("section:safety", "updated")]
-    assert [p.changes for p in report.people if p.user_id != SEED.TIFERET and p.status != "failed"] == [[], []]
+    assert [p.changes for p in report.people if p.user_id != SEED.TIFERET and p.status != "failed"] == [
+        [],
+        [],
+    ]
     assert [(e.user_id, e.sections) for e in published.events] == [(SEED.TIFERET, ("safety",))]
     safety = (await service.admin("GET", f"/api/users/{SEED.TIFERET}/safety")).json()
     assert "Vitamin D" in [m["name"] for m in safety["data"]["medications"]]
@@ -114,7 +119,9 @@ async def test_a_change_at_the_source_updates_only_that_section(service: Api, ex
     assert profile["version"] == 1
 
 
-async def test_a_family_edit_here_is_kept_and_reported(service: Api, export_dir: Path, tmp_path: Path) -> None:
+async def test_a_family_edit_here_is_kept_and_reported(
+    service: Api, export_dir: Path, tmp_path: Path
+) -> None:
     await run(service, export_dir)
     url = f"/api/users/{SEED.TIFERET}/safety"
     current = (await service.admin("GET", url)).json()
@@ -163,7 +170,9 @@ async def test_a_family_edit_here_is_kept_and_reported(service: Api, export_dir:
     assert safety["forbiddenTopics"] == ["politics", "her late husband's illness", "money"]
 
 
-async def test_a_memory_removed_here_is_not_brought_back(service: Api, export_dir: Path, tmp_path: Path) -> None:
+async def test_a_memory_removed_here_is_not_brought_back(
+    service: Api, export_dir: Path, tmp_path: Path
+) -> None:
     await run(service, export_dir)
     gone = "na-0b5d3c8e-0000-4000-8000-000000000003"
     assert (await service.admin("DELETE", f"/api/users/{SEED.TIFERET}/memories/{gone}")).status_code == 200
@@ -179,7 +188,9 @@ async def test_a_memory_removed_here_is_not_brought_back(service: Api, export_di
     assert gone not in [m["id"] for m in memories["memories"]]
 
 
-async def test_a_dry_run_writes_nothing_and_says_what_it_would(service: Api, export_dir: Path, tmp_path: Path) -> None:
+async def test_a_dry_run_writes_nothing_and_says_what_it_would(
+    service: Api, export_dir: Path, tmp_path: Path
+) -> None:
     report, published = await run(service, export_dir, dry_run=True)
     assert report.dry_run and report.totals()["changes"] == 27
     assert published.events == []
