@@ -46,7 +46,10 @@ def tiferet_profile() -> dict[str, Any]:
             "condition": "early-stage Alzheimer's, hypertension",  # the profile document wins
             "personality": "Warm, loves to tell stories about her childhood",
             "hobbies": ["gardening", "Shabbat songs"],
-            "lifeStory": "Widowed; her daughter Sarah visits on Fridays.\n\nGrew up in Haifa; was a teacher for 35 years.",
+            "lifeStory": (
+                "Widowed; her daughter Sarah visits on Fridays.\n\n"
+                "Grew up in Haifa; was a teacher for 35 years."
+            ),
         },
         "familyMembers": [
             {

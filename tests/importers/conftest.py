@@ -25,7 +25,7 @@ import secrets
 import shutil
 import socket
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -113,8 +113,8 @@ async def seed_cosmos(endpoint: str, database: str, containers: dict[str, list[d
 
 
 @pytest.fixture
-async def cosmos_db(cosmos_endpoint: str) -> AsyncIterator[str]:
+async def cosmos_db(cosmos_endpoint: str) -> str:
     """A database of this test's own, seeded with the example people; its name."""
     name = f"never-alone-{secrets.token_hex(4)}"
     await seed_cosmos(cosmos_endpoint, name, seed_data.containers())
-    yield name
+    return name
