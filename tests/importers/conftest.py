@@ -19,12 +19,8 @@ the tests live with it (the product itself needs no workaround: it only queries,
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
-import shutil
-import socket
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,13 +29,9 @@ import pytest
 
 pytest.register_assert_rewrite("importers.checks")
 
+from bench.cosmos_server import CosmosServer, seed  # noqa: E402
 from importers import seed_data  # noqa: E402
 from services import require_service  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[2]
-SERVER = ROOT / "tools" / "cosmosdb" / "node_modules" / "@vercel" / "cosmosdb-server" / "lib" / "cli.js"
-KEY = "dGVzdC1rZXk="  # base64 of "test-key": the server accepts any key, the SDK wants base64
-START_S = 20.0  # node starting the server on a loaded machine
 
 
 def write_export(
@@ -64,52 +56,27 @@ def export_dir(tmp_path: Path) -> Path:
     return write_export(tmp_path / "export", seed_data.containers(), lines=("memories", "reminders"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def cosmos_endpoint() -> Iterator[str]:
     """A Cosmos DB SQL API server on loopback for the whole session."""
-    node = shutil.which("node")
-    if node is None or not SERVER.is_file():
-        require_service("Cosmos DB server", "node or tools/cosmosdb (npm ci there, or scripts/setup) missing")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [node, str(SERVER), "--port", str(port), "--host", "127.0.0.1"],  # type: ignore[list-item]
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    missing = CosmosServer.missing()
+    if missing is not None:
+        require_service("Cosmos DB server", missing)
+    server = CosmosServer()
     try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()  # "Ready to accept HTTPS connections at 127.0.0.1:PORT"
-        if "Ready" not in line:
-            proc.kill()
-            require_service("Cosmos DB server", f"did not start: {line.strip() or proc.wait(START_S)}")
-        yield f"https://127.0.0.1:{port}"
+        server.start()
+    except RuntimeError as exc:
+        require_service("Cosmos DB server", str(exc))
+    try:
+        yield server.endpoint
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        server.stop()
 
 
 async def seed_cosmos(endpoint: str, database: str, containers: dict[str, list[dict[str, Any]]]) -> None:
-    """Create the database and its containers (partition key ``/userId``) and upsert every document,
-    one at a time (the server has no batches)."""
-    from azure.cosmos import PartitionKey
-    from azure.cosmos.aio import CosmosClient
-
-    async with CosmosClient(endpoint, credential=KEY) as client:
-        db = await client.create_database_if_not_exists(database)
-        for name, docs in containers.items():
-            container = await db.create_container_if_not_exists(name, partition_key=PartitionKey("/userId"))
-            await asyncio.gather(*(container.upsert_item(doc) for doc in docs))
+    """Create the database and its containers and upsert every document, one call each (the server
+    has no batches)."""
+    await seed(endpoint, database, containers)
 
 
 @pytest.fixture

@@ -17,13 +17,14 @@ import pytest
 from typer.testing import CliRunner
 
 from api.conftest import Api, make_settings
+from bench.cosmos_server import KEY
 from companion.app import create_app
 from companion.cli import app as cli
 from companion.importers.runner import ImportRunner
 from companion.importers.sources import CosmosSource
 from importers import seed_data as SEED
 from importers.checks import check_everything
-from importers.conftest import KEY, seed_cosmos
+from importers.conftest import seed_cosmos
 
 
 @pytest.fixture

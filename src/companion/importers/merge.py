@@ -10,7 +10,6 @@ digests: only the source changed -> update; only here -> the family's edit stays
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from collections.abc import Mapping
@@ -24,8 +23,12 @@ LIST_KEYS: Final[Mapping[str, tuple[str, ...]]] = {
 
 
 def digest(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    """A short digest of a JSON value (a plain text or number without the cost of JSON)."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        text = f"{type(value).__name__}:{value}"
+    else:
+        text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
 def paths(partial: Mapping[str, Any], prefix: str = "") -> list[str]:
@@ -61,7 +64,7 @@ def fingerprint(body: Mapping[str, Any] | None, owned: list[str]) -> dict[str, s
 def merge(current: Mapping[str, Any] | None, partial: Mapping[str, Any]) -> dict[str, Any]:
     """``current`` with the owned fields replaced by ``partial``'s. Items of a ``LIST_KEYS`` list keep
     the fields of ours of the current item with the same name."""
-    out = copy.deepcopy(dict(current or {}))
+    out = dict(current or {})  # new dicts on the way down; values are never changed in place
     for key, value in partial.items():
         here = out.get(key)
         if isinstance(value, Mapping) and value and isinstance(here, Mapping | type(None)):
@@ -72,5 +75,5 @@ def merge(current: Mapping[str, Any] | None, partial: Mapping[str, Any]) -> dict
             }
             out[key] = [{**by_name.get(str(item.get("name", "")).casefold(), {}), **item} for item in value]
         else:
-            out[key] = copy.deepcopy(value)
+            out[key] = value
     return out

@@ -15,7 +15,7 @@ from companion.importers.conversations import conversation_id, map_conversation
 from companion.importers.fields import NotCarried
 from companion.importers.history import map_incident, map_reminder
 from companion.importers.memories import map_memory
-from companion.importers.merge import fingerprint, merge, paths
+from companion.importers.merge import digest, fingerprint, merge, paths
 from companion.importers.music import map_music
 from companion.importers.people import map_user
 from companion.importers.photos import PhotoMeta, map_photo
@@ -430,6 +430,13 @@ REMINDER_FIELDS: Final = (
     "missed_at",
 )
 CONVERSATION_FIELDS: Final = ("records", "started_at", "ended_at", "person_turns", "companion_turns")
+
+
+ROW: Final = ["*"]  # a reminder is owned whole: one digest of all its fields
+
+
+def _row_digest(fields: dict[str, Any]) -> dict[str, str]:
+    return {"*": digest(fields)}
 
 
 def _reminder_fields(record: ReminderRecord) -> dict[str, Any]:

@@ -11,35 +11,34 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any, Final, Protocol
 
 from companion.clock import Clock, utcnow
-from companion.errors import CompanionError
+from companion.errors import CompanionError, InvalidInput
 from companion.events import ProfileChanged, RefreshCounts
-from companion.importers.plan import CONTAINERS, NOT_IMPORTED, SOURCE, Outcome, decide, prepare
+from companion.importers.plan import CONTAINERS, NOT_IMPORTED, SOURCE, PersonImport, decide, prepare
 from companion.importers.report import ImportReport, PersonReport, Status
 from companion.importers.sources import Source, owner
 from companion.store import ImportedState, ImportWrite
+from companion.store.schema import ID_MAX
 
 log = logging.getLogger(__name__)
 
 PARALLEL: Final = 4  # people written at once: PostgreSQL overlaps their round trips; SQLite takes turns
+BATCH: Final = 100  # people whose stored state is read together (a few queries for all of them)
 
 Publish = Callable[[ProfileChanged], Awaitable[RefreshCounts]]
 
 
 class ImportStore(Protocol):
-    async def import_person(
-        self,
-        user_id: str,
-        plan: Callable[[ImportedState], ImportWrite],
-        *,
-        source: str,
-        reminder_ids: Sequence[str] = ...,
-        conversation_ids: Sequence[str] = ...,
-        commit: bool = ...,
-    ) -> ImportWrite: ...
+    async def imported_states(
+        self, people: Mapping[str, tuple[Collection[str], Collection[str]]]
+    ) -> dict[str, ImportedState]: ...
+
+    async def write_import(
+        self, user_id: str, write: ImportWrite, state: ImportedState, *, source: str
+    ) -> None: ...
 
 
 async def read_people(
@@ -99,49 +98,43 @@ class ImportRunner:
         gate = asyncio.Semaphore(self._parallel)
         results: dict[str, PersonReport] = {}
 
-        async def one(user_id: str) -> None:
+        async def one(user_id: str, person: PersonImport, state: ImportedState) -> None:
             async with gate:
-                result = await self.import_one(user_id, people[user_id])
+                result = await self.write_one(person, state)
             results[user_id] = result
             if on_person:
                 on_person(result)
 
-        async with asyncio.TaskGroup() as group:
-            for user_id in order:
-                group.create_task(one(user_id))
+        for start in range(0, len(order), BATCH):
+            batch = order[start : start + BATCH]
+            prepared: dict[str, PersonImport] = {}
+            for user_id in batch:
+                try:
+                    prepared[user_id] = prepare(user_id, people[user_id], self._clock())
+                except (CompanionError, ValueError, TypeError, KeyError) as exc:
+                    results[user_id] = _failed(user_id, exc)
+                    if on_person:
+                        on_person(results[user_id])
+            wanted = {u: ([r.id for r in p.reminders], p.conversation_ids) for u, p in prepared.items()}
+            states = await self._store.imported_states(wanted)
+            async with asyncio.TaskGroup() as group:
+                for user_id, person in prepared.items():
+                    group.create_task(one(user_id, person, states[user_id]))
         report.people = [results[u] for u in order]
         report.finished_at = self._clock()
         return report
 
-    async def import_one(self, user_id: str, docs: dict[str, list[dict[str, Any]]]) -> PersonReport:
-        now = self._clock()
+    async def write_one(self, person: PersonImport, state: ImportedState) -> PersonReport:
+        """Decide and write one person (one transaction); their live conversations refresh once."""
+        user_id = person.user_id
         try:
-            person = prepare(user_id, docs, now)
-        except (CompanionError, ValueError, TypeError, KeyError) as exc:
-            return _failed(user_id, exc)
-        holder: dict[str, Any] = {}
-
-        def plan(state: ImportedState) -> ImportWrite:
-            write, outcome = decide(person, state, overwrite=self._overwrite, now=now)
-            version = max((m.version for m in write.marks), default=0)
-            holder.update(outcome=outcome, registered=state.registered, version=version)
-            return write
-
-        try:
-            await self._store.import_person(
-                user_id,
-                plan,
-                source=SOURCE,
-                reminder_ids=[r.id for r in person.reminders],
-                conversation_ids=person.conversation_ids,
-                commit=not self._dry_run,
-            )
+            _check_user_id(user_id)
+            write, outcome = decide(person, state, overwrite=self._overwrite, now=self._clock())
+            if not self._dry_run:
+                await self._store.write_import(user_id, write, state, source=SOURCE)
         except (CompanionError, ValueError, TypeError, KeyError) as exc:
             return _failed(user_id, exc, person.notes, person.remarks)
-        outcome: Outcome = holder["outcome"]
-        status: Status = (
-            "unchanged" if not outcome.changes else "updated" if holder["registered"] else "created"
-        )
+        status: Status = "unchanged" if not outcome.changes else "updated" if state.registered else "created"
         result = PersonReport(
             user_id,
             status,
@@ -151,11 +144,18 @@ class ImportRunner:
             remarks=person.remarks,
         )
         if outcome.sections and self._publish is not None and not self._dry_run:
+            version = max((m.version for m in write.marks), default=0)
             # one event for the person: each live conversation rebuilds its instructions once
-            result.live = await self._publish(
-                ProfileChanged(user_id, tuple(outcome.sections), holder["version"])
-            )
+            result.live = await self._publish(ProfileChanged(user_id, tuple(outcome.sections), version))
         return result
+
+
+def _check_user_id(user_id: str) -> None:
+    """The ids the store would refuse, refused before any work (a dry run says so too)."""
+    if len(user_id) > ID_MAX:
+        raise InvalidInput(f"user_id is longer than {ID_MAX} characters", field="userId")
+    if "\x00" in user_id:
+        raise InvalidInput("user_id must not contain NUL characters", field="userId")
 
 
 def _failed(user_id: str, exc: BaseException, notes: Any = (), remarks: Any = ()) -> PersonReport:

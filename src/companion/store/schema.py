@@ -366,17 +366,15 @@ digest_unsubscribes = Table(
 
 # ---- what was brought over from the seed system (migration 0009) ---------------------------------------
 
-# One row per imported item of a person ("section:safety", "memory:na-...", "reminder:...", ...): the
-# source it came from, a digest of each field the import owns ({field: digest}, never the values) and the
-# version it was written as (0 for rows that have none). The primary key starts with user_id.
+# One row per person and source: every imported item ("section:safety", "memory:na-...",
+# "reminder:...") -> [the version it was written as (0 for rows that have none), {field: digest}]:
+# digests of what the import owns, never the values. One row, so a person's import writes one.
 imports = Table(
     "imports",
     metadata,
     Column("user_id", String(ID_MAX), primary_key=True),
-    Column("item", String(ID_MAX), primary_key=True),
-    Column("source", String(KIND_MAX), nullable=False),
-    Column("digest", JSON, nullable=False),
-    Column("version", Integer, nullable=False),
+    Column("source", String(KIND_MAX), primary_key=True),
+    Column("items", JSON, nullable=False),
     Column("imported_at", UtcDateTime, nullable=False),
 )
 

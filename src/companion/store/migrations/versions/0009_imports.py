@@ -1,7 +1,8 @@
-"""What was brought over from the seed system, per person and per item (a section, a memory, an alert,
-a reminder, a conversation): a digest of each imported field, and the version it was written as. A later
-import compares the source and what is stored here against it, so that it changes only what changed at
-the source and never overwrites what the family edited here since.
+"""What was brought over from the seed system: one row per person and source, holding for every item
+imported (a section, a memory, an alert, a reminder, a conversation) a digest of each field it owns
+and the version it was written as. A later import compares the source and what is stored here against
+it, so that it changes only what changed at the source and never overwrites what the family edited
+here since.
 
 Revision ID: 0009
 Revises: 0007
@@ -23,12 +24,10 @@ def upgrade() -> None:
     op.create_table(
         "imports",
         sa.Column("user_id", sa.String(200), nullable=False),
-        sa.Column("item", sa.String(200), nullable=False),
         sa.Column("source", sa.String(64), nullable=False),
-        sa.Column("digest", sa.JSON(), nullable=False),
-        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("items", sa.JSON(), nullable=False),
         sa.Column("imported_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("user_id", "item", name="pk_imports"),
+        sa.PrimaryKeyConstraint("user_id", "source", name="pk_imports"),
     )
 
 
