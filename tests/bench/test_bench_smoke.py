@@ -100,7 +100,7 @@ def test_smoke_import_of_the_seed_systems_people(tmp_path: Path) -> None:
     """Both stores where PostgreSQL is reachable, both sources where the Cosmos DB server is installed."""
     results, page = run_bench(tmp_path, "import")
     node = results["import"]
-    assert node["people"] == 3 and node["documents"] == 3 * 33
+    assert node["people"] == 3 and node["documents"] == 3 * 30
     runs = node["runs"]
     assert "sqlite/files" in runs
     for figures in runs.values():

@@ -326,6 +326,10 @@ def decide(
             (changed_conv if current_conv else new_conv).append((conversation, turns))
             out.changes.append((item, action))
 
+    # PHOTOS: this version has no photo library, so photos are not imported: their metadata is mapped
+    # (``photos.map_photo``: file, caption, people, date, place, where the bytes are) and each photo is
+    # listed in the report. Importing them means handing each ``PhotoMeta`` and its bytes (from
+    # ``--photos-dir``, at ``blob_path``) to the photo library's service here, in the person's batch.
     for photo in person.photos:
         out.notes.append(
             NotCarried("photos", photo.id[3:], "*", "not imported yet: this version has no photo library")
