@@ -785,7 +785,7 @@ async def test_a_live_session_keeps_the_music_preferences_not_the_whole_profile(
     async with SessionHarness(greet=True) as h:
         upstream = await h.start()
         await eventually(lambda: bool(upstream.sent_of("response.create")), what="the greeting")
-        held = [value for value in vars(h.session).values() if isinstance(value, CareContext)]
+        held = [value for value in vars(h.session._machine).values() if isinstance(value, CareContext)]
         assert held == []
-        assert h.session._prepared is not None and h.session._prepared.context is None
+        assert h.session.prepared is not None and h.session.prepared.context is None
         assert h.session.music == h.profiles.context.music

@@ -123,6 +123,21 @@ class ConversationMirror:
     def turns(self) -> list[Turn]:
         return list(self._turns.values())
 
+    @property
+    def response_items(self) -> list[str]:
+        """The items of the response in progress (a copy)."""
+        return list(self._response_items)
+
+    @property
+    def replayed(self) -> frozenset[str]:
+        """The last replay's item ids (their echoes are not the person's turns)."""
+        return frozenset(self._replayed)
+
+    def text_of(self, item_ids: list[Any]) -> str:
+        """What was said in these items, joined (the companion's words of one answer)."""
+        texts = (self._turns[i].text for i in item_ids if isinstance(i, str) and i in self._turns)
+        return " ".join(t for t in texts if t)
+
     def new_link(self) -> None:
         """A new model session has nothing in progress."""
         self.response_id = None
