@@ -208,7 +208,7 @@ def test_a_failed_read_fails_the_refresh() -> None:
     assert isinstance(answer, A.RefreshFailed) and isinstance(answer.error, StoreUnavailable)
 
 
-def test_an_after_response_refresh_waits_for_the_answer_without_counting_it() -> None:
+def test_an_after_response_refresh_waits_for_the_answer_and_still_answers_in_time() -> None:
     run = Run(after_response=True)
     number = run.start()
     run.model(number, response("r1")[0])  # an answer is being made
@@ -216,11 +216,24 @@ def test_an_after_response_refresh_waits_for_the_answer_without_counting_it() ->
     caller = run.refresh()
     run.read()
     assert len(run.sent(number, "session.update")) == 1  # not during the answer
-    run.after(REFRESH_TIMEOUT_S * 3)
-    assert run.answered(caller) is None  # the wait is not counted against the caller
+    run.after(REFRESH_TIMEOUT_S)  # bounded as a refresh routed to another instance is
+    answer = run.answered(caller)
+    assert isinstance(answer, A.RefreshFailed) and "as soon as it can" in answer.error.message
     run.model(number, *response("r1")[1:])
-    assert len(run.sent(number, "session.update")) == 2
-    run.after(0.1)
+    assert len(run.sent(number, "session.update")) == 2  # right after the answer
+    run.confirm(number)
+    assert run.m.instructions is not None and run.m.instructions.version == run.profile.built.version
+
+
+def test_an_after_response_refresh_of_a_short_answer_is_confirmed_to_its_caller() -> None:
+    run = Run(after_response=True)
+    number = run.start()
+    run.model(number, response("r1")[0])
+    run.profile = prepared(preferred="מוישה")
+    caller = run.refresh()
+    run.read()
+    run.after(REFRESH_TIMEOUT_S / 4)
+    run.model(number, *response("r1")[1:])
     run.confirm(number)
     assert isinstance(run.answered(caller), A.RefreshAnswered)
 

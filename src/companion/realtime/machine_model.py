@@ -50,7 +50,6 @@ from companion.realtime.machine_parts import (
     Opening,
     Pending,
     Refresh,
-    RefreshBound,
     Settled,
 )
 from companion.realtime.mirror import QUIET_SETTLE_S, ConversationMirror
@@ -199,8 +198,8 @@ class ModelHalf:
             waiting.shared_caller = None
         else:
             baseline = self.instructions.version if self.instructions else None
-            bound = RefreshBound(now + self._config.refresh_timeout_s)
-            self._refreshes.append(Refresh([caller], now, bound, baseline, caller if shared else None))
+            deadline = now + self._config.refresh_timeout_s
+            self._refreshes.append(Refresh([caller], now, deadline, baseline, caller if shared else None))
         self._advance(now)
         return self._take()
 
@@ -401,7 +400,6 @@ class ModelHalf:
         if refresh is not None:  # it runs again on the new connection, which gets the latest anyway
             self._refresh = None
             refresh.stage, refresh.shared_caller, refresh.link = "waiting", None, None
-            refresh.bound.resume(now)
             self._refreshes.appendleft(refresh)
         self._begin_opening(reason, retry=True, now=now, replacing=link)
 
@@ -460,16 +458,14 @@ class ModelHalf:
             session["tools"] = result.tools
         refresh.prepared, refresh.session, refresh.link = result, session, self.link
         if self._config.after_response and self.mirror.response_active:
-            refresh.stage = "answer"  # the wait the setting asks for is not counted against the callers
+            refresh.stage = "answer"  # its callers are still answered by the deadline: it goes on after
             refresh.answer_deadline = now + MAX_WAIT_FOR_RESPONSE_S
-            refresh.bound.pause(now)
         else:
             self._send_refresh(refresh, now)
 
     def _send_refresh(self, refresh: Refresh, now: float) -> None:
-        refresh.bound.resume(now)
         refresh.stage = "confirming"
-        left = refresh.bound.left(now)
+        left = refresh.deadline - now
         # once its callers have been answered, the update gets the whole refresh timeout
         deadline = now + left if left >= MIN_CONFIRM_S else now + self._config.refresh_timeout_s
         assert refresh.session is not None and refresh.prepared is not None
@@ -546,7 +542,7 @@ class ModelHalf:
             self._record(RefreshResult.TIMEOUT, refresh.started, pending.prepared.built.version, now, message)
             self._end_refresh(refresh, error=UpstreamTimeout(message))
         for waiting in [*([self._refresh] if self._refresh else []), *self._refreshes]:
-            if waiting.callers and waiting.bound.paused_at is None and now >= waiting.bound.deadline:
+            if waiting.callers and now >= waiting.deadline:
                 self._end_refresh_callers(waiting)
 
     def _end_refresh_callers(self, refresh: Refresh) -> None:
@@ -626,8 +622,8 @@ class ModelHalf:
         if self.link is not None and self.link.pending is not None:
             times.append(self.link.pending.deadline)
         for waiting in [*([refresh] if refresh else []), *self._refreshes]:
-            if waiting.callers and waiting.bound.paused_at is None:
-                times.append(waiting.bound.deadline)
+            if waiting.callers:
+                times.append(waiting.deadline)
         link = self.link
         if link is not None and link.rotate_at is not None:
             times.append(link.rotate_at if now < link.rotate_at else self._quiet_at())

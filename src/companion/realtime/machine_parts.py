@@ -122,27 +122,6 @@ class Opening:
     prepared: Prepared | None = None
 
 
-@dataclass(slots=True)
-class RefreshBound:
-    """When the callers of a refresh stop waiting for it: the refresh timeout from the call, plus only the
-    time an ``after_response`` refresh waited for the answer to end, by the setting."""
-
-    deadline: float
-    paused_at: float | None = None  # waiting for the answer to end since then: the clock is stopped
-
-    def left(self, now: float) -> float:
-        """Seconds until the callers stop waiting (while paused, the budget left when it paused)."""
-        return self.deadline - (now if self.paused_at is None else self.paused_at)
-
-    def pause(self, now: float) -> None:
-        self.paused_at = now
-
-    def resume(self, now: float) -> None:
-        if self.paused_at is not None:
-            self.deadline += now - self.paused_at
-            self.paused_at = None
-
-
 RefreshStage = Literal["waiting", "preparing", "answer", "confirming"]
 
 
@@ -152,7 +131,7 @@ class Refresh:
 
     callers: list[int]
     started: float
-    bound: RefreshBound
+    deadline: float  # its callers are answered by then, whatever it waits for (as a routed refresh)
     baseline: str | None  # the version when it was asked for: equal later means another applied it
     shared_caller: int | None  # whose shared preparation it may use (None: it reads for itself)
     stage: RefreshStage = "waiting"

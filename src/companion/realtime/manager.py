@@ -26,6 +26,7 @@ from companion.realtime.session import (
     ClientChannel,
     ContextLoader,
     LiveSession,
+    Observer,
     Prepared,
     Preparer,
     RefreshRecord,
@@ -129,6 +130,9 @@ class SessionManager:
         # such a conversation greets as any other).
         self.greeting_notes = greeting_notes
         self.tool_work = ToolWork()  # server tool runs, which outlive the conversations that asked
+        # Who is told what happens in each conversation opened from now on (a recorder of turns,
+        # rotations and endings; see docs/session.md): called with the new session, None for none.
+        self.observe_sessions: Callable[[LiveSession], Observer | None] | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------------------
 
@@ -158,6 +162,9 @@ class SessionManager:
             credential_expires_in_s=credential_expires_in_s,
             tool_work=self.tool_work,
         )
+        observer = self.observe_sessions(session) if self.observe_sessions is not None else None
+        if observer is not None:
+            session.observe(observer)
         self._live[session.id] = session
         self._of_user.setdefault(user_id, {})[session.id] = session
         self.metrics.live_sessions.set(len(self._live))

@@ -108,6 +108,7 @@ _CALLERS: Final = itertools.count(1)  # refresh callers, numbered for the machin
 class LiveSession:
     # Slots, not a dict: an idle conversation is kept small (see the memory figure in docs/performance.md).
     __slots__ = (
+        "__weakref__",  # what is kept of a closed conversation is checked to let it go
         "_callers",
         "_client",
         "_clock",
