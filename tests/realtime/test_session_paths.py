@@ -19,7 +19,8 @@ import pytest
 from companion.errors import UpstreamTimeout
 from companion.profiles.models import CareContext
 from companion.realtime import protocol
-from companion.realtime.mirror import CUT_REASON, QUIET_SETTLE_S, RECORD_KEY, REPLAY_HEADER
+from companion.realtime.actions import Note, SessionEnded, TurnEnded
+from companion.realtime.mirror import CUT_REASON, RECORD_KEY, REPLAY_HEADER
 from companion.realtime.policy import Decision, RelayPolicy
 from companion.realtime.reconnect import HOLD_AUDIO_S
 from companion.realtime.session import RefreshResult, Status
@@ -654,59 +655,6 @@ async def test_reconnecting_gives_up_after_reconnect_s() -> None:
 # ---- proactive rotation -------------------------------------------------------------------------------
 
 
-async def test_rotation_waits_for_the_answer_to_end_and_a_quiet_moment() -> None:
-    made: dict[int, float] = {}
-
-    def note_when_made(upstream: MemoryUpstream) -> None:
-        made[upstream.number] = time.monotonic()
-
-    connector = MemoryConnector(configure=note_when_made)
-    async with SessionHarness(connector=connector, max_session_s=0.3) as h:
-        first = await h.start()
-        response_id = start_response(first)
-        await h.client.until("response.created")
-        await asyncio.sleep(1.5)  # due after MIN_LIFETIME_S (1 s): the answer is still going on
-        assert len(connector.connections) == 1
-        assert h.session.status is Status.ACTIVE
-
-        finished_at = time.monotonic()
-        finish_response(first, response_id)
-        second = await connector.wait_for_connection(2, timeout=3)
-
-        assert made[2] - finished_at >= QUIET_SETTLE_S
-        await h.wait_status(Status.ACTIVE)
-        assert h.reasons() == ["start", "rotation"]
-        await eventually(lambda: first.closed, what="the old model connection closed")
-        assert not first.dropped
-        assert incomplete_responses(h) == []
-        no_client_errors(h)
-        assert len(h.client_events("session.created")) == 1
-        await reaches(second, h, "after the rotation")
-
-
-async def test_rotation_does_not_happen_while_the_person_speaks() -> None:
-    clock = FakeClock()
-    async with SessionHarness(max_session_s=0.3, clock=clock) as h:
-        first = await h.start()
-        first.push({"type": "input_audio_buffer.speech_started", "item_id": "item_s", "audio_start_ms": 0})
-        await h.client.until("input_audio_buffer.speech_started")
-        await asyncio.sleep(1.2)  # past the due time
-        clock.advance(2 * QUIET_SETTLE_S)  # and long past the settle time
-        await asyncio.sleep(0.4)  # several quiet polls
-        assert len(h.connector.connections) == 1
-
-        first.push({"type": "input_audio_buffer.speech_stopped", "item_id": "item_s", "audio_end_ms": 900})
-        await h.client.until("input_audio_buffer.speech_stopped")
-        await asyncio.sleep(0.3)
-        assert len(h.connector.connections) == 1  # speech just stopped: not quiet yet
-        clock.advance(QUIET_SETTLE_S)
-
-        await h.connector.wait_for_connection(2, timeout=2)
-        await h.wait_status(Status.ACTIVE)
-        assert h.reasons() == ["start", "rotation"]
-        no_client_errors(h)
-
-
 async def test_a_drop_while_a_rotation_attempt_fails_reconnects_instead_of_ending() -> None:
     async with SessionHarness(max_session_s=0.3) as h:
         first = await h.start()
@@ -789,3 +737,19 @@ async def test_a_live_session_keeps_the_music_preferences_not_the_whole_profile(
         assert held == []
         assert h.session.prepared is not None and h.session.prepared.context is None
         assert h.session.music == h.profiles.context.music
+
+
+async def test_an_observer_is_told_the_start_each_turn_and_the_end() -> None:
+    notes: list[Note] = []
+    async with SessionHarness() as h:
+        h.session.observe(notes.append)
+        first = await h.start()
+        await one_turn(h, first)
+    await h.wait_ended()
+    kinds = [type(n).__name__ for n in notes]
+    assert kinds[0] == "ModelSwitched" and kinds[-1] == "SessionEnded", kinds
+    person = [n for n in notes if isinstance(n, TurnEnded) and n.role == "person"]
+    companion = [n for n in notes if isinstance(n, TurnEnded) and n.role == "companion"]
+    assert [n.text for n in person] == [SAID]
+    assert len(companion) == 1 and ANSWERED in companion[0].text and not companion[0].cut
+    assert notes[-1] == SessionEnded("normal", "session closed", notes[-1].at)
