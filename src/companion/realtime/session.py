@@ -515,9 +515,11 @@ class LiveSession:
                 pipe = pipes.get(send.link)
                 if pipe is not None:
                     pipe.send(send.event, send.frame)
-            else:
-                self._feed(actions)
-            for pipe in list(pipes.values()):  # the model sets the pace: nothing piles up here
+                    if pipe.backlogged:  # the model sets the pace: nothing piles up here
+                        await pipe.drained()
+                continue
+            self._feed(actions)
+            for pipe in list(pipes.values()):
                 if pipe.backlogged:
                     await pipe.drained()
 
