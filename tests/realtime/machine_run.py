@@ -9,6 +9,7 @@ machine; every action the machine answers with is kept in ``Run.actions`` (and t
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from companion.prompt import build
@@ -58,6 +59,7 @@ class Run:
         max_session_s: float = 3600.0,
         credential_expires_in_s: float | None = None,
         greet: bool = False,
+        notes: bool = True,
     ) -> None:
         self.now = START
         self.config = SessionConfig(
@@ -73,7 +75,7 @@ class Run:
             config=self.config,
             greet=greet,
             credential_expires_in_s=credential_expires_in_s,
-            notes=True,
+            notes=notes,
             jitter=lambda: 0.0,
         )
         self.actions: list[Action] = []
@@ -162,6 +164,10 @@ class Run:
         return number
 
     # ---- reading ---------------------------------------------------------------------------------
+
+    def wall(self, at: float | None = None) -> datetime:
+        """The wall-clock time of the machine's ``at`` (now by default): a note's ``at``."""
+        return datetime.fromtimestamp(WALL + ((self.now if at is None else at) - START), UTC)
 
     def last_of(self, kind: type[Any]) -> Any:
         found = [a for a in self.actions if isinstance(a, kind)]

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
+from companion.conversations.notes import Ended, Note, TurnEnded
 from companion.errors import UpstreamTimeout
 from companion.profiles.models import CareContext
 from companion.realtime import protocol
-from companion.realtime.actions import Note, SessionEnded, TurnEnded
 from companion.realtime.mirror import CUT_REASON, RECORD_KEY, REPLAY_HEADER
 from companion.realtime.policy import Decision, RelayPolicy
 from companion.realtime.reconnect import HOLD_AUDIO_S
@@ -739,17 +739,32 @@ async def test_a_live_session_keeps_the_music_preferences_not_the_whole_profile(
         assert h.session.music == h.profiles.context.music
 
 
-async def test_an_observer_is_told_the_start_each_turn_and_the_end() -> None:
-    notes: list[Note] = []
+class Log:
+    """A conversation's log: keeps the notes; wants no summary (asked once, when the client left)."""
+
+    def __init__(self) -> None:
+        self.notes: list[Note] = []
+        self.asked = 0
+
+    def note(self, note: Note) -> None:
+        self.notes.append(note)
+
+    def summary_language(self) -> str | None:
+        self.asked += 1
+        return None
+
+
+async def test_the_log_is_told_each_turn_and_the_end() -> None:
+    log_ = Log()
     async with SessionHarness() as h:
-        h.session.observe(notes.append)
+        h.session.record(log_)
         first = await h.start()
         await one_turn(h, first)
     await h.wait_ended()
-    kinds = [type(n).__name__ for n in notes]
-    assert kinds[0] == "ModelSwitched" and kinds[-1] == "SessionEnded", kinds
+    notes = log_.notes
     person = [n for n in notes if isinstance(n, TurnEnded) and n.role == "person"]
     companion = [n for n in notes if isinstance(n, TurnEnded) and n.role == "companion"]
     assert [n.text for n in person] == [SAID]
     assert len(companion) == 1 and ANSWERED in companion[0].text and not companion[0].cut
-    assert notes[-1] == SessionEnded("normal", "session closed", notes[-1].at)
+    assert isinstance(notes[-1], Ended) and notes[-1].how == "person"
+    assert log_.asked == 1

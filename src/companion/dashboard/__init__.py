@@ -16,6 +16,7 @@ from companion.dashboard import (
     account,
     admin_routes,
     alerts_routes,
+    conversations_routes,
     devices,
     live,
     pages,
@@ -31,7 +32,17 @@ STATIC_DIR = Path(__file__).parent / "static"
 def install(app: FastAPI) -> None:
     app.state.dashboard = DashboardState()
     app.mount(PREFIX + "/static", StaticFiles(directory=STATIC_DIR), name="dashboard-static")
-    modules = (account, admin_routes, alerts_routes, reminders_routes, pages, devices, wizard_routes, live)
+    modules = (
+        account,
+        admin_routes,
+        alerts_routes,
+        reminders_routes,
+        conversations_routes,
+        pages,
+        devices,
+        wizard_routes,
+        live,
+    )
     for module in modules:
         app.include_router(module.router)
 

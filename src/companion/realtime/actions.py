@@ -3,20 +3,20 @@
 :class:`~companion.realtime.machine.SessionMachine` answers every input with a list of these. The
 driver (:class:`~companion.realtime.session.LiveSession`) carries them out in order: frames to either
 side, model connections to open or close, the person's context to read, tool runs to start, callers
-to answer. The notes at the end (:data:`Note`) change nothing: they say what happened in the
-conversation, for whoever records it (the session's ``observer``).
+to answer. The notes (:data:`Note`, the recorder's own types) change nothing: they say what happened in
+the conversation, for its log (see ``realtime/recording.py``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
+from companion.conversations import notes
 from companion.errors import CompanionError
 from companion.events import SayOutcome
 from companion.realtime.endings import Close
 from companion.realtime.policy import ToClient, ToolOutcome
-from companion.realtime.reconnect import ConnectReason
 from companion.realtime.records import ConnectionRecord, RefreshRecord
 from companion.realtime.tools import ToolCall
 
@@ -134,49 +134,12 @@ class Refreshed:
     record: RefreshRecord
 
 
-# ---- notes for a recorder of the conversation -----------------------------------------------------
+# ---- notes for the conversation's recorder ---------------------------------------------------------
 
-Role = Literal["person", "companion"]
-
-
-@dataclass(frozen=True, slots=True)
-class TurnStarted:
-    """Someone began a turn: the person started speaking, or the companion began an answer."""
-
-    role: Role
-    at: float
-
-
-@dataclass(frozen=True, slots=True)
-class TurnEnded:
-    """A turn ended. ``text``: what was said, where known (a transcript, a typed message, the
-    companion's words); ``cut``: the companion was interrupted or its model connection was lost."""
-
-    role: Role
-    at: float
-    text: str = ""
-    cut: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class ModelSwitched:
-    """A model connection came into use: the first (``start``), a rotation, or a reconnection."""
-
-    number: int
-    reason: ConnectReason
-    at: float
-
-
-@dataclass(frozen=True, slots=True)
-class SessionEnded:
-    """The conversation ended; ``ending`` is the name of its :class:`~companion.realtime.endings.Ending`."""
-
-    ending: str
-    reason: str
-    at: float
-
-
-Note = TurnStarted | TurnEnded | ModelSwitched | SessionEnded
+# The machine's notes are the recorder's own (``conversations/notes.py``): turns with their text, a cut,
+# a model connection, what the companion did, the summary, the end. The driver hands them to the
+# session's log; they change nothing in the session.
+Note = notes.Note
 
 Action = (
     SendModel

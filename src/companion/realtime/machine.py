@@ -27,6 +27,8 @@ import random
 from collections.abc import Callable
 from typing import Any, Final
 
+from companion.conversations import summary as summaries
+from companion.conversations.notes import Abandoned, Connected, ConnectionKind, Ended, Summarised
 from companion.errors import SessionNotActive
 from companion.realtime import protocol
 from companion.realtime.actions import (
@@ -36,11 +38,8 @@ from companion.realtime.actions import (
     GreetingSaid,
     SayAnswered,
     SendModel,
-    SessionEnded,
     StartTool,
     Tokens,
-    TurnEnded,
-    TurnStarted,
 )
 from companion.realtime.endings import ClientErrorCode, Ending
 from companion.realtime.greeting import greeting_message
@@ -57,6 +56,7 @@ from companion.realtime.policy import (
     ToolOutcome,
 )
 from companion.realtime.reconnect import ConnectReason
+from companion.realtime.recording import ENDED_HOW, NoteTaker, SummaryAsk
 from companion.realtime.records import ENDED, SessionConfig, Status
 from companion.realtime.saying import PLAY_WITHIN_S, RESPONSE_WITHIN_S
 
@@ -88,12 +88,14 @@ class SessionMachine(ModelHalf):
         notes: bool = False,
         jitter: Callable[[], float] = random.random,
     ) -> None:
-        """``notes``: emit :data:`~companion.realtime.actions.Note` actions for a recorder.
-        ``jitter``: [0, 1) for the reconnection backoff (a test passes a constant)."""
+        """``notes``: make the recorder's notes (:meth:`record`). ``jitter``: [0, 1) for the
+        reconnection backoff (a test passes a constant)."""
         super().__init__(session_id=session_id, config=config, greet=greet, jitter=jitter)
         self.turn_count = 0
         self.token_usage = 0
-        self.notes = notes  # emit notes for a recorder
+        self._notes: NoteTaker | None = None  # the recorder's notes are made (the session has a log)
+        if notes:
+            self.record()
         self._credential_expires_in_s = credential_expires_in_s
         self._expires_at: float | None = None
         self._answers: list[Answer] = []  # calls of the current response the relay answers
@@ -102,6 +104,9 @@ class SessionMachine(ModelHalf):
         self._greeting_say: Say | None = None
         self._greeting_note: str | None = None
         self._read_out: ReadOut | None = None
+        self._left = False  # the client has left: the conversation ends as the person ended it
+        self._summary_language: str | None = None  # once the client left: the summary to ask for
+        self._summary: SummaryAsk | None = None  # the summary asked for, awaited
         self._deadline: float | None = None
         self._dirty = True
 
@@ -121,18 +126,27 @@ class SessionMachine(ModelHalf):
         self._begin_opening(ConnectReason.START, retry=True, now=now, replacing=None)
         return self._take()
 
-    def client_left(self, now: float) -> list[Action]:
+    def client_left(self, now: float, *, summary_language: str | None = None) -> list[Action]:
         """The client hung up (or the tablet dropped). An answer in progress, or about to start, is read
         to its end for a bounded moment, so that a server tool call already on its way is carried out
-        (the person said they fell, then the tablet went); nothing new is asked of the model."""
+        (the person said they fell, then the tablet went); nothing new is asked of the model but, when
+        the conversation is recorded and ``summary_language`` is given, its summary for the family
+        (see :meth:`_leave`)."""
         if self.status in ENDED:
             return []
+        self._left = True
+        self._summary_language = summary_language
         if self.status is Status.ACTIVE and self.mirror.answer_may_come(now):
             self._read_out = ReadOut(now + self._config.read_out_s, self.turn_count)
             self._advance(now)
         else:
-            self._close(Ending.NORMAL, None, None, now)
+            self._leave(now)
         return self._take()
+
+    def record(self) -> None:
+        """From now on, make the recorder's notes (:mod:`~companion.realtime.recording`)."""
+        if self._notes is None:
+            self._notes = NoteTaker(self.mirror, lambda item_id: item_id in self.policy.hidden, self._wall)
 
     def close(
         self,
@@ -197,6 +211,11 @@ class SessionMachine(ModelHalf):
         link = self.link
         if self.status in ENDED:
             return []
+        summary = self._summary
+        if summary is not None and summary.link == number and summary.claim(event):
+            if summary.done:  # the summary's own response: no one else's business
+                self._summarised(summary.text, now)
+            return self._take()
         if link is None or link.number != number or self._opening_link(number):
             self._model_event_elsewhere(number, event, now)
             return self._take()
@@ -209,7 +228,8 @@ class SessionMachine(ModelHalf):
         self.asks.observe(event, now)
         streaming = kind in STREAMING
         if not streaming:
-            self._note_model(kind, event, now)
+            if self._notes is not None:
+                self._notes.model_event(kind, event, now, self._out)
             if kind == "response.done":
                 self._count_response(event)
         out = self._out
@@ -260,6 +280,7 @@ class SessionMachine(ModelHalf):
         self._send_answers(now)
         self._follow_says(now)
         self._start_says(now)
+        self._check_summary(now)
         self._check_read_out(now)
 
     def _deadlines(self, now: float) -> list[float | None]:
@@ -272,12 +293,14 @@ class SessionMachine(ModelHalf):
                 times += [say.respond_by, say.respond_by + PLAY_WITHIN_S, self.asks.heard_by(say.key)]
         if self._read_out is not None:
             times += [self._read_out.until, self.mirror.last_activity + QUIET_SETTLE_S]
+        if self._summary is not None:
+            times.append(self._summary.until)
         return times
 
     def _busy(self) -> bool:
-        """Tool answers are still to go out, or a request to speak awaits its answer: not a quiet moment
-        for a rotation or another request, whatever the mirror says."""
-        return bool(self._batches) or any(s.key is not None for s in self._waiting_says())
+        """Tool answers are still to go out, a request to speak awaits its answer, or the client has
+        left: not a quiet moment for a rotation or another request, whatever the mirror says."""
+        return self._left or bool(self._batches) or any(s.key is not None for s in self._waiting_says())
 
     # ---- the client's side -----------------------------------------------------------------------
 
@@ -316,7 +339,43 @@ class SessionMachine(ModelHalf):
             )
             over = True
         if over:
+            self._leave(now)
+
+    def _leave(self, now: float) -> None:
+        """The client has left and nothing more is read out: the end, but first, where it is wanted,
+        the model's summary for the family. Asked on the open model connection as an out-of-band
+        response (:mod:`companion.conversations.summary`), it is awaited at most
+        :data:`~companion.conversations.summary.SUMMARY_WAIT_S`; its events never reach the client, the
+        mirror or the policy; then the conversation closes."""
+        self._read_out = None
+        language, self._summary_language = self._summary_language, None
+        link = self.link
+        if language is None or self._notes is None or self.status is not Status.ACTIVE or link is None:
             self._close(Ending.NORMAL, None, None, now)
+            return
+        key = summaries.new_key()
+        self._summary = SummaryAsk(key, link.number, now + summaries.SUMMARY_WAIT_S)
+        self._out.append(SendModel(link.number, summaries.summary_request(key, language)))
+
+    def _check_summary(self, now: float) -> None:
+        summary = self._summary
+        if summary is None:
+            return
+        link = self.link
+        if now >= summary.until:
+            log.info(
+                "session %s: the model's summary did not come within %g s", self.id, summaries.SUMMARY_WAIT_S
+            )
+            self._summarised(None, now)
+        elif self.status is not Status.ACTIVE or link is None or link.number != summary.link:
+            log.info("session %s: the model connection went before the summary came", self.id)
+            self._summarised(None, now)
+
+    def _summarised(self, text: str | None, now: float) -> None:
+        self._summary = None
+        if self._notes is not None:
+            self._out.append(Summarised(text, self._wall(now)))
+        self._close(Ending.NORMAL, None, None, now)
 
     # ---- the model's side ------------------------------------------------------------------------
 
@@ -377,34 +436,14 @@ class SessionMachine(ModelHalf):
         self._answers.clear()
         self._batches.clear()
 
-    def _note_model(self, kind: Any, event: dict[str, Any], now: float) -> None:
-        """Notes for a recorder: who began or ended a turn, with what was said where it is known."""
-        if not self.notes:
-            return
-        if kind == "input_audio_buffer.speech_started":
-            self._out.append(TurnStarted("person", now))
-        elif kind == "conversation.item.input_audio_transcription.completed":
-            self._out.append(TurnEnded("person", now, str(event.get("transcript") or "")))
-        elif kind == "conversation.item.added":
-            item = event.get("item") or {}
-            text = (
-                _typed_text(item)
-                if item.get("role") == "user" and item.get("id") not in self.mirror.replayed
-                else ""
-            )
-            if text:
-                self._out.append(TurnEnded("person", now, text))
-        elif kind == "response.created":
-            self._out.append(TurnStarted("companion", now))
-        elif kind == "response.done":
-            response = event.get("response") or {}
-            ids = [o.get("id") for o in response.get("output") or () if isinstance(o, dict)]
-            cut = response.get("status") in ("cancelled", "incomplete")
-            self._out.append(TurnEnded("companion", now, self.mirror.text_of(ids), cut))
-
     def _note_cut(self, response_items: list[str], now: float) -> None:
-        if self.notes:
-            self._out.append(TurnEnded("companion", now, self.mirror.text_of(response_items), cut=True))
+        if self._notes is not None:
+            self._notes.cut_by_loss(now, self._out)
+
+    def _note_switched(self, reason: ConnectReason, now: float) -> None:
+        if self._notes is not None and reason is not ConnectReason.START:
+            kind: ConnectionKind = "rotation" if reason is ConnectReason.ROTATION else "reconnect"
+            self._out.append(Connected(kind, self._wall(now)))
 
     # ---- speaking on request ---------------------------------------------------------------------
 
@@ -501,6 +540,7 @@ class SessionMachine(ModelHalf):
         self._set_status(Status.CLOSING)
         self.closed_at = self._wall(now)
         self._read_out = None
+        self._summary = None  # not come: the log writes the plain digest
         if message is not None and ending.error_code is not None:
             self._out.append(ToClient(protocol.error_event(ending.error_code, message, type="server_error")))
         self._close_model(now)
@@ -508,18 +548,14 @@ class SessionMachine(ModelHalf):
         for say in self._waiting_says():
             self._answer_say(say, "failed" if say.key is not None else "no_conversation")
         self._fail_refreshes(SessionNotActive(f"Session {self.id} closed"))
-        close = ending.close(reason)
-        if self.notes:
-            self._out.append(SessionEnded(ending.name.lower(), close.reason, now))
-        self._out.append(CloseClient(close))
+        if self._notes is not None:
+            if not self.connections:  # no model session was ever in use: nothing is kept
+                self._out.append(Abandoned(self._wall(now)))
+            else:
+                how = "person" if self._left else ENDED_HOW.get(ending, "error")
+                self._out.append(Ended(how, self._wall(now)))
+        self._out.append(CloseClient(ending.close(reason)))
         self._dirty = True
-
-
-def _typed_text(item: dict[str, Any]) -> str:
-    parts = item.get("content") or ()
-    return " ".join(
-        p.get("text") or "" for p in parts if isinstance(p, dict) and p.get("type") == "input_text"
-    )
 
 
 __all__ = ["FAILED_MESSAGE", "STREAMING", "CloseModel", "SessionMachine"]

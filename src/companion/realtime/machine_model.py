@@ -31,7 +31,6 @@ from companion.realtime.actions import (
     CloseModel,
     Connected,
     HeldAudioDropped,
-    ModelSwitched,
     OpenModel,
     Prepare,
     RefreshAnswered,
@@ -130,6 +129,9 @@ class ModelHalf:
         raise NotImplementedError
 
     def _note_cut(self, response_items: list[str], now: float) -> None:
+        raise NotImplementedError
+
+    def _note_switched(self, reason: ConnectReason, now: float) -> None:
         raise NotImplementedError
 
     # ---- inputs ----------------------------------------------------------------------------------
@@ -353,7 +355,7 @@ class ModelHalf:
         record = ConnectionRecord(link.ordinal, link.reason, self._wall(now), resume_ms)
         self.connections.append(record)
         self._out.append(Connected(record))
-        self._out.append(ModelSwitched(link.ordinal, link.reason, now))
+        self._note_switched(link.reason, now)
         if old is None:
             self._out.append(ToClient(self.policy.client_session_event("session.created", effective)))
             self._set_status(Status.ACTIVE)

@@ -18,6 +18,7 @@ from companion.errors import CompanionError, NotFound, SessionNotActive
 from companion.events import ProfileChanged, RefreshCounts, SayOutcome
 from companion.realtime.endings import Ending
 from companion.realtime.metrics import Metrics
+from companion.realtime.recording import OpenLog
 from companion.realtime.records import ClosedSession
 from companion.realtime.saying import GreetingNotes
 from companion.realtime.session import (
@@ -26,7 +27,6 @@ from companion.realtime.session import (
     ClientChannel,
     ContextLoader,
     LiveSession,
-    Observer,
     Prepared,
     Preparer,
     RefreshRecord,
@@ -108,6 +108,7 @@ class SessionManager:
         metrics: Metrics,
         limits: SessionLimits | None = None,
         greeting_notes: GreetingNotes | None = None,
+        open_log: OpenLog | None = None,
     ) -> None:
         self._connector = connector
         self._load_context = load_context
@@ -130,9 +131,10 @@ class SessionManager:
         # such a conversation greets as any other).
         self.greeting_notes = greeting_notes
         self.tool_work = ToolWork()  # server tool runs, which outlive the conversations that asked
-        # Who is told what happens in each conversation opened from now on (a recorder of turns,
-        # rotations and endings; see docs/session.md): called with the new session, None for none.
-        self.observe_sessions: Callable[[LiveSession], Observer | None] | None = None
+        # Each conversation's log (conversations/service.py): told the machine's notes (turns,
+        # rotations, what the companion did, the summary, the end; see docs/session.md). None: no
+        # conversation is recorded.
+        self._open_log = open_log
 
     # ---- lifecycle ---------------------------------------------------------------------------------
 
@@ -162,9 +164,8 @@ class SessionManager:
             credential_expires_in_s=credential_expires_in_s,
             tool_work=self.tool_work,
         )
-        observer = self.observe_sessions(session) if self.observe_sessions is not None else None
-        if observer is not None:
-            session.observe(observer)
+        if self._open_log is not None:
+            session.record(self._open_log(session.id, user_id, device_id))
         self._live[session.id] = session
         self._of_user.setdefault(user_id, {})[session.id] = session
         self.metrics.live_sessions.set(len(self._live))

@@ -19,6 +19,7 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from companion.conversations.notes import ConversationLog
 from companion.errors import CompanionError, SessionNotActive, UpstreamTimeout
 from companion.events import SayOutcome
 from companion.profiles.models import Music
@@ -30,8 +31,6 @@ from companion.realtime.actions import (
     Connected,
     GreetingSaid,
     HeldAudioDropped,
-    ModelSwitched,
-    Note,
     OpenModel,
     Prepare,
     RefreshAnswered,
@@ -39,11 +38,8 @@ from companion.realtime.actions import (
     RefreshFailed,
     SayAnswered,
     SendModel,
-    SessionEnded,
     StartTool,
     Tokens,
-    TurnEnded,
-    TurnStarted,
 )
 from companion.realtime.endings import Close, Ending
 from companion.realtime.links import ClientLink, Flag, ModelPipe
@@ -80,8 +76,8 @@ __all__ = [  # the session's plain types live in records.py; importers may take 
     "ClientChannel",
     "ConnectionRecord",
     "ContextLoader",
+    "ConversationLog",
     "LiveSession",
-    "Observer",
     "Prepared",
     "Preparer",
     "RefreshObserver",
@@ -101,7 +97,6 @@ SAY_WITHIN_S: Final = 120.0  # a reminder waits this long for a quiet moment, th
 # more is only a backstop, should the machine's answer never come (a bug): the caller is never held.
 CALLER_BACKSTOP_S: Final = 1.0
 
-Observer = Callable[[Note], None]  # told what happened in the conversation (a recorder), never blocks
 _CALLERS: Final = itertools.count(1)  # refresh callers, numbered for the machine's answers
 
 
@@ -121,12 +116,12 @@ class LiveSession:
         "_machine",
         "_metrics",
         "_notes",
-        "_observer",
         "_on_refresh",
         "_opening",
         "_pipes",
         "_prepare_user",
         "_preparers",
+        "_recording",
         "_says",
         "_tasks",
         "_timer",
@@ -159,14 +154,15 @@ class LiveSession:
         device_id: str | None = None,
         credential_expires_in_s: float | None = None,
         tool_work: ToolWork | None = None,
-        observer: Observer | None = None,
+        recording: ConversationLog | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``credential_expires_in_s``: how long the credential that opened the conversation (a token,
         a paired tablet's sign-in) is still valid; the conversation ends when it expires, as a request
         with it would be refused. ``tool_work``: where its server tool runs go, so that they outlive it
-        (the manager's, shared). ``observer``: told each :data:`~companion.realtime.actions.Note`
-        (turns, model switches, the end), for a recorder of the conversation."""
+        (the manager's, shared). ``recording``: the conversation's log, told each note the machine makes
+        (:mod:`~companion.realtime.recording`) and asked for the summary's language when the person
+        leaves; None: the conversation is not recorded."""
         self.id = "sess-" + uuid.uuid4().hex[:16]
         self.device_id = device_id  # the paired tablet it was opened from, so revoking it can end it
         self.greet = greet  # speak first once started (the elder's page asks for it)
@@ -179,10 +175,10 @@ class LiveSession:
             config=config,
             greet=greet,
             credential_expires_in_s=credential_expires_in_s,
-            notes=observer is not None,
+            notes=recording is not None,
         )
         self._notes = notes
-        self._observer = observer
+        self._recording = recording
         self._client = ClientLink(client, self._client_too_slow)
         self._connector = connector
         self._prepare_user = prepare
@@ -319,7 +315,9 @@ class LiveSession:
             writer.add_done_callback(self._run_over)
             if self.status not in ENDED:
                 await self._ended
-            self._feed(self._machine.client_left(self._clock()))  # a read-out, or the end
+            # a read-out, the summary, or the end
+            language = self._recording.summary_language() if self._recording is not None else None
+            self._feed(self._machine.client_left(self._clock(), summary_language=language))
             await self._closed.wait()
         finally:
             if self.status not in ENDED:
@@ -368,10 +366,11 @@ class LiveSession:
         if self.status not in ENDED:
             self._feed(self._machine.close(self._clock(), Ending.CLIENT_TOO_SLOW))
 
-    def observe(self, observer: Observer) -> None:
-        """Tell ``observer`` each note of the conversation from now on (a recorder; one at a time)."""
-        self._observer = observer
-        self._machine.notes = True
+    def record(self, recording: ConversationLog) -> None:
+        """Record the conversation in ``recording`` from now on (see ``docs/session.md``; one at a
+        time): it is told each note the machine makes, in order."""
+        self._recording = recording
+        self._machine.record()
 
     # ---- asking the session ----------------------------------------------------------------------
 
@@ -460,11 +459,13 @@ class LiveSession:
             case Refreshed(record):
                 if self._on_refresh is not None:
                     self._on_refresh(self, record)
-            case TurnStarted() | TurnEnded() | ModelSwitched() | SessionEnded():
-                if self._observer is not None:
-                    self._observer(action)
-            case _:
+            case Tokens() | Connected() | HeldAudioDropped() | ToolOutcome():
                 self._count(action)
+            case SendModel() | ToClient():
+                self._feed([action])
+            case _:  # a note for the conversation's log
+                if self._recording is not None:
+                    self._recording.note(action)
 
     def _count(self, action: Action) -> None:
         metrics = self._metrics

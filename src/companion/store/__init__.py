@@ -5,28 +5,36 @@ Use ``open_store(settings.effective_database_url)``, then ``await store.migrate(
 
 from companion.store._changes import MAX_READ as MAX_CHANGES_READ
 from companion.store._changes import ChangeRecord
+from companion.store._export import tables_naming_a_person
 from companion.store._reminders import AdherenceRecord
 from companion.store.base import (
+    RECORDS_LEVELS,
     TOKEN_ROLES,
     AccountStore,
     AuditEntry,
     CaregiverRecord,
     ClientSecretRecord,
+    ConversationRecord,
+    ConversationWrite,
     DeviceRecord,
     DeviceStore,
     DocumentStore,
     ErasureCounts,
     PairingOutcome,
     PairingRecord,
+    RecordsLevel,
     Redemption,
     StoredDocument,
+    TimelineEntry,
     TokenRecord,
     TokenRole,
+    TurnRecord,
 )
 from companion.store.sql import SqlStore, open_store
 
 __all__ = [
     "MAX_CHANGES_READ",
+    "RECORDS_LEVELS",
     "TOKEN_ROLES",
     "AccountStore",
     "AdherenceRecord",
@@ -34,16 +42,22 @@ __all__ = [
     "CaregiverRecord",
     "ChangeRecord",
     "ClientSecretRecord",
+    "ConversationRecord",
+    "ConversationWrite",
     "DeviceRecord",
     "DeviceStore",
     "DocumentStore",
     "ErasureCounts",
     "PairingOutcome",
     "PairingRecord",
+    "RecordsLevel",
     "Redemption",
     "SqlStore",
     "StoredDocument",
+    "TimelineEntry",
     "TokenRecord",
     "TokenRole",
+    "TurnRecord",
     "open_store",
+    "tables_naming_a_person",
 ]
