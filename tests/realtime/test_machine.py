@@ -681,6 +681,19 @@ def test_a_note_the_person_cuts_off_is_interrupted() -> None:
     assert run.said("note") == "interrupted"
 
 
+def test_a_note_whose_response_is_cancelled_is_interrupted() -> None:
+    run = Run()
+    number = run.start()
+    run.after(5.0)
+    run.feed(run.m.say_requested("note", 60.0, run.now))
+    _, key = _say_request(run, number)
+    events = response("r1", status="cancelled")
+    events[0]["response"]["metadata"] = {SAY_TAG: key}
+    events[-1]["response"]["metadata"] = {SAY_TAG: key}
+    run.model(number, *events)
+    assert run.said("note") == "interrupted"
+
+
 def test_the_greeting_speaks_first_with_the_local_time() -> None:
     run = Run(greet=True)
     number = run.start()
