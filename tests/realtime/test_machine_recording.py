@@ -282,6 +282,10 @@ def test_the_answer_is_read_out_first_then_the_summary_is_asked() -> None:
     [ask] = run.sent(number, "response.create")
     assert ask["response"]["conversation"] == "none"
     assert run.m.status is Status.ACTIVE
+    [run_] = run.tools_started()
+    run.feed(run.m.tool_done(run_.token, {"ok": True}, run.now))  # the alert is written ...
+    assert run.sent(number, "conversation.item.create") == []  # ... and nobody is answered with it
+    assert run.sent(number, "response.create") == [ask]
 
 
 def test_nothing_else_is_started_while_the_summary_is_awaited() -> None:

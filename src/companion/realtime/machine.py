@@ -353,6 +353,7 @@ class SessionMachine(ModelHalf):
         if language is None or self._notes is None or self.status is not Status.ACTIVE or link is None:
             self._close(Ending.NORMAL, None, None, now)
             return
+        self._forget_answers()  # a tool run goes on (its write is made); its output goes to no one
         key = summaries.new_key()
         self._summary = SummaryAsk(key, link.number, now + summaries.SUMMARY_WAIT_S)
         self._out.append(SendModel(link.number, summaries.summary_request(key, language)))
