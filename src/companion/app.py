@@ -14,7 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.asyncio import Redis
 
 from companion import __version__, dashboard, elder
-from companion.api import admin, alerts, devices, errors, health, live, sessions, users
+from companion.api import admin, alerts, devices, errors, health, live, photos, sessions, users
 from companion.api.headers import install_headers
 from companion.api.limits import install_limits
 from companion.api.openapi import describe
@@ -39,6 +39,7 @@ from companion.dashboard import ack_routes
 from companion.dashboard.session_store import RedisSessions
 from companion.events import EventBus, InProcessBus, RefreshCounts, SayOutcome
 from companion.music import load_library
+from companion.photos.service import PhotoLimits, PhotoService
 from companion.profiles.service import ProfileService
 from companion.prompt import build
 from companion.realtime.config import base_session_factory
@@ -132,13 +133,14 @@ async def build_services(
             ack_timeout_s=settings.reminder_ack_timeout_s,
             snooze_s=settings.reminder_snooze_s,
         )
+        photo_library = PhotoService(store, bus, photo_limits(settings), clock=clock)
         metrics = Metrics()
         manager = SessionManager(
             connector=lambda: connector,  # one connector (and one Entra credential) for every conversation
             load_context=profiles.context,
             build=partial(build, budget_tokens=settings.token_budget),
             tools_for=tools_for,
-            tool_runtime=ToolRuntime(profiles, alert_service, reminders),
+            tool_runtime=ToolRuntime(profiles, alert_service, reminders, photo_library),
             greeting_notes=reminders,  # a conversation opened from a reminder's card greets with it
             config=SessionConfig(
                 refresh_timeout_s=settings.refresh_timeout_s,
@@ -181,6 +183,7 @@ async def build_services(
             devices=DeviceService(store, directory, redis=redis),
             local_engine=local_engine,
             music=music,
+            photos=photo_library,
             upstream=connector,
             reminders=reminders,
             care=care,
@@ -194,6 +197,17 @@ async def build_services(
         )
         return services
     raise AssertionError("unreachable: the exit stack does not swallow exceptions")
+
+
+def photo_limits(settings: Settings) -> PhotoLimits:
+    return PhotoLimits(
+        max_file_bytes=settings.photo_max_file_bytes,
+        max_pixels=settings.photo_max_pixels,
+        max_count=settings.photo_max_count,
+        quota_bytes=settings.photo_quota_bytes,
+        keep_originals=settings.photo_keep_originals,
+        per_conversation=settings.photos_per_conversation,
+    )
 
 
 def _cluster(
@@ -257,11 +271,13 @@ def create_app(settings: Settings | None = None, *, on_ready: ReadyHook | None =
     )
     app = FastAPI(title="Companion", version=__version__, lifespan=lifespan, **docs)
     errors.install(app)
-    install_limits(app, body_timeout_s=settings.body_timeout_s)  # before any parsing or authentication
+    # before any parsing or authentication; photo uploads may be larger than any other body
+    install_limits(app, body_timeout_s=settings.body_timeout_s, upload_limit=settings.photo_upload_max_bytes)
     app.include_router(health.router)
     app.include_router(alerts.router)
     app.include_router(ack_routes.router)
     app.include_router(devices.router)  # before users: its catch-all /{user_id}/{section} would match
+    app.include_router(photos.router)  # before users, as devices
     app.include_router(users.router)
     app.include_router(admin.router)
     app.include_router(sessions.router)

@@ -5,6 +5,7 @@ Use ``open_store(settings.effective_database_url)``, then ``await store.migrate(
 
 from companion.store._changes import MAX_READ as MAX_CHANGES_READ
 from companion.store._changes import ChangeRecord
+from companion.store._photos import PhotoFacts, PhotoFiles, PhotoUsage, Variant
 from companion.store._reminders import AdherenceRecord
 from companion.store.base import (
     TOKEN_ROLES,
@@ -40,10 +41,14 @@ __all__ = [
     "ErasureCounts",
     "PairingOutcome",
     "PairingRecord",
+    "PhotoFacts",
+    "PhotoFiles",
+    "PhotoUsage",
     "Redemption",
     "SqlStore",
     "StoredDocument",
     "TokenRecord",
     "TokenRole",
+    "Variant",
     "open_store",
 ]
