@@ -56,6 +56,7 @@ KINDS: dict[str, str] = {
 # after the rules in ``kind_of``. Anything not named here is an integration test.
 UNIT_PATHS: Sequence[str] = (
     "prompt/",
+    "photos/test_choose.py",
     "realtime_protocol/",
     "js/",
     "realtime/test_audio_fast_path.py",
