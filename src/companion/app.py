@@ -18,6 +18,7 @@ from companion.api import admin, alerts, devices, errors, health, live, photos, 
 from companion.api.headers import install_headers
 from companion.api.limits import install_limits
 from companion.api.openapi import describe
+from companion.api.paths import PHOTOS
 from companion.auth import AuthService
 from companion.auth.devices import DeviceService
 from companion.care.alerting import AlertConfig
@@ -133,7 +134,9 @@ async def build_services(
             ack_timeout_s=settings.reminder_ack_timeout_s,
             snooze_s=settings.reminder_snooze_s,
         )
-        photo_library = PhotoService(store, bus, photo_limits(settings), clock=clock)
+        photo_library = PhotoService(
+            store, bus, photo_limits(settings), clock=clock, image_url=lambda photo_id: f"{PHOTOS}/{photo_id}"
+        )
         metrics = Metrics()
         manager = SessionManager(
             connector=lambda: connector,  # one connector (and one Entra credential) for every conversation
