@@ -19,6 +19,7 @@ from companion.dashboard import (
     devices,
     live,
     pages,
+    photos_routes,
     reminders_routes,
     wizard_routes,
 )
@@ -31,7 +32,17 @@ STATIC_DIR = Path(__file__).parent / "static"
 def install(app: FastAPI) -> None:
     app.state.dashboard = DashboardState()
     app.mount(PREFIX + "/static", StaticFiles(directory=STATIC_DIR), name="dashboard-static")
-    modules = (account, admin_routes, alerts_routes, reminders_routes, pages, devices, wizard_routes, live)
+    modules = (
+        account,
+        admin_routes,
+        alerts_routes,
+        reminders_routes,
+        pages,
+        devices,
+        wizard_routes,
+        photos_routes,
+        live,
+    )
     for module in modules:
         app.include_router(module.router)
 
