@@ -71,6 +71,7 @@ UNIT_PATHS: Sequence[str] = (
     "localmodel/test_localmodel_companion_gender.py",
     "localmodel/test_localmodel_session_values.py",
     "localmodel/test_localmodel_talk_rules.py",
+    "localmodel/test_localmodel_photos.py",
     "care/test_schedule.py",
     "elder/test_fetch_timeouts.py",
     "care/test_delivery_messages.py",

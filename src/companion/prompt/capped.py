@@ -12,6 +12,7 @@ place for both, so the cost is always that of the text.
 from __future__ import annotations
 
 import functools
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Final, Protocol
@@ -355,13 +356,14 @@ def _not_disliked(artists: tuple[str, ...], disliked: tuple[str, ...]) -> tuple[
 
 def photo_index(photos: Sequence[Photo]) -> tuple[list[str], list[str]]:
     """(the people in photos the companion may offer, most photographed first; the people only in
-    photos shown when the person asks). Names compare case-insensitively; the first spelling stays."""
+    photos shown when the person asks). Names compare case-insensitively and without niqqud (נוֹעַם is
+    נועם); the first spelling stays."""
     offered: Counter[str] = Counter()
     asked: Counter[str] = Counter()
     spelling: dict[str, str] = {}
     for photo in photos:
         for name in photo.people:
-            key = sanitize_value(name).casefold()
+            key = _name_key(sanitize_value(name))
             if not key:
                 continue
             spelling.setdefault(key, name)
@@ -371,6 +373,11 @@ def photo_index(photos: Sequence[Photo]) -> tuple[list[str], list[str]]:
         return [spelling[key] for key, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
 
     return by_count(offered), by_count(Counter({k: n for k, n in asked.items() if k not in offered}))
+
+
+def _name_key(name: str) -> str:
+    bare = "".join(ch for ch in unicodedata.normalize("NFKD", name) if not unicodedata.combining(ch))
+    return unicodedata.normalize("NFC", bare).casefold()
 
 
 class Photos:
