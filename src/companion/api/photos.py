@@ -69,14 +69,38 @@ def _result(outcome: Uploaded) -> dict[str, Any]:
     return {"file": outcome.name, "error": error_body(error.status, error.message, error.code, error.field)}
 
 
+_RESULTS = {
+    "type": "object",
+    "required": ["photos"],
+    "properties": {
+        "photos": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {
+                    "file": {"type": "string"},
+                    "id": {"type": "string"},
+                    "error": {"type": "object"},
+                },
+            },
+        }
+    },
+}
+
+
 @router.post(
     "/{user_id}/photos",
     status_code=status.HTTP_201_CREATED,
     responses={
-        201: {"description": "Each file's photo id, or the error that refused it"},
-        409: {"description": "The person's photo library is full (the quota): nothing was stored"},
-        413: {"description": "A file over the size limit, or an image with too many pixels"},
-        415: {"description": "A file that is not a JPEG, PNG, WebP or HEIC photo"},
+        201: {
+            "description": "Every file was stored: each one's photo id",
+            "content": {"application/json": {"schema": _RESULTS}},
+        },
+        207: {
+            "description": "Some files were stored: each file's photo id, or the error that refused it",
+            "content": {"application/json": {"schema": _RESULTS}},
+        },
     },
 )
 async def upload_photos(
@@ -125,8 +149,7 @@ async def list_photos(user_id: UserId, services: ServicesDep, principal: Princip
 @router.patch(
     "/{user_id}/photos/{photo_id}",
     responses={
-        200: {"content": {"application/json": {"schema": _PHOTO}}, "description": "The photo as saved"},
-        412: {"description": "If-Match names a version that is no longer current"},
+        200: {"content": {"application/json": {"schema": _PHOTO}}, "description": "The photo as saved"}
     },
 )
 async def edit_photo(
