@@ -14,7 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.asyncio import Redis
 
 from companion import __version__, dashboard, elder
-from companion.api import admin, alerts, devices, errors, health, live, photos, sessions, users
+from companion.api import admin, alerts, conversations, devices, errors, health, live, photos, sessions, users
 from companion.api.headers import install_headers
 from companion.api.limits import install_limits
 from companion.api.openapi import describe
@@ -36,11 +36,16 @@ from companion.cluster.follower import ChangeFollower
 from companion.cluster.identity import instance_id, redis_client
 from companion.cluster.node import ClusterNode
 from companion.cluster.registry import Registry
-from companion.dashboard import ack_routes
+from companion.conversations.digests import DigestService
+from companion.conversations.family import FamilyView
+from companion.conversations.service import ConversationService
+from companion.dashboard import ack_routes, digest_routes
 from companion.dashboard.session_store import RedisSessions
+from companion.edge import public_base_url
 from companion.events import EventBus, InProcessBus, RefreshCounts, SayOutcome
 from companion.music import load_library
 from companion.photos.service import PhotoLimits, PhotoService
+from companion.profiles.models import CareContext
 from companion.profiles.service import ProfileService
 from companion.prompt import build
 from companion.realtime.config import base_session_factory
@@ -138,9 +143,16 @@ async def build_services(
             store, bus, photo_limits(settings), clock=clock, image_url=lambda photo_id: f"{PHOTOS}/{photo_id}"
         )
         metrics = Metrics()
+        conversations = ConversationService(store, profiles.context, clock=clock)
+        stack.push_async_callback(conversations.drain)  # after the conversations end: their last writes
+
+        async def session_context(user_id: str) -> CareContext:  # a conversation recalls the last ones
+            return await conversations.recall(await profiles.context(user_id))
+
         manager = SessionManager(
             connector=lambda: connector,  # one connector (and one Entra credential) for every conversation
-            load_context=profiles.context,
+            load_context=session_context,
+            open_log=conversations.open_log,
             build=partial(build, budget_tokens=settings.token_budget),
             tools_for=tools_for,
             tool_runtime=ToolRuntime(profiles, alert_service, reminders, photo_library),
@@ -161,14 +173,30 @@ async def build_services(
         stack.push_async_callback(reminders.close)  # reminders waiting for a quiet moment in a conversation
         bus.subscribe(manager.on_profile_changed)
         bus.subscribe(reminders.on_profile_changed)
+        bus.subscribe(conversations.on_profile_changed)  # a narrower choice removes at once
         node, directory = _cluster(settings, store, manager, redis, person_erased)
         delivery = DeliveryWorker(store, channels, max_attempts=settings.delivery_max_attempts)
         escalation = EscalationService(alert_service)
+
+        async def open_alerts(user_id: str) -> int:
+            return sum(1 for a in await alert_service.list(user_id) if a.open)
+
+        digests = DigestService(  # only with an e-mail channel to send them through
+            store,
+            profiles,
+            open_alerts,
+            public_url=public_base_url(settings),
+            clock=clock,
+            enabled="email" in channels,
+        )
         care = CareLoop(
             [
                 NamedStep("delivery", lambda now: delivery.run_once()),
                 NamedStep("escalation", escalation.tick),
                 *([NamedStep("reminders", reminders.tick)] if settings.reminders else []),
+                NamedStep("conversations", conversations.flush),  # live records, every second
+                NamedStep("retention", conversations.prune),  # once a day
+                NamedStep("digests", digests.tick),  # contacts' digest e-mails, looked at once a minute
             ]
         )
         admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None
@@ -180,6 +208,11 @@ async def build_services(
             bus=bus,
             auth=AuthService(store, admin_token=admin_token, devices=store),
             profiles=profiles,
+            conversations=conversations,
+            family=FamilyView(
+                store, profiles, alert_service, conversations, clock=clock, photos=photo_library.export
+            ),
+            digests=digests,
             alerts=alert_service,
             sessions=manager,
             metrics=metrics,
@@ -279,8 +312,10 @@ def create_app(settings: Settings | None = None, *, on_ready: ReadyHook | None =
     app.include_router(health.router)
     app.include_router(alerts.router)
     app.include_router(ack_routes.router)
+    app.include_router(digest_routes.router)
     app.include_router(devices.router)  # before users: its catch-all /{user_id}/{section} would match
-    app.include_router(photos.router)  # before users, as devices
+    app.include_router(conversations.router)
+    app.include_router(photos.router)
     app.include_router(users.router)
     app.include_router(admin.router)
     app.include_router(sessions.router)

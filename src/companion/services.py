@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, Any, Self
 
 from companion.auth import AuthService
 from companion.care.alerts import AlertService
+from companion.conversations.digests import DigestService
+from companion.conversations.family import FamilyView
+from companion.conversations.service import ConversationService
 from companion.events import EventBus
 from companion.profiles.service import ProfileService
 from companion.prompt import Instructions, build
@@ -46,6 +49,9 @@ class Services:
     bus: EventBus
     auth: AuthService
     profiles: ProfileService
+    conversations: ConversationService
+    family: FamilyView  # the person's today, history and export
+    digests: DigestService  # contacts' digest e-mails and their unsubscribe links
     alerts: AlertService
     sessions: SessionManager
     metrics: Metrics
@@ -101,7 +107,9 @@ class Services:
         forget_encoded_instructions()
 
     async def instructions(self, user_id: str) -> Instructions:
-        return build(await self.profiles.context(user_id), budget_tokens=self.settings.token_budget)
+        """What a conversation opened now would be told (with what it recalls of the last ones)."""
+        context = await self.conversations.recall(await self.profiles.context(user_id))
+        return build(context, budget_tokens=self.settings.token_budget)
 
     async def start(self) -> None:
         """Start the background loops (the cluster's, then the care loop); each is stopped first on close."""

@@ -43,6 +43,7 @@ import itertools
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -56,8 +57,10 @@ from companion.api.device_auth import DEVICE_COOKIE
 from companion.app import create_app
 from companion.auth.device_secrets import hash_pairing_code, hash_secret, new_device_id, new_device_secret
 from companion.clock import utcnow
+from companion.conversations.digests import unsubscribe_hash
 from companion.services import Services
 from companion.settings import Settings
+from companion.store.base import UnsubscribeRecord
 from tests.api import payloads
 from tests.photos import images
 
@@ -104,6 +107,7 @@ OPERATOR = rule(UNAUTHORIZED, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK)  # the metric
 ADMIN_API = rule(UNAUTHORIZED, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK)
 CARE_TEAM = rule(UNAUTHORIZED, FORBIDDEN, OK, OK, OK)  # any caregiver; answers only with what is theirs
 CARE_TEAM_PERSON = rule(UNAUTHORIZED, FORBIDDEN, HIDDEN, OK, OK)  # the person's caregivers and admins
+CARE_TEAM_PERSON_MISSING = rule(UNAUTHORIZED, FORBIDDEN, HIDDEN, MISSING, MISSING)
 # Live conversations: a device token may list and refresh its own person's (it is a live-session
 # credential); by id, nobody's exists here, so 404 for all who may ask.
 SESSIONS = rule(UNAUTHORIZED, OK, OK, OK, OK)
@@ -139,6 +143,13 @@ RULES: Final[dict[str, dict[str, Outcome]]] = {
     "GET /api/users/{user_id}/memories": CARE_TEAM_PERSON,
     "POST /api/users/{user_id}/memories": CARE_TEAM_PERSON,
     "DELETE /api/users/{user_id}/memories/{memory_id}": CARE_TEAM_PERSON,
+    "GET /api/users/{user_id}/memories/{memory_id}": CARE_TEAM_PERSON,
+    "PATCH /api/users/{user_id}/memories/{memory_id}": CARE_TEAM_PERSON,
+    "GET /api/users/{user_id}/conversations": CARE_TEAM_PERSON,
+    "GET /api/users/{user_id}/conversations/{conversation_id}": CARE_TEAM_PERSON_MISSING,
+    "DELETE /api/users/{user_id}/conversations/{conversation_id}": CARE_TEAM_PERSON_MISSING,
+    "GET /api/users/{user_id}/today": CARE_TEAM_PERSON,
+    "GET /api/users/{user_id}/export": CARE_TEAM_PERSON,
     "GET /api/users/{user_id}/{section}": CARE_TEAM_PERSON,
     "PUT /api/users/{user_id}/{section}": CARE_TEAM_PERSON,
     "GET /api/users/{user_id}/alerts": CARE_TEAM_PERSON,
@@ -171,6 +182,8 @@ RULES: Final[dict[str, dict[str, Outcome]]] = {
     # acknowledgement links in alert messages: the link is the credential (a live one, made per request)
     "GET /ack/{token}": PUBLIC,
     "POST /ack/{token}": PUBLIC,
+    "GET /digest/unsubscribe/{token}": PUBLIC,  # a digest's stop link: the link is the credential
+    "POST /digest/unsubscribe/{token}": PUBLIC,
     # the elder's page
     "GET /app": PUBLIC,
     "GET /app/manifest.webmanifest": PUBLIC,
@@ -215,6 +228,13 @@ RULES: Final[dict[str, dict[str, Outcome]]] = {
     "POST /dashboard/people/{user_id}/alerts/{alert_id}/acknowledge": SIGNED_IN_PERSON,
     "POST /dashboard/people/{user_id}/alerts/{alert_id}/resolve": SIGNED_IN_PERSON,
     "GET /dashboard/people/{user_id}/reminders": SIGNED_IN_PERSON,
+    "GET /dashboard/people/{user_id}/conversations": SIGNED_IN_PERSON,
+    "GET /dashboard/people/{user_id}/conversations/{conversation_id}": SIGNED_IN_PERSON_MISSING,
+    "POST /dashboard/people/{user_id}/conversations/{conversation_id}/delete": SIGNED_IN_PERSON_MISSING,
+    "GET /dashboard/people/{user_id}/memories": SIGNED_IN_PERSON,
+    "POST /dashboard/people/{user_id}/memories/{memory_id}": SIGNED_IN_PERSON,
+    "POST /dashboard/people/{user_id}/memories/{memory_id}/keep": SIGNED_IN_PERSON,
+    "POST /dashboard/people/{user_id}/memories/{memory_id}/remove": SIGNED_IN_PERSON,
     "POST /dashboard/people/{user_id}/reminders/{reminder_id}/taken": SIGNED_IN_PERSON_MISSING,
     "POST /dashboard/people/{user_id}/photos": SIGNED_IN_PERSON,
     "POST /dashboard/people/{user_id}/photos/{photo_id}": SIGNED_IN_PERSON,
@@ -232,6 +252,7 @@ RULES: Final[dict[str, dict[str, Outcome]]] = {
 JSON_BODIES: Final[dict[str, Any]] = {
     "POST /api/users/{user_id}/memories": {"text": "Likes the sea"},
     "PUT /api/users/{user_id}/{section}": payloads.music("Naomi Shemer"),
+    "PATCH /api/users/{user_id}/memories/{memory_id}": {"importance": 4},
     "POST /api/caregivers": {"name": "Made", "username": "made-by-matrix", "password": PASSWORD},
     "POST /api/tokens": {"role": "device", "userId": PERSON},
     "POST /app/reminders/{reminder_id}": {"action": "taken"},
@@ -368,6 +389,7 @@ async def build_world(app: FastAPI) -> World:
         "memory_id": memory.json()["memory"]["id"],
         "alert_id": alert.id,
         "session_id": "sess-nobody",
+        "conversation_id": "conversation-nobody",
         "track_id": "track-nobody",
         "reminder_id": "reminder-nobody",
         "code": "123456",
@@ -444,6 +466,16 @@ async def fresh_photo(world: World, role: str) -> dict[str, str]:
     return {"photo_id": await a_photo(world)}
 
 
+async def fresh_unsubscribe_link(world: World, role: str) -> dict[str, str]:
+    token = f"matrix-unsubscribe-{next(FRESH_NAMES)}-{role}-0123456789"
+    now = utcnow()
+    link = UnsubscribeRecord(
+        unsubscribe_hash(token), PERSON, "dana@example.com", now, now + timedelta(days=1)
+    )
+    await world.services.store.add_unsubscribe(link)
+    return {"token": token}
+
+
 async def fresh_memory(world: World, role: str) -> dict[str, str]:
     made = await world.api("POST", f"/api/users/{PERSON}/memories", json={"text": f"Told {role}"})
     return {"memory_id": made.json()["memory"]["id"]}
@@ -452,6 +484,8 @@ async def fresh_memory(world: World, role: str) -> dict[str, str]:
 FRESH: Final[dict[str, Maker]] = {
     "GET /ack/{token}": fresh_ack_link,  # a link is used up by acknowledging
     "POST /ack/{token}": fresh_ack_link,
+    "GET /digest/unsubscribe/{token}": fresh_unsubscribe_link,  # a link is used up by stopping
+    "POST /digest/unsubscribe/{token}": fresh_unsubscribe_link,
     "DELETE /api/users/{user_id}": fresh_person,
     "POST /dashboard/people/{user_id}/erase": fresh_person,
     "DELETE /api/users/{user_id}/devices/{device_id}": fresh_device,
@@ -464,6 +498,7 @@ FRESH: Final[dict[str, Maker]] = {
     "POST /dashboard/admin/tokens/{token_id}/revoke": fresh_token,
     "DELETE /api/users/{user_id}/memories/{memory_id}": fresh_memory,
     "DELETE /api/users/{user_id}/photos/{photo_id}": fresh_photo,
+    "POST /dashboard/people/{user_id}/memories/{memory_id}/remove": fresh_memory,
 }
 SIGNS_OUT: Final = frozenset({"POST /dashboard/logout"})
 

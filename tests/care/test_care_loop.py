@@ -120,7 +120,10 @@ async def test_a_step_task_that_ends_by_itself_is_started_again(caplog: pytest.L
 
 @pytest.mark.parametrize(
     ("reminders", "steps"),
-    [(True, ["delivery", "escalation", "reminders"]), (False, ["delivery", "escalation"])],
+    [
+        (True, ["delivery", "escalation", "reminders", "conversations", "retention", "digests"]),
+        (False, ["delivery", "escalation", "conversations", "retention", "digests"]),
+    ],
 )
 async def test_the_service_runs_delivery_escalation_and_reminders_unless_reminders_are_off(
     tmp_path: Path, reminders: bool, steps: list[str]

@@ -35,7 +35,7 @@ async def test_connect_a_tablet_shows_code_link_and_qr(dash: Dash) -> None:
 
     html, code, link = await connect_tablet(dash)
     assert link == f"http://test/app/pair/{code}"
-    svg = re.search(r"<svg [^>]*>.*?</svg>", html, re.S)
+    svg = re.search(r'<svg [^>]*class="qr"[^>]*>.*?</svg>', html, re.S)
     assert svg, "a QR code drawn as inline SVG"
     assert 'role="img"' in svg[0]
     assert "<title>קוד QR לחיבור הטאבלט</title>" in svg[0]

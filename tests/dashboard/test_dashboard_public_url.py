@@ -35,7 +35,7 @@ async def test_the_pairing_link_and_qr_code_name_the_public_address(public_dash:
     await public_dash.login()
     html, code, link = await connect_tablet(public_dash)
     assert link == f"{PUBLIC}/app/pair/{code}"
-    svg = re.search(r"<svg [^>]*>.*?</svg>", html, re.S)
+    svg = re.search(r'<svg [^>]*class="qr"[^>]*>.*?</svg>', html, re.S)
     assert svg, "a QR code drawn as inline SVG"
     title = re.search(r"<title>([^<]+)</title>", svg[0])
     assert title

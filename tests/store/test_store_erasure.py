@@ -13,7 +13,17 @@ from sqlalchemy import func, select
 
 from companion.errors import NotFound
 from companion.store import CaregiverRecord, PhotoFiles, SqlStore, TokenRecord, open_store
-from companion.store.base import AckRecord, ClientSecretRecord, JobRecord, PairingRecord, ReminderRecord
+from companion.store.base import (
+    AckRecord,
+    ClientSecretRecord,
+    ConversationRecord,
+    ConversationWrite,
+    JobRecord,
+    PairingRecord,
+    ReminderRecord,
+    TurnRecord,
+    UnsubscribeRecord,
+)
 from companion.store.schema import ALL_TABLES, audit_log
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -79,6 +89,12 @@ async def populate(store: SqlStore, user: str, caregiver: str) -> None:
             f"{user}-tok", sha(f"{user}-tok"), "device", user, None, "tablet", T0, T0 + timedelta(days=1)
         )
     )
+    record = ConversationRecord(f"{user}-conv", user, f"{user}-tablet", "transcript", T0, summary="tea")
+    turn = TurnRecord(0, "person", T0, "hello")
+    assert await store.save_conversation(ConversationWrite(record, (turn,), first=True))
+    await store.add_unsubscribe(
+        UnsubscribeRecord(sha(f"{user}-unsub"), user, "dana@example.com", T0, T0 + timedelta(days=30))
+    )
 
 
 async def rows_of(store: SqlStore, user: str) -> dict[str, int]:
@@ -117,6 +133,7 @@ async def test_erasing_a_person_removes_every_row_about_them_and_nothing_else(st
     assert await rows_of(store, "user-kept") == before_kept, "another person's data is untouched"
     counted = (counts.documents, counts.photos, counts.devices, counts.tokens, counts.assignments)
     assert counted == (4, 1, 1, 1, 1)
+    assert counts.conversations == 1
     assert await store.get_caregiver("cg-a") is not None, "the caregiver stays"
     assert await store.users_of("cg-a") == ["user-kept"]
     assert "user-gone" not in await store.list_user_ids()

@@ -35,7 +35,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from companion.api.deps import get_principal, get_services
 from companion.api.device_auth import DEVICE_COOKIE, check_same_origin, require_device
 from companion.api.errors import ErrorBody
-from companion.profiles.models import SECTION_MODELS, MemoryInput, PhotoEdit
+from companion.profiles.models import SECTION_MODELS, MemoryEdit, MemoryInput, PhotoEdit
 
 COMPONENTS: Final = "#/components/schemas/{model}"
 _DESCRIBED: Final[weakref.WeakSet[FastAPI]] = weakref.WeakSet()  # apps whose openapi() is already ours
@@ -124,6 +124,7 @@ OPERATION_ERRORS: Final[Mapping[tuple[str, str], Mapping[int, str]]] = {
 RAW_BODIES: Final[Mapping[tuple[str, str], type[BaseModel]]] = {
     ("post", "/api/users/{user_id}/memories"): MemoryInput,
     ("patch", "/api/users/{user_id}/photos/{photo_id}"): PhotoEdit,
+    ("patch", "/api/users/{user_id}/memories/{memory_id}"): MemoryEdit,
 }
 
 

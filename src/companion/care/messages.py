@@ -17,6 +17,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 Language = Literal["he", "en"]
+DIGEST_TYPE = "digest"  # a job whose payload is a person's day (``digest_messages.py``)
 
 _SEVERITY: dict[Language, dict[str, str]] = {
     "en": {"critical": "Critical", "high": "Important", "medium": "For your attention"},
@@ -165,8 +166,13 @@ def message_id(job_id: str, sender: str) -> str:
 
 
 def build_email(payload: dict[str, Any], *, job_id: str, sender: str, to: str, at: datetime) -> EmailMessage:
-    """The whole message for one job (one recipient), sent at ``at``."""
-    rendered = render_email(payload)
+    """The whole message for one job (one recipient), sent at ``at``: an alert's, or a digest's."""
+    if payload.get("type") == DIGEST_TYPE:
+        from companion.care.digest_messages import render_digest  # its module imports this one
+
+        rendered = render_digest(payload)
+    else:
+        rendered = render_email(payload)
     message = EmailMessage()
     message["From"] = sender
     message["To"] = to

@@ -21,6 +21,7 @@ from companion.care.acks import LinkOutcome, LinkState
 from companion.services import Services
 
 ACK: Final = "/ack"
+TOKEN_PATHS: Final = (ACK, "/digest/unsubscribe")  # paths whose last part is a link's token
 PAGE_HEADERS: Final = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",  # the token is in the path
@@ -80,8 +81,9 @@ class _RedactAckPaths(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
         path = args[2] if isinstance(args, tuple) and len(args) >= 3 else None
-        if isinstance(args, tuple) and isinstance(path, str) and path.startswith(ACK + "/"):
-            record.args = (*args[:2], ACK + "/<token>", *args[3:])
+        for prefix in TOKEN_PATHS:
+            if isinstance(args, tuple) and isinstance(path, str) and path.startswith(prefix + "/"):
+                record.args = (*args[:2], prefix + "/<token>", *args[3:])
         return True
 
 

@@ -131,6 +131,8 @@ def read_step(number: int, draft: Draft, form: FormData) -> None:
             "hobbies": _chips(form, "hobbies"),
             "lifeStory": _get(form, "background.lifeStory"),
         }
+        profile["conversationRecords"] = _get(form, "conversationRecords") or "summary"
+        profile["conversationRetentionDays"] = _optional(form, "conversationRetentionDays") or 90
     elif number == 3:
         before = profile.get("familyMembers", [])
         profile["familyMembers"] = _read_rows(
@@ -156,6 +158,8 @@ def read_step(number: int, draft: Draft, form: FormData) -> None:
                 "phone": tidy_phone(_get(form, p + "phone")) or "",
                 "email": _optional(form, p + "email"),
                 "notifyFor": [v for v in form.getlist(p + "notifyFor") if isinstance(v, str)],
+                "digest": _get(form, p + "digest") or "none",
+                "digestTime": tidy_time(_get(form, p + "digestTime")) or "19:00",
             },
         )
         safety["escalationMinutes"] = _optional(form, "escalationMinutes")

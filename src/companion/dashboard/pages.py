@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import secrets
 from collections import Counter
 from typing import Any
 
@@ -19,6 +20,7 @@ from companion.accounts import AccountService
 from companion.api.users import USER_ID_PATTERN
 from companion.care.alerts import ALERT_KIND, Alert
 from companion.dashboard.devices import panel as tablet_panel
+from companion.dashboard.today import today_panel
 from companion.dashboard.web import PREFIX, DashboardRoute, MemberDep, Page, PostDep
 from companion.dashboard.wizard import Draft, has_unsent_changes
 from companion.errors import AlreadyExists, NotFound
@@ -34,13 +36,13 @@ _USER_ID = re.compile(USER_ID_PATTERN)
 
 
 async def person_name(page: Page, user_id: str) -> str:
-    """The person's preferred or full name, or their id when no profile was saved yet."""
+    """The person's preferred or full name, or "a new person" when no profile was saved yet."""
     try:
         state = await page.services.profiles.get_section(user_id, "profile")
     except NotFound:
-        return user_id
+        return page.t("people.unnamed")
     if not isinstance(state.data, Profile):
-        return user_id
+        return page.t("people.unnamed")
     info = state.data.personal_info
     return info.preferred_name or info.full_name
 
@@ -67,7 +69,7 @@ async def _summaries(page: Page, user_ids: list[str]) -> list[dict[str, Any]]:
     return [
         {
             "id": user_id,
-            "name": names.get(user_id, user_id),
+            "name": names.get(user_id) or page.t("people.unnamed"),
             "live": len(page.services.sessions.of_user(user_id)),
             "open_alerts": open_alerts[user_id],
         }
@@ -102,9 +104,14 @@ async def people(page: MemberDep) -> Response:
     return await _people_page(page)
 
 
+def new_person_id() -> str:
+    """An id made for a new person: the family never has to invent one (the API still takes theirs)."""
+    return "person-" + secrets.token_hex(6)
+
+
 @router.post("/people")
 async def new_person(page: PostDep) -> Response:
-    user_id = page.field("user_id")
+    user_id = page.field("user_id") or new_person_id()
     if not _USER_ID.match(user_id):
         return await _people_page(page, 422, error=page.t("people.bad_id"), new_id=user_id)
     try:
@@ -136,6 +143,7 @@ async def _person_page(page: Page, user_id: str, status: int = 200, **context: A
         "has_draft": await _has_draft(page, user_id),
         "tablets": await tablet_panel(page, user_id),
         "erase_error": None,
+        **await today_panel(page, user_id),
     }
     values.update(context)
     return page.render("person.html", status=status, **values)

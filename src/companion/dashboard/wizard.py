@@ -30,7 +30,12 @@ class Step:
 
 STEPS: tuple[Step, ...] = (
     Step(1, "personal", "profile", ("personalInfo", "companion")),
-    Step(2, "background", "profile", ("cognitiveMode", "background")),
+    Step(
+        2,
+        "background",
+        "profile",
+        ("cognitiveMode", "background", "conversationRecords", "conversationRetentionDays"),
+    ),
     Step(3, "family", "profile", ("familyMembers",)),
     Step(4, "contacts", "safety", ("emergencyContacts",)),
     Step(5, "medications", "safety", ("medications",)),

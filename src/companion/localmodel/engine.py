@@ -458,6 +458,7 @@ class EngineSession:
             items=copy.deepcopy(self.items),
             tools=overrides.get("tools", session["tools"]),
             tool_choice=overrides.get("tool_choice", session["tool_choice"]),
+            out_of_band_text=not in_band and "audio" not in settings.output_modalities,
         )
         if self._unheard:  # a turn is still being transcribed: its reply must read the transcript
             self._unplanned.append((response, context))
@@ -477,7 +478,7 @@ class EngineSession:
         if response is not self.active:  # cancelled while it waited for a transcript
             return
         reply = plan_reply(context)
-        if self.external_replies and reply.kind == "text":
+        if self.external_replies and reply.kind == "text" and not context.out_of_band_text:
             self._awaiting = context
         else:
             self._start_reply(response, reply, context.instructions)

@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from companion.localmodel.crisis import CRISIS_KEY, crisis_severity
+from companion.localmodel.digest import digest
 from companion.localmodel.items import item_text
 from companion.localmodel.notes import has_spoken, pending_say
 from companion.localmodel.persona import Sex, as_companion, companion_gender
@@ -87,6 +88,7 @@ class ReplyContext:
     items: Sequence[Mapping[str, Any]]
     tools: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
     tool_choice: Any = "auto"
+    out_of_band_text: bool = False  # conversation "none", text only: a summary is asked for
 
 
 def is_hebrew(text: str) -> bool:
@@ -319,6 +321,8 @@ def _hello(ctx: ReplyContext, values: Mapping[str, list[str]], name: str, hebrew
 
 def plan_reply(ctx: ReplyContext) -> Reply:
     """The next reply, by fixed rules (see the module docstring for why)."""
+    if ctx.out_of_band_text:  # a summary asked beside the conversation: what was said, digested
+        return Reply("text", digest(ctx.items, hebrew=is_hebrew(ctx.instructions)))
     values = tagged_values(ctx.instructions)
     hebrew = is_hebrew(ctx.instructions)
     names = values.get("preferred_name", [])

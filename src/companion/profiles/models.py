@@ -223,6 +223,31 @@ LanguageCode = Annotated[
 ]
 
 
+class ConversationRecords(StrEnum):
+    """What is kept of each conversation (the family's choice; the person should be told)."""
+
+    NONE = "none"  # counts only: when, how long, how many turns, how it ended, what the companion did
+    SUMMARY = "summary"  # and a short summary and the timeline's words
+    TRANSCRIPT = "transcript"  # and every turn's words
+
+    def narrower_than(self, other: ConversationRecords) -> bool:
+        order = (ConversationRecords.NONE, ConversationRecords.SUMMARY, ConversationRecords.TRANSCRIPT)
+        return order.index(self) < order.index(other)
+
+
+class DigestFrequency(StrEnum):
+    """How often a contact gets the day's summary by e-mail."""
+
+    NONE = "none"
+    DAILY = "daily"
+    WEEKLY = "weekly"  # on Sundays, the week's
+
+
+MIN_RETENTION_DAYS = 7
+MAX_RETENTION_DAYS = 365
+DEFAULT_RETENTION_DAYS = 90
+
+
 class PersonalInfo(Model):
     full_name: NameText
     preferred_name: NameText | None = None
@@ -297,6 +322,11 @@ class Profile(Model):
     background: Background = Background()
     family_members: Annotated[list[FamilyMember], Field(max_length=MAX_FAMILY)] = []
     routine: Routine = Routine()
+    # What is kept of each conversation, and for how many days (then it is deleted)
+    conversation_records: ConversationRecords = ConversationRecords.SUMMARY
+    conversation_retention_days: Annotated[int, Field(ge=MIN_RETENTION_DAYS, le=MAX_RETENTION_DAYS)] = (
+        DEFAULT_RETENTION_DAYS
+    )
 
 
 class EmergencyContact(Model):
@@ -313,6 +343,15 @@ class EmergencyContact(Model):
         Severity.HIGH,
         Severity.MEDIUM,
     ]
+    # the day's summary by e-mail (needs an e-mail address), at this local time; weekly: on Sundays
+    digest: DigestFrequency = DigestFrequency.NONE
+    digest_time: HHMM = "19:00"
+
+    @model_validator(mode="after")
+    def _digest_needs_email(self) -> EmergencyContact:
+        if self.digest is not DigestFrequency.NONE and not self.email:
+            raise ValueError("a digest e-mail needs the contact's e-mail address")
+        return self
 
 
 class Medication(Model):
@@ -376,6 +415,39 @@ class Memory(MemoryInput):
     source: MemorySource = MemorySource.CAREGIVER  # learned in conversation: the family may review it
     created_at: datetime
     confirmed_at: datetime | None = None  # when the family kept a memory learned in conversation
+    conversation_id: Annotated[str, StringConstraints(max_length=SHORT_TEXT)] | None = None  # who taught it
+    edited_at: datetime | None = None  # when the family last changed its text
+
+
+class MemoryEdit(Model):
+    """What the family may change of a memory (``PATCH``): its text, type and importance."""
+
+    text: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=LONG_TEXT)] | None
+    ) = None
+    type: MemoryType | None = None
+    importance: Annotated[int, Field(ge=1, le=5)] | None = None
+
+
+class PastTurn(BaseModel):
+    """One of the last turns of the previous conversation, as recorded (untrusted data)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    role: str  # person | companion
+    text: str
+    cut: bool = False
+
+
+class PastConversation(BaseModel):
+    """A previous conversation, as the next one's instructions recall it: when, and its summary (a
+    model's words about the person's words: untrusted data)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    started_at: datetime
+    ended_at: datetime
+    summary: str
 
 
 MAX_MEMORIES = 200  # beyond this the oldest, least important would be cut from the prompt anyway
@@ -451,3 +523,7 @@ class CareContext(BaseModel):
     memories: tuple[Memory, ...] = ()
     # the family's photos in their order (metadata only; ``profiles.photos``)
     photos: tuple[Photo, ...] = ()
+    # What the next conversation recalls (the relay's loader fills them; empty elsewhere): the last
+    # conversations' summaries, newest first, and the last turns of one that ended minutes ago.
+    history: tuple[PastConversation, ...] = ()
+    recent_turns: tuple[PastTurn, ...] = ()

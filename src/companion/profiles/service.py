@@ -28,6 +28,7 @@ from companion.profiles.models import (
     SECTION_MODELS,
     CareContext,
     Memory,
+    MemoryEdit,
     MemoryInput,
     MemorySource,
     Model,
@@ -259,6 +260,7 @@ class ProfileService:
         *,
         source: MemorySource = MemorySource.CAREGIVER,
         strict: bool = False,
+        conversation_id: str | None = None,
     ) -> tuple[Memory, RefreshCounts]:
         if not isinstance(body, dict):
             raise InvalidInput("A memory must be a JSON object", field="memory")
@@ -276,6 +278,7 @@ class ProfileService:
             importance=data.importance,
             source=source,
             created_at=datetime.now(UTC),
+            conversation_id=conversation_id,
         )
         saved = await self._store.put(
             user_id,
@@ -299,6 +302,45 @@ class ProfileService:
         body = memory.model_dump(mode="json", by_alias=True)
         await self._store.put(user_id, MEMORY_KIND, memory_id, body, expected_version=doc.version)
         return memory
+
+    async def get_memory(self, user_id: str, memory_id: str) -> tuple[Memory, int]:
+        """The memory and its version (its ETag)."""
+        doc = await self._store.get(user_id, MEMORY_KIND, memory_id)
+        if doc is None:
+            raise NotFound(f"Memory {memory_id} not found")
+        return Memory.model_validate(doc.body), doc.version
+
+    async def edit_memory(
+        self, user_id: str, memory_id: str, body: Any, *, if_match: int | None, strict: bool = True
+    ) -> tuple[Memory, int, RefreshCounts]:
+        """Change a memory's text, type or importance, from the version the editor saw (If-Match is
+        required: two relatives editing one memory never overwrite each other). An edit keeps it."""
+        if not isinstance(body, dict):
+            raise InvalidInput("A memory edit must be a JSON object", field="memory")
+        change = _validated(MemoryEdit, body, strict=strict)
+        if if_match is None:
+            raise PreconditionRequired("Editing a memory needs If-Match with the version you read")
+        memory, _ = await self.get_memory(user_id, memory_id)
+        now = datetime.now(UTC)
+        update: dict[str, Any] = {
+            key: value for key, value in change.model_dump(exclude_none=True).items() if value is not None
+        }
+        if not update:
+            raise InvalidInput("Nothing to change: send text, type or importance", field="memory")
+        update["edited_at"] = now
+        if memory.source is MemorySource.CONVERSATION and memory.confirmed_at is None:
+            update["confirmed_at"] = now  # the family edited it: that keeps it
+        edited = memory.model_copy(update=update)
+        edited = Memory.model_validate(edited.model_dump())
+        saved = await self._store.put(
+            user_id,
+            MEMORY_KIND,
+            memory_id,
+            edited.model_dump(mode="json", by_alias=True),
+            expected_version=if_match,
+        )
+        live = await self._announce(ProfileChanged(user_id, ("memories",), saved.version))
+        return edited, saved.version, live
 
     async def delete_memory(self, user_id: str, memory_id: str) -> RefreshCounts:
         if not await self._store.delete(user_id, MEMORY_KIND, memory_id):

@@ -32,12 +32,13 @@ room would be worse than a long prompt.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC
 from typing import Any, Final, NamedTuple
 
 from companion.profiles.models import DEFAULT_COMPANION_GENDER, CareContext, Gender, Memory
 
+from . import continuity
 from .lang import LanguagePack, pack_for
 from .render import (
     SECTION_SEPARATOR,
@@ -133,7 +134,28 @@ def _drop_key(memory: Memory) -> tuple[int, float, str, str, str, str]:
 
 
 def build(context: CareContext, *, budget_tokens: int = DEFAULT_BUDGET_TOKENS) -> Instructions:
-    """Compile ``context`` into instructions within ``budget_tokens`` (see the module docstring)."""
+    """Compile ``context`` into instructions within ``budget_tokens`` (see the module docstring); what
+    it recalls of earlier conversations comes last, within the budget the rest left
+    (``continuity.py``)."""
+    built = _build(context, budget_tokens=budget_tokens)
+    if not context.history and not context.recent_turns:
+        return built
+    left = budget_tokens - built.tokens_estimate - units_to_tokens(_SEPARATOR_UNITS)
+    section = continuity.fit(context, built.language, left)
+    if section is None:
+        return built
+    text = built.text + SECTION_SEPARATOR + section
+    start = len(built.text) + len(SECTION_SEPARATOR)
+    return replace(
+        built,
+        text=text,
+        version=hashlib.sha256(text.encode("utf-8")).hexdigest()[:VERSION_HEX_CHARS],
+        spans=(*built.spans, (continuity.SECTION, start, len(text))),
+        tokens_estimate=units_to_tokens(estimate_units(text)),
+    )
+
+
+def _build(context: CareContext, *, budget_tokens: int) -> Instructions:
     profile = context.profile
     pack = pack_for(profile.personal_info.language if profile else None)
     # Each memory's line is rendered and costed once, and only if some could be kept (a profile whose

@@ -18,6 +18,7 @@ from companion.errors import CompanionError, NotFound, SessionNotActive
 from companion.events import ProfileChanged, RefreshCounts, SayOutcome
 from companion.realtime.endings import Ending
 from companion.realtime.metrics import Metrics
+from companion.realtime.recording import OpenLog, RecordingTap
 from companion.realtime.records import ClosedSession
 from companion.realtime.saying import GreetingNotes
 from companion.realtime.session import (
@@ -107,6 +108,7 @@ class SessionManager:
         metrics: Metrics,
         limits: SessionLimits | None = None,
         greeting_notes: GreetingNotes | None = None,
+        open_log: OpenLog | None = None,
     ) -> None:
         self._connector = connector
         self._load_context = load_context
@@ -129,6 +131,7 @@ class SessionManager:
         # such a conversation greets as any other).
         self.greeting_notes = greeting_notes
         self.tool_work = ToolWork()  # server tool runs, which outlive the conversations that asked
+        self._open_log = open_log  # each conversation's record (None: conversations are not recorded)
 
     # ---- lifecycle ---------------------------------------------------------------------------------
 
@@ -158,6 +161,9 @@ class SessionManager:
             credential_expires_in_s=credential_expires_in_s,
             tool_work=self.tool_work,
         )
+        if self._open_log is not None:
+            log_ = self._open_log(session.id, user_id, device_id)
+            session.recording = RecordingTap(log_, hidden=session.policy.hidden)
         self._live[session.id] = session
         self._of_user.setdefault(user_id, {})[session.id] = session
         self.metrics.live_sessions.set(len(self._live))
@@ -239,6 +245,8 @@ class SessionManager:
         if not theirs:
             del self._of_user[session.user_id]
         self._device_keys.pop(session.id, None)
+        if session.recording is not None:  # closed before it ran: its log is let go, unwritten
+            session.recording.ended(Ending.INTERNAL, started=False)
         self._closed[session.id] = ClosedSession(
             session.id, session.user_id, session.device_id, session.started_at, session.as_json()
         )

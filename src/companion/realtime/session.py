@@ -49,6 +49,7 @@ from companion.realtime.policy import (
     ToolOutcome,
 )
 from companion.realtime.reconnect import ConnectReason, HeldEvents
+from companion.realtime.recording import RecordingTap
 from companion.realtime.records import (
     ENDED,
     TRANSITIONS,
@@ -158,6 +159,7 @@ class LiveSession(Speaking):
         "on_say_check",
         "policy",
         "previous_instructions",
+        "recording",
         "started_at",
         "status",
         "token_usage",
@@ -239,6 +241,9 @@ class LiveSession(Speaking):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._credential_expiry: asyncio.TimerHandle | None = None
         self.credential_expires_in_s = credential_expires_in_s
+        # The conversation's record (realtime/recording.py): fed each model event, told of the end,
+        # and asked to fetch the summary after the person leaves. Set by the manager; None: unrecorded.
+        self.recording: RecordingTap | None = None
 
     # ---- what the REST API shows -------------------------------------------------------------------
 
@@ -300,6 +305,8 @@ class LiveSession(Speaking):
                 await self._ended
                 if self.status is Status.ACTIVE and not self._failed:
                     await self._read_out()
+                    if self.recording is not None and self.status is Status.ACTIVE:
+                        await self.recording.summarise(self.send_upstream)
         finally:
             if self._credential_expiry is not None:
                 self._credential_expiry.cancel()
@@ -363,6 +370,8 @@ class LiveSession(Speaking):
             return
         self._set_status(Status.CLOSING)
         self.closed_at = datetime.now(UTC)
+        if self.recording is not None:
+            self.recording.ended(ending, started=self.instructions is not None)
         self._idle.set()  # no answer goes on: whatever waits for one to end (a read-out) stops waiting
         if self.link is not None:
             await self.link.close()
@@ -439,6 +448,8 @@ class LiveSession(Speaking):
                     "session %s: model connection %d (not yet in use) sent an error", self.id, link.number
                 )
             return
+        if self.recording is not None and self.recording.model_event(event, link.number, link.reason):
+            return  # the summary's own out-of-band response: no one else's business
         self.mirror.observe(event, self._clock())
         self._asks.observe(event, self._clock())
         kind = event.get("type")

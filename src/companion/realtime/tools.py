@@ -163,7 +163,7 @@ class ToolRuntime:
             if call.name == PHOTO_TOOL and self.photos is not None:
                 return (await self.answer(call, user_id=user_id, session_id=session_id)).output
             if call.name == "remember":
-                return await self._remember(user_id, args)
+                return await self._remember(user_id, args, session_id)
             if call.name in REMINDER_TOOL_NAMES and self.reminders is not None:
                 return await run_reminder_tool(self.reminders, call.name, args, user_id)
             if call.name == "alert_family":
@@ -180,7 +180,7 @@ class ToolRuntime:
             return {"ok": False, "error": exc.code, "message": exc.message}
         return {"ok": False, "error": "unknown_tool", "message": f"No tool named {call.name}"}
 
-    async def _remember(self, user_id: str, args: dict[str, Any]) -> dict[str, Any]:
+    async def _remember(self, user_id: str, args: dict[str, Any], session_id: str) -> dict[str, Any]:
         text = args.get("text") or args.get("value") or ""
         key = args.get("key")
         if key and text and key not in text:
@@ -190,7 +190,9 @@ class ToolRuntime:
             body["type"] = args["type"]
         if args.get("importance") is not None:
             body["importance"] = args["importance"]
-        memory, _ = await self._profiles.add_memory(user_id, body, source=MemorySource.CONVERSATION)
+        memory, _ = await self._profiles.add_memory(
+            user_id, body, source=MemorySource.CONVERSATION, conversation_id=session_id
+        )
         return {"ok": True, "memoryId": memory.id}
 
 

@@ -28,8 +28,11 @@ from companion.store.schema import (
     caregivers,
     change_log,
     client_secrets,
+    conversation_turns,
+    conversations,
     delivery_attempts,
     devices,
+    digest_unsubscribes,
     documents,
     notification_jobs,
     pairing_codes,
@@ -50,8 +53,8 @@ class SqlErasure(SqlBase):
     """A base of ``SqlAccounts`` (and so of ``SqlStore``): erasing is an account operation."""
 
     async def erase_user(self, user_id: str, *, actor: str) -> ErasureCounts:
-        """Delete the person's documents (profile, memories, alerts, photo captions), their photos' bytes,
-        devices with their client secrets,
+        """Delete the person's documents (profile, memories, alerts, photo descriptions), their photos'
+        bytes, conversations with their turns, digest unsubscribe links, devices with their client secrets,
         pairing codes, device tokens, reminders with their series, notification jobs with their
         attempts, acknowledgement links, assignments, change log rows and the ``users`` row. NotFound
         when none of it existed."""
@@ -74,7 +77,9 @@ class SqlErasure(SqlBase):
                 assignments=await _count(
                     conn, delete(caregiver_assignments).where(caregiver_assignments.c.user_id == user_id)
                 ),
+                conversations=await _erase_conversations(conn, user_id),
             )
+            await _count(conn, delete(digest_unsubscribes).where(digest_unsubscribes.c.user_id == user_id))
             await _count(conn, delete(reminder_series).where(reminder_series.c.user_id == user_id))
             await _count(conn, delete(alert_acks).where(alert_acks.c.user_id == user_id))
             await _count(conn, delete(pairing_codes).where(pairing_codes.c.user_id == user_id))
@@ -118,6 +123,11 @@ class SqlErasure(SqlBase):
         await self._checkpoint()
         return counts
 
+    async def add_audit(self, *, actor: str, action: str, target: str) -> None:
+        """An act that changes nothing but must be accountable (an export of a person's data)."""
+        async with self._tx() as conn:
+            await audit(conn, self._now(), actor, action, target)
+
     async def audit_entries(self, *, limit: int = 100) -> list[AuditEntry]:
         """The newest entries first."""
         query = (
@@ -135,6 +145,11 @@ async def audit(conn: AsyncConnection, at: datetime, actor: str, action: str, ta
     await conn.execute(
         insert(audit_log).values(at=at, actor=actor[:ID_MAX], action=action, target=target[:ID_MAX])
     )
+
+
+async def _erase_conversations(conn: AsyncConnection, user_id: str) -> int:
+    await conn.execute(delete(conversation_turns).where(conversation_turns.c.user_id == user_id))
+    return await _count(conn, delete(conversations).where(conversations.c.user_id == user_id))
 
 
 async def _person_exists(conn: AsyncConnection, user_id: str) -> bool:

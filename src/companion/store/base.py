@@ -72,6 +72,7 @@ class ErasureCounts:
     reminders: int = 0
     notifications: int = 0
     assignments: int = 0
+    conversations: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,3 +370,103 @@ class ReminderRecord:
             f"ReminderRecord(id={self.id!r}, kind={self.kind!r}, "
             f"due_at={self.due_at.isoformat()}, state={self.state!r})"
         )
+
+
+# ---- conversations --------------------------------------------------------------------------------
+
+RecordsLevel = Literal["none", "summary", "transcript"]
+RECORDS_LEVELS: tuple[RecordsLevel, ...] = ("none", "summary", "transcript")
+EndedHow = Literal["person", "network", "cap", "revoked", "error"]
+SummaryKind = Literal["model", "digest"]
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    """One moment of a conversation the family sees on its timeline: a song, an alert, a reminder said
+    or confirmed, a memory saved, a new model connection. ``label`` is empty under "none"."""
+
+    at: datetime
+    kind: str
+    label: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {"at": self.at.isoformat(), "kind": self.kind, "label": self.label}
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRecord:
+    """A conversation's row: what it was and how it went. Texts (the summary, the timeline's labels)
+    only where ``records`` allows them."""
+
+    id: str
+    user_id: str
+    device_id: str | None
+    records: RecordsLevel
+    started_at: datetime
+    ended_at: datetime | None = None
+    ended_how: EndedHow | None = None
+    connections: int = 1
+    rotations: int = 0
+    reconnects: int = 0
+    person_turns: int = 0
+    companion_turns: int = 0
+    person_talk_ms: int = 0
+    companion_talk_ms: int = 0
+    songs: int = 0
+    memories: int = 0
+    alerts: int = 0
+    reminders_said: int = 0
+    reminders_confirmed: int = 0
+    summary: str | None = None
+    summary_kind: SummaryKind | None = None
+    timeline: tuple[TimelineEntry, ...] = ()
+    updated_at: datetime | None = None  # set by the store
+
+    def __repr__(self) -> str:
+        return f"ConversationRecord(id={self.id!r}, user_id={self.user_id!r}, records={self.records!r})"
+
+    @property
+    def duration_s(self) -> float:
+        end = self.ended_at or self.updated_at or self.started_at
+        return max(0.0, (end - self.started_at).total_seconds())
+
+
+@dataclass(frozen=True, slots=True)
+class TurnRecord:
+    """One turn of a transcript: the person's words as transcribed, the companion's as spoken (``cut``
+    where the person interrupted)."""
+
+    seq: int
+    role: Literal["person", "companion"]
+    at: datetime
+    text: str
+    cut: bool = False
+
+    def __repr__(self) -> str:
+        return f"TurnRecord(seq={self.seq}, role={self.role!r}, cut={self.cut})"
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationWrite:
+    """One incremental write of a live conversation: its row as it is now, the turns not yet stored,
+    and turns stored earlier whose text was cut afterwards (the person interrupted it)."""
+
+    record: ConversationRecord
+    turns: tuple[TurnRecord, ...] = ()
+    cuts: tuple[tuple[int, str], ...] = ()  # (seq, the text as heard)
+    first: bool = False  # the first write creates the row; later ones only update it
+
+
+@dataclass(frozen=True, slots=True)
+class UnsubscribeRecord:
+    """A digest e-mail's single-use "stop these e-mails" link, by its token's hash."""
+
+    token_hash: str
+    user_id: str
+    contact: str  # the contact's e-mail address
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+
+    def __repr__(self) -> str:
+        return f"UnsubscribeRecord(user_id={self.user_id!r}, used={self.used_at is not None})"

@@ -22,6 +22,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     TypeDecorator,
     UniqueConstraint,
 )
@@ -292,7 +293,79 @@ audit_log = Table(
     Index("ix_audit_log_at", "at"),
 )
 
-# ---- the family's photos (migration 0007) ------------------------------------------------------------
+# ---- conversations (migration 0007) ------------------------------------------------------------------
+
+CONVERSATION_TEXT_MAX = 4000  # one turn's text: a long monologue is cut here (about four minutes of speech)
+SUMMARY_MAX = 2000  # a summary of 2-4 sentences, with room for a model that says more
+
+# One row per conversation, written by the instance that holds it while it lasts (its counts every few
+# seconds, its end once). ``records`` is what the family allowed when it was written: none (counts and
+# how it ended), summary (and the summary and the timeline), transcript (and the turns). No foreign key
+# to ``users``: a person known only by their documents still talks; erasure deletes by ``user_id``.
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", String(ID_MAX), primary_key=True),
+    Column("user_id", String(ID_MAX), nullable=False),
+    Column("device_id", String(ID_MAX), nullable=True),
+    Column("records", String(STATE_MAX), nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("ended_at", UtcDateTime, nullable=True),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("ended_how", String(STATE_MAX), nullable=True),
+    Column("connections", Integer, nullable=False),
+    Column("rotations", Integer, nullable=False),
+    Column("reconnects", Integer, nullable=False),
+    Column("person_turns", Integer, nullable=False),
+    Column("companion_turns", Integer, nullable=False),
+    Column("person_talk_ms", Integer, nullable=False),
+    Column("companion_talk_ms", Integer, nullable=False),
+    Column("songs", Integer, nullable=False),
+    Column("memories", Integer, nullable=False),
+    Column("alerts", Integer, nullable=False),
+    Column("reminders_said", Integer, nullable=False),
+    Column("reminders_confirmed", Integer, nullable=False),
+    Column("summary", Text, nullable=True),
+    Column("summary_kind", String(STATE_MAX), nullable=True),  # model | digest
+    Column("timeline", JSON, nullable=False),  # [{at, kind, label}], bounded; [] under "none"
+    CheckConstraint("records IN ('none', 'summary', 'transcript')", name="records"),
+    Index("ix_conversations_user_id", "user_id", "started_at"),
+)
+
+# The turns of a conversation kept as a transcript, in order: who, when, what (the companion's words as
+# heard: ``cut`` when the person interrupted it).
+conversation_turns = Table(
+    "conversation_turns",
+    metadata,
+    Column(
+        "conversation_id",
+        String(ID_MAX),
+        ForeignKey("conversations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("seq", Integer, primary_key=True),
+    Column("user_id", String(ID_MAX), nullable=False),
+    Column("role", String(STATE_MAX), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("cut", Integer, nullable=False),
+    Index("ix_conversation_turns_user_id", "user_id"),
+)
+
+# Single-use links that stop a contact's digest e-mail without signing in; only the token's hash is kept.
+digest_unsubscribes = Table(
+    "digest_unsubscribes",
+    metadata,
+    Column("token_hash", String(HASH_MAX), primary_key=True),
+    Column("user_id", String(ID_MAX), nullable=False),
+    Column("contact", String(LABEL_MAX), nullable=False),  # the contact's e-mail address
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("used_at", UtcDateTime, nullable=True),
+    Index("ix_digest_unsubscribes_user_id", "user_id"),
+)
+
+# ---- the family's photos (migration 0008) ------------------------------------------------------------
 
 MEDIA_TYPE_MAX = 32  # image/jpeg, image/png
 
@@ -322,6 +395,9 @@ photos = Table(
 
 ALL_TABLES = (
     photos,
+    digest_unsubscribes,
+    conversation_turns,
+    conversations,
     audit_log,
     change_log,
     reminder_series,

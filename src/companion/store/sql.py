@@ -23,6 +23,7 @@ from companion.clock import Clock, utcnow
 from companion.errors import InvalidInput, PreconditionFailed, StoreUnavailable
 from companion.store._accounts import SqlAccounts
 from companion.store._changes import SqlChanges
+from companion.store._conversations import SqlConversations
 from companion.store._devices import SqlDevices
 from companion.store._engine import (
     MIGRATION_TIMEOUTS,
@@ -33,6 +34,7 @@ from companion.store._engine import (
     normalise_url,
     stored_document,
 )
+from companion.store._export import SqlExport
 from companion.store._outbox import SqlOutbox
 from companion.store._photos import SqlPhotos
 from companion.store._reminders import SqlReminders
@@ -77,7 +79,9 @@ _UPDATE = (
 )
 
 
-class SqlStore(SqlAccounts, SqlDevices, SqlOutbox, SqlReminders, SqlPhotos, SqlChanges):
+class SqlStore(
+    SqlAccounts, SqlDevices, SqlOutbox, SqlReminders, SqlPhotos, SqlChanges, SqlConversations, SqlExport
+):
     """Implements ``DocumentStore``, ``AccountStore``, ``DeviceStore``, the alert outbox, reminders,
     the family's photos and the change log (every document write logs itself in its own
     transaction); ``migrate()`` once on start."""
