@@ -217,3 +217,7 @@ async def test_export_lists_metadata_and_sizes_without_bytes(photo_api: Any) -> 
     assert item["storedBytes"] > 0 and item["mediaType"] == "image/jpeg" and item["shownCount"] == 0
     assert not any(isinstance(value, bytes) for value in item.values())
     assert await api.services.photos.export(OTHER) == []
+    document = await api.as_carol("GET", f"/api/users/{PERSON}/export")  # the family's whole export
+    assert document.status_code == 200, document.text
+    assert document.json()["photos"] == [item]
+    assert "photos" not in document.json()["records"]  # the pixels are never inlined as raw rows
