@@ -438,6 +438,26 @@ async def test_a_failing_tool_answers_the_model_with_tool_failed(caplog: pytest.
         await reaches(upstream, h, "after the tool")
 
 
+async def test_a_server_tools_notice_reaches_the_client_and_its_call_does_not() -> None:
+    """show_photos is answered by the relay; the photo to show reaches the app as the relay's own event."""
+    async with SessionHarness() as h:
+        upstream = await h.start()
+        notice = {"type": "companion.photo", "photo": {"id": "photo-1", "url": "/app/photos/photo-1"}}
+        h.tools.client_events["show_photos"] = (notice,)
+        h.tools.outputs["show_photos"] = {"ok": True, "showing": {"number": 1, "of": 1}}
+        call_id = upstream.push_function_call(
+            "show_photos", json.dumps({"trigger_reason": "user_requested_photos"})
+        )
+        output = await upstream.wait_sent(
+            "conversation.item.create", lambda e: e["item"].get("type") == "function_call_output"
+        )
+        assert json.loads(output["item"]["output"])["showing"] == {"number": 1, "of": 1}
+        shown = await h.client.until("companion.photo")
+        assert shown["photo"] == notice["photo"]
+        assert not any(call_id in frame for frame in h.client.frames)
+        no_client_errors(h)
+
+
 async def test_invalid_json_from_the_client_is_refused_and_the_session_goes_on() -> None:
     async with SessionHarness() as h:
         upstream = await h.start()

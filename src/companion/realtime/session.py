@@ -614,7 +614,10 @@ class LiveSession:
 
     async def _run_tool(self, call: ToolCall) -> dict[str, Any]:
         try:
-            return await self._tools.run(call, user_id=self.user_id, session_id=self.id)
+            result = await self._tools.answer(call, user_id=self.user_id, session_id=self.id)
+            for event in result.client_events:  # what the app must show besides (a photo): at once
+                self._client.offer(event)
+            return result.output
         except Exception:
             log.exception("session %s: tool %s failed", self.id, call.name)
             return {
