@@ -6,6 +6,7 @@ Use ``open_store(settings.effective_database_url)``, then ``await store.migrate(
 from companion.store._changes import MAX_READ as MAX_CHANGES_READ
 from companion.store._changes import ChangeRecord
 from companion.store._export import tables_naming_a_person
+from companion.store._photos import PhotoFacts, PhotoFiles, PhotoUsage, Variant
 from companion.store._reminders import AdherenceRecord
 from companion.store.base import (
     RECORDS_LEVELS,
@@ -50,6 +51,9 @@ __all__ = [
     "ErasureCounts",
     "PairingOutcome",
     "PairingRecord",
+    "PhotoFacts",
+    "PhotoFiles",
+    "PhotoUsage",
     "RecordsLevel",
     "Redemption",
     "SqlStore",
@@ -58,6 +62,7 @@ __all__ = [
     "TokenRecord",
     "TokenRole",
     "TurnRecord",
+    "Variant",
     "open_store",
     "tables_naming_a_person",
 ]

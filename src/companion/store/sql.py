@@ -36,6 +36,7 @@ from companion.store._engine import (
 )
 from companion.store._export import SqlExport
 from companion.store._outbox import SqlOutbox
+from companion.store._photos import SqlPhotos
 from companion.store._reminders import SqlReminders
 from companion.store.base import StoredDocument
 from companion.store.schema import ID_MAX, KIND_MAX, documents, users
@@ -78,10 +79,12 @@ _UPDATE = (
 )
 
 
-class SqlStore(SqlAccounts, SqlDevices, SqlOutbox, SqlReminders, SqlChanges, SqlConversations, SqlExport):
-    """Implements ``DocumentStore``, ``AccountStore``, ``DeviceStore``, the alert outbox, reminders and
-    the change log (every document write logs itself in its own transaction); ``migrate()`` once on
-    start."""
+class SqlStore(
+    SqlAccounts, SqlDevices, SqlOutbox, SqlReminders, SqlPhotos, SqlChanges, SqlConversations, SqlExport
+):
+    """Implements ``DocumentStore``, ``AccountStore``, ``DeviceStore``, the alert outbox, reminders,
+    the family's photos and the change log (every document write logs itself in its own
+    transaction); ``migrate()`` once on start."""
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
