@@ -56,6 +56,7 @@ KINDS: dict[str, str] = {
 # after the rules in ``kind_of``. Anything not named here is an integration test.
 UNIT_PATHS: Sequence[str] = (
     "prompt/",
+    "photos/test_choose.py",
     "realtime_protocol/",
     "js/",
     "realtime/test_audio_fast_path.py",
@@ -70,6 +71,7 @@ UNIT_PATHS: Sequence[str] = (
     "localmodel/test_localmodel_companion_gender.py",
     "localmodel/test_localmodel_session_values.py",
     "localmodel/test_localmodel_talk_rules.py",
+    "localmodel/test_localmodel_photos.py",
     "care/test_schedule.py",
     "elder/test_fetch_timeouts.py",
     "care/test_delivery_messages.py",

@@ -14,10 +14,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.asyncio import Redis
 
 from companion import __version__, dashboard, elder
-from companion.api import admin, alerts, conversations, devices, errors, health, live, sessions, users
+from companion.api import admin, alerts, conversations, devices, errors, health, live, photos, sessions, users
 from companion.api.headers import install_headers
 from companion.api.limits import install_limits
 from companion.api.openapi import describe
+from companion.api.paths import PHOTOS
 from companion.auth import AuthService
 from companion.auth.devices import DeviceService
 from companion.care.alerting import AlertConfig
@@ -43,6 +44,7 @@ from companion.dashboard.session_store import RedisSessions
 from companion.edge import public_base_url
 from companion.events import EventBus, InProcessBus, RefreshCounts, SayOutcome
 from companion.music import load_library
+from companion.photos.service import PhotoLimits, PhotoService
 from companion.profiles.models import CareContext
 from companion.profiles.service import ProfileService
 from companion.prompt import build
@@ -137,6 +139,9 @@ async def build_services(
             ack_timeout_s=settings.reminder_ack_timeout_s,
             snooze_s=settings.reminder_snooze_s,
         )
+        photo_library = PhotoService(
+            store, bus, photo_limits(settings), clock=clock, image_url=lambda photo_id: f"{PHOTOS}/{photo_id}"
+        )
         metrics = Metrics()
         conversations = ConversationService(store, profiles.context, clock=clock)
         stack.push_async_callback(conversations.drain)  # after the conversations end: their last writes
@@ -150,7 +155,7 @@ async def build_services(
             open_log=conversations.open_log,
             build=partial(build, budget_tokens=settings.token_budget),
             tools_for=tools_for,
-            tool_runtime=ToolRuntime(profiles, alert_service, reminders),
+            tool_runtime=ToolRuntime(profiles, alert_service, reminders, photo_library),
             greeting_notes=reminders,  # a conversation opened from a reminder's card greets with it
             config=SessionConfig(
                 refresh_timeout_s=settings.refresh_timeout_s,
@@ -204,7 +209,9 @@ async def build_services(
             auth=AuthService(store, admin_token=admin_token, devices=store),
             profiles=profiles,
             conversations=conversations,
-            family=FamilyView(store, profiles, alert_service, conversations, clock=clock),
+            family=FamilyView(
+                store, profiles, alert_service, conversations, clock=clock, photos=photo_library.export
+            ),
             digests=digests,
             alerts=alert_service,
             sessions=manager,
@@ -212,6 +219,7 @@ async def build_services(
             devices=DeviceService(store, directory, redis=redis),
             local_engine=local_engine,
             music=music,
+            photos=photo_library,
             upstream=connector,
             reminders=reminders,
             care=care,
@@ -225,6 +233,17 @@ async def build_services(
         )
         return services
     raise AssertionError("unreachable: the exit stack does not swallow exceptions")
+
+
+def photo_limits(settings: Settings) -> PhotoLimits:
+    return PhotoLimits(
+        max_file_bytes=settings.photo_max_file_bytes,
+        max_pixels=settings.photo_max_pixels,
+        max_count=settings.photo_max_count,
+        quota_bytes=settings.photo_quota_bytes,
+        keep_originals=settings.photo_keep_originals,
+        per_conversation=settings.photos_per_conversation,
+    )
 
 
 def _cluster(
@@ -288,13 +307,15 @@ def create_app(settings: Settings | None = None, *, on_ready: ReadyHook | None =
     )
     app = FastAPI(title="Companion", version=__version__, lifespan=lifespan, **docs)
     errors.install(app)
-    install_limits(app, body_timeout_s=settings.body_timeout_s)  # before any parsing or authentication
+    # before any parsing or authentication; photo uploads may be larger than any other body
+    install_limits(app, body_timeout_s=settings.body_timeout_s, upload_limit=settings.photo_upload_max_bytes)
     app.include_router(health.router)
     app.include_router(alerts.router)
     app.include_router(ack_routes.router)
     app.include_router(digest_routes.router)
     app.include_router(devices.router)  # before users: its catch-all /{user_id}/{section} would match
     app.include_router(conversations.router)
+    app.include_router(photos.router)
     app.include_router(users.router)
     app.include_router(admin.router)
     app.include_router(sessions.router)

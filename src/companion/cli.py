@@ -496,7 +496,11 @@ def _print_import(result: ImportReport, photos_dir: Path | None) -> None:
     for user_id in result.missing:
         out.print(f"not found at the source: {user_id}", soft_wrap=True, markup=False)
     if photos_dir is not None:
-        out.print("photos: this version has no photo library; --photos-dir was not read", soft_wrap=True)
+        out.print(
+            "photos: not imported by this command yet (listed in the report); --photos-dir was not read; "
+            "upload them in the dashboard's photo library",
+            soft_wrap=True,
+        )
 
 
 app.command("sessions")(sessions_command)

@@ -10,7 +10,10 @@ it maps to, so routes never choose status codes themselves (the mapping lives in
     ├── NotFound (404)
     ├── Conflict (409)
     │   ├── AlreadyExists (409)
+    │   ├── QuotaExceeded (409)       a person's photo library is full
     │   └── SessionNotActive (409)    the live session has no open connection
+    ├── TooLarge (413)                a file (or an image's pixel count) over its limit
+    ├── UnsupportedType (415)         a file that is not one of the accepted kinds
     ├── PreconditionFailed (412)      stale If-Match; carries the current version
     ├── PreconditionRequired (428)    If-Match missing on an update
     ├── TooManyAttempts (429)
@@ -74,6 +77,20 @@ class AlreadyExists(Conflict):
 
 class SessionNotActive(Conflict):
     code = "session_not_active"
+
+
+class QuotaExceeded(Conflict):
+    code = "quota_exceeded"
+
+
+class TooLarge(CompanionError):
+    status = 413
+    code = "too_large"
+
+
+class UnsupportedType(CompanionError):
+    status = 415
+    code = "unsupported_type"
 
 
 class PreconditionFailed(CompanionError):

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from companion.cluster.directory import SessionDirectory
     from companion.cluster.node import ClusterNode
     from companion.music import MusicLibrary
+    from companion.photos.service import PhotoService
     from companion.realtime.upstream import WebSocketConnector
 
 
@@ -58,6 +59,7 @@ class Services:
     directory: SessionDirectory  # every live session, on this instance or another
     local_engine: Any = None  # the in-process offline model, when the upstream is "local"
     music: MusicLibrary | None = None  # scanned once at start; None without COMPANION_MUSIC_DIR
+    photos: PhotoService | None = None  # the family's photo library (always built by app.build_services)
     reminders: ReminderService | None = None  # medication and check-in reminders
     care: CareLoop | None = None  # delivers alerts, escalates them, brings reminders due
     http: httpx.AsyncClient | None = None  # shared outgoing HTTP (the alert webhook)

@@ -72,6 +72,37 @@ class Settings(BaseSettings):
     # The elder's page
     music_dir: Path | None = Field(default=None, description="Folder of audio files the page may play")
 
+    # The family's photos (see README "Family photos")
+    photo_max_file_bytes: int = Field(
+        default=20 * 1024 * 1024, ge=1024, le=200 * 1024 * 1024, description="The largest photo file accepted"
+    )
+    photo_upload_max_bytes: int = Field(
+        default=100 * 1024 * 1024,
+        ge=1024,
+        le=1024 * 1024 * 1024,
+        description="The largest upload request (several photos at once) the service reads",
+    )
+    photo_max_pixels: int = Field(
+        default=50_000_000,
+        ge=10_000,
+        le=200_000_000,
+        description="Photos with more pixels are refused before decoding (a decompression bomb); an "
+        "iPhone's 48 MP photo fits",
+    )
+    photo_max_count: int = Field(default=300, ge=1, le=100_000, description="Photos one person may have")
+    photo_quota_bytes: int = Field(
+        default=500 * 1024 * 1024,
+        ge=1024,
+        description="Stored bytes of one person's photos (display copies, thumbnails, originals)",
+    )
+    photo_keep_originals: bool = Field(
+        default=False,
+        description="Also keep each photo at full size (upright, without metadata) beside its display copy",
+    )
+    photos_per_conversation: int = Field(
+        default=6, ge=1, le=50, description="Photos the companion may show in one conversation"
+    )
+
     # Alerts and reminders (see README "Alerts and reminders")
     public_url: str | None = Field(
         default=None,

@@ -62,6 +62,7 @@ from companion.services import Services
 from companion.settings import Settings
 from companion.store.base import UnsubscribeRecord
 from tests.api import payloads
+from tests.photos import images
 
 ADMIN: Final = "matrix-admin-token"
 PERSON: Final = "person-matrix"
@@ -157,6 +158,11 @@ RULES: Final[dict[str, dict[str, Outcome]]] = {
     "GET /api/users/{user_id}/devices": CARE_TEAM_PERSON,
     "DELETE /api/users/{user_id}/devices/{device_id}": CARE_TEAM_PERSON,
     "POST /api/users/{user_id}/pairings": CARE_TEAM_PERSON,
+    "POST /api/users/{user_id}/photos": CARE_TEAM_PERSON,
+    "GET /api/users/{user_id}/photos": CARE_TEAM_PERSON,
+    "PATCH /api/users/{user_id}/photos/{photo_id}": CARE_TEAM_PERSON,
+    "DELETE /api/users/{user_id}/photos/{photo_id}": CARE_TEAM_PERSON,
+    "GET /api/users/{user_id}/photos/{photo_id}/image": CARE_TEAM_PERSON,
     # the JSON API: accounts and tokens
     "GET /api/caregivers": ADMIN_API,
     "POST /api/caregivers": ADMIN_API,
@@ -190,6 +196,7 @@ RULES: Final[dict[str, dict[str, Outcome]]] = {
     "GET /app/music/match": TABLET,
     "GET /app/music/tracks/{track_id}": TABLET_MISSING,
     "GET /app/reminders": TABLET,
+    "GET /app/photos/{photo_id}": TABLET,
     "POST /app/reminders/{reminder_id}": TABLET_MISSING,
     # the dashboard
     "MOUNT /dashboard/static": PUBLIC,
@@ -229,6 +236,9 @@ RULES: Final[dict[str, dict[str, Outcome]]] = {
     "POST /dashboard/people/{user_id}/memories/{memory_id}/keep": SIGNED_IN_PERSON,
     "POST /dashboard/people/{user_id}/memories/{memory_id}/remove": SIGNED_IN_PERSON,
     "POST /dashboard/people/{user_id}/reminders/{reminder_id}/taken": SIGNED_IN_PERSON_MISSING,
+    "POST /dashboard/people/{user_id}/photos": SIGNED_IN_PERSON,
+    "POST /dashboard/people/{user_id}/photos/{photo_id}": SIGNED_IN_PERSON,
+    "GET /dashboard/people/{user_id}/photos/{photo_id}/thumb": SIGNED_IN_PERSON,
     "GET /dashboard/admin": SIGNED_IN_ADMIN,
     "POST /dashboard/admin/caregivers": SIGNED_IN_ADMIN,
     "POST /dashboard/admin/assign": SIGNED_IN_ADMIN,
@@ -246,6 +256,11 @@ JSON_BODIES: Final[dict[str, Any]] = {
     "POST /api/caregivers": {"name": "Made", "username": "made-by-matrix", "password": PASSWORD},
     "POST /api/tokens": {"role": "device", "userId": PERSON},
     "POST /app/reminders/{reminder_id}": {"action": "taken"},
+    "PATCH /api/users/{user_id}/photos/{photo_id}": {"caption": "At the sea"},
+}
+# Multipart uploads, by route: one real photo.
+FILE_BODIES: Final[dict[str, Callable[[], list[tuple[str, tuple[str, bytes, str]]]]]] = {
+    "POST /api/users/{user_id}/photos": lambda: [("files", ("sea.jpg", images.photo("jpeg"), "image/jpeg"))],
 }
 # The section route's path as the app routes it, and the one section every role asks for.
 SECTION: Final = "music"
@@ -363,6 +378,7 @@ async def build_world(app: FastAPI) -> World:
     memory = await world.api("POST", f"/api/users/{PERSON}/memories", json={"text": "Grew up in Haifa"})
     alert, _ = await services.alerts.record(PERSON, {"severity": "high", "summary": "Fell"}, session_id=None)
     world.caregiver_id = await caregiver_account(world, "carol", [PERSON])
+    photo_id = await a_photo(world)
     other_id = await caregiver_account(world, "oscar", [OTHERS_PERSON])
     _, device_token = await token_of(world, {"role": "device", "userId": PERSON})
     _, carol = await token_of(world, {"role": "caregiver", "caregiverId": world.caregiver_id})
@@ -379,6 +395,7 @@ async def build_world(app: FastAPI) -> World:
         "code": "123456",
         "number": "1",
         "path": "app.js",
+        "photo_id": photo_id,
     }
     for i, (name, bearer, username) in enumerate(
         (
@@ -437,6 +454,18 @@ async def fresh_ack_link(world: World, role: str) -> dict[str, str]:
     return {"token": await world.services.alerts.links.issue(user_id=PERSON, alert_id=alert.id, contact=None)}
 
 
+async def a_photo(world: World) -> str:
+    made = await world.api(
+        "POST", f"/api/users/{PERSON}/photos", files=[("files", ("a.png", images.photo("png"), "image/png"))]
+    )
+    photo_id: str = made.json()["photos"][0]["id"]
+    return photo_id
+
+
+async def fresh_photo(world: World, role: str) -> dict[str, str]:
+    return {"photo_id": await a_photo(world)}
+
+
 async def fresh_unsubscribe_link(world: World, role: str) -> dict[str, str]:
     token = f"matrix-unsubscribe-{next(FRESH_NAMES)}-{role}-0123456789"
     now = utcnow()
@@ -468,6 +497,7 @@ FRESH: Final[dict[str, Maker]] = {
     "DELETE /api/tokens/{token_id}": fresh_token,
     "POST /dashboard/admin/tokens/{token_id}/revoke": fresh_token,
     "DELETE /api/users/{user_id}/memories/{memory_id}": fresh_memory,
+    "DELETE /api/users/{user_id}/photos/{photo_id}": fresh_photo,
     "POST /dashboard/people/{user_id}/memories/{memory_id}/remove": fresh_memory,
 }
 SIGNS_OUT: Final = frozenset({"POST /dashboard/logout"})
@@ -543,6 +573,8 @@ async def attempt(world: World, key: str, role: Role) -> Outcome:
         kwargs["json"] = {"userId": f"person-made-by-{role.name}"}  # one each: a taken id is a 404 or 409
     elif key in JSON_BODIES:
         kwargs["json"] = JSON_BODIES[key]
+    elif key in FILE_BODIES:
+        kwargs["files"] = FILE_BODIES[key]()
     if key == "PUT /api/users/{user_id}/{section}":
         kwargs["headers"] = {**kwargs["headers"], "If-Match": "*"}
     response = await role.client.request(method, url, **kwargs)

@@ -14,7 +14,7 @@ import pytest
 
 from companion.api.device_auth import DEVICE_COOKIE
 from companion.app import create_app
-from companion.auth.device_secrets import CLIENT_SECRET_TTL, PAIRING_CODE_TTL
+from companion.auth.device_secrets import CLIENT_SECRET_TTL, DEVICE_SESSION_LIFETIME, PAIRING_CODE_TTL
 from companion.auth.devices import (
     FAILURE_BUDGET_WINDOW_S,
     MAX_FAILED_PAIRINGS_PER_CLIENT,
@@ -300,11 +300,19 @@ async def test_the_cookie_buys_single_use_client_secrets(api: Api, world: dict[s
 
     rest = await api.client.get(f"/api/users/{MINE}", headers=api.auth(body["clientSecret"]))
     assert rest.status_code == 401, "a client secret is no bearer token for the REST API"
+    used_at = datetime.now(UTC)
     principal = await api.services.auth.authenticate(body["clientSecret"], allow_client_secret=True)
     assert (principal.role.value, principal.user_id, principal.device_id) == (
         "device",
         MINE,
         body["deviceId"],
+    )
+    # the conversation it opens ends as a token's does: it has an expiry, counted from the secret's use
+    assert principal.expires_at is not None
+    assert (
+        used_at + DEVICE_SESSION_LIFETIME
+        <= principal.expires_at
+        <= datetime.now(UTC) + DEVICE_SESSION_LIFETIME
     )
     with pytest.raises(Unauthorized):
         await api.services.auth.authenticate(body["clientSecret"], allow_client_secret=True)  # used

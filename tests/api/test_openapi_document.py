@@ -37,7 +37,8 @@ def _body_schema(operation: dict[str, Any]) -> dict[str, Any] | None:
     body = operation.get("requestBody")
     if body is None:
         return None
-    schema: dict[str, Any] = body["content"]["application/json"]["schema"]
+    content = body["content"]
+    schema: dict[str, Any] = (content.get("application/json") or content["multipart/form-data"])["schema"]
     return schema
 
 

@@ -47,6 +47,7 @@ STEP_KEYS = (
     "safety",
     "memories",
     "music",
+    "photos",
     "review",
 )
 UI_TIMEOUT_MS = 10_000  # generous for a loaded CI machine
@@ -117,7 +118,7 @@ async def shot(page: Page, name: str) -> None:
 
 
 async def at_step(page: Page, number: int) -> None:
-    await expect(page.locator("#step-count")).to_have_text(f"שלב {number} מתוך 10")
+    await expect(page.locator("#step-count")).to_have_text(f"שלב {number} מתוך 11")
 
 
 async def test_removing_an_artist_in_the_wizard_refreshes_the_live_conversation(
@@ -148,8 +149,12 @@ async def test_removing_an_artist_in_the_wizard_refreshes_the_live_conversation(
     await page.get_by_role("button", name="הבא", exact=True).click()
 
     await at_step(page, 10)
+    await shot(page, "wizard-10-photos")
+    await page.get_by_role("button", name="הבא", exact=True).click()
+
+    await at_step(page, 11)
     await expect(page.locator("table.changes")).to_contain_text(NAOMI)
-    await shot(page, "wizard-10-review")
+    await shot(page, "wizard-11-review")
     await page.get_by_role("button", name="שלח והשלם").click()
     await expect(page.get_by_text(SAVED_LIVE)).to_be_visible()
     await shot(page, "wizard-saved")
@@ -200,8 +205,8 @@ async def test_a_conflicting_save_shows_the_other_change_and_reapplies(pages: Pa
     await page.get_by_role("button", name="9 מוזיקה").click()
     await at_step(page, 9)
     await page.get_by_role("button", name=f"הסר {NAOMI}").click()
-    await page.get_by_role("button", name="הבא", exact=True).click()
-    await at_step(page, 10)
+    await page.get_by_role("button", name="11 סקירה ושליחה").click()
+    await at_step(page, 11)
 
     # Someone else adds an artist through the API while the wizard is open.
     behind = await live.put_music(NAOMI, ARIK, "שלמה ארצי")

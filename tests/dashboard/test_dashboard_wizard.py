@@ -40,12 +40,12 @@ async def test_the_wizard_opens_filled_in_with_a_step_indicator(dash: Dash) -> N
     await open_wizard(dash)
     first = await dash.get(f"{WIZARD}/1")
     assert 'value="משה לוי"' in first.text
-    assert "שלב 1 מתוך 10" in first.text
+    assert "שלב 1 מתוך 11" in first.text
     assert first.text.count('aria-current="step"') == 1
     assert '<label for="f-personalInfo-fullName">' in first.text
     music_step = await dash.get(f"{WIZARD}/9")
     assert f'aria-label="הסר {NAOMI}"' in music_step.text
-    review = await dash.get(f"{WIZARD}/10")
+    review = await dash.get(f"{WIZARD}/11")
     assert "שלח והשלם" in review.text
 
 
@@ -56,7 +56,7 @@ async def test_a_bad_phone_is_reported_next_to_its_field_in_hebrew(dash: Dash) -
     assert "יש לתקן את השדות הבאים:" in page.text
     assert field_error(page, "familyMembers-0-phone") == "מספר טלפון לא תקין. לדוגמה: 050-123-4567"
     assert 'aria-invalid="true"' in page.text
-    assert "שלב 3 מתוך 10" in page.text, "the caregiver stays on the step"
+    assert "שלב 3 מתוך 11" in page.text, "the caregiver stays on the step"
 
 
 async def test_bad_times_are_reported_and_loose_ones_tidied(dash: Dash) -> None:
@@ -111,7 +111,7 @@ async def test_back_keeps_what_was_typed_without_validating(dash: Dash) -> None:
     assert 'value="12345"' in (await dash.get(f"{WIZARD}/3")).text
     submit = await dash.step(10, action="submit")
     assert submit.status_code == 422, "submit validates every step and shows the first bad one"
-    assert "שלב 3 מתוך 10" in submit.text
+    assert "שלב 3 מתוך 11" in submit.text
     assert "לפני השליחה יש לתקן את השלב הזה." in submit.text
 
 
@@ -121,7 +121,7 @@ async def test_walking_through_without_changes_saves_nothing(dash: Dash) -> None
     for number in range(1, 10):
         response = await dash.step(number)
         assert response.status_code == 303, (number, response.text[-2000:])
-    assert "לא שיניתם דבר." in (await dash.get(f"{WIZARD}/10")).text
+    assert "לא שיניתם דבר." in (await dash.get(f"{WIZARD}/11")).text
     done = await dash.step(10, action="submit")
     assert done.headers["location"] == f"/dashboard/people/{DEMO_USER}/saved"
     assert "לא היו שינויים לשמור." in (await dash.get(done.headers["location"])).text
@@ -140,7 +140,7 @@ async def test_chips_rows_presets_and_memories_are_saved_on_submit(dash: Dash) -
         8, {"memory.text": "אוהב קפה שחור בבוקר", "memory.type": "preference"}, action="add:memories"
     )
     await dash.step(8, action="remove:memories:0")
-    review = await dash.get(f"{WIZARD}/10")
+    review = await dash.get(f"{WIZARD}/11")
     assert NAOMI in review.text
     assert "חזנות" in review.text
     assert "נפלתי" in review.text
@@ -175,8 +175,8 @@ async def test_a_conflict_shows_their_change_and_reload_takes_theirs(dash: Dash)
     assert "מספר שירים לשיחה" in conflict.text, "their change is named"
     assert (await music(dash))["preferredArtists"] == [NAOMI, ARIK], "nothing overwritten"
     reloaded = await dash.post(f"/dashboard/people/{DEMO_USER}/conflict", {"action": "reload:music"})
-    assert reloaded.headers["location"] == f"{WIZARD}/10"
-    review = await dash.get(f"{WIZARD}/10")
+    assert reloaded.headers["location"] == f"{WIZARD}/11"
+    review = await dash.get(f"{WIZARD}/11")
     assert "נטענה הגרסה העדכנית" in review.text
     assert "לא שיניתם דבר." in review.text
     assert (await music(dash))["maxSongsPerSession"] == 5
@@ -354,7 +354,7 @@ async def test_the_companions_gender_and_voice_are_chosen_in_the_first_step_and_
     assert field_error(mismatch, "companion-voice").startswith("הקול הזה לא מתאים ללשון שנבחרה.")
     moved = await dash.step(1, {"companion.gender": "male", "companion.voice": "ash"})
     assert moved.status_code == 303
-    review = await dash.get(f"{WIZARD}/10")
+    review = await dash.get(f"{WIZARD}/11")
     assert "המלווה › מגדר" in review.text and "המלווה › קול" in review.text
     done = await dash.step(10, action="submit")
     assert done.status_code == 303

@@ -105,8 +105,8 @@ async def test_hebrew_pages_of_a_filled_profile_show_no_raw_codes(live: Live) ->
         await look(f"{WIZARD}/{number}")
     await dash.step(8, {"memory.text": "אוהב תה", "memory.type": "health"}, action="add:memories")
     await look(f"{WIZARD}/8")
-    await look(f"{WIZARD}/10")
-    review = visible_text((await dash.get(f"{WIZARD}/10")).text)
+    await look(f"{WIZARD}/11")
+    review = visible_text((await dash.get(f"{WIZARD}/11")).text)
     assert "נקבה" in review and "רגיל" in review and "בינוני" in review, "the review shows the words"
     assert "זכר" in review and "Ash" in review, "the companion's gender and voice too"
     for url in ("", "/alerts", "/reminders", "/instructions"):

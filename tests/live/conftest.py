@@ -123,7 +123,8 @@ async def run_live(tmp_path: Path, **settings: Any) -> AsyncIterator[Live]:
     settings.setdefault(
         "upstream_url", engine.base_url if settings.get("upstream") == "azure" else engine.url
     )
-    config = Settings(data_dir=tmp_path, admin_token=ADMIN, refresh_timeout_s=1.0, **settings)
+    settings.setdefault("refresh_timeout_s", 1.0)
+    config = Settings(data_dir=tmp_path, admin_token=ADMIN, **settings)
     app = create_app(config)
     server = uvicorn.Server(
         uvicorn.Config(

@@ -58,7 +58,7 @@ async def _reconnecting(session: LiveSession) -> None:
 async def _update_pending(session: LiveSession) -> None:
     """A refresh's session.update has been sent and awaits the model's confirmation."""
     await eventually(
-        lambda: session.link is not None and session.link._pending is not None,
+        lambda: session._machine.link is not None and session._machine.link.pending is not None,
         "a session.update waiting for its confirmation",
     )
 

@@ -13,7 +13,7 @@ from datetime import UTC
 from companion.profiles.models import MAX_CONTACTS, CareContext, Memory
 from companion.prompt import Instructions
 from companion.prompt.builder import DEFAULT_BUDGET_TOKENS, LEVELS, VERSION_HEX_CHARS, companion_of
-from companion.prompt.capped import someone  # a list item's shape; the costing is what is compared
+from companion.prompt.capped import photo_index, someone  # shapes and choices; the costing is compared
 from companion.prompt.draft import Caps, Draft, Section, join_lines
 from companion.prompt.lang import SECTION_NAMES, pack_for
 from companion.prompt.render import RENDERERS, SECTION_SEPARATOR, memory_item, section_head
@@ -107,7 +107,19 @@ def music(d: Draft) -> str | None:
     )
 
 
-CAPPED_RENDERERS = {"person": person, "family": family, "music": music}
+def photos(d: Draft) -> str | None:
+    if not d.context.photos or not d.caps.items:
+        return None
+    offered, asked = photo_index(d.context.photos)
+    return join_lines(
+        d.say(d.pack.photos_intro, count=quote(str(len(d.context.photos)))),
+        d.line("photo_people", offered[: d.caps.items]),
+        d.line("photo_people_asked", asked[: d.caps.items]),
+        d.say(d.pack.photos_rules),
+    )
+
+
+CAPPED_RENDERERS = {"person": person, "family": family, "music": music, "photos": photos}
 
 
 def render(draft: Draft) -> tuple[Section, ...]:

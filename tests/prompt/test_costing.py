@@ -65,6 +65,16 @@ def variant(seed: int) -> CareContext:
     if music["preferredArtists"] and rng.random() < 0.5:  # disliked wins over preferred
         music["dislikedArtists"] = (music["dislikedArtists"] + music["preferredArtists"][:3])[:30]
     data["memories"] = data["memories"][: rng.choice([0, 1, 5, 12])]
+    names = [m["name"] for m in profile["familyMembers"]] or ["נועם", "Dana"]
+    data["photos"] = [
+        {
+            "id": f"photo-{i:016x}",
+            "people": rng.sample(names, rng.randint(0, min(3, len(names)))) + (["noam"] if i % 3 else []),
+            "onlyWhenAsked": rng.random() < 0.2,
+            "createdAt": "2026-01-01T00:00:00Z",
+        }
+        for i in range(rng.choice([0, 1, 4, 30]))
+    ]
     if rng.random() < 0.1:
         data["profile"] = None
     return CareContext.model_validate(data)

@@ -22,7 +22,7 @@ from companion.prompt import Instructions, build
 from companion.realtime.config import base_session_factory
 from companion.realtime.metrics import Metrics
 from companion.realtime.session import LiveSession, Prepared, SessionConfig, Status
-from companion.realtime.tools import ToolCall, ToolRuntime, tools_for
+from companion.realtime.tools import ToolCall, ToolResult, ToolRuntime, tools_for
 from companion.realtime.toolwork import ToolWork
 from companion.settings import Settings
 from tests.prompt.factories import context
@@ -60,6 +60,7 @@ class FakeTools:
         self.gate: asyncio.Event | None = None  # set: runs wait for it (a write still in flight)
         self.finished: list[ToolCall] = []  # runs that came to their end (their write was made)
         self.changed = asyncio.Event()  # set whenever a run starts or finishes
+        self.client_events: dict[str, tuple[dict[str, Any], ...]] = {}  # by tool: what the app must hear
 
     async def run(self, call: ToolCall, *, user_id: str, session_id: str) -> dict[str, Any]:
         self.calls.append((call, user_id, session_id))
@@ -71,6 +72,10 @@ class FakeTools:
         self.finished.append(call)
         self.changed.set()
         return self.outputs.get(call.name, {"ok": True})
+
+    async def answer(self, call: ToolCall, *, user_id: str, session_id: str) -> ToolResult:
+        output = await self.run(call, user_id=user_id, session_id=session_id)
+        return ToolResult(output, self.client_events.get(call.name, ()))
 
 
 class FakeProfiles:

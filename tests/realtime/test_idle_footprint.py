@@ -94,62 +94,60 @@ def _task_roles(h: SessionHarness) -> list[str]:
     return sorted(t.get_name().split(":", 1)[1] for t in h.session._tasks if not t.done())
 
 
-async def test_an_idle_session_runs_three_tasks_and_plans_its_rotation_with_a_timer() -> None:
+def _rotation_at(h: SessionHarness) -> float | None:
+    link = h.session._machine.link
+    return None if link is None else link.rotate_at
+
+
+async def test_an_idle_session_runs_three_tasks_and_one_timer_for_its_rotation() -> None:
     async with SessionHarness(max_session_s=3600.0) as h:
         first = await h.start()
-        await asyncio.sleep(0.05)
-        assert _task_roles(h) == ["client-reader", "client-writer", "model-reader-1"]
-        assert h.session.link is not None
-        assert h.session.link.rotation is not None  # due in an hour
+        await eventually(
+            lambda: _task_roles(h) == ["client-reader", "client-writer", "model-1"],
+            what="only the two pumps and the model's reader left",
+        )
+        rotation_at = _rotation_at(h)
+        assert rotation_at is not None  # due in an hour
+        assert h.session._timer is not None and h.session._timer_at == rotation_at
         assert not first.closed
 
 
-async def test_the_rotation_timer_still_rotates_and_the_old_one_is_cancelled() -> None:
+async def test_the_timer_still_rotates_and_then_waits_for_the_next_rotation() -> None:
     async with SessionHarness(max_session_s=0.3) as h:
         first = await h.start()
-        timer = h.session.link.rotation if h.session.link else None
-        assert timer is not None
+        timer = h.session._timer
+        assert timer is not None and h.session._timer_at == _rotation_at(h)
         await h.connector.wait_for_connection(2)
         await eventually(lambda: h.reasons() == ["start", "rotation"], what="the rotation")
         await h.wait_status(Status.ACTIVE)
         await eventually(lambda: first.closed, what="the first model connection closed")
         assert timer.cancelled() or timer.when() <= asyncio.get_running_loop().time()
-        assert h.session.link is not None and h.session.link.rotation is not None  # the next one
+        await eventually(lambda: h.session._timer_at == _rotation_at(h), what="the next rotation timed")
 
 
-async def test_a_closed_link_cancels_its_rotation_timer() -> None:
+async def test_a_closed_session_keeps_no_timer() -> None:
     async with SessionHarness(max_session_s=3600.0) as h:
         await h.start()
-        link = h.session.link
-        assert link is not None and link.rotation is not None
-        timer = link.rotation
+        timer = h.session._timer
+        assert timer is not None
         await h.session.close()
         assert timer.cancelled()
-        assert link.rotation is None
+        assert h.session._timer is None
 
 
-async def test_a_replaced_link_stops_its_rotation_timer_at_once() -> None:
+async def test_a_replaced_connection_moves_the_timer_to_the_new_ones_rotation() -> None:
     async with SessionHarness(max_session_s=3600.0) as h:
         first = await h.start()
-        old = h.session.link
-        assert old is not None and old.rotation is not None
-        timer = old.rotation
-        closing = asyncio.Event()
-        close = old.close
-
-        async def slow_close() -> None:  # its close task has not got far when the timer is checked
-            await closing.wait()
-            await close()
-
-        old.close = slow_close  # type: ignore[method-assign]
+        old_rotation = _rotation_at(h)
+        timer = h.session._timer
+        assert timer is not None
         first.drop(None)
         await h.connector.wait_for_connection(2)
         await eventually(lambda: h.reasons() == ["start", "dropped"], what="the reconnection")
+        await h.wait_status(Status.ACTIVE)
         assert timer.cancelled()
-        assert old.rotation is None
-        closing.set()
-        assert h.session.link is not old and h.session.link is not None
-        assert h.session.link.rotation is not None
+        assert _rotation_at(h) != old_rotation
+        assert h.session._timer is not None and h.session._timer_at == _rotation_at(h)
 
 
 async def test_run_ends_when_the_session_is_closed_from_outside() -> None:

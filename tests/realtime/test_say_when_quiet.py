@@ -1,6 +1,10 @@
 """A live conversation speaks a reminder only at a quiet moment, the client never sees the prompt, and
 the outcome is that of the model's response to the request: said only when it completed with audio and
-that audio had time to play without the person cutting it off (the page's truncate)."""
+that audio had time to play without the person cutting it off (the page's truncate). Through the driver
+and the fakes, the wiring only: a caller's request reaching the model and its outcome reaching the
+caller. Every decision (the quiet moment, the settle time, said once played, interrupted, refused, no
+answer in time, the person speaking until the bound) is the machine's, tested on virtual time in
+``test_machine.py``."""
 
 from __future__ import annotations
 
@@ -8,10 +12,10 @@ import asyncio
 from typing import Any
 
 from companion.realtime.mirror import QUIET_SETTLE_S
-from companion.realtime.saying import PLAYBACK_MARGIN_S, RESPONSE_WITHIN_S, SAY_TAG, outcome_of
+from companion.realtime.saying import SAY_TAG, outcome_of
 from tests.realtime.fakes import MemoryUpstream
 from tests.realtime.session_harness import FakeClock, SessionHarness
-from tests.realtime.test_session_paths import finish_response, start_response
+from tests.realtime.test_session_paths import start_response
 
 SAY = "Remind the person now, warmly: it is time for the 20:00 tablet."
 
@@ -30,7 +34,7 @@ async def asked(upstream: MemoryUpstream) -> dict[str, Any]:
     return metadata
 
 
-async def test_a_quiet_conversation_speaks_at_once_and_hides_the_prompt_from_the_client() -> None:
+async def test_a_quiet_conversation_speaks_at_once_hides_the_prompt_and_tells_the_caller() -> None:
     clock = FakeClock()
     async with SessionHarness(clock=clock) as h:
         first = await h.start()
@@ -41,152 +45,19 @@ async def test_a_quiet_conversation_speaks_at_once_and_hides_the_prompt_from_the
         assert create["item"]["content"][0]["text"] == SAY  # type: ignore[index]
         assert not saying.done(), "sent is not said: it waits for the response"
         await first.respond_audio("it is time for your tablet", metadata=metadata)
-        await h.client.until("response.done")
-        assert not saying.done(), "done is not yet heard: the tablet is still playing it"
-        clock.advance(PLAYBACK_MARGIN_S + 1.0)
-        assert await asyncio.wait_for(saying, 2.0) == "said"
-        assert not any(SAY in frame for frame in h.client.frames)
-
-
-async def test_an_interrupted_answer_is_not_said() -> None:
-    clock = FakeClock()
-    async with SessionHarness(clock=clock) as h:
-        first = await h.start()
-        clock.advance(2 * QUIET_SETTLE_S)
-        saying = asyncio.create_task(h.session.say_when_quiet(SAY, within_s=5.0))
-        metadata = await asked(first)
-        response_id = start_response(first)
-        first.push(
-            {
-                "type": "response.done",
-                "response": {
-                    "id": response_id,
-                    "status": "cancelled",
-                    "status_details": {"type": "cancelled", "reason": "turn_detected"},
-                    "output": [],
-                    "metadata": metadata,
-                },
-            }
-        )
-        assert await asyncio.wait_for(saying, 2.0) == "interrupted"
-
-
-async def test_cut_off_on_the_tablet_after_the_response_ended_is_not_said() -> None:
-    clock = FakeClock()
-    async with SessionHarness(clock=clock) as h:
-        first = await h.start()
-        clock.advance(2 * QUIET_SETTLE_S)
-        saying = asyncio.create_task(h.session.say_when_quiet(SAY, within_s=5.0))
-        metadata = await asked(first)
-        await first.respond_audio("it is time for your tablet", metadata=metadata)
         done = await h.client.until("response.done")
+        assert not saying.done(), "done is not yet heard: the tablet is still playing it"
         [item] = done["response"]["output"]
-        # the person speaks while it still plays: the page truncates it to what was heard
-        cut = {
-            "type": "conversation.item.truncate",
-            "item_id": item["id"],
-            "content_index": 0,
-            "audio_end_ms": 20,
-        }
-        await h.client.say(cut)
-        await first.wait_sent("conversation.item.truncate")
-        clock.advance(PLAYBACK_MARGIN_S + 1.0)
-        assert await asyncio.wait_for(saying, 2.0) == "interrupted"
-
-
-async def test_another_response_does_not_count_and_no_answer_in_time_is_not_said() -> None:
-    clock = FakeClock()
-    async with SessionHarness(clock=clock) as h:
-        first = await h.start()
-        clock.advance(2 * QUIET_SETTLE_S)
-        saying = asyncio.create_task(h.session.say_when_quiet(SAY, within_s=5.0))
-        await asked(first)
-        await first.respond_audio("an answer to something else")  # no metadata: not this request's
-        await h.client.until("response.done")
-        assert not saying.done()
-        clock.advance(RESPONSE_WITHIN_S)
-        assert await asyncio.wait_for(saying, 2.0) == "no_response"
-
-
-async def test_a_refused_request_fails_at_once() -> None:
-    clock = FakeClock()
-    async with SessionHarness(clock=clock) as h:
-        first = await h.start()
-        clock.advance(2 * QUIET_SETTLE_S)
-        saying = asyncio.create_task(h.session.say_when_quiet(SAY, within_s=5.0))
-        await asked(first)
-        create = first.sent[-1]
-        first.push(
+        await h.client.say(
             {
-                "type": "error",
-                "error": {
-                    "type": "invalid_request_error",
-                    "code": "conversation_already_has_active_response",
-                    "message": "Conversation already has an active response",
-                    "event_id": create["event_id"],
-                },
+                "type": "conversation.item.truncate",
+                "item_id": item["id"],
+                "content_index": 0,
+                "audio_end_ms": 20,
             }
         )
-        assert await asyncio.wait_for(saying, 2.0) == "failed"
-
-
-class Checks:
-    """The say loop's looks for a quiet moment, as it reports them (True: found one)."""
-
-    def __init__(self, h: SessionHarness) -> None:
-        self.seen: list[bool] = []
-        self._changed = asyncio.Event()
-        h.session.on_say_check = self._report
-
-    def _report(self, ready: bool) -> None:
-        self.seen.append(ready)
-        self._changed.set()
-
-    async def next(self) -> bool:
-        """The outcome of the next look the loop makes from now on."""
-        self._changed.clear()
-        await asyncio.wait_for(self._changed.wait(), 2.0)
-        return self.seen[-1]
-
-
-async def test_it_waits_for_the_answer_in_progress_and_the_settle_time() -> None:
-    clock = FakeClock()
-    async with SessionHarness(clock=clock) as h:
-        first = await h.start()
-        checks = Checks(h)
-        response_id = start_response(first)
-        await h.client.until("response.created")
-        clock.advance(10 * QUIET_SETTLE_S)
-        saying = asyncio.create_task(h.session.say_when_quiet(SAY, within_s=60.0))
-        assert await checks.next() is False  # it looked, during the answer, and found no quiet moment
-        assert not saying.done() and said(first) == []  # never in the middle of its own answer
-        finish_response(first, response_id)
-        await h.client.until("response.done")
-        assert await checks.next() is False  # it looked again after the answer ended
-        assert said(first) == []  # the answer has just ended: not yet
-        clock.advance(QUIET_SETTLE_S)
-        metadata = await asked(first)
-        await first.respond_audio("your tablet", metadata=metadata)
-        clock.advance(PLAYBACK_MARGIN_S + 1.0)
-        assert await asyncio.wait_for(saying, 2.0) == "said"
-        assert len(said(first)) == 1
-
-
-async def test_it_never_speaks_over_the_person_and_gives_up_in_time() -> None:
-    clock = FakeClock()
-    async with SessionHarness(clock=clock) as h:
-        first = await h.start()
-        first.push({"type": "input_audio_buffer.speech_started", "item_id": "item_s", "audio_start_ms": 0})
-        await h.client.until("input_audio_buffer.speech_started")
-        checks = Checks(h)
-        saying = asyncio.create_task(h.session.say_when_quiet(SAY, within_s=3.0))
-        assert await checks.next() is False
-        clock.advance(2.0)
-        assert await checks.next() is False  # the person still speaks, past the settle time
-        assert said(first) == []
-        clock.advance(2.0)  # past within_s while the person still speaks
-        assert await asyncio.wait_for(saying, 2.0) == "busy"
-        assert said(first) == []
+        assert await asyncio.wait_for(saying, 2.0) == "interrupted", "the person cut it off on the tablet"
+        assert not any(SAY in frame for frame in h.client.frames)
 
 
 def test_the_outcome_is_read_from_the_response() -> None:
@@ -204,16 +75,17 @@ def test_the_outcome_is_read_from_the_response() -> None:
     assert outcome_of({"status": "failed"}) == "failed"
 
 
-async def test_the_same_note_asked_twice_at_once_is_said_once() -> None:
+async def test_the_same_note_asked_twice_at_once_is_asked_once_and_both_callers_hear_its_outcome() -> None:
     """Every instance's reminder tick may ask the owner for the same reminder: one asking, one answer."""
     clock = FakeClock()
     async with SessionHarness(clock=clock) as h:
         first = await h.start()
         clock.advance(2 * QUIET_SETTLE_S)
         one = asyncio.create_task(h.session.say_when_quiet(SAY, within_s=5.0))
-        metadata = await asked(first)
         two = asyncio.create_task(h.session.say_when_quiet(SAY, within_s=5.0))
-        await first.respond_audio("your tablet", metadata=metadata)
-        clock.advance(PLAYBACK_MARGIN_S + 1.0)
-        assert await asyncio.wait_for(asyncio.gather(one, two), 2.0) == ["said", "said"]
+        metadata = await asked(first)
+        response_id = start_response(first)
+        cancelled = {"id": response_id, "status": "cancelled", "output": [], "metadata": metadata}
+        first.push({"type": "response.done", "response": cancelled})
+        assert await asyncio.wait_for(asyncio.gather(one, two), 2.0) == ["interrupted", "interrupted"]
         assert len(said(first)) == 1, "asked of the model once"

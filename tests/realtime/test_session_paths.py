@@ -16,10 +16,11 @@ from typing import Any
 
 import pytest
 
+from companion.conversations.notes import Ended, Note, TurnEnded
 from companion.errors import UpstreamTimeout
 from companion.profiles.models import CareContext
 from companion.realtime import protocol
-from companion.realtime.mirror import CUT_REASON, QUIET_SETTLE_S, RECORD_KEY, REPLAY_HEADER
+from companion.realtime.mirror import CUT_REASON, RECORD_KEY, REPLAY_HEADER
 from companion.realtime.policy import Decision, RelayPolicy
 from companion.realtime.reconnect import HOLD_AUDIO_S
 from companion.realtime.session import RefreshResult, Status
@@ -437,6 +438,26 @@ async def test_a_failing_tool_answers_the_model_with_tool_failed(caplog: pytest.
         await reaches(upstream, h, "after the tool")
 
 
+async def test_a_server_tools_notice_reaches_the_client_and_its_call_does_not() -> None:
+    """show_photos is answered by the relay; the photo to show reaches the app as the relay's own event."""
+    async with SessionHarness() as h:
+        upstream = await h.start()
+        notice = {"type": "companion.photo", "photo": {"id": "photo-1", "url": "/app/photos/photo-1"}}
+        h.tools.client_events["show_photos"] = (notice,)
+        h.tools.outputs["show_photos"] = {"ok": True, "showing": {"number": 1, "of": 1}}
+        call_id = upstream.push_function_call(
+            "show_photos", json.dumps({"trigger_reason": "user_requested_photos"})
+        )
+        output = await upstream.wait_sent(
+            "conversation.item.create", lambda e: e["item"].get("type") == "function_call_output"
+        )
+        assert json.loads(output["item"]["output"])["showing"] == {"number": 1, "of": 1}
+        shown = await h.client.until("companion.photo")
+        assert shown["photo"] == notice["photo"]
+        assert not any(call_id in frame for frame in h.client.frames)
+        no_client_errors(h)
+
+
 async def test_invalid_json_from_the_client_is_refused_and_the_session_goes_on() -> None:
     async with SessionHarness() as h:
         upstream = await h.start()
@@ -654,59 +675,6 @@ async def test_reconnecting_gives_up_after_reconnect_s() -> None:
 # ---- proactive rotation -------------------------------------------------------------------------------
 
 
-async def test_rotation_waits_for_the_answer_to_end_and_a_quiet_moment() -> None:
-    made: dict[int, float] = {}
-
-    def note_when_made(upstream: MemoryUpstream) -> None:
-        made[upstream.number] = time.monotonic()
-
-    connector = MemoryConnector(configure=note_when_made)
-    async with SessionHarness(connector=connector, max_session_s=0.3) as h:
-        first = await h.start()
-        response_id = start_response(first)
-        await h.client.until("response.created")
-        await asyncio.sleep(1.5)  # due after MIN_LIFETIME_S (1 s): the answer is still going on
-        assert len(connector.connections) == 1
-        assert h.session.status is Status.ACTIVE
-
-        finished_at = time.monotonic()
-        finish_response(first, response_id)
-        second = await connector.wait_for_connection(2, timeout=3)
-
-        assert made[2] - finished_at >= QUIET_SETTLE_S
-        await h.wait_status(Status.ACTIVE)
-        assert h.reasons() == ["start", "rotation"]
-        await eventually(lambda: first.closed, what="the old model connection closed")
-        assert not first.dropped
-        assert incomplete_responses(h) == []
-        no_client_errors(h)
-        assert len(h.client_events("session.created")) == 1
-        await reaches(second, h, "after the rotation")
-
-
-async def test_rotation_does_not_happen_while_the_person_speaks() -> None:
-    clock = FakeClock()
-    async with SessionHarness(max_session_s=0.3, clock=clock) as h:
-        first = await h.start()
-        first.push({"type": "input_audio_buffer.speech_started", "item_id": "item_s", "audio_start_ms": 0})
-        await h.client.until("input_audio_buffer.speech_started")
-        await asyncio.sleep(1.2)  # past the due time
-        clock.advance(2 * QUIET_SETTLE_S)  # and long past the settle time
-        await asyncio.sleep(0.4)  # several quiet polls
-        assert len(h.connector.connections) == 1
-
-        first.push({"type": "input_audio_buffer.speech_stopped", "item_id": "item_s", "audio_end_ms": 900})
-        await h.client.until("input_audio_buffer.speech_stopped")
-        await asyncio.sleep(0.3)
-        assert len(h.connector.connections) == 1  # speech just stopped: not quiet yet
-        clock.advance(QUIET_SETTLE_S)
-
-        await h.connector.wait_for_connection(2, timeout=2)
-        await h.wait_status(Status.ACTIVE)
-        assert h.reasons() == ["start", "rotation"]
-        no_client_errors(h)
-
-
 async def test_a_drop_while_a_rotation_attempt_fails_reconnects_instead_of_ending() -> None:
     async with SessionHarness(max_session_s=0.3) as h:
         first = await h.start()
@@ -785,7 +753,38 @@ async def test_a_live_session_keeps_the_music_preferences_not_the_whole_profile(
     async with SessionHarness(greet=True) as h:
         upstream = await h.start()
         await eventually(lambda: bool(upstream.sent_of("response.create")), what="the greeting")
-        held = [value for value in vars(h.session).values() if isinstance(value, CareContext)]
+        held = [value for value in vars(h.session._machine).values() if isinstance(value, CareContext)]
         assert held == []
-        assert h.session._prepared is not None and h.session._prepared.context is None
+        assert h.session.prepared is not None and h.session.prepared.context is None
         assert h.session.music == h.profiles.context.music
+
+
+class Log:
+    """A conversation's log: keeps the notes; wants no summary (asked once, when the client left)."""
+
+    def __init__(self) -> None:
+        self.notes: list[Note] = []
+        self.asked = 0
+
+    def note(self, note: Note) -> None:
+        self.notes.append(note)
+
+    def summary_language(self) -> str | None:
+        self.asked += 1
+        return None
+
+
+async def test_the_log_is_told_each_turn_and_the_end() -> None:
+    log_ = Log()
+    async with SessionHarness() as h:
+        h.session.record(log_)
+        first = await h.start()
+        await one_turn(h, first)
+    await h.wait_ended()
+    notes = log_.notes
+    person = [n for n in notes if isinstance(n, TurnEnded) and n.role == "person"]
+    companion = [n for n in notes if isinstance(n, TurnEnded) and n.role == "companion"]
+    assert [n.text for n in person] == [SAID]
+    assert len(companion) == 1 and ANSWERED in companion[0].text and not companion[0].cut
+    assert isinstance(notes[-1], Ended) and notes[-1].how == "person"
+    assert log_.asked == 1

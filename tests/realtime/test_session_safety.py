@@ -12,7 +12,6 @@ import pytest
 from companion.errors import UpstreamTimeout
 from companion.realtime import protocol
 from companion.realtime.policy import MAX_CLIENT_EVENT_CHARS
-from companion.realtime.refreshing import CALLER_SLACK_S, RefreshBound
 from companion.realtime.session import Status
 from companion.realtime.toolwork import ToolWork
 from tests.realtime.fakes import MemoryUpstream
@@ -95,7 +94,7 @@ async def test_a_refresh_waiting_for_a_switch_answers_within_the_refresh_timeout
         with pytest.raises(UpstreamTimeout) as raised:
             await asyncio.wait_for(h.session.refresh(), 5.0)
         waited = loop.time() - asked_at
-        assert waited < timeout_s + CALLER_SLACK_S + 0.2, f"the caller waited {waited:.2f} s"
+        assert waited < timeout_s + 0.2, f"the caller waited {waited:.2f} s"
         assert "0.3 s" in raised.value.message
 
         second = await h.connector.wait_for_connection(2)
@@ -191,14 +190,3 @@ async def test_shutdown_waits_for_tool_runs_within_a_bound() -> None:
     assert done == ["quick"]
     assert stuck.cancelled()
     assert work.running == 0
-
-
-def test_a_refresh_bound_stops_only_while_an_after_response_refresh_waits_for_the_answer() -> None:
-    bound = RefreshBound(deadline=10.0)
-    assert bound.left(7.0) == 3.0
-    bound.pause(8.0)  # the answer goes on: the callers' clock stops with 2 s left
-    assert bound.left(30.0) == 2.0
-    bound.resume(30.0)
-    assert bound.deadline == 32.0 and bound.left(31.0) == 1.0
-    bound.resume(31.0)  # not paused: nothing moves
-    assert bound.deadline == 32.0

@@ -13,8 +13,8 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
-from companion.errors import UpstreamError, UpstreamLost
-from companion.realtime.links import UpstreamLink
+from companion.errors import UpstreamError
+from companion.realtime.links import ModelPipe
 from companion.realtime.modelsocket import open_model_socket
 from companion.realtime.upstream import Target, WebSocketConnector, WebSocketUpstream
 
@@ -167,17 +167,24 @@ class _SlowFirst:
 
 async def test_a_send_never_overtakes_one_still_waiting() -> None:
     conn = _SlowFirst()
-    link = UpstreamLink(conn, number=1, reason="start")  # type: ignore[arg-type]
-    first = asyncio.create_task(link.send({"type": "first"}))
-    await asyncio.sleep(0)
-    second = asyncio.create_task(link.send({"type": "second"}))
-    await asyncio.sleep(0.01)
-    assert conn.sent == []  # the second waits behind the first instead of going at once
+    lost: list[tuple[int, dict[str, Any], str | None]] = []
+    tasks: list[asyncio.Task[Any]] = []
+
+    def spawn(coro: Any, name: str) -> asyncio.Task[Any]:
+        tasks.append(asyncio.create_task(coro, name=name))
+        return tasks[-1]
+
+    pipe = ModelPipe(conn, 1, spawn=spawn, on_lost=lambda *a: lost.append(a))  # type: ignore[arg-type]
+    pipe.send({"type": "first"})  # the connection cannot take it now: queued behind a flusher
+    pipe.send({"type": "second"})  # something waits: queued too, never at once
+    assert pipe.backlogged and conn.sent == []
     conn.release.set()
-    await asyncio.gather(first, second)
-    assert conn.sent == ["first", "second"]
-    await link.send({"type": "third"})  # nothing waiting any more: at once
+    await pipe.drained()
+    assert conn.sent == ["first", "second"] and not pipe.backlogged
+    pipe.send({"type": "third"})  # nothing waiting any more: at once
     assert conn.sent == ["first", "second", "third"]
     conn.fail_now = True
-    with pytest.raises(UpstreamLost):
-        await link.send({"type": "fourth"})
+    pipe.send({"type": "fourth"})
+    assert pipe.closed
+    assert lost == [(1, {"type": "fourth"}, None)]  # the session learns it, with the event to keep
+    await asyncio.gather(*tasks)

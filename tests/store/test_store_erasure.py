@@ -12,7 +12,15 @@ import pytest
 from sqlalchemy import func, select
 
 from companion.errors import NotFound
-from companion.store import CaregiverRecord, ImportMark, ImportWrite, SqlStore, TokenRecord, open_store
+from companion.store import (
+    CaregiverRecord,
+    ImportMark,
+    ImportWrite,
+    PhotoFiles,
+    SqlStore,
+    TokenRecord,
+    open_store,
+)
 from companion.store.base import (
     AckRecord,
     ClientSecretRecord,
@@ -82,6 +90,8 @@ async def populate(store: SqlStore, user: str, caregiver: str) -> None:
     )
     await store.series_since(user, {"ser-1"}, now=T0)
     await store.sync_reminders(user, [reminder], now=T0)
+    photo = PhotoFiles(f"{user}-photo", user, "image/jpeg", 4, 3, b"display", b"thumb", b"original")
+    await store.add_photo(photo, {"id": photo.id, "caption": "at the sea"}, max_count=10, max_bytes=10_000)
     await store.add_token(
         TokenRecord(
             f"{user}-tok", sha(f"{user}-tok"), "device", user, None, "tablet", T0, T0 + timedelta(days=1)
@@ -131,7 +141,8 @@ async def test_erasing_a_person_removes_every_row_about_them_and_nothing_else(st
 
     assert await rows_of(store, "user-gone") == dict.fromkeys(before_kept, 0)
     assert await rows_of(store, "user-kept") == before_kept, "another person's data is untouched"
-    assert counts.documents == 3 and counts.devices == 1 and counts.tokens == 1 and counts.assignments == 1
+    counted = (counts.documents, counts.photos, counts.devices, counts.tokens, counts.assignments)
+    assert counted == (4, 1, 1, 1, 1)
     assert counts.conversations == 1
     assert await store.get_caregiver("cg-a") is not None, "the caregiver stays"
     assert await store.users_of("cg-a") == ["user-kept"]

@@ -53,10 +53,21 @@ ROUTE_LIMITS: Final[tuple[tuple[str, re.Pattern[str], int], ...]] = (
 )
 
 
-def limit_for(method: str, path: str) -> int:
+# Uploads of the family's photos (several files of up to 20 MB each): the limit is a setting
+# (``photo_upload_max_bytes``); the files stream to disk as they arrive, never whole into memory.
+UPLOAD_ROUTES: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
+    ("POST", re.compile(r"/api/users/[^/]+/photos")),
+    ("POST", re.compile(r"/dashboard/people/[^/]+/photos")),
+)
+
+
+def limit_for(method: str, path: str, upload_limit: int = DEFAULT_LIMIT) -> int:
     for route_method, pattern, limit in ROUTE_LIMITS:
         if method == route_method and pattern.fullmatch(path):
             return limit
+    for route_method, pattern in UPLOAD_ROUTES:
+        if method == route_method and pattern.fullmatch(path):
+            return max(upload_limit, DEFAULT_LIMIT)
     return DEFAULT_LIMIT
 
 
@@ -100,9 +111,10 @@ class BodyLimit:
     """Refuse request heads and bodies over their limits, and bodies that stall, before the app reads
     them (see the module doc)."""
 
-    def __init__(self, app: ASGIApp, *, body_timeout_s: float) -> None:
+    def __init__(self, app: ASGIApp, *, body_timeout_s: float, upload_limit: int = DEFAULT_LIMIT) -> None:
         self.app = app
         self.body_timeout_s = body_timeout_s
+        self.upload_limit = upload_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -114,7 +126,7 @@ class BodyLimit:
         if scope["type"] == "websocket":
             await self.app(scope, receive, send)
             return
-        limit = limit_for(scope["method"], scope["path"])
+        limit = limit_for(scope["method"], scope["path"], self.upload_limit)
         declared = _declared_lengths(scope)
         if any(not value.isdigit() for value in declared):
             await _reject(
@@ -194,8 +206,8 @@ class BodyLimit:
             await _too_large(limit)(scope, receive, send)
 
 
-def install_limits(app: FastAPI, *, body_timeout_s: float) -> None:
+def install_limits(app: FastAPI, *, body_timeout_s: float, upload_limit: int = DEFAULT_LIMIT) -> None:
     """Add ``BodyLimit`` to ``app`` once (a second call is a no-op)."""
     installed: list[object] = [m.cls for m in app.user_middleware]
     if BodyLimit not in installed:
-        app.add_middleware(BodyLimit, body_timeout_s=body_timeout_s)
+        app.add_middleware(BodyLimit, body_timeout_s=body_timeout_s, upload_limit=upload_limit)

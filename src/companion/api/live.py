@@ -85,8 +85,9 @@ def _device_key(principal: Principal) -> str | None:
 
 
 def _expires_in_s(principal: Principal, now: datetime) -> float | None:
-    """How long the token that opened a conversation stays valid: the conversation ends then (a paired
-    tablet's client secret is used up on connecting; its device is revoked instead, which ends it)."""
+    """How long the credential that opened a conversation stays valid: the conversation ends then (a
+    token's own expiry; for a paired tablet's one-time secret, ``DEVICE_SESSION_LIFETIME`` from its use,
+    and revoking the tablet ends it sooner)."""
     if principal.expires_at is None:
         return None
     return (principal.expires_at - now).total_seconds()

@@ -35,7 +35,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from companion.api.deps import get_principal, get_services
 from companion.api.device_auth import DEVICE_COOKIE, check_same_origin, require_device
 from companion.api.errors import ErrorBody
-from companion.profiles.models import SECTION_MODELS, MemoryEdit, MemoryInput
+from companion.profiles.models import SECTION_MODELS, MemoryEdit, MemoryInput, PhotoEdit
 
 COMPONENTS: Final = "#/components/schemas/{model}"
 _DESCRIBED: Final[weakref.WeakSet[FastAPI]] = weakref.WeakSet()  # apps whose openapi() is already ours
@@ -103,6 +103,14 @@ OPERATION_ERRORS: Final[Mapping[tuple[str, str], Mapping[int, str]]] = {
     ("get", "/app/music/tracks/{track_id}"): {
         403: "The person's music section does not allow this track now"
     },
+    ("post", "/api/users/{user_id}/photos"): {
+        409: "The person's photo library is full (its quota of photos or bytes): nothing was stored",
+        413: "A file over the size limit, or an image with too many pixels (a decompression bomb)",
+        415: "A file that is not a JPEG, PNG, WebP or HEIC photo",
+    },
+    ("patch", "/api/users/{user_id}/photos/{photo_id}"): {
+        412: "If-Match names a version of the photo that is no longer current"
+    },
     ("get", "/realtime/session/{session_id}"): {504: OWNER_SILENT},
     ("delete", "/realtime/session/{session_id}"): {504: OWNER_SILENT},
     ("post", "/realtime/session/{session_id}/refresh"): {
@@ -115,6 +123,7 @@ OPERATION_ERRORS: Final[Mapping[tuple[str, str], Mapping[int, str]]] = {
 # Routes that read a raw body (the service validates it): (method, path) -> the model it must match.
 RAW_BODIES: Final[Mapping[tuple[str, str], type[BaseModel]]] = {
     ("post", "/api/users/{user_id}/memories"): MemoryInput,
+    ("patch", "/api/users/{user_id}/photos/{photo_id}"): PhotoEdit,
     ("patch", "/api/users/{user_id}/memories/{memory_id}"): MemoryEdit,
 }
 

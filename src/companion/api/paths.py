@@ -6,4 +6,5 @@ APP = "/app"  # the page itself (no trailing slash: the service worker's scope i
 PAIR = APP + "/pair"  # a code is redeemed by POST here; its link (the QR code) is PAIR/<code>
 SESSION = APP + "/session"  # a paired page's client secrets
 MUSIC = APP + "/music"
+PHOTOS = APP + "/photos"  # the family's photos, fetched with the paired device's cookie
 STATIC = APP + "/static"

@@ -19,6 +19,10 @@ PAIRING_CODE_TTL = timedelta(minutes=10)  # time to walk to the tablet and type 
 PAIRING_RECORD_KEEP = timedelta(days=1)  # a used or expired code answers "used"/"expired" this long
 CLIENT_SECRET_PREFIX = "ek_"  # as OpenAI's ephemeral keys: tells them apart from bearer tokens
 CLIENT_SECRET_TTL = timedelta(seconds=60)  # the page opens its socket right after asking for one
+# A conversation opened with a tablet's one-time secret ends this long after it began (1008, "access
+# expired"), as one opened with an expiring token ends when the token does: the page then fetches a new
+# secret with its cookie (which checks that the tablet is still paired) and reconnects at once.
+DEVICE_SESSION_LIFETIME = timedelta(hours=8)
 SECRET_BYTES = 32  # 256 bits for the device cookie and client secrets: guessing is hopeless
 DEVICE_ID_BYTES = 8
 

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Final
 
-from companion.auth.device_secrets import CLIENT_SECRET_PREFIX, hash_secret
+from companion.auth.device_secrets import CLIENT_SECRET_PREFIX, DEVICE_SESSION_LIFETIME, hash_secret
 from companion.auth.passwords import PASSWORD_POOL, check, password_hasher
 from companion.auth.principal import Principal, Role
 from companion.clock import utcnow
@@ -129,7 +129,11 @@ class AuthService:
         if device is None:
             raise Unauthorized("Unknown, used or expired client secret")
         return Principal(
-            role=Role.DEVICE, token_id="device:" + device.id, user_id=device.user_id, device_id=device.id
+            role=Role.DEVICE,
+            token_id="device:" + device.id,
+            user_id=device.user_id,
+            device_id=device.id,
+            expires_at=self.clock() + DEVICE_SESSION_LIFETIME,
         )
 
     async def create_token(

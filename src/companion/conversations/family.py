@@ -10,7 +10,7 @@ as plain rows without secrets' hashes. ``EXPORT_COVERAGE`` says where each table
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final, Protocol
 
@@ -30,7 +30,7 @@ FAR: Final = datetime(9999, 1, 1, tzinfo=UTC)
 
 # Where each table that names a person lands in the export document.
 EXPORT_COVERAGE: Final[Mapping[str, str]] = {
-    "documents": "profile, memories, alerts",
+    "documents": "profile, memories, alerts, photos (each photo's description)",
     "users": "records.users",
     "conversations": "conversations",
     "conversation_turns": "conversations[].transcript",
@@ -47,9 +47,13 @@ EXPORT_COVERAGE: Final[Mapping[str, str]] = {
     "imports": "records.imports",
     "change_log": "records.change_log",
     "digest_unsubscribes": "records.digest_unsubscribes",
+    "photos": "photos",  # each photo's description, size and showings; never the pixels
 }
 # Read as plain rows (the rest come from their services)
 RAW_TABLES: Final = tuple(sorted(k for k, v in EXPORT_COVERAGE.items() if v.startswith("records.")))
+
+
+PhotoExport = Callable[[str], Awaitable[builtins.list[dict[str, Any]]]]
 
 
 class FamilyStore(Protocol):
@@ -77,7 +81,9 @@ class FamilyView:
         conversations: ConversationService,
         *,
         clock: Clock = utcnow,
+        photos: PhotoExport | None = None,
     ) -> None:
+        self._photos = photos  # the photo library's export (``PhotoService.export``)
         self._store = store
         self._profiles = profiles
         self._alerts = alerts
@@ -131,6 +137,7 @@ class FamilyView:
         reminders = await self._store.list_of_user(user_id, EPOCH, FAR)
         devices = await self._store.list_devices(user_id)
         rows = await self._store.person_rows(user_id, RAW_TABLES)
+        photos = await self._photos(user_id) if self._photos is not None else []
         await self._store.add_audit(actor=actor, action=EXPORT_PERSON, target=user_id)
         return {
             "exportVersion": EXPORT_VERSION,
@@ -163,10 +170,9 @@ class FamilyView:
                 }
                 for d in devices
             ],
-            # PHOTO LIBRARY: the family's photos of the person belong here (each photo's metadata:
-            # id, caption, people, date, when added and last shown; never the image bytes), read
-            # through the photo service once it exists, with "photos" added to EXPORT_COVERAGE.
-            "photos": [],
+            # each photo's description, size and showings; the pixels are fetched one by one
+            # (GET /api/users/{id}/photos/{photoId}/image), never inlined here
+            "photos": photos,
             "records": rows,  # every other row that names the person, without secrets' hashes
         }
 

@@ -1,8 +1,9 @@
 """What a live conversation tells its recorder: plain, typed notes, in the order things happened.
 
-The live session emits them (today through ``realtime/recording.py``, which reads them off the events
-it already sees); the recorder (``recorder.py``) turns them into bounded incremental writes. Neither
-side knows the other's internals: the notes are the whole contract.
+The live session's machine makes them (``realtime/recording.py`` is its part that reads them off the
+model's events; ``docs/session.md``, "Recording a conversation"); the session hands them, in order, to
+the conversation's log (``service.py``), whose recorder (``recorder.py``) turns them into bounded
+incremental writes. Neither side knows the other's internals: the notes are the whole contract.
 """
 
 from __future__ import annotations
@@ -79,10 +80,34 @@ class Ended:
     kind: Literal["ended"] = "ended"
 
 
-Note = TurnStarted | TurnEnded | TurnCut | Connected | Did | Ended
+@dataclass(frozen=True, slots=True)
+class Summarised:
+    """The model's summary of the conversation, asked for after the person left; None: it did not come
+    in time, or the model answered with an error or nothing (the plain digest stands in)."""
+
+    text: str | None
+    at: datetime
+    kind: Literal["summarised"] = "summarised"
 
 
-class NoteSink(Protocol):
-    """Where a live session's notes go (the conversation service's log of one conversation)."""
+@dataclass(frozen=True, slots=True)
+class Abandoned:
+    """The conversation closed before it started (no model session was ever in use): nothing of it is
+    kept."""
+
+    at: datetime
+    kind: Literal["abandoned"] = "abandoned"
+
+
+Note = TurnStarted | TurnEnded | TurnCut | Connected | Did | Ended | Summarised | Abandoned
+
+
+class ConversationLog(Protocol):
+    """Where one live conversation's notes go (the conversation service's ``LiveLog``). ``note`` is
+    called in order and must not block; ``summary_language`` is asked once, when the person has left:
+    the language the model's summary is written in, or None when none is wanted (records ``none``,
+    or the person said nothing)."""
 
     def note(self, note: Note) -> None: ...
+
+    def summary_language(self) -> str | None: ...

@@ -19,7 +19,7 @@ from typing import Final, Protocol
 
 from companion.clock import Clock, utcnow
 from companion.conversations import summary as summaries
-from companion.conversations.notes import Ended, Note
+from companion.conversations.notes import Abandoned, Ended, Note, Summarised
 from companion.conversations.recall import recall_window
 from companion.conversations.recorder import Recorder
 from companion.errors import CompanionError, NotFound
@@ -115,9 +115,15 @@ class LiveLog:
         self.summary_done = False
 
     def note(self, note: Note) -> None:
-        self.recorder.feed(note)
-        if isinstance(note, Ended):
-            self._service.finish(self)
+        """A note of the live conversation (see ``notes.py``), in order; never blocks."""
+        if isinstance(note, Summarised):
+            self.summarised(note.text)
+        elif isinstance(note, Abandoned):
+            self.discard()
+        else:
+            self.recorder.feed(note)
+            if isinstance(note, Ended):
+                self._service.finish(self)
 
     def discard(self) -> None:
         self._service.forget(self)

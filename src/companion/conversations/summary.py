@@ -48,6 +48,11 @@ def new_key() -> str:
     return "sum_" + uuid.uuid4().hex[:12]
 
 
+def request_event_id(key: str) -> str:
+    """The ``event_id`` of the request for summary ``key`` (an ``error`` about it names it)."""
+    return "evt_" + key
+
+
 def wants_model_summary(record: ConversationRecord) -> bool:
     """Ask the model only where summaries are kept and the person said something."""
     return record.records != "none" and record.person_turns >= MIN_TURNS
@@ -57,7 +62,7 @@ def summary_request(key: str, language: str) -> dict[str, Any]:
     """The ``response.create`` that asks for the summary (GA shape; the link translates for preview)."""
     return {
         "type": "response.create",
-        "event_id": "evt_" + key,
+        "event_id": request_event_id(key),
         "response": {
             "conversation": "none",
             "output_modalities": ["text"],

@@ -20,6 +20,7 @@ from companion.dashboard import (
     devices,
     live,
     pages,
+    photos_routes,
     reminders_routes,
     wizard_routes,
 )
@@ -41,6 +42,7 @@ def install(app: FastAPI) -> None:
         pages,
         devices,
         wizard_routes,
+        photos_routes,
         live,
     )
     for module in modules:

@@ -43,9 +43,11 @@ STEPS: tuple[Step, ...] = (
     Step(7, "safety", "safety", ("neverAllow", "forbiddenTopics", "crisisTriggers")),
     Step(8, "memories", None),
     Step(9, "music", "music"),
-    Step(10, "review", None),
+    Step(10, "photos", None),  # saved at once, photo by photo (bytes cannot wait in a draft)
+    Step(11, "review", None),
 )
 LAST_STEP = len(STEPS)
+PHOTOS_STEP = next(s.number for s in STEPS if s.key == "photos")
 
 
 def step(number: int) -> Step:

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import ValidationError
 
+from companion.dashboard import photos_routes
 from companion.dashboard.family_contacts import missing_contacts
 from companion.dashboard.forms import (
     CRISIS_PRESETS,
@@ -30,6 +31,7 @@ from companion.dashboard.saving import SaveReport, reapply_mine, reload_theirs, 
 from companion.dashboard.web import PREFIX, DashboardRoute, MemberDep, Page, PostDep
 from companion.dashboard.wizard import (
     LAST_STEP,
+    PHOTOS_STEP,
     STEPS,
     Draft,
     FieldError,
@@ -115,6 +117,7 @@ def _render_step(
     *,
     status: int = 200,
     notice: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Response:
     current = step(number)
     messages = error_map(page.t, errors or [])
@@ -146,6 +149,7 @@ def _render_step(
     if current.number == LAST_STEP:
         invalid = first_invalid_step(draft)
         context.update(_review(page, draft), invalid_step=invalid[0] if invalid else None)
+    context.update(extra or {})
     return page.render(f"step_{current.key}.html", status=status, **context)
 
 
@@ -161,7 +165,9 @@ async def wizard_step(page: MemberDep, user_id: str, number: int) -> Response:
     draft = await _draft(page, user_id)
     flash = page.session.pop_flash() if page.session else None
     notice = flash.get("notice") if flash else None
-    return _render_step(page, draft, step(number).number, notice=notice)
+    current = step(number)
+    extra = await photos_routes.step_context(page, user_id) if current.number == PHOTOS_STEP else None
+    return _render_step(page, draft, current.number, notice=notice, extra=extra)
 
 
 def _add_memory(page: Page, draft: Draft) -> list[FieldError]:

@@ -1,5 +1,5 @@
-"""The elder's side: pairing a tablet as a device of one person, the voice page at ``/app``, and the
-music library the page plays from.
+"""The elder's side: pairing a tablet as a device of one person, the voice page at ``/app``, the
+music library the page plays from, and the family's photos it shows.
 
 ``install(app)`` adds the routes and static files; each module owns one concept.
 """
@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from companion.elder import music_routes, page, pair_routes, reminder_routes
+from companion.elder import music_routes, page, pair_routes, photo_routes, reminder_routes
 
 
 def install(app: FastAPI) -> None:
     page.install_static(app)
-    for module in (pair_routes, music_routes, reminder_routes, page):
+    for module in (pair_routes, music_routes, photo_routes, reminder_routes, page):
         app.include_router(module.router)
 
 

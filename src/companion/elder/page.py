@@ -33,7 +33,7 @@ from starlette.types import Scope
 from companion.api.device_auth import device_from_request, services_of
 from companion.api.headers import NOSNIFF, PRIVATE_PAGE
 from companion.api.live import REALTIME_PATH
-from companion.api.paths import APP, MUSIC, SESSION, STATIC
+from companion.api.paths import APP, MUSIC, PHOTOS, SESSION, STATIC
 from companion.i18n import DEFAULT_LANGUAGE, DIRECTION, Words, pick_language
 from companion.profiles.models import DEFAULT_COMPANION_GENDER, Gender
 
@@ -139,7 +139,7 @@ def companion_words(lang: str, companion: Gender) -> dict[str, str]:
 
 
 # The words app.js shows by itself (states, the button, errors, the greeting once unpaired).
-_SCRIPT_WORDS = frozenset({"state", "error", "talk", "hello"})
+_SCRIPT_WORDS = frozenset({"state", "error", "talk", "hello", "photo"})
 
 
 def page_config(lang: str, paired: bool, companion: Gender = DEFAULT_COMPANION_GENDER) -> dict[str, Any]:
@@ -151,6 +151,7 @@ def page_config(lang: str, paired: bool, companion: Gender = DEFAULT_COMPANION_G
         "realtimePath": REALTIME_PATH + "?greet=1",
         "sessionUrl": SESSION,
         "musicMatchUrl": f"{MUSIC}/match",
+        "photosBase": f"{PHOTOS}/",
         "serviceWorker": f"{APP}/sw.js",
         "scope": SW_SCOPE,
         "staticBase": f"{STATIC}/",

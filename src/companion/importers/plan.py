@@ -326,13 +326,19 @@ def decide(
             (changed_conv if current_conv else new_conv).append((conversation, turns))
             out.changes.append((item, action))
 
-    # PHOTOS: this version has no photo library, so photos are not imported: their metadata is mapped
-    # (``photos.map_photo``: file, caption, people, date, place, where the bytes are) and each photo is
-    # listed in the report. Importing them means handing each ``PhotoMeta`` and its bytes (from
-    # ``--photos-dir``, at ``blob_path``) to the photo library's service here, in the person's batch.
+    # PHOTOS: not imported by this command yet. Their metadata is mapped (``photos.map_photo``: file,
+    # caption, people, date, place, where the bytes are) and each photo is listed in the report. What
+    # importing them takes: each ``PhotoMeta`` with its bytes (from ``--photos-dir``, at ``blob_path``;
+    # else reported as missing) handed to the photo library (``companion.photos.service.PhotoService``
+    # upload, then its caption and people), remembered in the person's import marks like the rest.
     for photo in person.photos:
         out.notes.append(
-            NotCarried("photos", photo.id[3:], "*", "not imported yet: this version has no photo library")
+            NotCarried(
+                "photos",
+                photo.id[3:],
+                "*",
+                "not imported by this command yet: upload it in the photo library",
+            )
         )
     write = ImportWrite(
         documents=tuple(documents),

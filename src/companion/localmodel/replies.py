@@ -26,9 +26,11 @@ Rules, first match wins, on the last user text (typed, or the transcript of spok
    (``critical`` when none is, see :mod:`companion.localmodel.crisis`), the text and the phrase;
 2. it starts with "תזכור ש", "תזכרי ש", "זכור ש" or "remember that": call ``remember`` with the rest;
 3. it asks to stop the music ("stop the music", "תעצור את המוזיקה"): call ``stop_music``;
-4. it mentions music: call ``play_music`` with the first ``[preferred_artists]`` value;
-5. it is one of the phrases the engine can hear (see :mod:`companion.localmodel.smalltalk`): a fixed answer;
-6. otherwise the text is echoed back with a question.
+4. it asks for photos ("תראי לי תמונות של נועם", "next photo"): call ``show_photos`` (see
+   :mod:`companion.localmodel.photos`);
+5. it mentions music: call ``play_music`` with the first ``[preferred_artists]`` value;
+6. it is one of the phrases the engine can hear (see :mod:`companion.localmodel.smalltalk`): a fixed answer;
+7. otherwise the text is echoed back with a question.
 
 A rule that calls a tool applies only when the session may call it (see :func:`may_call`); otherwise the
 next rule is tried. After a tool's output the reply acknowledges it, or says it failed when the output
@@ -49,6 +51,7 @@ from companion.localmodel.digest import digest
 from companion.localmodel.items import item_text
 from companion.localmodel.notes import has_spoken, pending_say
 from companion.localmodel.persona import Sex, as_companion, companion_gender
+from companion.localmodel.photos import PHOTO_TOOL, asks_for_photos, photo_ack, photo_arguments
 from companion.localmodel.smalltalk import greeting, part_of_day, small_talk
 from companion.localmodel.tags import tagged_values
 
@@ -202,6 +205,8 @@ def _ack(ctx: ReplyContext, output_item: Mapping[str, Any], hebrew: bool, me: Se
     )
     tool = call.get("name") if call is not None else None
     refusal = _refusal(output_item)
+    if tool == PHOTO_TOOL:
+        return photo_ack(_output(output_item), hebrew)
     if tool == REMEMBER_TOOL:
         if refusal is not None:
             return "לא הצלחתי לשמור את זה כרגע." if hebrew else "I couldn't save that right now."
@@ -347,6 +352,8 @@ def plan_reply(ctx: ReplyContext) -> Reply:
         return tool_reply
     if asks_to_stop_music(said):
         return _stop_music(ctx, hebrew)
+    if asks_for_photos(said) and may_call(ctx, PHOTO_TOOL):
+        return Reply("function_call", name=PHOTO_TOOL, arguments=photo_arguments(said, values))
     if mentions_music(said):
         return _music(ctx, values, hebrew)
     answer = small_talk(said, hebrew)

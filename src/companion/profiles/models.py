@@ -457,6 +457,60 @@ SECTION_MODELS: dict[str, type[Model]] = {"profile": Profile, "safety": Safety, 
 SECTIONS: tuple[str, ...] = tuple(SECTION_MODELS)
 
 
+# ---- the family's photos: what the family says about each (the pixels are the store's) --------------
+# A photo's metadata is a document of kind ``photo`` beside the profile (the document id is the photo's),
+# so it travels with the care context (the instructions' photo index, the ``show_photos`` tool's choice)
+# and every edit is versioned like every other document.
+
+PHOTO_KIND = "photo"  # the documents' kind; the document id is the photo's id
+CAPTION_TEXT = MEDIUM_TEXT  # "Noam's first day at school, with his new bag"
+WHEN_TEXT = 40  # "1987", "the eighties", "summer 2019": a year or a decade is enough
+WHERE_TEXT = SHORT_TEXT  # "Grandma's balcony in Haifa"
+MAX_PEOPLE = MAX_FAMILY  # one photo may show the whole extended family
+MAX_POSITION = 100_000  # far beyond any library (the quota is a few hundred)
+
+Caption = Annotated[str, StringConstraints(strip_whitespace=True, max_length=CAPTION_TEXT)]
+When = Annotated[str, StringConstraints(strip_whitespace=True, max_length=WHEN_TEXT)]
+Where = Annotated[str, StringConstraints(strip_whitespace=True, max_length=WHERE_TEXT)]
+PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_TEXT)]
+People = Annotated[list[PersonName], Field(max_length=MAX_PEOPLE)]
+Position = Annotated[int, Field(ge=0, le=MAX_POSITION)]
+
+
+class PhotoEdit(Model):
+    """A change the family makes (``PATCH``): only the fields given change."""
+
+    caption: Caption | None = None
+    people: People | None = None
+    when: When | None = None
+    where: Where | None = None
+    only_when_asked: bool | None = None
+    position: Position | None = None
+
+
+class Photo(Model):
+    """One photo as the family described it; ``id`` and ``createdAt`` are set by the service."""
+
+    id: Annotated[str, StringConstraints(min_length=1, max_length=SHORT_TEXT)]
+    caption: Caption = ""
+    people: People = []
+    when: When = ""
+    where: Where = ""
+    only_when_asked: bool = False  # a photo that may sadden (a late spouse): shown only when asked for
+    position: Position = 0  # the family's order: lower first
+    created_at: datetime
+
+    def edited(self, edit: PhotoEdit) -> Photo:
+        """This photo with ``edit`` applied (validated again as a whole)."""
+        changes = edit.model_dump(exclude_none=True, exclude={"position"})
+        return Photo.model_validate({**self.model_dump(), **changes})
+
+
+def ordered(photos: list[Photo]) -> list[Photo]:
+    """The family's order: position, then upload time, then id (a total order, whatever the input's)."""
+    return sorted(photos, key=lambda p: (p.position, p.created_at, p.id))
+
+
 class CareContext(BaseModel):
     """Everything the instruction builder needs about one person: one snapshot, immutable."""
 
@@ -467,6 +521,8 @@ class CareContext(BaseModel):
     safety: Safety = Safety()
     music: Music = Music()
     memories: tuple[Memory, ...] = ()
+    # the family's photos in their order (metadata only; ``profiles.photos``)
+    photos: tuple[Photo, ...] = ()
     # What the next conversation recalls (the relay's loader fills them; empty elsewhere): the last
     # conversations' summaries, newest first, and the last turns of one that ended minutes ago.
     history: tuple[PastConversation, ...] = ()

@@ -24,6 +24,7 @@ from companion.errors import InvalidInput, NotFound, PreconditionRequired
 from companion.events import EventBus, ProfileChanged, RefreshCounts
 from companion.profiles.models import (
     MAX_MEMORIES,
+    PHOTO_KIND,
     SECTION_MODELS,
     CareContext,
     Memory,
@@ -32,9 +33,11 @@ from companion.profiles.models import (
     MemorySource,
     Model,
     Music,
+    Photo,
     Profile,
     Safety,
 )
+from companion.profiles.models import ordered as ordered_photos
 from companion.store import DocumentStore, StoredDocument
 
 SECTION_DOC_ID = "main"
@@ -120,6 +123,7 @@ def context_from_documents(user_id: str, docs: list[StoredDocument]) -> CareCont
     """Assemble a CareContext from one ``load_user`` result; bad stored data is skipped, not fatal."""
     sections: dict[str, Model] = {}
     memories: list[Memory] = []
+    photos: list[Photo] = []
     for doc in docs:
         if doc.kind in SECTION_MODELS and doc.doc_id == SECTION_DOC_ID:
             section = read_stored(SECTION_MODELS[doc.kind], doc)
@@ -129,6 +133,10 @@ def context_from_documents(user_id: str, docs: list[StoredDocument]) -> CareCont
             memory = read_stored(Memory, doc)
             if memory is not None:
                 memories.append(memory)
+        elif doc.kind == PHOTO_KIND:
+            photo = read_stored(Photo, doc)
+            if photo is not None:
+                photos.append(photo)
     memories.sort(key=lambda m: (m.created_at, m.id))
     profile = sections.get("profile")
     safety = sections.get("safety")
@@ -139,6 +147,7 @@ def context_from_documents(user_id: str, docs: list[StoredDocument]) -> CareCont
         safety=safety if isinstance(safety, Safety) else Safety(),
         music=music if isinstance(music, Music) else Music(),
         memories=tuple(memories),
+        photos=tuple(ordered_photos(photos)),
     )
 
 

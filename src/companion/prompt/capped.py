@@ -12,10 +12,12 @@ place for both, so the cost is always that of the text.
 from __future__ import annotations
 
 import functools
+import unicodedata
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Final, Protocol
 
-from companion.profiles.models import MAX_CONTACTS, FamilyMember
+from companion.profiles.models import MAX_CONTACTS, FamilyMember, Photo
 
 from .draft import LIST_SEPARATOR, PART_SEPARATOR, Caps, Draft, clean_all, item, quoted
 from .sanitize import MAX_VALUE_CHARS, quote, sanitize_value
@@ -352,8 +354,61 @@ def _not_disliked(artists: tuple[str, ...], disliked: tuple[str, ...]) -> tuple[
     return tuple(artist for artist in artists if artist.casefold() not in never)
 
 
+def photo_index(photos: Sequence[Photo]) -> tuple[list[str], list[str]]:
+    """(the people in photos the companion may offer, most photographed first; the people only in
+    photos shown when the person asks). Names compare case-insensitively and without niqqud (נוֹעַם is
+    נועם); the first spelling stays."""
+    offered: Counter[str] = Counter()
+    asked: Counter[str] = Counter()
+    spelling: dict[str, str] = {}
+    for photo in photos:
+        for name in photo.people:
+            key = _name_key(sanitize_value(name))
+            if not key:
+                continue
+            spelling.setdefault(key, name)
+            (asked if photo.only_when_asked else offered)[key] += 1
+
+    def by_count(counts: Counter[str]) -> list[str]:
+        return [spelling[key] for key, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+    return by_count(offered), by_count(Counter({k: n for k, n in asked.items() if k not in offered}))
+
+
+def _name_key(name: str) -> str:
+    bare = "".join(ch for ch in unicodedata.normalize("NFKD", name) if not unicodedata.combining(ch))
+    return unicodedata.normalize("NFC", bare).casefold()
+
+
+class Photos:
+    """The family's photos: how many, who is in them (the lists shortened to ``caps.items``), and when
+    to show them (``show_photos`` is explained here, not in the tools section: only people with photos
+    have the tool). Left out when there are none, and at the budget's last level (no list items at all):
+    the tool's own description still says how to use it."""
+
+    def __init__(self, d: Draft) -> None:
+        self._parts: list[Lines] = []
+        photos = d.context.photos
+        if not photos:
+            return
+        offered, asked = photo_index(photos)
+        self._parts = [
+            Fixed(d.say(d.pack.photos_intro, count=quote(str(len(photos))))),
+            Listed(d, "photo_people", offered),
+            Listed(d, "photo_people_asked", asked),
+            Fixed(d.say(d.pack.photos_rules)),
+        ]
+
+    def units(self, caps: Caps) -> int | None:
+        return _units(self._parts, caps) if caps.items else None
+
+    def body(self, caps: Caps) -> str | None:
+        return _body(self._parts, caps) if caps.items else None
+
+
 CAPPED: Final[dict[str, Callable[[Draft], CappedSection]]] = {
     "person": Person,
     "family": Family,
     "music": Music,
+    "photos": Photos,
 }

@@ -156,10 +156,63 @@ SNOOZE_REMINDER: Final[dict[str, Any]] = {
     },
 }
 
+PHOTO_REASONS: Final = (
+    "user_mentioned_family",
+    "user_expressed_sadness",
+    "long_conversation_engagement",
+    "user_requested_photos",
+)
+
+SHOW_PHOTOS: Final[dict[str, Any]] = {
+    "type": "function",
+    "name": "show_photos",
+    "description": (
+        "Show one of the family's photos on the person's screen. The answer says what is on it (who, "
+        "when, where, the caption, 'photo 2 of 4') as family data, and whether there are more. Describe "
+        "it from those facts only and ask what they remember; call again with next_photo true for the "
+        "next one. If the person says enough, stop offering photos."
+    ),
+    "parameters": {
+        "type": "object",
+        "properties": {
+            "trigger_reason": {
+                "type": "string",
+                "enum": list(PHOTO_REASONS),
+                "description": "Why now: they mentioned family, are sad, you talked long, or they asked.",
+            },
+            "mentioned_names": {
+                "type": "array",
+                "items": {"type": "string", "maxLength": 80},
+                "maxItems": 10,
+                "description": "Names the person mentioned, as they said them (e.g. a grandchild's name).",
+            },
+            "keywords": {
+                "type": "array",
+                "items": {"type": "string", "maxLength": 80},
+                "maxItems": 10,
+                "description": "Other words to look for: a place, an event, a year.",
+            },
+            "next_photo": {
+                "type": "boolean",
+                "description": "true: the next photo of the last choice, instead of a new choice.",
+            },
+        },
+        "required": ["trigger_reason"],
+        "additionalProperties": False,
+    },
+}
+
 # Answered by the relay (care/reminder_tools.py); the language packs say when to call them.
 REMINDER_TOOLS: Final[tuple[dict[str, Any], ...]] = (MEDICATION_TAKEN, SNOOZE_REMINDER)
 
-TOOLS: Final[tuple[dict[str, Any], ...]] = (REMEMBER, ALERT_FAMILY, PLAY_MUSIC, STOP_MUSIC, *REMINDER_TOOLS)
+TOOLS: Final[tuple[dict[str, Any], ...]] = (
+    REMEMBER,
+    ALERT_FAMILY,
+    PLAY_MUSIC,
+    STOP_MUSIC,
+    *REMINDER_TOOLS,
+    SHOW_PHOTOS,  # offered only to a person with photos (``realtime.tools.tools_for``)
+)
 
 
 def tool_definitions() -> list[dict[str, Any]]:

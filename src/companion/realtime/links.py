@@ -7,23 +7,21 @@ audio). Past :data:`DROP_AUDIO_CHARS` queued, audio for the client is dropped an
 that far behind cannot play it in time anyway); past :data:`MAX_QUEUED_CHARS` the client is too slow
 to hold a conversation and the session ends it.
 
-:class:`UpstreamLink` is one model connection: its send lock, the ``session.update`` awaiting the
-model's confirmation (and one that timed out, still accepted if the model confirms it late), and the
-item ids this model session knows. A session replaces its link on rotation and reconnection.
+:class:`ModelPipe` is one model connection as the driver holds it: sends go out in order, at once when
+the connection can take them (the usual case: no lock, no task switch), else queued behind one flusher.
+What a connection means to the conversation (its confirmations, its items) is the session machine's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from companion.errors import UpstreamError, UpstreamLost, UpstreamRejected
+from companion.errors import UpstreamError
 from companion.realtime import protocol
-from companion.realtime.reconnect import ConnectReason
 
 if TYPE_CHECKING:
     from companion.realtime.records import ClientChannel
@@ -149,160 +147,69 @@ class ClientLink:
             await self.channel.close(code, reason)
 
 
-@dataclass(slots=True)
-class Confirmation:
-    """A sent ``session.update``; ``payload`` is what the session adopts once the model confirms it."""
-
-    event_id: str
-    instructions: str
-    payload: Any
-    future: asyncio.Future[dict[str, Any]] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
+Spawn = Callable[[Coroutine[Any, Any, None], str], "asyncio.Task[Any]"]
+LostSend = Callable[[int, dict[str, Any], "str | None"], None]
 
 
-@dataclass(frozen=True, slots=True)
-class Settled:
-    confirmation: Confirmation
-    late: bool  # confirmed after its waiter had given up: the session still adopts it
+class ModelPipe:
+    """One model connection's sending side: in order, without waiting when it can (see the module)."""
 
+    __slots__ = ("_backlog", "_flusher", "_on_lost", "_spawn", "closed", "conn", "number")
 
-class UpstreamLink:
-    """One model connection of a live session, with what is pending on it."""
-
-    def __init__(
-        self,
-        conn: UpstreamConnection,
-        *,
-        number: int,
-        reason: ConnectReason,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, conn: UpstreamConnection, number: int, *, spawn: Spawn, on_lost: LostSend) -> None:
         self.conn = conn
         self.number = number
-        self.reason = reason
-        self.opened_at = clock()
-        self._clock = clock
-        self.rotate_after_s: float | None = None
-        self.max_age_s: float | None = None
-        self.items: set[str] = set()  # item ids this model session knows
-        self.retired = False  # replaced or closed on purpose: its end is not a loss
-        self.expired = False  # the model said its session is over
-        self.rotation: asyncio.TimerHandle | None = None  # when it is due to be replaced
-        self._send_lock = asyncio.Lock()
-        self._waiting_sends = 0  # sends that wait for the lock or hold it: a new one must queue behind
-        self._pending: Confirmation | None = None
-        self._late: Confirmation | None = None
+        self.closed = False  # closed on purpose (or found gone): sends are dropped, its end is not news
+        self._spawn = spawn
+        self._on_lost = on_lost  # a send found the connection gone: the event, for the next connection
+        self._backlog: deque[tuple[dict[str, Any], str | None]] = deque()
+        self._flusher: asyncio.Task[Any] | None = None
 
-    # ---- sending -------------------------------------------------------------------------------------
-
-    async def send(self, event: dict[str, Any], *, frame: str | None = None) -> None:
-        """In order: at once when no other send is under way and the connection can take it now (the
-        usual case, no lock and no task switch), else after the sends before it."""
-        if self.retired:
-            raise UpstreamLost("The realtime model connection was replaced")
-        try:
-            if not self._waiting_sends and self.conn.send_now(event, frame=frame):
-                return
-            self._waiting_sends += 1
+    def send(self, event: dict[str, Any], frame: str | None = None) -> None:
+        """Send now if nothing waits and the connection can take it, else queue it behind the rest."""
+        if self.closed:
+            return
+        if not self._backlog:
             try:
-                async with self._send_lock:
+                if self.conn.send_now(event, frame=frame):
+                    return
+            except UpstreamError:
+                self._lost(event, frame)
+                return
+        self._backlog.append((event, frame))
+        if self._flusher is None:
+            self._flusher = self._spawn(self._flush(), f"model-send-{self.number}")
+
+    @property
+    def backlogged(self) -> bool:
+        return bool(self._backlog)
+
+    async def drained(self) -> None:
+        """Until what is queued has gone out (the client's reader waits: the model sets the pace)."""
+        flusher = self._flusher
+        if flusher is not None:
+            await asyncio.shield(flusher)
+
+    async def _flush(self) -> None:
+        try:
+            while self._backlog and not self.closed:
+                event, frame = self._backlog[0]
+                try:
                     await self.conn.send(event, frame=frame)
-            finally:
-                self._waiting_sends -= 1
-        except UpstreamError as exc:
-            raise UpstreamLost(exc.message) from exc
+                except UpstreamError:
+                    self._lost(event, frame)
+                    return
+                self._backlog.popleft()
+        finally:
+            self._flusher = None
 
-    async def first_event(self) -> dict[str, Any]:
-        """The first server event (``session.created``; it never comes in pieces)."""
-        while True:
-            events = await self.conn.recv()
-            if events:
-                return events[0]
-
-    def stop_rotation(self) -> None:
-        if self.rotation is not None:
-            self.rotation.cancel()
-            self.rotation = None
+    def _lost(self, event: dict[str, Any], frame: str | None) -> None:
+        self.closed = True
+        self._backlog.clear()
+        self._on_lost(self.number, event, frame)
 
     async def close(self) -> None:
-        self.retired = True
-        self.stop_rotation()
+        self.closed = True
+        self._backlog.clear()
         with contextlib.suppress(Exception):
             await self.conn.close()
-
-    def age_fraction(self) -> float:
-        """How far into the model's cap this session is (0 new, 1 at the cap; 0 when the cap is unknown)."""
-        if not self.max_age_s:
-            return 0.0
-        return (self._clock() - self.opened_at) / self.max_age_s
-
-    def note_items(self, event: dict[str, Any]) -> None:
-        item = event.get("item")
-        if isinstance(item, dict) and isinstance(item.get("id"), str):
-            self.items.add(item["id"])
-        elif event.get("type") == "conversation.item.deleted" and isinstance(event.get("item_id"), str):
-            self.items.discard(event["item_id"])
-
-    # ---- confirmations -----------------------------------------------------------------------------
-
-    def expect(self, event_id: str, instructions: str, payload: Any) -> Confirmation:
-        confirmation = Confirmation(event_id, instructions, payload)
-        self._pending = confirmation
-        return confirmation
-
-    def give_up(self, confirmation: Confirmation) -> None:
-        """Its waiter timed out: a later confirmation of exactly it is still adopted, not relayed."""
-        if self._pending is confirmation:
-            self._pending = None
-        self._late = confirmation
-
-    def settle(self, event: dict[str, Any]) -> Settled | None:
-        """If ``event`` answers a pending (or late) update, settle it; the event is then ours alone."""
-        for confirmation, late in ((self._pending, False), (self._late, True)):
-            if confirmation is None:
-                continue
-            if _confirms(event, confirmation):
-                if not confirmation.future.done():
-                    confirmation.future.set_result(event.get("session") or {})
-            elif _refuses(event, confirmation):
-                if not confirmation.future.done():
-                    confirmation.future.set_exception(_rejection(event))
-            else:
-                continue
-            if late:
-                self._late = None
-            else:
-                self._pending = None
-            return Settled(confirmation, late)
-        return None
-
-    def fail_pending(self, error: Exception) -> None:
-        pending, self._pending, self._late = self._pending, None, None
-        if pending is not None and not pending.future.done():
-            pending.future.set_exception(error)
-
-
-def _confirms(event: dict[str, Any], pending: Confirmation) -> bool:
-    """``session.updated`` does not echo our event_id, so the echoed instructions must match exactly."""
-    session = event.get("session")
-    return (
-        event.get("type") == "session.updated"
-        and isinstance(session, dict)
-        and session.get("instructions") == pending.instructions
-    )
-
-
-def _refuses(event: dict[str, Any], pending: Confirmation) -> bool:
-    error = event.get("error")
-    return (
-        event.get("type") == "error" and isinstance(error, dict) and error.get("event_id") == pending.event_id
-    )
-
-
-def _rejection(event: dict[str, Any]) -> Exception:
-    error = event.get("error") or {}
-    code = error.get("code") or error.get("type") or "error"
-    return UpstreamRejected(
-        f"The realtime model rejected the update ({code}): {error.get('message') or 'no message'}"
-    )

@@ -18,7 +18,7 @@ from companion.errors import CompanionError, NotFound, SessionNotActive
 from companion.events import ProfileChanged, RefreshCounts, SayOutcome
 from companion.realtime.endings import Ending
 from companion.realtime.metrics import Metrics
-from companion.realtime.recording import OpenLog, RecordingTap
+from companion.realtime.recording import OpenLog
 from companion.realtime.records import ClosedSession
 from companion.realtime.saying import GreetingNotes
 from companion.realtime.session import (
@@ -131,7 +131,10 @@ class SessionManager:
         # such a conversation greets as any other).
         self.greeting_notes = greeting_notes
         self.tool_work = ToolWork()  # server tool runs, which outlive the conversations that asked
-        self._open_log = open_log  # each conversation's record (None: conversations are not recorded)
+        # Each conversation's log (conversations/service.py): told the machine's notes (turns,
+        # rotations, what the companion did, the summary, the end; see docs/session.md). None: no
+        # conversation is recorded.
+        self._open_log = open_log
 
     # ---- lifecycle ---------------------------------------------------------------------------------
 
@@ -162,8 +165,7 @@ class SessionManager:
             tool_work=self.tool_work,
         )
         if self._open_log is not None:
-            log_ = self._open_log(session.id, user_id, device_id)
-            session.recording = RecordingTap(log_, hidden=session.policy.hidden)
+            session.record(self._open_log(session.id, user_id, device_id))
         self._live[session.id] = session
         self._of_user.setdefault(user_id, {})[session.id] = session
         self.metrics.live_sessions.set(len(self._live))
@@ -245,8 +247,6 @@ class SessionManager:
         if not theirs:
             del self._of_user[session.user_id]
         self._device_keys.pop(session.id, None)
-        if session.recording is not None:  # closed before it ran: its log is let go, unwritten
-            session.recording.ended(Ending.INTERNAL, started=False)
         self._closed[session.id] = ClosedSession(
             session.id, session.user_id, session.device_id, session.started_at, session.as_json()
         )

@@ -67,6 +67,7 @@ class Turn:
     role: Role
     text: str = ""
     cut: bool = False  # the companion was interrupted or the connection was lost while it spoke
+    audio_bytes: int = 0  # the companion's audio sent for it (decoded PCM bytes): where a cut fell
 
     def entry(self) -> dict[str, Any]:
         """The turn as an entry of the replay's record (text capped at :data:`MAX_TURN_CHARS`)."""
@@ -122,6 +123,20 @@ class ConversationMirror:
     @property
     def turns(self) -> list[Turn]:
         return list(self._turns.values())
+
+    @property
+    def response_items(self) -> list[str]:
+        """The items of the response in progress (a copy)."""
+        return list(self._response_items)
+
+    @property
+    def replayed(self) -> frozenset[str]:
+        """The last replay's item ids (their echoes are not the person's turns)."""
+        return frozenset(self._replayed)
+
+    def turn(self, item_id: Any) -> Turn | None:
+        """The turn of item ``item_id``, if it is still kept."""
+        return self._turns.get(item_id) if isinstance(item_id, str) else None
 
     def new_link(self) -> None:
         """A new model session has nothing in progress."""
@@ -233,6 +248,12 @@ class ConversationMirror:
         else:
             self._set(item_id, "companion", turn.text + _str(event.get("delta")))
 
+    def _on_audio(self, event: dict[str, Any]) -> None:
+        turn = self._turns.get(event.get("item_id"))  # type: ignore[arg-type]
+        delta = event.get("delta")
+        if turn is not None and isinstance(delta, str):
+            turn.audio_bytes += len(delta) * 3 // 4  # base64: four characters carry three bytes
+
     def _on_companion_done(self, event: dict[str, Any]) -> None:
         text = _str(event.get("transcript")) or _str(event.get("text"))
         self._set(_str(event.get("item_id")), "companion", text)
@@ -295,6 +316,7 @@ _HANDLERS: Final = {
     "response.output_item.added": ConversationMirror._on_item,
     "response.output_item.done": ConversationMirror._on_item,
     "conversation.item.input_audio_transcription.completed": ConversationMirror._on_transcript,
+    "response.output_audio.delta": ConversationMirror._on_audio,
     "response.output_audio_transcript.delta": ConversationMirror._on_companion_delta,
     "response.output_text.delta": ConversationMirror._on_companion_delta,
     "response.output_audio_transcript.done": ConversationMirror._on_companion_done,

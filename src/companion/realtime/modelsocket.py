@@ -4,7 +4,7 @@ Why not ``websockets.asyncio.client``: its ``send()`` wraps every message in an 
 and a drain, which for a 20 ms audio frame costs about as much as framing and writing it. Measured
 (same runs, interleaved, load 8-12 on 2 cores): the relay bench's relay / forwarder CPU per streaming
 session at N = 20, four rounds: 1.29-1.37x through ``send()``, 1.13-1.23x with this module; client CPU
-per message through ``UpstreamLink.send``: 12.8-19.3 us against 6.6-12.1 us. Skipping the context
+per message through the session's model send: 12.8-19.3 us against 6.6-12.1 us. Skipping the context
 manager through the asyncio connection's private methods held websockets to one major version; the
 sans-I/O protocol is the public layer for driving the wire yourself: bytes in, events out, bytes to send.
 

@@ -1,34 +1,35 @@
-"""The one place a live session meets the conversation's recorder: events in, typed notes out.
+"""The session machine's part that records the conversation: the recorder's notes, and the summary.
 
-:class:`RecordingTap` reads the GA events the session already sees from the model and turns them into
-the notes of :mod:`companion.conversations.notes` (a turn started or ended, with its role and text; a
-companion turn cut by the person; a new model connection; something the companion did; the end and
-why), handed to a :class:`ConversationLog`. It also carries the end-of-conversation summary: an
-out-of-band response on the open model session (``conversation: "none"``), whose events it consumes
-so that neither the client, the conversation mirror nor the relay policy ever sees them.
+Sans-I/O, like the machine it belongs to (:class:`~companion.realtime.machine.SessionMachine` owns one
+:class:`NoteTaker` when its session is recorded). It reads the model's events the machine already sees
+(never the streaming deltas but the audio's length, which the mirror counts) and makes the notes of
+:mod:`companion.conversations.notes`: a turn started or ended, with its role and text (the person's
+words as transcribed or typed, the companion's as spoken); a companion turn cut where the person
+interrupted; a new model connection; something the companion did (a song, a memory, an alert, a
+reminder said or confirmed); the summary; the end and why. The session hands them to the
+conversation's log (:class:`~companion.conversations.notes.ConversationLog`) in order.
 
-The session calls it from three places only (``session.py``: each model event, its close, and after
-the person left, ``summarise``); everything with a decision in it is in ``conversations/`` and pure.
-The tap keeps a few small things: the companion's item in progress, and its last few turns' text and
-audio length (a late truncation cuts one of them), so an idle or hours-long conversation costs the same.
+:class:`SummaryAsk` is the end-of-conversation summary in flight: an out-of-band response on the open
+model connection (``conversation: "none"``, see :mod:`companion.conversations.summary`) whose events the
+machine keeps from the client, the mirror and the policy.
+
+What it holds is small and bounded: the companion's message items still streaming (one or two) and
+the summary's key; the texts are the mirror's.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Container, Mapping
-from typing import Any, Final, Protocol
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
 
-from companion.clock import Clock, utcnow
 from companion.conversations import summary as summaries
 from companion.conversations.notes import (
     ActKind,
-    Connected,
+    ConversationLog,
     Did,
-    Ended,
     EndedHow,
     Note,
     TurnCut,
@@ -37,14 +38,12 @@ from companion.conversations.notes import (
 )
 from companion.conversations.recorder import heard_part
 from companion.realtime.endings import Ending
-from companion.realtime.reconnect import ConnectReason
+from companion.realtime.mirror import ConversationMirror
 from companion.realtime.saying import SAY_TAG
 
-log = logging.getLogger(__name__)
+__all__ = ["ENDED_HOW", "TOOL_ACTS", "ConversationLog", "NoteTaker", "OpenLog", "SummaryAsk"]
 
-BYTES_PER_MS: Final = 48  # 24 kHz 16-bit mono PCM: what an audio delta's base64 length is measured in
-KEPT_TURNS: Final = 4  # the companion's last turns a truncation may still name
-MAX_ITEM_CHARS: Final = 8_000  # one answer's text as it streams; beyond, the rest is not kept
+BYTES_PER_MS: Final = 48  # 24 kHz 16-bit mono PCM: an audio delta's decoded length per millisecond
 
 ENDED_HOW: Final[Mapping[Ending, EndedHow]] = {
     Ending.NORMAL: "person",  # the person (or their tablet) hung up
@@ -67,158 +66,114 @@ TOOL_ACTS: Final[Mapping[str, ActKind]] = {
     "medication_taken": "reminder_confirmed",
 }
 
-
-class ConversationLog(Protocol):
-    """Where one conversation's notes go; the conversation service's (``conversations/service.py``)."""
-
-    def note(self, note: Note) -> None: ...
-
-    def summary_language(self) -> str | None:
-        """The language to ask the model's summary in; None when none is wanted (records "none", or
-        the person said nothing)."""
-        ...
-
-    def summarised(self, text: str | None) -> None:
-        """The model's summary, or None: it did not come (the log writes the plain digest)."""
-        ...
-
-    def discard(self) -> None:
-        """The conversation never started: nothing of it is written."""
-        ...
-
-
 OpenLog = Callable[[str, str, str | None], ConversationLog]  # (conversation id, person, device) -> log
+Wall = Callable[[float], datetime]  # the machine's monotonic time as the wall-clock time of a note
 
 
-class _Said:
-    """The companion's answer as it streams, and how much of its audio was sent."""
+class NoteTaker:
+    """Notes from the model's events. ``hidden``: whether an item is one the relay made itself (a
+    replay, a request to speak), which is nobody's turn; ``wall``: the time of a note from the
+    machine's ``now``."""
 
-    __slots__ = ("audio_bytes", "text")
+    __slots__ = ("_hidden", "_mirror", "_open", "_wall")
 
-    def __init__(self) -> None:
-        self.text = ""
-        self.audio_bytes = 0
+    def __init__(self, mirror: ConversationMirror, hidden: Callable[[Any], bool], wall: Wall) -> None:
+        self._mirror = mirror
+        self._hidden = hidden
+        self._wall = wall
+        self._open: list[str] = []  # the companion's message items begun and not yet ended
 
-
-class RecordingTap:
-    __slots__ = (
-        "_clock",
-        "_connection",
-        "_done",
-        "_ended",
-        "_hidden",
-        "_key",
-        "_log",
-        "_response",
-        "_said",
-        "_spoken",
-    )
-
-    def __init__(self, log: ConversationLog, *, hidden: Container[str] = (), clock: Clock = utcnow) -> None:
-        self._log = log
-        self._hidden = hidden  # items the relay made itself (a replay, a note): nobody's turn
-        self._clock = clock
-        self._connection = 0  # the number of the model connection whose events were last seen
-        self._said: dict[str, _Said] = {}  # the companion's items in progress
-        self._spoken: OrderedDict[str, tuple[str, int]] = OrderedDict()  # item -> (text, audio bytes)
-        self._key: str | None = None  # the summary request in flight
-        self._response: str | None = None  # its response id, once created
-        self._done: asyncio.Future[str | None] | None = None
-        self._ended = False
-
-    # ---- the model's events ------------------------------------------------------------------------
-
-    def model_event(
-        self, event: Mapping[str, Any], connection: int = 0, reason: ConnectReason | None = None
-    ) -> bool:
-        """Take one event of model connection number ``connection`` (opened for ``reason``); True when
-        it belongs to the summary's out-of-band response, which nobody else may see."""
-        if connection != self._connection:
-            if self._connection and reason is not None:
-                self._log.note(
-                    Connected("rotation" if reason is ConnectReason.ROTATION else "reconnect", self._clock())
-                )
-            self._connection = connection
-        kind: Any = event.get("type")
-        if self._key is not None and self._ours(kind, event):
-            return True
-        if kind == "response.output_audio.delta":  # the commonest event: one lookup and a length
-            said = self._said.get(event.get("item_id"))  # type: ignore[arg-type]
-            delta = event.get("delta")
-            if said is not None and isinstance(delta, str):
-                said.audio_bytes += len(delta) * 3 // 4
-            return False
+    def model_event(self, kind: Any, event: dict[str, Any], now: float, out: list[Any]) -> None:
+        """Take one (non-streaming) event of the connection in use, after the mirror saw it; the notes
+        it makes are appended to ``out``."""
         handler = _HANDLERS.get(kind)
         if handler is not None:
-            handler(self, event)
-        return False
+            handler(self, event, now, out)
 
-    def _person_speaking(self, event: Mapping[str, Any]) -> None:
-        self._log.note(TurnStarted("person", self._clock()))
+    def cut_by_loss(self, now: float, out: list[Any]) -> None:
+        """The model connection went while the companion spoke: its turns end here, cut."""
+        for item_id in self._open:
+            out.append(TurnEnded("companion", self._text(item_id), self._wall(now), key=item_id, cut=True))
+        self._open.clear()
 
-    def _person_heard(self, event: Mapping[str, Any]) -> None:
-        if event.get("item_id") in self._hidden:
+    # ---- the person --------------------------------------------------------------------------------
+
+    def _speech_started(self, event: dict[str, Any], now: float, out: list[Any]) -> None:
+        out.append(TurnStarted("person", self._wall(now)))
+
+    def _heard(self, event: dict[str, Any], now: float, out: list[Any]) -> None:
+        if self._hidden(event.get("item_id")):
             return
         transcript = event.get("transcript")
-        self._log.note(TurnEnded("person", transcript if isinstance(transcript, str) else "", self._clock()))
+        out.append(TurnEnded("person", transcript if isinstance(transcript, str) else "", self._wall(now)))
 
-    def _item_added(self, event: Mapping[str, Any]) -> None:
+    def _item_added(self, event: dict[str, Any], now: float, out: list[Any]) -> None:
         """A typed message of the person's (spoken ones are noted when their transcript comes)."""
         item = event.get("item")
-        if not isinstance(item, Mapping) or item.get("role") != "user" or item.get("id") in self._hidden:
-            return
-        texts = [
-            p.get("text")
-            for p in item.get("content") or []
-            if isinstance(p, Mapping) and p.get("type") == "input_text" and isinstance(p.get("text"), str)
-        ]
-        if texts:
-            now = self._clock()
-            self._log.note(TurnStarted("person", now))
-            self._log.note(TurnEnded("person", " ".join(texts), now))  # type: ignore[arg-type]
-
-    def _output_added(self, event: Mapping[str, Any]) -> None:
-        item = event.get("item")
-        if isinstance(item, Mapping) and item.get("type") == "message" and isinstance(item.get("id"), str):
-            self._said[item["id"]] = _Said()
-            self._log.note(TurnStarted("companion", self._clock()))
-
-    def _text_delta(self, event: Mapping[str, Any]) -> None:
-        said = self._said.get(event.get("item_id"))  # type: ignore[arg-type]
-        delta = event.get("delta")
-        if said is not None and isinstance(delta, str) and len(said.text) < MAX_ITEM_CHARS:
-            said.text += delta
-
-    def _output_done(self, event: Mapping[str, Any]) -> None:
-        item = event.get("item")
-        if not isinstance(item, Mapping):
-            return
-        if item.get("type") == "function_call":
-            self._tool_called(item)
+        if not isinstance(item, dict) or item.get("role") != "user":
             return
         item_id = item.get("id")
-        said = self._said.pop(item_id, None) if isinstance(item_id, str) else None
-        if said is None or not isinstance(item_id, str):
+        if self._hidden(item_id) or item_id in self._mirror.replayed:
             return
-        text = _message_text(item) or said.text
-        self._spoken[item_id] = (text, said.audio_bytes)
-        while len(self._spoken) > KEPT_TURNS:
-            self._spoken.popitem(last=False)
-        cut = item.get("status") == "incomplete"
-        self._log.note(TurnEnded("companion", text, self._clock(), key=item_id, cut=cut))
+        texts = [
+            p["text"]
+            for p in item.get("content") or ()
+            if isinstance(p, dict) and p.get("type") == "input_text" and isinstance(p.get("text"), str)
+        ]
+        if texts:
+            at = self._wall(now)
+            out.append(TurnStarted("person", at))
+            out.append(TurnEnded("person", " ".join(texts), at))
 
-    def _truncated(self, event: Mapping[str, Any]) -> None:
+    # ---- the companion -----------------------------------------------------------------------------
+
+    def _output_added(self, event: dict[str, Any], now: float, out: list[Any]) -> None:
+        item = event.get("item")
+        if isinstance(item, dict) and item.get("type") == "message" and isinstance(item.get("id"), str):
+            self._open.append(item["id"])
+            out.append(TurnStarted("companion", self._wall(now)))
+
+    def _output_done(self, event: dict[str, Any], now: float, out: list[Any]) -> None:
+        item = event.get("item")
+        if not isinstance(item, dict):
+            return
+        if item.get("type") == "function_call":
+            self._tool_called(item, now, out)
+            return
+        item_id = item.get("id")
+        if not isinstance(item_id, str) or item_id not in self._open:
+            return
+        self._open.remove(item_id)
+        cut = item.get("status") == "incomplete"
+        out.append(TurnEnded("companion", self._text(item_id), self._wall(now), key=item_id, cut=cut))
+
+    def _response_done(self, event: dict[str, Any], now: float, out: list[Any]) -> None:
+        """The answer is over: a turn whose own end never came ends with it (cut if it was)."""
+        if not self._open:
+            return
+        response = event.get("response")
+        cut = isinstance(response, dict) and response.get("status") in ("cancelled", "incomplete")
+        at = self._wall(now)
+        for item_id in self._open:
+            out.append(TurnEnded("companion", self._text(item_id), at, key=item_id, cut=cut))
+        self._open.clear()
+
+    def _truncated(self, event: dict[str, Any], now: float, out: list[Any]) -> None:
         """The person interrupted: the companion's words are cut where its audio stopped playing."""
         item_id, end_ms = event.get("item_id"), event.get("audio_end_ms")
-        spoken = self._spoken.get(item_id) if isinstance(item_id, str) else None
-        if spoken is None or not isinstance(end_ms, int) or not isinstance(item_id, str):
+        turn = self._mirror.turn(item_id)
+        if turn is None or turn.role != "companion" or not isinstance(end_ms, int):
             return
-        text, audio_bytes = spoken
-        audio_ms = audio_bytes / BYTES_PER_MS
-        fraction = end_ms / audio_ms if audio_ms > 0 else 0.0
-        self._log.note(TurnCut(item_id, heard_part(text, fraction), self._clock()))
+        audio_ms = turn.audio_bytes / BYTES_PER_MS
+        heard = heard_part(turn.text, end_ms / audio_ms if audio_ms > 0 else 0.0)
+        at = self._wall(now)
+        if turn.item_id in self._open:  # cut before its end came: it ends here, as heard
+            self._open.remove(turn.item_id)
+            out.append(TurnEnded("companion", heard, at, key=turn.item_id, cut=True))
+        else:
+            out.append(TurnCut(turn.item_id, heard, at))
 
-    def _tool_called(self, item: Mapping[str, Any]) -> None:
+    def _tool_called(self, item: dict[str, Any], now: float, out: list[Any]) -> None:
         act = TOOL_ACTS.get(item.get("name"))  # type: ignore[arg-type]
         if act is None:
             return
@@ -232,98 +187,62 @@ class RecordingTap:
                 label = " - ".join(
                     str(args[k]) for k in ("artist", "song", "genre") if isinstance(args.get(k), str)
                 )
-        self._log.note(Did(act, self._clock(), label))
+        out.append(Did(act, self._wall(now), label))
 
-    def _response_created(self, event: Mapping[str, Any]) -> None:
+    def _response_created(self, event: dict[str, Any], now: float, out: list[Any]) -> None:
         response = event.get("response")
-        metadata = response.get("metadata") if isinstance(response, Mapping) else None
-        if isinstance(metadata, Mapping) and isinstance(metadata.get(SAY_TAG), str):
-            self._log.note(Did("reminder_said", self._clock()))
+        metadata = response.get("metadata") if isinstance(response, dict) else None
+        if isinstance(metadata, dict) and isinstance(metadata.get(SAY_TAG), str):
+            out.append(Did("reminder_said", self._wall(now)))
 
-    # ---- the end -----------------------------------------------------------------------------------
+    def _text(self, item_id: str) -> str:
+        turn = self._mirror.turn(item_id)
+        return turn.text if turn is not None else ""
 
-    def ended(self, ending: Ending, *, started: bool = True) -> None:
-        """The conversation closed: the log finishes its record (with the digest if no summary came);
-        one that never started (no model session) is let go unwritten. Only the first call counts."""
-        if self._ended:
-            return
-        self._ended = True
-        if self._done is not None and not self._done.done():
-            self._done.set_result(None)
-        if started:
-            self._log.note(Ended(ENDED_HOW.get(ending, "error"), self._clock()))
-        else:
-            self._log.discard()
 
-    async def summarise(self, send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
-        """The person has left and the model connection is still open: ask it for the summary and
-        wait for it, :data:`~companion.conversations.summary.SUMMARY_WAIT_S` at most."""
-        language = self._log.summary_language()
-        if language is None:
-            return
-        key = summaries.new_key()
-        self._key, self._response = key, None
-        self._done = asyncio.get_running_loop().create_future()
-        text: str | None = None
-        try:
-            async with asyncio.timeout(summaries.SUMMARY_WAIT_S):
-                await send(summaries.summary_request(key, language))
-                text = await self._done
-        except TimeoutError:
-            log.info("the model's summary did not come within %g s", summaries.SUMMARY_WAIT_S)
-        except Exception as exc:  # the connection went: the digest stands in
-            log.info("the summary could not be asked for: %s", type(exc).__name__)
-        finally:
-            self._done = None
-        self._log.summarised(text)
+_Handler = Callable[[NoteTaker, dict[str, Any], float, list[Note]], None]
+_HANDLERS: Final[dict[str, _Handler]] = {
+    "input_audio_buffer.speech_started": NoteTaker._speech_started,
+    "conversation.item.input_audio_transcription.completed": NoteTaker._heard,
+    "conversation.item.input_audio_transcription.failed": NoteTaker._heard,
+    "conversation.item.added": NoteTaker._item_added,
+    "response.output_item.added": NoteTaker._output_added,
+    "response.output_item.done": NoteTaker._output_done,
+    "response.done": NoteTaker._response_done,
+    "conversation.item.truncated": NoteTaker._truncated,
+    "response.created": NoteTaker._response_created,
+}
 
-    def _ours(self, kind: Any, event: Mapping[str, Any]) -> bool:
-        """An event of the summary's response (or an error naming its request): settled here."""
-        if kind == "response.created":
-            if summaries.key_of(event.get("response")) != self._key:
-                return False
+
+@dataclass(slots=True, eq=False)
+class SummaryAsk:
+    """The summary asked of model connection ``link`` (after the person left), until ``until``."""
+
+    key: str
+    link: int
+    until: float
+    response_id: str | None = None
+    done: bool = False
+    text: str | None = None  # once done: the summary (None: none came)
+
+    def claim(self, event: dict[str, Any]) -> bool:
+        """True when ``event`` belongs to the summary's response (or is an error naming its request):
+        no one else sees it. Its ``response.done`` (or that error) settles it."""
+        kind = event.get("type")
+        if kind == "response.created" or kind == "response.done":
             response = event.get("response")
-            self._response = response.get("id") if isinstance(response, Mapping) else None
-            return True
-        if kind == "response.done":
-            if summaries.key_of(event.get("response")) != self._key:
+            if summaries.key_of(response) != self.key:
                 return False
-            self._settle(summaries.answer_text(event))
+            if kind == "response.created":
+                self.response_id = response.get("id") if isinstance(response, dict) else None
+            else:
+                self.done, self.text = True, summaries.answer_text(event)
             return True
         if kind == "error":
             error = event.get("error")
-            if isinstance(error, Mapping) and error.get("event_id") == "evt_" + str(self._key):
-                self._settle(None)
+            if isinstance(error, dict) and error.get("event_id") == summaries.request_event_id(self.key):
+                self.done = True
                 return True
             return False
         response_id = event.get("response_id")
-        return response_id is not None and response_id == self._response
-
-    def _settle(self, text: str | None) -> None:
-        self._key = self._response = None
-        if self._done is not None and not self._done.done():
-            self._done.set_result(text)
-
-
-def _message_text(item: Mapping[str, Any]) -> str:
-    parts = []
-    for part in item.get("content") or []:
-        if isinstance(part, Mapping):
-            text = part.get("transcript") or part.get("text")
-            if isinstance(text, str):
-                parts.append(text)
-    return " ".join(parts)
-
-
-_HANDLERS: Final[dict[str, Callable[[RecordingTap, Mapping[str, Any]], None]]] = {
-    "input_audio_buffer.speech_started": RecordingTap._person_speaking,
-    "conversation.item.input_audio_transcription.completed": RecordingTap._person_heard,
-    "conversation.item.input_audio_transcription.failed": RecordingTap._person_heard,
-    "conversation.item.added": RecordingTap._item_added,
-    "response.output_item.added": RecordingTap._output_added,
-    "response.output_audio_transcript.delta": RecordingTap._text_delta,
-    "response.output_text.delta": RecordingTap._text_delta,
-    "response.output_item.done": RecordingTap._output_done,
-    "conversation.item.truncated": RecordingTap._truncated,
-    "response.created": RecordingTap._response_created,
-}
+        return response_id is not None and response_id == self.response_id

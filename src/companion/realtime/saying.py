@@ -14,14 +14,14 @@ playing it, and a person who speaks over it then cuts it on the tablet (the page
 once its audio has had time to play (from its first delta, its length plus :data:`PLAYBACK_MARGIN_S`)
 without the client truncating it; a truncate of its item before then is *interrupted*.
 
-:class:`SayRequests` is the session's book of requests in flight: plain data in (the model's events),
-outcomes out, a future per request for the one waiting. The greeting uses it too, when the page opens
-a conversation for a reminder (:class:`GreetingNotes`: the reminder goes into the greeting itself).
+:class:`SayRequests` is the session machine's book of requests in flight: plain data in (the model's
+events, the client's truncates, the time), an outcome per request out. The greeting uses it too, when
+the page opens a conversation for a reminder (:class:`GreetingNotes`: the reminder goes into the
+greeting itself).
 """
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -68,8 +68,8 @@ class GreetingNotes(Protocol):
 
 @dataclass(slots=True)
 class _Request:
-    future: asyncio.Future[SayOutcome]
     event_id: str
+    outcome: SayOutcome | None = None
     response_id: str | None = None
     first_audio_at: float | None = None
     audio_ms: float = 0.0
@@ -94,16 +94,23 @@ class SayRequests:
         """(key, event_id, the ``response`` overrides naming it) of a new request."""
         key = "say_" + uuid.uuid4().hex[:12]
         event_id = "evt_" + key
-        self._requests[key] = _Request(asyncio.get_running_loop().create_future(), event_id)
+        self._requests[key] = _Request(event_id)
         return key, event_id, {"metadata": {SAY_TAG: key}}
 
-    def future(self, key: str) -> asyncio.Future[SayOutcome]:
-        return self._requests[key].future
+    def outcome(self, key: str) -> SayOutcome | None:
+        """The request's outcome once it is known (None while it is followed, or if it is unknown)."""
+        request = self._requests.get(key)
+        return None if request is None else request.outcome
+
+    def heard_by(self, key: str) -> float | None:
+        """When a completed answer counts as heard (its audio played, untruncated); None until done."""
+        request = self._requests.get(key)
+        return None if request is None or request.outcome is not None else request.heard_by
 
     def answered(self, key: str) -> bool:
         """Its response is done (only its playing out is awaited) or it is settled."""
         request = self._requests.get(key)
-        return request is None or request.future.done() or request.heard_by is not None
+        return request is None or request.outcome is not None or request.heard_by is not None
 
     def observe(self, event: Mapping[str, Any], now: float) -> None:
         """A model event: a request's response created, its audio, its end; or an error naming it."""
@@ -169,8 +176,8 @@ class SayRequests:
 
     def _settle(self, key: str, outcome: SayOutcome) -> None:
         request = self._requests.get(key)
-        if request is not None and not request.future.done():
-            request.future.set_result(outcome)
+        if request is not None and request.outcome is None:
+            request.outcome = outcome
 
     def drop(self, key: str) -> None:
         self._requests.pop(key, None)

@@ -1,6 +1,8 @@
 """The tools the model may call, and what the relay does with each call.
 
-``remember`` and ``alert_family`` are answered by the relay itself (the elder's app never sees them).
+``remember``, ``alert_family`` and ``show_photos`` are answered by the relay itself (the elder's app
+never sees the calls). ``show_photos`` also has something for the app: which photo to put on the screen,
+a client notice that the session forwards with the answer (``ToolResult.client_events``).
 ``play_music`` and ``stop_music`` belong to the app, but ``play_music`` is checked first against the
 person's current music preferences: a refused request is answered to the model with what it may play
 and never reaches the app, so a removed artist is not played even if the model ignores its instructions.
@@ -27,10 +29,12 @@ from companion.store.base import JobRecord
 
 if TYPE_CHECKING:
     from companion.care.reminders import ReminderService
+    from companion.photos.service import PhotoService
 
 log = logging.getLogger(__name__)
 
-SERVER_TOOLS = frozenset({"remember", "alert_family", *REMINDER_TOOL_NAMES})
+PHOTO_TOOL = "show_photos"
+SERVER_TOOLS = frozenset({"remember", "alert_family", PHOTO_TOOL, *REMINDER_TOOL_NAMES})
 MUSIC_TOOLS = frozenset({"play_music", "stop_music"})
 
 
@@ -50,6 +54,14 @@ class ToolCall:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolResult:
+    """A server tool's answer to the model, and the events (if any) the elder's app must also get."""
+
+    output: dict[str, Any]
+    client_events: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class MusicDecision:
     allowed: bool
     output: dict[str, Any]
@@ -62,7 +74,8 @@ def _definitions() -> tuple[dict[str, Any], ...]:
 
 
 def tools_for(context: CareContext) -> list[dict[str, Any]]:
-    """Every tool, except the music ones when music is switched off for this person.
+    """Every tool, except the music ones when music is switched off for this person, and
+    ``show_photos`` when the family has added no photos.
 
     The definitions are shared by all sessions and must not be changed: ``protocol.session_update``
     sends a deep copy, and nothing else edits them.
@@ -70,6 +83,8 @@ def tools_for(context: CareContext) -> list[dict[str, Any]]:
     tools = list(_definitions())
     if not context.music.enabled:
         tools = [t for t in tools if t.get("name") not in MUSIC_TOOLS]
+    if not context.photos:
+        tools = [t for t in tools if t.get("name") != PHOTO_TOOL]
     return tools
 
 
@@ -120,15 +135,33 @@ class ToolRuntime:
     """Runs the server-side tools for one user's session."""
 
     def __init__(
-        self, profiles: ProfileService, alerts: AlertService, reminders: ReminderService | None = None
+        self,
+        profiles: ProfileService,
+        alerts: AlertService,
+        reminders: ReminderService | None = None,
+        photos: PhotoService | None = None,
     ) -> None:
         self._profiles = profiles
         self._alerts = alerts
         self.reminders = reminders  # None: the reminder tools answer "unknown tool"
+        self.photos = photos  # None: show_photos answers "unknown tool"
+
+    async def answer(self, call: ToolCall, *, user_id: str, session_id: str) -> ToolResult:
+        """The model's answer, and what the elder's app must be told besides (a photo to show)."""
+        if call.name == PHOTO_TOOL and self.photos is not None:
+            try:
+                shown = await self.photos.show(user_id, session_id, call.args())
+            except CompanionError as exc:
+                return ToolResult({"ok": False, "error": exc.code, "message": exc.message})
+            return ToolResult(shown.output, (shown.notice,) if shown.notice is not None else ())
+        return ToolResult(await self.run(call, user_id=user_id, session_id=session_id))
 
     async def run(self, call: ToolCall, *, user_id: str, session_id: str) -> dict[str, Any]:
+        """The model's answer alone (``answer`` has the app's events too)."""
         args = call.args()
         try:
+            if call.name == PHOTO_TOOL and self.photos is not None:
+                return (await self.answer(call, user_id=user_id, session_id=session_id)).output
             if call.name == "remember":
                 return await self._remember(user_id, args, session_id)
             if call.name in REMINDER_TOOL_NAMES and self.reminders is not None:

@@ -7,6 +7,7 @@ from companion.store._changes import MAX_READ as MAX_CHANGES_READ
 from companion.store._changes import ChangeRecord
 from companion.store._export import tables_naming_a_person
 from companion.store._imports import DocumentWrite, ImportedState, ImportMark, ImportWrite
+from companion.store._photos import PhotoFacts, PhotoFiles, PhotoUsage, Variant
 from companion.store._reminders import AdherenceRecord
 from companion.store.base import (
     RECORDS_LEVELS,
@@ -55,6 +56,9 @@ __all__ = [
     "ImportedState",
     "PairingOutcome",
     "PairingRecord",
+    "PhotoFacts",
+    "PhotoFiles",
+    "PhotoUsage",
     "RecordsLevel",
     "Redemption",
     "SqlStore",
@@ -63,6 +67,7 @@ __all__ = [
     "TokenRecord",
     "TokenRole",
     "TurnRecord",
+    "Variant",
     "open_store",
     "tables_naming_a_person",
 ]

@@ -37,6 +37,7 @@ from companion.store.schema import (
     imports,
     notification_jobs,
     pairing_codes,
+    photos,
     reminder_series,
     reminders,
     users,
@@ -53,8 +54,8 @@ class SqlErasure(SqlBase):
     """A base of ``SqlAccounts`` (and so of ``SqlStore``): erasing is an account operation."""
 
     async def erase_user(self, user_id: str, *, actor: str) -> ErasureCounts:
-        """Delete the person's documents (profile, memories, alerts), conversations with their turns,
-        digest unsubscribe links, devices with their client secrets,
+        """Delete the person's documents (profile, memories, alerts, photo descriptions), their photos'
+        bytes, conversations with their turns, digest unsubscribe links, devices with their client secrets,
         pairing codes, device tokens, reminders with their series, notification jobs with their
         attempts, acknowledgement links, assignments, change log rows, the marks of imports and the
         ``users`` row. NotFound
@@ -68,6 +69,7 @@ class SqlErasure(SqlBase):
             await _count(conn, delete(delivery_attempts).where(delivery_attempts.c.job_id.in_(job_ids)))
             counts = ErasureCounts(
                 documents=await _count(conn, delete(documents).where(documents.c.user_id == user_id)),
+                photos=await _count(conn, delete(photos).where(photos.c.user_id == user_id)),
                 devices=await _count(conn, delete(devices).where(devices.c.user_id == user_id)),
                 tokens=await _count(conn, delete(api_tokens).where(api_tokens.c.user_id == user_id)),
                 reminders=await _count(conn, delete(reminders).where(reminders.c.user_id == user_id)),
@@ -157,7 +159,8 @@ async def _person_exists(conn: AsyncConnection, user_id: str) -> bool:
     """Registered, or with documents (people from before registration existed have only documents)."""
     registered = exists().where(users.c.user_id == user_id)
     documented = exists().where(documents.c.user_id == user_id)
-    return bool(await conn.scalar(select(registered | documented)))
+    pictured = exists().where(photos.c.user_id == user_id)
+    return bool(await conn.scalar(select(registered | documented | pictured)))
 
 
 async def _count(conn: AsyncConnection, statement: object) -> int:

@@ -66,6 +66,7 @@ class ErasureCounts:
     """What an erasure removed, by kind: for the audit's caller and the tests, never the content."""
 
     documents: int = 0
+    photos: int = 0
     devices: int = 0
     tokens: int = 0
     reminders: int = 0

@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -364,6 +365,34 @@ digest_unsubscribes = Table(
     Index("ix_digest_unsubscribes_user_id", "user_id"),
 )
 
+# ---- the family's photos (migration 0008) ------------------------------------------------------------
+
+MEDIA_TYPE_MAX = 32  # image/jpeg, image/png
+
+# The pixels of each photo: a display copy and a thumbnail (and, when the service keeps originals, the
+# full-size image), every one decoded, turned upright and re-encoded without metadata. What the family
+# says about the photo is its ``photo`` document (same id); the two are written and deleted together.
+# ``stored_bytes`` (all copies) is what the quota counts; ``last_shown_at`` and ``shown_count`` let
+# the companion show what was not shown lately, without changing the document (and so the instructions).
+photos = Table(
+    "photos",
+    metadata,
+    Column("id", String(ID_MAX), primary_key=True),
+    Column("user_id", String(ID_MAX), nullable=False),
+    Column("media_type", String(MEDIA_TYPE_MAX), nullable=False),
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    Column("display", LargeBinary, nullable=False),
+    Column("thumb", LargeBinary, nullable=False),
+    Column("original", LargeBinary, nullable=True),
+    Column("stored_bytes", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_shown_at", UtcDateTime, nullable=True),
+    Column("shown_count", Integer, nullable=False),
+    CheckConstraint("stored_bytes >= 0", name="stored_bytes_positive"),
+    Index("ix_photos_user_id", "user_id"),
+)
+
 # ---- what was brought over from the seed system (migration 0009) ---------------------------------------
 
 # One row per person and source: every imported item ("section:safety", "memory:na-...",
@@ -380,6 +409,7 @@ imports = Table(
 
 ALL_TABLES = (
     imports,
+    photos,
     digest_unsubscribes,
     conversation_turns,
     conversations,

@@ -37,6 +37,7 @@ from companion.store._engine import (
 from companion.store._export import SqlExport
 from companion.store._imports import SqlImports
 from companion.store._outbox import SqlOutbox
+from companion.store._photos import SqlPhotos
 from companion.store._reminders import SqlReminders
 from companion.store.base import StoredDocument
 from companion.store.schema import ID_MAX, KIND_MAX, documents, users
@@ -80,11 +81,19 @@ _UPDATE = (
 
 
 class SqlStore(
-    SqlAccounts, SqlDevices, SqlOutbox, SqlReminders, SqlImports, SqlChanges, SqlConversations, SqlExport
+    SqlAccounts,
+    SqlDevices,
+    SqlOutbox,
+    SqlReminders,
+    SqlPhotos,
+    SqlImports,
+    SqlChanges,
+    SqlConversations,
+    SqlExport,
 ):
     """Implements ``DocumentStore``, ``AccountStore``, ``DeviceStore``, the alert outbox, reminders,
-    the change log (every document write logs itself in its own transaction) and the seed system's
-    import; ``migrate()`` once on start."""
+    the family's photos, the change log (every document write logs itself in its own transaction)
+    and the seed system's import; ``migrate()`` once on start."""
 
     # -- lifecycle ----------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ import { Connection } from "./connection.js";
 import { Conversation } from "./conversation.js";
 import { publishDebug } from "./debug.js";
 import { MusicPlayer, MusicTools } from "./music.js";
+import { PhotoViewer } from "./photo.js";
 import { Reminders } from "./reminders.js";
 import { Ui } from "./ui.js";
 import { ScreenAwake } from "./wakelock.js";
@@ -25,6 +26,10 @@ const music = new MusicPlayer(
   (playing) => conversation && conversation.onMusicChange(playing),
   new URL(SILENCE_FILE, new URL(config.staticBase, location.href)).href,
 );
+
+const photos = new PhotoViewer(config.words, config.photosBase, {
+  onNext: () => conversation && conversation.askFor(ui.word("photo.ask_next")),
+});
 
 // Reminders ring on the page while no conversation is live; "talk to me" opens one (in the click),
 // whose greeting says a medication's reminder (a check-in is answered by the press itself).
@@ -52,6 +57,7 @@ function stopConversation(finalState = "idle") {
   if (microphone) microphone.stop();
   if (conversation) conversation.speaker.stop();
   music.stop();
+  photos.close(); // a photo stays until closed, the next one, or the end of the conversation
   awake.stop();
   connection = microphone = conversation = null;
   ui.setTalking(false);
@@ -119,6 +125,7 @@ function startConversation(reminderId = null) {
     music,
     tools: new MusicTools(music, config.musicMatchUrl),
     send: (event) => link.send(event),
+    photos,
   });
   conversation = convo;
   connection = link;

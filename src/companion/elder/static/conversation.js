@@ -16,8 +16,9 @@ const QUIET_ERRORS = new Set([
 ]);
 
 export class Conversation {
-  constructor({ ui, speaker, music, tools, send }) {
+  constructor({ ui, speaker, music, tools, send, photos = null }) {
     this.ui = ui;
+    this.photos = photos; // the family's photos on the screen (photo.js), put up by the relay's notice
     this.speaker = speaker;
     this.music = music;
     this.tools = tools;
@@ -176,6 +177,7 @@ export class Conversation {
   onUserTranscript(event) {
     this.ui.person(event.item_id, event.transcript);
     if (this.music.playing && saysStop(event.transcript)) this.music.stop();
+    if (this.photos) this.photos.heard(event.transcript);
   }
 
   onResponseCreated(event) {
@@ -225,6 +227,18 @@ export class Conversation {
     if (!this.responseActive) this.createResponse();
   }
 
+  /** The "next photo" button: the person's request, as if said, so the model shows and talks about it. */
+  askFor(text) {
+    if (this.ended || this.phase !== "live") return;
+    this.send({
+      type: "conversation.item.create",
+      item: { type: "message", role: "user", content: [{ type: "input_text", text }] },
+    });
+    this.ui.person(`asked-${Date.now()}`, text);
+    this.responseWanted = true;
+    if (!this.responseActive) this.createResponse();
+  }
+
   createResponse() {
     this.responseWanted = false;
     this.send({ type: "response.create" });
@@ -264,4 +278,7 @@ const HANDLERS = {
   "response.output_item.done": Conversation.prototype.onOutputItemDone,
   "response.function_call_arguments.done": Conversation.prototype.onArgumentsDone,
   error: Conversation.prototype.onError,
+  "companion.photo"(event) {
+    if (this.photos) this.photos.show(event.photo);
+  },
 };

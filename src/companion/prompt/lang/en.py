@@ -24,6 +24,7 @@ ENGLISH: Final = LanguagePack(
         "safety": "Safety",
         "memories": "Important memories",
         "music": "Music",
+        "photos": "Family photos",
         "style": "Conversation style",
         "tools": "Tools",
     },
@@ -52,6 +53,8 @@ ENGLISH: Final = LanguagePack(
         "preferred_genres": "Favourite genres",
         "disliked_artists": "Never play these artists",
         "max_songs_per_session": "Most songs per conversation",
+        "photo_people": "In the photos",
+        "photo_people_asked": "Only if the person asks",
         "phone": "phone",
         "emergency_contact": "emergency contact",
         "notes": "notes",
@@ -199,6 +202,20 @@ ENGLISH: Final = LanguagePack(
         "that music is off for now and that the family can switch it on, and keep talking."
     ),
     stop_words=("stop", "enough", "turn it off"),
+    photos_intro=(
+        "The family added {count} photos that you can show on the person's screen with show_photos, one at "
+        "a time. These are the people in them:"
+    ),
+    photos_rules=(
+        "- Offer a photo when the person mentions someone in the photos, asks for pictures, seems sad or "
+        "lonely, or after you have talked for a while. Ask first, unless they asked.\n"
+        "- Pass the names and words the person used (mentioned_names, keywords). Talk about the photo "
+        "only from the facts the tool answers, ask what they remember, and offer the next one only if "
+        "they enjoy it.\n"
+        "- Photos of the people listed as only if the person asks may sadden: never offer them; show one "
+        "only when the person asks for that person.\n"
+        "- If the person says enough, or seems upset by a photo, stop showing photos and talk gently."
+    ),
     style=(
         "- You lead the conversation. People with dementia tend to respond rather than initiate, so offer "
         "topics, ask simple questions and invite the person to tell you things. Do not wait for them.\n"

@@ -35,6 +35,7 @@ SECTION_NAMES: Final = (
     "safety",
     "memories",
     "music",
+    "photos",
     "style",
     "tools",
 )
@@ -65,6 +66,8 @@ DATA_KEYS: Final = (
     "preferred_genres",
     "disliked_artists",
     "max_songs_per_session",
+    "photo_people",  # who is in the family's photos (the offline engine reads these names)
+    "photo_people_asked",  # who is only in photos shown when the person asks
 )
 PART_KEYS: Final = (
     "phone",
@@ -123,6 +126,9 @@ class LanguagePack:
     music_nothing_listed: str
     music_disabled: str
     stop_words: tuple[str, ...]  # what the person says to stop the music
+    # photos
+    photos_intro: str  # slot: {count}
+    photos_rules: str  # when to offer a photo and how to talk about it
     # style, tools
     style: str
     tools: str
