@@ -14,6 +14,7 @@ SCENARIOS = (
     "relay",
     "cluster",
     "signins",
+    "import",
 )
 # Keys of the results file: the scenarios, and bulk once more for a --postgres run (both are reported).
 RESULT_KEYS = (*SCENARIOS, "bulk_postgresql")
@@ -37,6 +38,9 @@ class BenchConfig:
     resume_runs: int  # conversations that each cross an expiry and a drop (in-process, on loopback)
     cluster_samples: int  # saves of each kind (another instance, the same instance) in the cluster run
     signin_burst: int = 16  # wrong dashboard sign-ins posted at once (the burst)
+    import_people: int = (
+        1000  # people of the seed system imported (each 5 memories, 20 reminders, 2 incidents)
+    )
     warmup: int = 5  # untimed operations before each timed series
 
     def pool_size(self, only: frozenset[str]) -> int:
@@ -87,6 +91,7 @@ QUICK = replace(
     relay_window_s=4.0,
     resume_runs=3,
     cluster_samples=40,
+    import_people=200,
 )
 
 # The smoke test's: proves the code paths work end to end in a few seconds; its figures mean nothing.
@@ -108,6 +113,7 @@ SMOKE = replace(
     resume_runs=2,
     cluster_samples=3,
     signin_burst=2,
+    import_people=3,
     warmup=1,
 )
 

@@ -345,6 +345,29 @@ def _signins(r: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def _import(r: dict[str, Any]) -> list[Row]:
+    n = f"{r['people']} people"
+    rows = []
+    for key, node in r["runs"].items():
+        store, source = key.split("/")
+        label = f"{store}, from {'an export folder' if source == 'files' else 'the Cosmos DB server'}"
+        rows.append(
+            _judged("import", n, f"{label}: the whole import", node["first"]["seconds"], r["target_s"], "s")
+        )
+        rows.append(
+            Row(
+                "import",
+                n,
+                f"{label}: people a second; the second run",
+                f"{node['people_per_s']:,.0f}/s; "
+                f"{node['second']['seconds']:,.2f} s, {node['second']['changes']} changes",
+            )
+        )
+    for what, why in r.get("left_out", {}).items():
+        rows.append(Row("import", n, f"{what}: not measured", why))
+    return rows
+
+
 SECTIONS = {
     "refresh": _refresh,
     "save_to_confirmed": _save,
@@ -356,6 +379,7 @@ SECTIONS = {
     "build": _build,
     "cluster": _cluster,
     "signins": _signins,
+    "import": _import,
 }
 
 

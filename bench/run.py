@@ -27,7 +27,7 @@ from bench import report
 from bench.config import FULL, PRESETS, QUICK, RESULT_KEYS, SCENARIOS, BenchConfig
 from bench.harness import Harness
 from bench.procs import ROOT, git_commit, memory_gib
-from bench.scenarios import build, cluster, relay, resume, sessions, signins
+from bench.scenarios import build, cluster, imports, relay, resume, sessions, signins
 from bench.serve import loop_factory, raise_open_files_limit
 
 DEFAULT_OUT = ROOT / "bench" / "results" / "latest.json"
@@ -92,6 +92,9 @@ async def run(
     if "resume" in only:
         log("resume")
         results["resume"] = await resume.run(config)
+    if "import" in only:
+        log("import (the seed system's people: SQLite and PostgreSQL, files and the Cosmos DB server)")
+        results["import"] = await imports.run(config)
     if "cluster" in only:
         log("cluster (two service processes on PostgreSQL and a Redis of the run's own)")
         results["cluster"] = await cluster.run_cluster(config.cluster_samples, warmup=min(config.warmup, 3))

@@ -78,6 +78,8 @@ UNIT_PATHS: Sequence[str] = (
     "test_companion_voice.py",
     "test_gcpolicy.py",
     "test_settings.py",
+    "importers/test_mapping.py",
+    "importers/test_plan.py",
 )
 ORDER = ("browser", "cluster", "integration", "unit")  # the order tests are handed to the workers
 # The modules that take longest, longest first: they start at once, and the many short modules fill in

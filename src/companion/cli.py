@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
     import uvicorn
     from starlette.types import ASGIApp
 
+    from companion.importers.report import ImportReport
+
 app = typer.Typer(
     help="Companion: realtime voice companions whose instructions follow the care profile.",
     no_args_is_help=True,
@@ -47,6 +50,8 @@ app.add_typer(caregivers_app, name="caregivers")
 app.add_typer(users_app, name="users")
 music_app = typer.Typer(help="The music library the elder's page plays from.")
 app.add_typer(music_app, name="music")
+import_app = typer.Typer(help="Bring people over from another system.")
+app.add_typer(import_app, name="import")
 
 out = Console()
 err = Console(stderr=True)
@@ -373,6 +378,129 @@ def music_scan(
     out.print(table)
     limit = " (stopped at the file limit)" if library.truncated else ""
     out.print(f"{len(library)} tracks, {library.skipped} files skipped (unreadable, or links out){limit}")
+
+
+@import_app.command("never-alone")
+def import_never_alone(
+    cosmos_endpoint: Annotated[
+        str | None,
+        typer.Option(help="The seed system's Cosmos DB account, e.g. https://NAME.documents.azure.com"),
+    ] = None,
+    cosmos_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="COMPANION_IMPORT_COSMOS_KEY", help="Its key (read-only is enough); or the env var"
+        ),
+    ] = None,
+    database: Annotated[str, typer.Option(help="The database in that account")] = "never-alone",
+    from_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-dir", help="An export instead: one file per container (JSON array or JSON Lines)"
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Report what would change; write nothing")
+    ] = False,
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="Only this person (userId); repeatable")
+    ] = None,
+    report: Annotated[Path | None, typer.Option("--report", help="Write the full report here (JSON)")] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Let the source win where the family edited something here")
+    ] = False,
+    photos_dir: Annotated[
+        Path | None,
+        typer.Option("--photos-dir", help="A copy of the Blob container 'photos' ({userId}/{file})"),
+    ] = None,
+) -> None:
+    """Bring people over from the seed system (Never-Alone): profiles, contacts, medications, routines,
+    safety rules, music, memories, reminder history, incidents and conversations. Safe to run again:
+    only what changed at the source is written, and what the family edited here is kept."""
+    from companion.importers.sources import CosmosSource, DirSource, Source
+
+    if (cosmos_endpoint is None) == (from_dir is None):
+        err.print("[red]error:[/red] give either --cosmos-endpoint (with --cosmos-key) or --from-dir")
+        raise typer.Exit(2)
+    if cosmos_endpoint is not None and not cosmos_key:
+        err.print(
+            "[red]error:[/red] --cosmos-key (or COMPANION_IMPORT_COSMOS_KEY) is needed with --cosmos-endpoint"
+        )
+        raise typer.Exit(2)
+    if photos_dir is not None and not photos_dir.is_dir():
+        err.print(f"[red]error:[/red] --photos-dir: {photos_dir} is not a folder", soft_wrap=True)
+        raise typer.Exit(2)
+
+    async def action(services: Services) -> ImportReport:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from companion.importers.runner import ImportRunner
+
+        opened: Source = (
+            CosmosSource(cosmos_endpoint, cosmos_key or "", database)
+            if cosmos_endpoint
+            else DirSource(from_dir)  # type: ignore[arg-type]
+        )
+        runner = ImportRunner(services.store, services.bus.publish, overwrite=overwrite, dry_run=dry_run)
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        try:
+            with Progress(*columns, console=err, transient=True) as progress:
+                task = progress.add_task("reading " + opened.name, total=None)
+
+                def started(total: int) -> None:
+                    progress.update(task, total=total, description="importing people")
+
+                return await runner.run(
+                    opened, only=only or [], on_start=started, on_person=lambda _: progress.advance(task)
+                )
+        finally:
+            await opened.close()
+
+    result = _with_services(action)
+    _print_import(result, photos_dir)
+    if report is not None:
+        report.write_text(json.dumps(result.as_json(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        out.print(f"report written to {report}", soft_wrap=True)
+    if result.failed:
+        raise typer.Exit(1)
+
+
+def _print_import(result: ImportReport, photos_dir: Path | None) -> None:
+    totals = result.totals()
+    title = "Import (dry run: nothing written)" if result.dry_run else "Import"
+    table = Table(title=f"{title} from {result.source}")
+    table.add_column("")
+    table.add_column("count", justify="right")
+    for label, key in (
+        ("people", "people"),
+        ("  new here", "created"),
+        ("  updated", "updated"),
+        ("  unchanged", "unchanged"),
+        ("  failed", "failed"),
+        ("changes", "changes"),
+        ("conflicts (kept here)" if not result.overwrite else "conflicts (overwritten)", "conflicts"),
+        ("fields not carried", "notCarried"),
+    ):
+        table.add_row(label, str(totals[key]))
+    for kind, count in result.by_kind().items():
+        table.add_row(f"  {kind} changes", str(count))
+    out.print(table)
+    for person in result.failed:
+        err.print(f"[red]failed:[/red] {person.user_id}: {person.error}", soft_wrap=True, markup=False)
+    for person in result.people:
+        for item, why, overwritten in person.conflicts:
+            what = "overwritten" if overwritten else "kept here"
+            out.print(f"conflict: {person.user_id} {item}: {why} ({what})", soft_wrap=True, markup=False)
+    for name, why in sorted(result.skipped_containers.items()):
+        out.print(f"not imported: container {name}: {why}", soft_wrap=True, markup=False)
+    for user_id in result.missing:
+        out.print(f"not found at the source: {user_id}", soft_wrap=True, markup=False)
+    if photos_dir is not None:
+        out.print(
+            "photos: not imported by this command yet (listed in the report); --photos-dir was not read; "
+            "upload them in the dashboard's photo library",
+            soft_wrap=True,
+        )
 
 
 app.command("sessions")(sessions_command)

@@ -21,6 +21,7 @@ it maps to, so routes never choose status codes themselves (the mapping lives in
     │   └── StoreTimeout (503)        it did not answer in time (a statement, a lock, the connection)
     ├── ClusterUnavailable (503)      Redis (the instances' shared state) could not be reached
     ├── InstanceTimeout (504)         the instance holding a live session did not answer in time
+    ├── SourceUnavailable (502)       an import's source (the seed system's database, its export) failed
     └── UpstreamError (502)           the realtime model failed
         ├── UpstreamRejected (502)    the model answered an update with an error
         ├── UpstreamLost (502)        the model connection ended under a pending operation
@@ -135,6 +136,14 @@ class InstanceTimeout(CompanionError):
 
     status = 504
     code = "instance_timeout"
+
+
+class SourceUnavailable(CompanionError):
+    """The seed system's Cosmos DB account could not be read (refused, wrong key, no such database),
+    or its export could not be read (a missing folder, a file that is not JSON)."""
+
+    status = 502
+    code = "source_unavailable"
 
 
 class UpstreamError(CompanionError):

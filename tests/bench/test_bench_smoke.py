@@ -94,3 +94,17 @@ def test_smoke_signins_measures_health_during_both_bursts(tmp_path: Path) -> Non
         assert burst["sign_ins"] == 2 and burst["health"]["samples"] >= 1 and burst["health_max_ms"] > 0
         assert burst["parameters"].startswith("argon2id") and burst["parameters"].endswith(lanes)
     assert "| signins | 2 | **/health max during 2 wrong sign-ins, hashes made today" in page
+
+
+def test_smoke_import_of_the_seed_systems_people(tmp_path: Path) -> None:
+    """Both stores where PostgreSQL is reachable, both sources where the Cosmos DB server is installed."""
+    results, page = run_bench(tmp_path, "import")
+    node = results["import"]
+    assert node["people"] == 3 and node["documents"] == 3 * 30
+    runs = node["runs"]
+    assert "sqlite/files" in runs
+    for figures in runs.values():
+        assert figures["first"]["changes"] > 0 and figures["first"]["seconds"] > 0
+        assert figures["second"]["changes"] == 0
+    assert set(runs) | set(node["left_out"]) >= {"sqlite/files"}
+    assert "| import | 3 people | **sqlite, from an export folder: the whole import** |" in page

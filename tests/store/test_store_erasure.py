@@ -12,7 +12,15 @@ import pytest
 from sqlalchemy import func, select
 
 from companion.errors import NotFound
-from companion.store import CaregiverRecord, PhotoFiles, SqlStore, TokenRecord, open_store
+from companion.store import (
+    CaregiverRecord,
+    ImportMark,
+    ImportWrite,
+    PhotoFiles,
+    SqlStore,
+    TokenRecord,
+    open_store,
+)
 from companion.store.base import (
     AckRecord,
     ClientSecretRecord,
@@ -95,6 +103,8 @@ async def populate(store: SqlStore, user: str, caregiver: str) -> None:
     await store.add_unsubscribe(
         UnsubscribeRecord(sha(f"{user}-unsub"), user, "dana@example.com", T0, T0 + timedelta(days=30))
     )
+    mark = ImportMark("memory:m1", {"text": "0123abcd"}, 1)
+    await store.import_person(user, lambda _: ImportWrite(marks=(mark,)), source="never-alone")
 
 
 async def rows_of(store: SqlStore, user: str) -> dict[str, int]:

@@ -48,7 +48,7 @@ async def test_migrate_twice_is_harmless(store: SqlStore, store_url: str) -> Non
     await store.migrate()
     await store.migrate()
     assert await store.get("u1", "profile", "main") == doc
-    assert await _inspect(store_url, _revision) == "0008"
+    assert await _inspect(store_url, _revision) == "0009"
 
 
 async def test_concurrent_first_migrations(fresh_url: str) -> None:
@@ -61,7 +61,7 @@ async def test_concurrent_first_migrations(fresh_url: str) -> None:
     finally:
         for s in stores:
             await s.close()
-    assert await _inspect(fresh_url, _revision) == "0008"
+    assert await _inspect(fresh_url, _revision) == "0009"
 
 
 async def test_schema_matches_table_definitions(store_url: str) -> None:

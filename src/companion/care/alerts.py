@@ -64,6 +64,9 @@ class Alert(Model):
     acknowledged_via: AckVia | None = None
     stage: int = 0  # the last escalation stage queued (0: the first messages)
     stage_at: datetime | None = None  # when that stage was queued; None: at creation
+    # Brought over from the seed system (``companion import never-alone``): recorded there, so no message
+    # is sent about it here and it never escalates; the family may still acknowledge or resolve it
+    imported_at: datetime | None = None
 
     @property
     def acknowledged(self) -> bool:

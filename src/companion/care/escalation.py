@@ -45,9 +45,10 @@ def next_stage(
     after: timedelta,
     config: AlertConfig,
 ) -> int | None:
-    """The stage to queue now, or None: not critical, acknowledged or resolved, not yet time (the wait
-    runs from ``alert.stage_at``, the time the current stage was queued), or no one left to tell."""
-    if alert.severity is not Severity.CRITICAL or not alert.open:
+    """The stage to queue now, or None: not critical, acknowledged or resolved, brought over from the
+    seed system (never sent from here), not yet time (the wait runs from ``alert.stage_at``, the time
+    the current stage was queued), or no one left to tell."""
+    if alert.severity is not Severity.CRITICAL or not alert.open or alert.imported_at is not None:
         return None
     started = alert.stage_at or alert.created_at
     if now - started < after:

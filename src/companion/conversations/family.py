@@ -44,6 +44,7 @@ EXPORT_COVERAGE: Final[Mapping[str, str]] = {
     "pairing_codes": "records.pairing_codes",
     "api_tokens": "records.api_tokens",
     "caregiver_assignments": "records.caregiver_assignments",
+    "imports": "records.imports",
     "change_log": "records.change_log",
     "digest_unsubscribes": "records.digest_unsubscribes",
     "photos": "photos",  # each photo's description, size and showings; never the pixels

@@ -6,6 +6,7 @@ Use ``open_store(settings.effective_database_url)``, then ``await store.migrate(
 from companion.store._changes import MAX_READ as MAX_CHANGES_READ
 from companion.store._changes import ChangeRecord
 from companion.store._export import tables_naming_a_person
+from companion.store._imports import DocumentWrite, ImportedState, ImportMark, ImportWrite
 from companion.store._photos import PhotoFacts, PhotoFiles, PhotoUsage, Variant
 from companion.store._reminders import AdherenceRecord
 from companion.store.base import (
@@ -48,7 +49,11 @@ __all__ = [
     "DeviceRecord",
     "DeviceStore",
     "DocumentStore",
+    "DocumentWrite",
     "ErasureCounts",
+    "ImportMark",
+    "ImportWrite",
+    "ImportedState",
     "PairingOutcome",
     "PairingRecord",
     "PhotoFacts",

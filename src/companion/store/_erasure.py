@@ -34,6 +34,7 @@ from companion.store.schema import (
     devices,
     digest_unsubscribes,
     documents,
+    imports,
     notification_jobs,
     pairing_codes,
     photos,
@@ -56,7 +57,8 @@ class SqlErasure(SqlBase):
         """Delete the person's documents (profile, memories, alerts, photo descriptions), their photos'
         bytes, conversations with their turns, digest unsubscribe links, devices with their client secrets,
         pairing codes, device tokens, reminders with their series, notification jobs with their
-        attempts, acknowledgement links, assignments, change log rows and the ``users`` row. NotFound
+        attempts, acknowledgement links, assignments, change log rows, the marks of imports and the
+        ``users`` row. NotFound
         when none of it existed."""
         async with self._tx() as conn:
             if not await _person_exists(conn, user_id):
@@ -84,6 +86,7 @@ class SqlErasure(SqlBase):
             await _count(conn, delete(alert_acks).where(alert_acks.c.user_id == user_id))
             await _count(conn, delete(pairing_codes).where(pairing_codes.c.user_id == user_id))
             await _count(conn, delete(change_log).where(change_log.c.user_id == user_id))
+            await _count(conn, delete(imports).where(imports.c.user_id == user_id))
             await _count(conn, delete(users).where(users.c.user_id == user_id))
             await audit(conn, self._now(), actor, ERASE_PERSON, user_id)
         await self._checkpoint()

@@ -393,7 +393,22 @@ photos = Table(
     Index("ix_photos_user_id", "user_id"),
 )
 
+# ---- what was brought over from the seed system (migration 0009) ---------------------------------------
+
+# One row per person and source: every imported item ("section:safety", "memory:na-...",
+# "reminder:...") -> [the version it was written as (0 for rows that have none), {field: digest}]:
+# digests of what the import owns, never the values. One row, so a person's import writes one.
+imports = Table(
+    "imports",
+    metadata,
+    Column("user_id", String(ID_MAX), primary_key=True),
+    Column("source", String(KIND_MAX), primary_key=True),
+    Column("items", JSON, nullable=False),
+    Column("imported_at", UtcDateTime, nullable=False),
+)
+
 ALL_TABLES = (
+    imports,
     photos,
     digest_unsubscribes,
     conversation_turns,

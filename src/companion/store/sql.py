@@ -35,6 +35,7 @@ from companion.store._engine import (
     stored_document,
 )
 from companion.store._export import SqlExport
+from companion.store._imports import SqlImports
 from companion.store._outbox import SqlOutbox
 from companion.store._photos import SqlPhotos
 from companion.store._reminders import SqlReminders
@@ -80,11 +81,19 @@ _UPDATE = (
 
 
 class SqlStore(
-    SqlAccounts, SqlDevices, SqlOutbox, SqlReminders, SqlPhotos, SqlChanges, SqlConversations, SqlExport
+    SqlAccounts,
+    SqlDevices,
+    SqlOutbox,
+    SqlReminders,
+    SqlPhotos,
+    SqlImports,
+    SqlChanges,
+    SqlConversations,
+    SqlExport,
 ):
     """Implements ``DocumentStore``, ``AccountStore``, ``DeviceStore``, the alert outbox, reminders,
-    the family's photos and the change log (every document write logs itself in its own
-    transaction); ``migrate()`` once on start."""
+    the family's photos, the change log (every document write logs itself in its own transaction)
+    and the seed system's import; ``migrate()`` once on start."""
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
