@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from companion.clock import utcnow
+from companion.conversations.today import day_bounds
 from companion.store.base import ConversationRecord, ConversationWrite, TurnRecord
 from tests.api import payloads
 from tests.api.conftest import Api
@@ -23,9 +24,13 @@ async def person(api: Api) -> None:
 
 async def conversations(api: Api, count: int) -> list[ConversationRecord]:
     now = utcnow()
+    zone = await api.services.family.zone(PERSON)  # the profile's (Asia/Jerusalem when it says none)
+    midnight, _ = day_bounds(now.astimezone(zone).date(), zone)
+    # half an hour ago, or halfway since the person's midnight when that is sooner: today is today
+    latest = max(now - timedelta(minutes=30), midnight + (now - midnight) / 2)
     made = []
     for i in range(count):
-        started = now - timedelta(days=i, minutes=30)
+        started = latest - timedelta(days=i)
         record = ConversationRecord(
             f"sess-{i:03d}",
             PERSON,
