@@ -128,11 +128,21 @@ class LiveLog:
         return self.choice.language
 
     def summarised(self, text: str | None) -> None:
+        """The summary at the end, or None: it did not come, and the last running summary stays (it
+        covers all but the last minutes), or, where there is none, the plain digest stands in."""
         self.summary_done = True
         if text is not None:
             self.recorder.summarised(text, "model")
-        else:
+        elif self.recorder.record.summary_kind != "running":
             self._digest()
+
+    def running_summary(self, text: str) -> None:
+        """A long conversation's summary so far (the one at the end replaces it)."""
+        self.recorder.summarised(text, "running")
+
+    def earlier_summary(self) -> str | None:
+        record = self.recorder.record
+        return record.summary if record.summary_kind == "running" else None
 
     def _digest(self) -> None:
         language = self.choice.language if self.choice is not None else DEFAULT_LANGUAGE

@@ -295,6 +295,17 @@ class LiveSession(Speaking):
         try:
             if not await self._start():
                 return
+            if self.recording is not None:  # a long conversation's summaries so far, at quiet moments
+                self.recording.follow(
+                    self.send_upstream,
+                    lambda: (
+                        self.status is Status.ACTIVE
+                        and self._answering == 0
+                        and self.mirror.quiet(self._clock())
+                    ),
+                    self._clock,
+                    self.spawn,
+                )
             reader = self.spawn(self._read_client(), "client-reader")
             if self.status not in ENDED:  # closed meanwhile: nothing would resolve _ended
                 # one future that either pump's end or close() resolves (asyncio.wait would keep a
