@@ -9,7 +9,8 @@ Method. Two sets of N pool people, one set to ``none`` and one to ``transcript``
 (``PUT /api/users/{id}/profile``, as a family does). The phases alternate (none, transcript, none,
 transcript, ...), each on fresh conversations: N clients connect, switch server VAD off (no response
 starts from the audio itself), stream 20 ms of PCM16 every 20 ms, and every :data:`TURN_EVERY_S`
-(each client at its own offset) send a typed message and ``response.create``; the engine answers
+(each client at its own offset, once its previous answer has ended) send a typed message and
+``response.create``; the engine answers
 with a spoken reply (audio and transcript deltas), which the relay forwards and the recording tap
 reads. CPU is read from /proc for the service over each window; per session = CPU seconds / window /
 N. Ratio = transcript / none, each the median of its phases. Memory, first, on fresh processes: M
@@ -78,12 +79,14 @@ async def _phase(h: Harness, users: list[str]) -> dict[str, Any]:
     answered = [0] * len(clients)
     errors = [0] * len(clients)
     first_error: list[str] = []
+    waiting = [False] * len(clients)  # a turn's answer not yet done: the next turn waits for it
 
     async def read(index: int, client: Realtime) -> None:
         async for message in client.ws:
             text = message if isinstance(message, str) else message.decode()
             if '"response.done"' in text:
                 answered[index] += 1
+                waiting[index] = False
             elif '"type":"error"' in text.replace(" ", ""):
                 errors[index] += 1
                 if not first_error:
@@ -105,7 +108,9 @@ async def _phase(h: Harness, users: list[str]) -> dict[str, Any]:
                 lags.append(time.perf_counter() - due)
             for index, client in members:
                 await client.ws.send(APPEND)
-                if tick % every == (index * 7) % every:  # each conversation's turn at its own moment
+                # each conversation's turn at its own moment, once its last answer has ended
+                if tick % every == (index * 7) % every and not waiting[index]:
+                    waiting[index] = True
                     for frame in _turn(tick):
                         await client.ws.send(frame)
             tick += 1
