@@ -9,8 +9,8 @@ its own kind with ``pytestmark``. ``./scripts/test -m unit`` runs the fast part.
 
 The suite runs on every core (pytest-xdist, ``scripts/test``): each worker is a session of its own, so
 session fixtures (a PostgreSQL database, a browser) are per worker, and every server binds a free port.
-The browser and cluster tests stay on one worker (``xdist_group``, with ``--dist loadgroup``): a
-module's browser and service are module-scoped, built once, and the heaviest tests never run at once.
+Workers take whole modules (``pytest_xdist_make_scheduler`` below): a module's browser and service are
+module-scoped, so they are built once, on one worker. The longest modules are handed out first.
 
 ``COMPANION_TEST_POSTGRES_URL`` names a maintenance database on the test server (default
 ``postgresql+asyncpg://postgres@127.0.0.1:5432/postgres``). Each session creates randomly named
@@ -78,6 +78,19 @@ UNIT_PATHS: Sequence[str] = (
     "test_settings.py",
 )
 ORDER = ("browser", "cluster", "integration", "unit")  # the order tests are handed to the workers
+# The modules that take longest, longest first: they start at once, and the many short modules fill in
+# around them, so no worker is left running one of them alone at the end.
+LONGEST = (
+    "elder/test_app_hearing_browser.py",
+    "elder/test_app_browser.py",
+    "cluster/test_instances.py",
+    "bench/test_bench_smoke.py",
+    "cluster/test_outages.py",
+    "live/test_reconnection.py",
+    "live/test_reminders_said_live.py",
+    "dashboard/test_dashboard_browser.py",
+    "elder/test_reminders_page.py",
+)
 BROWSER_WORDS = ("playwright", "page_driver")  # a module that drives Chromium names one of these
 SERVICE_FIXTURES = frozenset({"postgres_url", "postgres_databases", "redis_url", "own_redis"})
 TESTS = Path(__file__).resolve().parent
@@ -111,16 +124,30 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             sources[path] = path.read_text(errors="replace")
         kind = kind_of(path, getattr(item, "fixturenames", ()), sources[path])
         item.add_marker(getattr(pytest.mark, kind))
-        if kind in ("browser", "cluster"):
-            # One worker runs every browser and cluster test, one module after another: a module's
-            # browser and service (module-scoped) are built once, and the heaviest tests (Chromium
-            # playing audio against the clock, pairs of service processes starting against a deadline)
-            # never compete with each other for the cores. The other worker takes everything else.
-            item.add_marker(pytest.mark.xdist_group("processes"))
-    # The slowest kinds first, so that the workers start them at once and the many short tests fill in
-    # around them; a long test handed out last would leave one worker running it alone at the end.
-    # (A stable sort: within a kind, the order of the files and of their tests stays as written.)
-    items.sort(key=lambda item: ORDER.index(next(m.name for m in item.iter_markers() if m.name in KINDS)))
+    # The longest modules first, then the slowest kinds, so that the workers start them at once and the
+    # many short tests fill in around them; a long module handed out last would leave one worker running
+    # it alone at the end. (A stable sort: otherwise the order of the files and their tests stays.)
+    items.sort(key=lambda item: (first_of(item.path), kind_rank(item)))
+
+
+def first_of(path: Path) -> int:
+    relative = path.resolve().relative_to(TESTS).as_posix()
+    return LONGEST.index(relative) if relative in LONGEST else len(LONGEST)
+
+
+def kind_rank(item: pytest.Item) -> int:
+    return ORDER.index(next(m.name for m in item.iter_markers() if m.name in KINDS))
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Whole modules to a worker, in the order above (xdist's ``loadfile`` without its reordering by
+    test count). Module-scoped fixtures (a Chromium, a service process, a pair of instances) are then
+    built once: under ``loadgroup`` they were built again on every worker that got one of the module's
+    tests, since pytest 9.2 no longer lets xdist carry the group in the test's id."""
+    from xdist.scheduler import LoadFileScheduling
+
+    config.option.loadscopereorder = False
+    return LoadFileScheduling(config, log)
 
 
 def _run(coro: Coroutine[Any, Any, None]) -> None:

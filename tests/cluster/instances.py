@@ -49,6 +49,10 @@ class Instance:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        self.spawn()
+        self.wait_ready()
+
+    def spawn(self) -> None:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [
@@ -59,6 +63,10 @@ class Instance:
             stdout=log,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
+
+    def wait_ready(self) -> None:
+        """Until ``/health`` answers 200; fails with the instance's log if it exits or is not up in time."""
+        assert self.proc is not None, "spawn() first"
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -83,6 +91,20 @@ class Instance:
 
     def http(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.url, timeout=15)
+
+
+def start_all(instances: list[Instance]) -> None:
+    """Start every instance at once and wait until all answer: their imports overlap, and the store's
+    migration lock lets the first one migrate while the others wait for it."""
+    try:
+        for instance in instances:
+            instance.spawn()
+        for instance in instances:
+            instance.wait_ready()
+    except BaseException:
+        for instance in instances:
+            instance.stop(kill=True)
+        raise
 
 
 def cluster_env(tmp: Path, name: str, database_url: str, redis_url: str, **extra: str) -> dict[str, str]:

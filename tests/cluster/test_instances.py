@@ -23,6 +23,7 @@ from tests.cluster.instances import (
     eventually,
     put_music,
     seed_person,
+    start_all,
 )
 
 USER = "user-cluster-001"
@@ -38,8 +39,7 @@ def _running(tmp_path: Path, databases: object, redis_url: str, **settings: str)
         for name in ("a", "b")
     ]
     try:
-        for instance in started:
-            instance.start()
+        start_all(started)
         yield started
     finally:
         for instance in started:

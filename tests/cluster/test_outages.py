@@ -19,6 +19,7 @@ from tests.cluster.instances import (
     eventually,
     put_music,
     seed_person,
+    start_all,
 )
 
 USER = "user-cluster-002"
@@ -31,8 +32,7 @@ def start(tmp_path: Path, database: str, redis_url: str, *names: str) -> list[In
     instances = [
         Instance(n, cluster_env(tmp_path, n, database, redis_url), tmp_path / f"{n}.log") for n in names
     ]
-    for instance in instances:
-        instance.start()
+    start_all(instances)
     return instances
 
 
