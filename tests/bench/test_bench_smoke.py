@@ -94,3 +94,14 @@ def test_smoke_signins_measures_health_during_both_bursts(tmp_path: Path) -> Non
         assert burst["sign_ins"] == 2 and burst["health"]["samples"] >= 1 and burst["health_max_ms"] > 0
         assert burst["parameters"].startswith("argon2id") and burst["parameters"].endswith(lanes)
     assert "| signins | 2 | **/health max during 2 wrong sign-ins, hashes made today" in page
+
+
+def test_smoke_recording_measures_transcripts_against_counts_only(tmp_path: Path) -> None:
+    results, page = run_bench(tmp_path, "recording", docs_text="# Performance\n")
+    node = results["recording"]
+    for level in ("none", "transcript"):
+        [phase] = node["phases"][level]
+        assert phase["errors"] == 0 and phase["service_cpu_s"] >= 0
+    assert node["cpu_ratio"] is None or node["cpu_ratio"] > 0
+    assert node["idle"]["m"] == 2 and node["idle"]["service_rss_kb"]["0"] > 0
+    assert "| recording | 2 | **service CPU per streaming, talking session: transcript kept / none**" in page
