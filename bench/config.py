@@ -12,6 +12,7 @@ SCENARIOS = (
     "refresh",
     "save_to_confirmed",
     "relay",
+    "recording",
     "cluster",
     "signins",
     "import",
@@ -41,6 +42,11 @@ class BenchConfig:
     import_people: int = (
         1000  # people of the seed system imported (each 5 memories, 20 reminders, 2 incidents)
     )
+    recording_n: int = 50  # conversations streaming at once in each recording phase
+    recording_rounds: int = 3  # phases of each kind (none, transcript), alternating
+    recording_warmup_s: float = 1.0
+    recording_window_s: float = 8.0
+    recording_idle_n: int = 500  # idle conversations whose transcripts are kept, for memory per session
     warmup: int = 5  # untimed operations before each timed series
 
     def pool_size(self, only: frozenset[str]) -> int:
@@ -54,6 +60,8 @@ class BenchConfig:
             sizes += self.refresh_n
         if "relay" in only:
             sizes += self.relay_n
+        if "recording" in only:
+            sizes += [2 * self.recording_n, self.recording_idle_n]
         return max(sizes)
 
 
@@ -92,6 +100,10 @@ QUICK = replace(
     resume_runs=3,
     cluster_samples=40,
     import_people=200,
+    recording_n=25,
+    recording_rounds=2,
+    recording_window_s=4.0,
+    recording_idle_n=200,
 )
 
 # The smoke test's: proves the code paths work end to end in a few seconds; its figures mean nothing.
@@ -114,6 +126,11 @@ SMOKE = replace(
     cluster_samples=3,
     signin_burst=2,
     import_people=3,
+    recording_n=2,
+    recording_rounds=1,
+    recording_warmup_s=0.2,
+    recording_window_s=0.6,
+    recording_idle_n=2,
     warmup=1,
 )
 

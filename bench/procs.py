@@ -136,6 +136,9 @@ def git_commit(root: Path = ROOT) -> str:
     if not head.startswith("ref: "):
         return head
     ref = head[5:]
+    common = git / "commondir"  # a worktree's branches live in the main checkout's .git
+    if not (git / ref).is_file() and common.is_file():
+        git = (git / common.read_text().strip()).resolve()
     if (git / ref).is_file():
         return (git / ref).read_text().strip()
     packed = git / "packed-refs"

@@ -253,6 +253,38 @@ def _memory(r: dict[str, Any]) -> list[Row]:
     ]
 
 
+RECORDING_CPU_RATIO = 1.05  # transcripts kept against counts only, CPU per streaming session
+
+
+def _recording(r: dict[str, Any]) -> list[Row]:
+    n = str(r["n"])
+    cpu = r["cpu_ms_per_s_per_session"]
+    phases = " / ".join(
+        ", ".join(f"{p['cpu_ms_per_s_per_session']:.2f}" for p in r["phases"][level])
+        for level in ("transcript", "none")
+    )
+    idle = r["idle"]
+    return [
+        _ratio(
+            "recording",
+            n,
+            "service CPU per streaming, talking session: transcript kept / none",
+            f"{cpu['transcript']:.2f} / {cpu['none']:.2f} ms/s (median of {r['rounds']} phases each)",
+            r["cpu_ratio"],
+            RECORDING_CPU_RATIO,
+        ),
+        Row("recording", n, "each phase: transcript / none, ms/s", phases),
+        _judged(
+            "recording",
+            str(idle["m"]),
+            "service RSS per idle session, transcripts kept",
+            idle["kb_per_session"],
+            MEMORY_TARGET_KB,
+            "KB",
+        ),
+    ]
+
+
 def _resume(r: dict[str, Any]) -> list[Row]:
     n = f"{r['runs']} runs"
     rows = [
@@ -374,6 +406,7 @@ SECTIONS = {
     "bulk": _bulk,
     "bulk_postgresql": _bulk,
     "relay": _relay,
+    "recording": _recording,
     "memory": _memory,
     "resume": _resume,
     "build": _build,

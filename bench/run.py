@@ -27,7 +27,7 @@ from bench import report
 from bench.config import FULL, PRESETS, QUICK, RESULT_KEYS, SCENARIOS, BenchConfig
 from bench.harness import Harness
 from bench.procs import ROOT, git_commit, memory_gib
-from bench.scenarios import build, cluster, imports, relay, resume, sessions, signins
+from bench.scenarios import build, cluster, imports, recording, relay, resume, sessions, signins
 from bench.serve import loop_factory, raise_open_files_limit
 
 DEFAULT_OUT = ROOT / "bench" / "results" / "latest.json"
@@ -43,6 +43,7 @@ LIVE: tuple[tuple[str, Callable[[Harness], Awaitable[dict[str, Any]]]], ...] = (
     ("refresh", sessions.refresh),
     ("save_to_confirmed", sessions.save_to_confirmed),
     ("relay", relay.relay),
+    ("recording", recording.recording),
     ("signins", signins.signins),  # last: its accounts and lock-out counters stay in the store
 )
 

@@ -108,3 +108,14 @@ def test_smoke_import_of_the_seed_systems_people(tmp_path: Path) -> None:
         assert figures["second"]["changes"] == 0
     assert set(runs) | set(node["left_out"]) >= {"sqlite/files"}
     assert "| import | 3 people | **sqlite, from an export folder: the whole import** |" in page
+
+
+def test_smoke_recording_measures_transcripts_against_counts_only(tmp_path: Path) -> None:
+    results, page = run_bench(tmp_path, "recording", docs_text="# Performance\n")
+    node = results["recording"]
+    for level in ("none", "transcript"):
+        [phase] = node["phases"][level]
+        assert phase["errors"] == 0 and phase["service_cpu_s"] >= 0
+    assert node["cpu_ratio"] is None or node["cpu_ratio"] > 0
+    assert node["idle"]["m"] == 2 and node["idle"]["service_rss_kb"]["0"] > 0
+    assert "| recording | 2 | **service CPU per streaming, talking session: transcript kept / none**" in page

@@ -138,6 +138,30 @@ def test_a_truncation_before_the_items_end_ends_the_turn_as_heard() -> None:
     assert companion == [N.TurnEnded("companion", "one two…", run.wall(), key="a1", cut=True)]
 
 
+def test_a_barge_in_before_the_answer_is_finished_keeps_only_what_was_heard() -> None:
+    """The truncation arrives while the answer is still being made: the turn is written once, when it
+    ends, cut where its audio stopped (the words against all the audio made for them), never whole."""
+    run = Run()
+    number = run.start()
+    text = "one two three four five six seven eight"
+    spoken(run, number, "a1", text, audio_ms=1000)
+    run.model(
+        number,
+        {"type": "conversation.item.truncated", "item_id": "a1", "content_index": 0, "audio_end_ms": 500},
+    )
+    assert not [n for n in notes(run) if isinstance(n, N.TurnEnded | N.TurnCut)], "not before it ends"
+    run.model(number, {"type": "response.output_audio.delta", "item_id": "a1", "delta": "A" * (1000 * 64)})
+    finished(run, number, "a1", text, status="cancelled")
+    companion = [n for n in notes(run) if isinstance(n, N.TurnEnded | N.TurnCut)]
+    # 500 of 2,000 ms made: a quarter of the words, back to a whole word
+    assert companion == [N.TurnEnded("companion", "one two…", run.wall(), key="a1", cut=True)]
+    run.model(
+        number,
+        {"type": "conversation.item.truncated", "item_id": "a1", "content_index": 0, "audio_end_ms": 200},
+    )
+    assert [n for n in notes(run) if isinstance(n, N.TurnEnded | N.TurnCut)] == companion, "cut once"
+
+
 def test_an_answer_cut_by_the_loss_of_its_connection_ends_cut() -> None:
     run = Run()
     first = run.start()

@@ -54,7 +54,7 @@ class ConversationAnswer(BaseModel):
     talkSeconds: dict[str, int]
     did: dict[str, int]
     summary: str | None
-    summaryKind: Literal["model", "digest"] | None
+    summaryKind: Literal["model", "running", "digest"] | None
     timeline: list[TimelineAnswer]
 
 

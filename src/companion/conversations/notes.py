@@ -83,10 +83,13 @@ class Ended:
 @dataclass(frozen=True, slots=True)
 class Summarised:
     """The model's summary of the conversation, asked for after the person left; None: it did not come
-    in time, or the model answered with an error or nothing (the plain digest stands in)."""
+    in time, or the model answered with an error or nothing (the last running summary, or else the
+    plain digest, stands in). ``running``: a long conversation's summary so far, asked while it goes on
+    (never None: one that did not come is not noted)."""
 
     text: str | None
     at: datetime
+    running: bool = False
     kind: Literal["summarised"] = "summarised"
 
 

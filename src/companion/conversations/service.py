@@ -117,7 +117,10 @@ class LiveLog:
     def note(self, note: Note) -> None:
         """A note of the live conversation (see ``notes.py``), in order; never blocks."""
         if isinstance(note, Summarised):
-            self.summarised(note.text)
+            if not note.running:
+                self.summarised(note.text)
+            elif note.text is not None:
+                self.running_summary(note.text)
         elif isinstance(note, Abandoned):
             self.discard()
         else:
@@ -134,11 +137,17 @@ class LiveLog:
         return self.choice.language
 
     def summarised(self, text: str | None) -> None:
+        """The summary at the end, or None: it did not come, and the last running summary stays (it
+        covers all but the last minutes), or, where there is none, the plain digest stands in."""
         self.summary_done = True
         if text is not None:
             self.recorder.summarised(text, "model")
-        else:
+        elif self.recorder.record.summary_kind != "running":
             self._digest()
+
+    def running_summary(self, text: str) -> None:
+        """A long conversation's summary so far (the one at the end replaces it)."""
+        self.recorder.summarised(text, "running")
 
     def _digest(self) -> None:
         language = self.choice.language if self.choice is not None else DEFAULT_LANGUAGE

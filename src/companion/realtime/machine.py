@@ -56,7 +56,7 @@ from companion.realtime.policy import (
     ToolOutcome,
 )
 from companion.realtime.reconnect import ConnectReason
-from companion.realtime.recording import ENDED_HOW, NoteTaker, SummaryAsk
+from companion.realtime.recording import DRAIN_S, ENDED_HOW, NoteTaker, RunningSummaries, SummaryAsk
 from companion.realtime.records import ENDED, SessionConfig, Status
 from companion.realtime.saying import PLAY_WITHIN_S, RESPONSE_WITHIN_S
 
@@ -107,6 +107,8 @@ class SessionMachine(ModelHalf):
         self._left = False  # the client has left: the conversation ends as the person ended it
         self._summary_language: str | None = None  # once the client left: the summary to ask for
         self._summary: SummaryAsk | None = None  # the summary asked for, awaited
+        self._language: Callable[[], str | None] | None = None  # the summaries' language (the log's)
+        self._running: RunningSummaries | None = None  # a long conversation's summaries so far
         self._deadline: float | None = None
         self._dirty = True
 
@@ -143,10 +145,14 @@ class SessionMachine(ModelHalf):
             self._leave(now)
         return self._take()
 
-    def record(self) -> None:
-        """From now on, make the recorder's notes (:mod:`~companion.realtime.recording`)."""
+    def record(self, summary_language: Callable[[], str | None] | None = None) -> None:
+        """From now on, make the recorder's notes (:mod:`~companion.realtime.recording`).
+        ``summary_language``: the language a summary so far is written in, asked when one is due
+        (the log's; None: none is wanted then); without it, no running summary is asked."""
         if self._notes is None:
             self._notes = NoteTaker(self.mirror, lambda item_id: item_id in self.policy.hidden, self._wall)
+        if summary_language is not None:
+            self._language = summary_language
 
     def close(
         self,
@@ -211,6 +217,13 @@ class SessionMachine(ModelHalf):
         link = self.link
         if self.status in ENDED:
             return []
+        so_far = self._running
+        running = so_far.claim(number, event) if so_far is not None else None
+        if running is not None:  # a summary so far: its events are no one else's business either
+            if so_far is not None and running.done and running is so_far.ask:
+                self._running_settled(running.text, now)
+                self._advance(now)
+            return self._take()
         summary = self._summary
         if summary is not None and summary.link == number and summary.claim(event):
             if summary.done:  # the summary's own response: no one else's business
@@ -280,6 +293,7 @@ class SessionMachine(ModelHalf):
         self._send_answers(now)
         self._follow_says(now)
         self._start_says(now)
+        self._check_running(now)
         self._check_summary(now)
         self._check_read_out(now)
 
@@ -295,12 +309,22 @@ class SessionMachine(ModelHalf):
             times += [self._read_out.until, self.mirror.last_activity + QUIET_SETTLE_S]
         if self._summary is not None:
             times.append(self._summary.until)
+        running = self._running
+        if running is not None and (running.ask is not None or not self._left):
+            times += running.deadlines()
+            if running.quiet_until is not None:
+                times.append(quiet_at)
         return times
 
     def _busy(self) -> bool:
         """Tool answers are still to go out, a request to speak awaits its answer, or the client has
         left: not a quiet moment for a rotation or another request, whatever the mirror says."""
-        return self._left or bool(self._batches) or any(s.key is not None for s in self._waiting_says())
+        return (
+            self._left
+            or bool(self._batches)
+            or any(s.key is not None for s in self._waiting_says())
+            or (self._running is not None and self._running.ask is not None)
+        )
 
     # ---- the client's side -----------------------------------------------------------------------
 
@@ -348,6 +372,10 @@ class SessionMachine(ModelHalf):
         :data:`~companion.conversations.summary.SUMMARY_WAIT_S`; its events never reach the client, the
         mirror or the policy; then the conversation closes."""
         self._read_out = None
+        running = self._running.ask if self._running is not None else None
+        if running is not None and self._summary_language is not None and self.status is Status.ACTIVE:
+            running.until = min(running.until, now + DRAIN_S)  # one at a time: the end's waits for it
+            return
         language, self._summary_language = self._summary_language, None
         link = self.link
         if language is None or self._notes is None or self.status is not Status.ACTIVE or link is None:
@@ -356,7 +384,52 @@ class SessionMachine(ModelHalf):
         self._forget_answers()  # a tool run goes on (its write is made); its output goes to no one
         key = summaries.new_key()
         self._summary = SummaryAsk(key, link.number, now + summaries.SUMMARY_WAIT_S)
-        self._out.append(SendModel(link.number, summaries.summary_request(key, language)))
+        earlier = self._running.text if self._running is not None else None
+        self._out.append(SendModel(link.number, summaries.summary_request(key, language, earlier)))
+
+    def _check_running(self, now: float) -> None:
+        """A long conversation's summary so far (:class:`~companion.realtime.recording.RunningSummaries`):
+        the one awaited is given up at its bound or with its connection (a new one drops it); a due one
+        is asked at a quiet moment, as a rotation waits for one."""
+        notes = self._notes
+        if notes is None or self._language is None:
+            return
+        running = self._running
+        if running is None:
+            if self.status is Status.ACTIVE:
+                self._running = RunningSummaries(now, self._language)
+            return
+        ask, link = running.ask, self.link
+        if ask is not None:
+            if now >= ask.until or link is None or link.number != ask.link or link.retired:
+                log.info("session %s: the summary so far did not come", self.id)
+                self._running_settled(None, now)
+            return
+        if self._left or self._summary is not None:
+            return
+        running.look(now, notes.person_turns)
+        if not running.awaiting_quiet(now):
+            return
+        if (
+            self.status is not Status.ACTIVE
+            or link is None
+            or self._refresh is not None
+            or self._busy()
+            or not self.mirror.quiet(now)
+        ):
+            return
+        request = running.request(now, link.number, notes.person_turns)
+        if request is not None:
+            self._out.append(SendModel(link.number, request))
+
+    def _running_settled(self, text: str | None, now: float) -> None:
+        assert self._running is not None
+        self._running.settle(now, text)
+        if text is not None and self._notes is not None:
+            self._out.append(Summarised(text, self._wall(now), running=True))
+        if self._left and self._read_out is None and self._summary is None and self.status not in ENDED:
+            self._leave(now)  # the end's summary waited for it
+        self._dirty = True
 
     def _check_summary(self, now: float) -> None:
         summary = self._summary
@@ -542,6 +615,7 @@ class SessionMachine(ModelHalf):
         self.closed_at = self._wall(now)
         self._read_out = None
         self._summary = None  # not come: the log writes the plain digest
+        self._running = None
         if message is not None and ending.error_code is not None:
             self._out.append(ToClient(protocol.error_event(ending.error_code, message, type="server_error")))
         self._close_model(now)

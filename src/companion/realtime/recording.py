@@ -9,9 +9,11 @@ interrupted; a new model connection; something the companion did (a song, a memo
 reminder said or confirmed); the summary; the end and why. The session hands them to the
 conversation's log (:class:`~companion.conversations.notes.ConversationLog`) in order.
 
-:class:`SummaryAsk` is the end-of-conversation summary in flight: an out-of-band response on the open
-model connection (``conversation: "none"``, see :mod:`companion.conversations.summary`) whose events the
-machine keeps from the client, the mirror and the policy.
+:class:`SummaryAsk` is a summary in flight: an out-of-band response on the open model connection
+(``conversation: "none"``, see :mod:`companion.conversations.summary`) whose events the machine keeps
+from the client, the mirror and the policy; the one at the end, or a long conversation's summary so far
+(:class:`RunningSummaries`, every half-hour or so at a quiet moment: see
+:mod:`companion.conversations.cadence`).
 
 What it holds is small and bounded: the companion's message items still streaming (one or two) and
 the summary's key; the texts are the mirror's.
@@ -20,12 +22,14 @@ the summary's key; the texts are the mirror's.
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
 from companion.conversations import summary as summaries
+from companion.conversations.cadence import QUIET_WITHIN_S, RUNNING_WAIT_S, Cadence
 from companion.conversations.notes import (
     ActKind,
     ConversationLog,
@@ -41,8 +45,19 @@ from companion.realtime.endings import Ending
 from companion.realtime.mirror import ConversationMirror
 from companion.realtime.saying import SAY_TAG
 
-__all__ = ["ENDED_HOW", "TOOL_ACTS", "ConversationLog", "NoteTaker", "OpenLog", "SummaryAsk"]
+__all__ = [
+    "DRAIN_S",
+    "ENDED_HOW",
+    "TOOL_ACTS",
+    "ConversationLog",
+    "NoteTaker",
+    "OpenLog",
+    "RunningSummaries",
+    "SummaryAsk",
+]
 
+DRAIN_S: Final = 4.0  # at the end, a running summary being made is awaited this long at most
+CUT_KEPT: Final = 8  # the companion's latest cut items remembered, so that a second truncation is ignored
 BYTES_PER_MS: Final = 48  # 24 kHz 16-bit mono PCM: an audio delta's decoded length per millisecond
 
 ENDED_HOW: Final[Mapping[Ending, EndedHow]] = {
@@ -75,13 +90,16 @@ class NoteTaker:
     replay, a request to speak), which is nobody's turn; ``wall``: the time of a note from the
     machine's ``now``."""
 
-    __slots__ = ("_hidden", "_mirror", "_open", "_wall")
+    __slots__ = ("_cut", "_cuts", "_hidden", "_mirror", "_open", "_wall", "person_turns")
 
     def __init__(self, mirror: ConversationMirror, hidden: Callable[[Any], bool], wall: Wall) -> None:
         self._mirror = mirror
         self._hidden = hidden
         self._wall = wall
         self._open: list[str] = []  # the companion's message items begun and not yet ended
+        self._cuts: dict[str, int] = {}  # open items the person interrupted: the audio played (ms) by then
+        self._cut: deque[str] = deque(maxlen=CUT_KEPT)  # the latest items noted cut: never cut twice
+        self.person_turns = 0  # the person's turns so far (spoken or typed)
 
     def model_event(self, kind: Any, event: dict[str, Any], now: float, out: list[Any]) -> None:
         """Take one (non-streaming) event of the connection in use, after the mirror saw it; the notes
@@ -93,8 +111,9 @@ class NoteTaker:
     def cut_by_loss(self, now: float, out: list[Any]) -> None:
         """The model connection went while the companion spoke: its turns end here, cut."""
         for item_id in self._open:
-            out.append(TurnEnded("companion", self._text(item_id), self._wall(now), key=item_id, cut=True))
+            out.append(TurnEnded("companion", self._said(item_id), self._wall(now), key=item_id, cut=True))
         self._open.clear()
+        self._cuts.clear()
 
     # ---- the person --------------------------------------------------------------------------------
 
@@ -105,6 +124,7 @@ class NoteTaker:
         if self._hidden(event.get("item_id")):
             return
         transcript = event.get("transcript")
+        self.person_turns += 1
         out.append(TurnEnded("person", transcript if isinstance(transcript, str) else "", self._wall(now)))
 
     def _item_added(self, event: dict[str, Any], now: float, out: list[Any]) -> None:
@@ -121,6 +141,7 @@ class NoteTaker:
             if isinstance(p, dict) and p.get("type") == "input_text" and isinstance(p.get("text"), str)
         ]
         if texts:
+            self.person_turns += 1
             at = self._wall(now)
             out.append(TurnStarted("person", at))
             out.append(TurnEnded("person", " ".join(texts), at))
@@ -144,8 +165,8 @@ class NoteTaker:
         if not isinstance(item_id, str) or item_id not in self._open:
             return
         self._open.remove(item_id)
-        cut = item.get("status") == "incomplete"
-        out.append(TurnEnded("companion", self._text(item_id), self._wall(now), key=item_id, cut=cut))
+        cut = item.get("status") == "incomplete" or item_id in self._cuts
+        out.append(TurnEnded("companion", self._said(item_id), self._wall(now), key=item_id, cut=cut))
 
     def _response_done(self, event: dict[str, Any], now: float, out: list[Any]) -> None:
         """The answer is over: a turn whose own end never came ends with it (cut if it was)."""
@@ -155,23 +176,25 @@ class NoteTaker:
         cut = isinstance(response, dict) and response.get("status") in ("cancelled", "incomplete")
         at = self._wall(now)
         for item_id in self._open:
-            out.append(TurnEnded("companion", self._text(item_id), at, key=item_id, cut=cut))
+            heard = cut or item_id in self._cuts
+            out.append(TurnEnded("companion", self._said(item_id), at, key=item_id, cut=heard))
         self._open.clear()
+        self._cuts.clear()
 
     def _truncated(self, event: dict[str, Any], now: float, out: list[Any]) -> None:
-        """The person interrupted: the companion's words are cut where its audio stopped playing."""
+        """The person interrupted: the companion's words are cut where its audio stopped playing. An
+        answer still being made is cut when it ends (its words and audio are whole then), once."""
         item_id, end_ms = event.get("item_id"), event.get("audio_end_ms")
         turn = self._mirror.turn(item_id)
-        if turn is None or turn.role != "companion" or not isinstance(end_ms, int):
+        if turn is None or turn.role != "companion" or type(end_ms) is not int:
             return
-        audio_ms = turn.audio_bytes / BYTES_PER_MS
-        heard = heard_part(turn.text, end_ms / audio_ms if audio_ms > 0 else 0.0)
-        at = self._wall(now)
-        if turn.item_id in self._open:  # cut before its end came: it ends here, as heard
-            self._open.remove(turn.item_id)
-            out.append(TurnEnded("companion", heard, at, key=turn.item_id, cut=True))
+        if turn.item_id in self._cut:
+            return
+        if turn.item_id in self._open:
+            self._cuts[turn.item_id] = end_ms
         else:
-            out.append(TurnCut(turn.item_id, heard, at))
+            self._cut.append(turn.item_id)
+            out.append(TurnCut(turn.item_id, _heard(turn.text, end_ms, turn.audio_bytes), self._wall(now)))
 
     def _tool_called(self, item: dict[str, Any], now: float, out: list[Any]) -> None:
         act = TOOL_ACTS.get(item.get("name"))  # type: ignore[arg-type]
@@ -195,9 +218,24 @@ class NoteTaker:
         if isinstance(metadata, dict) and isinstance(metadata.get(SAY_TAG), str):
             out.append(Did("reminder_said", self._wall(now)))
 
-    def _text(self, item_id: str) -> str:
+    def _said(self, item_id: str) -> str:
+        """A companion turn's words as they ended: up to where the person cut it off, if they did."""
         turn = self._mirror.turn(item_id)
-        return turn.text if turn is not None else ""
+        if turn is None:
+            return ""
+        end_ms = self._cuts.pop(item_id, None)
+        if end_ms is None:
+            return turn.text
+        self._cut.append(item_id)
+        return _heard(turn.text, end_ms, turn.audio_bytes)
+
+
+def _heard(text: str, end_ms: int, audio_bytes: int) -> str:
+    """The part of an answer heard when its audio stopped at ``end_ms``: proportionally, its text
+    against the length of the audio made for it (the relay knows no word timings), back to a whole
+    word, with "…"."""
+    audio_ms = audio_bytes / BYTES_PER_MS
+    return heard_part(text, end_ms / audio_ms if audio_ms > 0 else 0.0)
 
 
 _Handler = Callable[[NoteTaker, dict[str, Any], float, list[Note]], None]
@@ -246,3 +284,80 @@ class SummaryAsk:
             return False
         response_id = event.get("response_id")
         return response_id is not None and response_id == self.response_id
+
+
+class RunningSummaries:
+    """A long conversation's summaries so far, decided on the machine's clock: due every
+    :data:`~companion.conversations.cadence.RUNNING_EVERY_S` once the person said something since the
+    last; then a quiet moment is awaited (at most
+    :data:`~companion.conversations.cadence.QUIET_WITHIN_S`), the request goes out of band on the
+    connection in use (quoting the last one as data) and its answer is awaited at most
+    :data:`~companion.conversations.cadence.RUNNING_WAIT_S`; one that did not come is tried again
+    :data:`~companion.conversations.cadence.RETRY_S` later. ``language``: the summary's language now
+    (the log's; None: none is wanted)."""
+
+    __slots__ = ("_language", "ask", "cadence", "given_up", "quiet_until", "text")
+
+    def __init__(self, started: float, language: Callable[[], str | None]) -> None:
+        self.cadence = Cadence(started)
+        self._language = language
+        self.quiet_until: float | None = None  # due: a quiet moment is awaited until then
+        self.ask: SummaryAsk | None = None  # asked, its answer awaited
+        self.given_up: SummaryAsk | None = None  # the last one given up: a late answer still reaches no one
+        self.text: str | None = None  # the last one that came (the next, and the end's, quote it)
+
+    def look(self, now: float, person_turns: int) -> None:
+        """Its time came: due (await a quiet moment), or another period on (nothing new said, or none
+        wanted now)."""
+        if self.ask is not None or self.quiet_until is not None or now < self.cadence.next_at:
+            return
+        if not self.cadence.look(now, person_turns):
+            return
+        if self._language() is None:  # records "none" chosen meanwhile: another period on
+            self.cadence.asked(now, person_turns)
+            self.cadence.answered(now, True)
+            return
+        self.quiet_until = now + QUIET_WITHIN_S
+
+    def awaiting_quiet(self, now: float) -> bool:
+        """A due summary still waits for a quiet moment (one that never came is tried later)."""
+        if self.quiet_until is not None and now >= self.quiet_until:
+            self.quiet_until = None
+            self.cadence.no_quiet(now)
+        return self.quiet_until is not None
+
+    def request(self, now: float, link: int, person_turns: int) -> dict[str, Any] | None:
+        """The quiet moment came: the ``response.create`` to send on ``link`` (None: none is wanted)."""
+        self.quiet_until = None
+        language = self._language()
+        if language is None:
+            self.cadence.asked(now, person_turns)
+            self.cadence.answered(now, True)
+            return None
+        key = summaries.new_key()
+        self.ask = SummaryAsk(key, link, now + RUNNING_WAIT_S)
+        self.cadence.asked(now, person_turns)
+        return summaries.summary_request(key, language, self.text)
+
+    def settle(self, now: float, text: str | None) -> None:
+        """Its answer came (``text``), or did not (None)."""
+        if text is None and self.ask is not None and not self.ask.done:
+            self.given_up = self.ask
+        self.ask = None
+        self.cadence.answered(now, text is not None)
+        if text is not None:
+            self.text = text
+
+    def claim(self, link: int, event: dict[str, Any]) -> SummaryAsk | None:
+        """The summary ``event`` (of connection ``link``) belongs to, if any: no one else sees it."""
+        for ask in (self.ask, self.given_up):
+            if ask is not None and ask.link == link and ask.claim(event):
+                return ask
+        return None
+
+    def deadlines(self) -> list[float | None]:
+        if self.ask is not None:
+            return [self.ask.until]
+        if self.quiet_until is not None:
+            return [self.quiet_until]
+        return [self.cadence.next_at]

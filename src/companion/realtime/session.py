@@ -175,8 +175,9 @@ class LiveSession:
             config=config,
             greet=greet,
             credential_expires_in_s=credential_expires_in_s,
-            notes=recording is not None,
         )
+        if recording is not None:
+            self._machine.record(recording.summary_language)
         self._notes = notes
         self._recording = recording
         self._client = ClientLink(client, self._client_too_slow)
@@ -370,7 +371,7 @@ class LiveSession:
         """Record the conversation in ``recording`` from now on (see ``docs/session.md``; one at a
         time): it is told each note the machine makes, in order."""
         self._recording = recording
-        self._machine.record()
+        self._machine.record(recording.summary_language)
 
     # ---- asking the session ----------------------------------------------------------------------
 

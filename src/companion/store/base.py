@@ -377,7 +377,7 @@ class ReminderRecord:
 RecordsLevel = Literal["none", "summary", "transcript"]
 RECORDS_LEVELS: tuple[RecordsLevel, ...] = ("none", "summary", "transcript")
 EndedHow = Literal["person", "network", "cap", "revoked", "error"]
-SummaryKind = Literal["model", "digest"]
+SummaryKind = Literal["model", "running", "digest"]
 
 
 @dataclass(frozen=True, slots=True)
