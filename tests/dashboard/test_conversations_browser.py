@@ -77,7 +77,7 @@ async def test_today_history_search_dates_and_one_conversation(pages: Pages, liv
     await shot(page, "conversations-03-search")
 
     await page.get_by_label("מילים (בסיכומים ובתמלילים)").fill("")
-    today = utcnow().date()
+    today = utcnow().astimezone(await live.services.family.zone(USER)).date()  # the person's day
     await page.get_by_label("מתאריך").fill(today.isoformat())
     await page.get_by_label("עד תאריך").fill(today.isoformat())
     await page.get_by_role("button", name="הצג", exact=True).click()
