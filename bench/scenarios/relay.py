@@ -44,7 +44,7 @@ BEHIND_MS = FRAME_S * 1000  # a path that adds more than a frame at p99 is queue
 CPU_RATIO_TARGET = 1.5  # relay CPU per streaming session at most this times the bare forwarder's
 ADDED_P99_TARGET_MS = 2.0  # added latency per frame, one way, p99, wherever the forwarder keeps real time
 SETTLE_S = 0.5  # after a run's clients closed, before the next run opens its own
-IDLE_SETTLE_S = 3.0  # after the last client connected: each session's start work (its first record write) is done
+IDLE_SETTLE_S = 3.0  # after the last client connected: each session's start work (its first write) is done
 IDLE_WINDOW_S = 5.0  # every client connected and silent: each process's steady CPU without streaming
 
 

@@ -11,12 +11,13 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, create_engine, text
+from sqlalchemy import Connection, create_engine, inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from companion.errors import InvalidInput, StoreUnavailable
 from companion.store import SqlStore, open_store
 from companion.store.schema import metadata
+from companion.store.sql import _upgrade_to_head
 
 CLOSED_PORT_URL = "postgresql+asyncpg://postgres@127.0.0.1:1/x"
 
@@ -64,14 +65,75 @@ async def test_concurrent_first_migrations(fresh_url: str) -> None:
     assert await _inspect(fresh_url, _revision) == "0009"
 
 
-async def test_schema_matches_table_definitions(store_url: str) -> None:
-    """The hand-written migration and ``schema.py`` must describe the same tables."""
+async def _migrated_one_by_one(url: str) -> None:
+    """Every migration in turn from the first, as a database made before the newest ones has them."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda c: _upgrade_to_head(c, build_new=False))
+    finally:
+        await engine.dispose()
+
+
+def _schema(conn: Connection) -> dict[str, Any]:
+    """Everything the database says about the store's tables, in a comparable form."""
+    found = inspect(conn)
+    tables: dict[str, Any] = {}
+    for name in sorted(found.get_table_names()):
+        tables[name] = {
+            "columns": [
+                (c["name"], str(c["type"]), c["nullable"], str(c.get("default")))
+                for c in found.get_columns(name)
+            ],
+            "primary key": found.get_pk_constraint(name)["constrained_columns"],
+            "foreign keys": sorted(
+                (tuple(f["constrained_columns"]), f["referred_table"], tuple(f["referred_columns"]))
+                for f in found.get_foreign_keys(name)
+            ),
+            "indexes": sorted(
+                (i["name"], tuple(str(c) for c in i["column_names"]), bool(i["unique"]))
+                for i in found.get_indexes(name)
+            ),
+            "unique": sorted(tuple(u["column_names"]) for u in found.get_unique_constraints(name)),
+            "checks": sorted(" ".join(c["sqltext"].split()) for c in found.get_check_constraints(name)),
+        }
+    tables["revision"] = MigrationContext.configure(conn).get_current_revision()
+    return tables
+
+
+async def test_schema_matches_table_definitions(fresh_url: str) -> None:
+    """The hand-written migrations, run one by one, and ``schema.py`` describe the same tables."""
+    await _migrated_one_by_one(fresh_url)
 
     def diff(conn: Connection) -> list[Any]:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         return [d for d in compare_metadata(context, metadata) if d[0] != "remove_table"]
 
-    assert await _inspect(store_url, diff) == []
+    assert await _inspect(fresh_url, diff) == []
+
+
+async def test_a_new_database_is_built_as_the_migrations_would_build_it(
+    fresh_url: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """A new database is made from ``schema.py`` in one step; what the database then holds (columns,
+    types, defaults, keys, indexes, constraints, the revision) is what every migration run in turn
+    makes, and a later start finds it at the newest revision."""
+    if fresh_url.startswith("sqlite"):
+        stepwise_url = f"sqlite+aiosqlite:///{tmp_path / 'stepwise.db'}"
+    else:
+        stepwise_url = request.getfixturevalue("postgres_databases").create()
+    await _migrated_one_by_one(stepwise_url)
+    store = open_store(fresh_url)
+    try:
+        await store.migrate()
+        doc = await store.put("u1", "profile", "main", {"a": 1}, expected_version=None)
+        await store.migrate()  # at the newest revision: nothing to do
+        assert await store.get("u1", "profile", "main") == doc
+    finally:
+        await store.close()
+    built, stepwise = await _inspect(fresh_url, _schema), await _inspect(stepwise_url, _schema)
+    assert set(built) >= set(metadata.tables)
+    assert built == stepwise
 
 
 async def test_open_store_creates_sqlite_directory(tmp_path: Path) -> None:

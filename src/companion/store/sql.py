@@ -10,13 +10,16 @@ after the lock is released and sees the winner's version.
 from __future__ import annotations
 
 import builtins
+import functools
 import logging
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, bindparam, delete, literal_column, select, text, union, update
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, bindparam, delete, inspect, literal_column, select, text, union, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from companion.clock import Clock, utcnow
@@ -40,7 +43,7 @@ from companion.store._outbox import SqlOutbox
 from companion.store._photos import SqlPhotos
 from companion.store._reminders import SqlReminders
 from companion.store.base import StoredDocument
-from companion.store.schema import ID_MAX, KIND_MAX, documents, users
+from companion.store.schema import ID_MAX, KIND_MAX, documents, metadata, users
 
 log = logging.getLogger("companion.store")
 
@@ -236,11 +239,35 @@ def open_store(url: str, *, clock: Clock = utcnow, timeouts: StoreTimeouts = STO
     return SqlStore(url, clock=clock, timeouts=timeouts)
 
 
-def _upgrade_to_head(connection: Connection) -> None:
+@functools.cache
+def _scripts() -> ScriptDirectory:
+    """The migration scripts, read once per process (Alembic would load every file on each call)."""
+    return ScriptDirectory.from_config(_config())
+
+
+def _config(connection: Connection | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["connection"] = connection
-    command.upgrade(config, "head")
+    return config
+
+
+def _upgrade_to_head(connection: Connection, *, build_new: bool = True) -> None:
+    """Run the migrations the database has not had; nothing when it is at the newest revision. A new
+    database (no revision, none of the store's tables) is built from ``schema.py`` in one step and
+    stamped with the newest revision, Alembic's recipe for building a database from scratch: the same
+    tables as every migration run in turn (a test compares the two on SQLite and on PostgreSQL), in a
+    fraction of the statements. ``build_new=False`` runs the migrations one by one even then."""
+    context = MigrationContext.configure(connection)
+    current = context.get_current_revision()
+    if current == _scripts().get_current_head():
+        return
+    new = current is None and not set(metadata.tables) & set(inspect(connection).get_table_names())
+    if new and build_new:
+        metadata.create_all(connection, checkfirst=False)
+        context.stamp(_scripts(), "head")
+        return
+    command.upgrade(_config(connection), "head")
 
 
 def _key_params(user_id: str, kind: str, doc_id: str) -> dict[str, Any]:
