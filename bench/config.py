@@ -36,6 +36,8 @@ class BenchConfig:
     relay_n: tuple[int, ...]
     relay_warmup_s: float
     relay_window_s: float
+    relay_idle_settle_s: float  # after the last client connected, before the idle window
+    relay_idle_window_s: float  # every client connected and silent: each process's steady CPU
     resume_runs: int  # conversations that each cross an expiry and a drop (in-process, on loopback)
     cluster_samples: int  # saves of each kind (another instance, the same instance) in the cluster run
     signin_burst: int = 16  # wrong dashboard sign-ins posted at once (the burst)
@@ -79,6 +81,8 @@ FULL = BenchConfig(
     relay_n=(25, 50, 100, 200),  # per path: three times as many streams run at once
     relay_warmup_s=2.0,
     relay_window_s=15.0,
+    relay_idle_settle_s=3.0,  # each session's start work (its record's first write) is done by then
+    relay_idle_window_s=5.0,
     resume_runs=20,
     cluster_samples=200,
 )
@@ -122,6 +126,8 @@ SMOKE = replace(
     relay_n=(2,),
     relay_warmup_s=0.2,
     relay_window_s=0.6,
+    relay_idle_settle_s=0.2,
+    relay_idle_window_s=0.3,
     resume_runs=2,
     cluster_samples=3,
     signin_burst=2,

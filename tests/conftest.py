@@ -22,6 +22,7 @@ and never touch a real database. An unreachable server skips, or fails under ``C
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 from collections.abc import Coroutine, Iterator, Sequence
@@ -88,6 +89,7 @@ LONGEST = (
     "elder/test_app_hearing_browser.py",
     "elder/test_app_browser.py",
     "cluster/test_instances.py",
+    "bench/test_bench_smoke_streams.py",
     "bench/test_bench_smoke.py",
     "cluster/test_outages.py",
     "live/test_reconnection.py",
@@ -216,11 +218,11 @@ REDIS_DATABASES = range(1, 16)  # database 0 holds only the leases below; tests 
 REDIS_LEASE_S = 900  # a crashed run's lease lapses by itself
 
 
-@pytest.fixture
-def redis_url() -> Iterator[str]:
-    """``redis://127.0.0.1:6379/<n>``: a database of the machine's Redis leased to this test alone (test
-    runs in parallel each take another), emptied before and after. Skips, or fails under ``CI=true``,
-    when Redis is not there."""
+@contextlib.contextmanager
+def _leased_redis() -> Iterator[str]:
+    """``redis://127.0.0.1:6379/<n>``: a database of the machine's Redis leased to its holder alone
+    (test runs in parallel each take another), emptied before and after. Skips, or fails under
+    ``CI=true``, when Redis is not there."""
     import redis
 
     host, port = DEFAULT_REDIS
@@ -250,6 +252,20 @@ def redis_url() -> Iterator[str]:
         if leases.get(f"companion-test-lease:{chosen}") == owner.encode():
             leases.delete(f"companion-test-lease:{chosen}")
         leases.close()
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A Redis database of the test's own (see ``_leased_redis``)."""
+    with _leased_redis() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def module_redis_url() -> Iterator[str]:
+    """A Redis database shared by the module's tests, for what they build once (a pair of instances)."""
+    with _leased_redis() as url:
+        yield url
 
 
 @pytest.fixture

@@ -44,8 +44,6 @@ BEHIND_MS = FRAME_S * 1000  # a path that adds more than a frame at p99 is queue
 CPU_RATIO_TARGET = 1.5  # relay CPU per streaming session at most this times the bare forwarder's
 ADDED_P99_TARGET_MS = 2.0  # added latency per frame, one way, p99, wherever the forwarder keeps real time
 SETTLE_S = 0.5  # after a run's clients closed, before the next run opens its own
-IDLE_SETTLE_S = 3.0  # after the last client connected: each session's start work (its first write) is done
-IDLE_WINDOW_S = 5.0  # every client connected and silent: each process's steady CPU without streaming
 
 
 def _frame() -> str:
@@ -128,10 +126,10 @@ async def _stream(h: Harness, paths: dict[str, list[Realtime]]) -> dict[str, dic
     # keep-alive timers): reported next to the streaming figures, which include it. Measured once the
     # sessions have settled: what a session does once when it starts (its conversation record's first
     # write, within the care loop's next second) is the sessions scenario's, not a steady cost.
-    await asyncio.sleep(IDLE_SETTLE_S)
+    await asyncio.sleep(cfg.relay_idle_settle_s)
     idle_before = cpu()
-    await asyncio.sleep(IDLE_WINDOW_S)
-    idle = {role: (used - idle_before[role]) / IDLE_WINDOW_S for role, used in cpu().items()}
+    await asyncio.sleep(cfg.relay_idle_window_s)
+    idle = {role: (used - idle_before[role]) / cfg.relay_idle_window_s for role, used in cpu().items()}
     start = time.perf_counter() + 0.1
     window = (start + cfg.relay_warmup_s, start + cfg.relay_warmup_s + cfg.relay_window_s)
     readers = [asyncio.create_task(s.read(window)) for s in streamers]

@@ -1,39 +1,12 @@
-"""The benchmark code works end to end (its smallest configuration); no timing is asserted here."""
+"""The benchmark code works end to end (its smallest configuration): the scenarios that time requests
+and imports; no timing is asserted here. The streaming scenarios are in ``test_bench_smoke_streams.py``,
+a module of their own so that another worker can run them meanwhile."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
-from bench.redis_server import RedisServer
-from tests.services import require_service, tcp_unreachable
-
-ROOT = Path(__file__).resolve().parent.parent.parent
-SMOKE_TIMEOUT_S = 180  # the smoke run takes a few seconds; a stuck child is killed by this bound
-
-
-def run_bench(tmp_path: Path, *only: str, docs_text: str | None = None) -> tuple[dict[str, Any], str]:
-    """``bench.run --smoke`` for ``only``: its results file and the docs page it rewrote."""
-    out, docs = tmp_path / "latest.json", tmp_path / "performance.md"
-    if docs_text is not None:
-        docs.write_text(docs_text)
-    command = [sys.executable, "-m", "bench.run", "--smoke"]
-    for name in only:
-        command += ["--only", name]
-    result = subprocess.run(
-        [*command, "--out", str(out), "--docs", str(docs)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=SMOKE_TIMEOUT_S,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    results: dict[str, Any] = json.loads(out.read_text())
-    return results, docs.read_text()
+from tests.bench.smoke import run_bench
 
 
 def test_smoke_run_writes_results_and_the_table(tmp_path: Path) -> None:
@@ -61,30 +34,6 @@ def test_smoke_run_writes_results_and_the_table(tmp_path: Path) -> None:
     assert "| resume | 2 runs | dropped: resume / fresh start" in page
 
 
-def test_smoke_relay_measures_the_bare_forwarder_beside_the_relay(tmp_path: Path) -> None:
-    results, page = run_bench(tmp_path, "relay")
-    node = results["relay"]["results"]["2"]
-    for run in ("relayed", "forwarded", "direct"):
-        assert node[run]["probe_rtt"]["samples"] > 0 and node[run]["errors"] == 0
-    assert node["forwarded"]["forwarder_cpu_s"] >= 0 and "cpu_ratio" in node
-    assert set(node["kept_real_time"]) == {"relay", "forwarder", "direct"}
-    assert "CPU per streaming session: relay / forwarder" in page and "≤ 1.5×" in page
-
-
-def test_smoke_cluster_measures_a_save_routed_to_another_instance(tmp_path: Path) -> None:
-    """Two service processes on the machine's PostgreSQL and a redis-server of the run's own."""
-    if RedisServer.binary() is None:
-        require_service("redis-server", "not installed (Debian package redis-server)")
-    unreachable = tcp_unreachable("127.0.0.1", 5432)
-    if unreachable is not None:
-        require_service("PostgreSQL", unreachable)
-    results, page = run_bench(tmp_path, "cluster")
-    node = results["cluster"]
-    assert node["other_instance"]["samples"] == 3 and node["same_instance"]["samples"] == 3
-    assert node["ratio_p50"] > 0 and node["catch_up_after_redis_outage"]["samples"] > 0
-    assert "| cluster | 3 saves | **save -> confirmed, conversation on another instance**" in page
-
-
 def test_smoke_signins_measures_health_during_both_bursts(tmp_path: Path) -> None:
     results, page = run_bench(tmp_path, "signins", docs_text="# Performance\n")
     signins = results["signins"]
@@ -108,14 +57,3 @@ def test_smoke_import_of_the_seed_systems_people(tmp_path: Path) -> None:
         assert figures["second"]["changes"] == 0
     assert set(runs) | set(node["left_out"]) >= {"sqlite/files"}
     assert "| import | 3 people | **sqlite, from an export folder: the whole import** |" in page
-
-
-def test_smoke_recording_measures_transcripts_against_counts_only(tmp_path: Path) -> None:
-    results, page = run_bench(tmp_path, "recording", docs_text="# Performance\n")
-    node = results["recording"]
-    for level in ("none", "transcript"):
-        [phase] = node["phases"][level]
-        assert phase["errors"] == 0 and phase["service_cpu_s"] >= 0
-    assert node["cpu_ratio"] is None or node["cpu_ratio"] > 0
-    assert node["idle"]["m"] == 2 and node["idle"]["service_rss_kb"]["0"] > 0
-    assert "| recording | 2 | **service CPU per streaming, talking session: transcript kept / none**" in page

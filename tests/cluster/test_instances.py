@@ -26,7 +26,6 @@ from tests.cluster.instances import (
     start_all,
 )
 
-USER = "user-cluster-001"
 NAOMI = "נעמי שמר"
 ARIK = "אריק איינשטיין"
 SHLOMO = "שלמה ארצי"
@@ -46,26 +45,36 @@ def _running(tmp_path: Path, databases: object, redis_url: str, **settings: str)
             instance.stop()
 
 
+@pytest.fixture(scope="module")
+def shared(
+    tmp_path_factory: pytest.TempPathFactory, postgres_databases: object, module_redis_url: str
+) -> Iterator[list[Instance]]:
+    """One pair for the tests that leave both instances running (each with a person of its own)."""
+    yield from _running(tmp_path_factory.mktemp("shared"), postgres_databases, module_redis_url)
+
+
 @pytest.fixture
 def instances(tmp_path: Path, postgres_databases: object, redis_url: str) -> Iterator[list[Instance]]:
+    """A pair of the test's own, for a test that kills one."""
     yield from _running(tmp_path, postgres_databases, redis_url)
 
 
 async def test_a_save_on_one_instance_is_confirmed_by_the_conversation_on_another(
-    instances: list[Instance],
+    shared: list[Instance],
 ) -> None:
-    a, b = instances
+    user = "user-cluster-save"
+    a, b = shared
     async with a.http() as http_a, b.http() as http_b:
-        token = await seed_person(http_a, USER, NAOMI, ARIK)
+        token = await seed_person(http_a, user, NAOMI, ARIK)
         conversation = await Conversation.open(b, token)
         assert NAOMI in await conversation.ask_for_music()  # the first artist it was told about
 
         async def b_is_listed() -> bool:
             listed = (await http_a.get("/realtime/sessions", headers=ADMIN_HEADERS)).json()["sessions"]
-            return any(s["instance"] == "b" and s["userId"] == USER for s in listed)
+            return any(s["instance"] == "b" and s["userId"] == user for s in listed)
 
         await eventually(b_is_listed, "A to list B's conversation")
-        saved = await put_music(http_a, USER, ARIK)  # on A: Naomi Shemer removed
+        saved = await put_music(http_a, user, ARIK)  # on A: Naomi Shemer removed
         assert saved.status_code == 200, saved.text
         assert saved.json()["liveSessions"] == {"refreshed": 1, "unchanged": 0, "failed": 0}
         # B's model took the new instructions: asked again, it names only the remaining artist
@@ -77,16 +86,17 @@ async def test_a_save_on_one_instance_is_confirmed_by_the_conversation_on_anothe
 
 
 async def test_any_instance_lists_refreshes_and_closes_anothers_conversation(
-    instances: list[Instance],
+    shared: list[Instance],
 ) -> None:
-    a, b = instances
+    user = "user-cluster-list"
+    a, b = shared
     async with a.http() as http_a:
-        token = await seed_person(http_a, USER, NAOMI)
+        token = await seed_person(http_a, user, NAOMI)
         conversation = await Conversation.open(b, token)
 
         async def listed_on_a() -> list[dict[str, object]]:
             sessions = (await http_a.get("/realtime/sessions", headers=ADMIN_HEADERS)).json()["sessions"]
-            return [s for s in sessions if s["instance"] == "b"]
+            return [s for s in sessions if s["instance"] == "b" and s["userId"] == user]
 
         [summary] = await eventually(listed_on_a, "A to list B's conversation")
         session_id = summary["id"]
@@ -98,7 +108,7 @@ async def test_any_instance_lists_refreshes_and_closes_anothers_conversation(
         assert refreshed.json()["sessionId"] == session_id
         assert refreshed.json()["result"] in ("refreshed", "unchanged")
 
-        person = await http_a.post(f"/realtime/users/{USER}/refresh", headers=ADMIN_HEADERS)
+        person = await http_a.post(f"/realtime/users/{user}/refresh", headers=ADMIN_HEADERS)
         assert person.status_code == 200 and [s["sessionId"] for s in person.json()["sessions"]] == [
             session_id
         ]
@@ -124,20 +134,21 @@ def _closed(conversation: Conversation) -> bool:
 
 
 async def test_a_killed_instances_conversations_leave_the_list(instances: list[Instance]) -> None:
+    user = "user-cluster-killed"
     a, b = instances
     async with a.http() as http_a:
-        token = await seed_person(http_a, USER, NAOMI)
+        token = await seed_person(http_a, user, NAOMI)
         await Conversation.open(b, token)
 
         async def on_b() -> int:
             sessions = (await http_a.get("/realtime/sessions", headers=ADMIN_HEADERS)).json()["sessions"]
-            return sum(1 for s in sessions if s["instance"] == "b")
+            return sum(1 for s in sessions if s["instance"] == "b" and s["userId"] == user)
 
         await eventually(on_b, "A to list B's conversation")
         b.stop(kill=True)  # no goodbye: its registry entry must expire by itself
         await eventually(lambda: _none(on_b), "B's conversation to leave A's list", timeout=30)
         # and a save still answers at once: nobody is left to wait for
-        saved = await put_music(http_a, USER, ARIK)
+        saved = await put_music(http_a, user, ARIK)
         assert saved.status_code == 200 and saved.json()["liveSessions"]["refreshed"] == 0
 
 
@@ -151,9 +162,10 @@ def limited(tmp_path: Path, postgres_databases: object, redis_url: str) -> Itera
 
 
 async def test_a_persons_limit_counts_the_conversations_of_every_instance(limited: list[Instance]) -> None:
+    user = "user-cluster-limit"
     a, b = limited
     async with a.http() as http_a:
-        token = await seed_person(http_a, USER, NAOMI)
+        token = await seed_person(http_a, user, NAOMI)
     first = await Conversation.open(b, token)
 
     async def refused_on_a() -> bool:
@@ -174,16 +186,17 @@ async def test_a_persons_limit_counts_the_conversations_of_every_instance(limite
 
 
 async def test_an_owner_that_does_not_answer_is_counted_and_named_not_waited_for(
-    instances: list[Instance],
+    shared: list[Instance],
 ) -> None:
-    a, b = instances
+    user = "user-cluster-stopped"
+    a, b = shared
     async with a.http() as http_a:
-        token = await seed_person(http_a, USER, NAOMI, ARIK)
+        token = await seed_person(http_a, user, NAOMI, ARIK)
         conversation = await Conversation.open(b, token)
 
         async def b_is_listed() -> bool:
             listed = (await http_a.get("/realtime/sessions", headers=ADMIN_HEADERS)).json()["sessions"]
-            return any(s["instance"] == "b" for s in listed)
+            return any(s["instance"] == "b" and s["userId"] == user for s in listed)
 
         await eventually(b_is_listed, "A to list B's conversation")
         assert b.proc is not None
@@ -191,7 +204,7 @@ async def test_an_owner_that_does_not_answer_is_counted_and_named_not_waited_for
         try:
             loop = asyncio.get_running_loop()
             started = loop.time()
-            saved = await put_music(http_a, USER, ARIK)
+            saved = await put_music(http_a, user, ARIK)
             waited = loop.time() - started
         finally:
             b.proc.send_signal(signal.SIGCONT)
@@ -223,13 +236,14 @@ async def _closed_with(conversation: Conversation) -> int | None:
 
 
 async def test_revoking_a_token_or_erasing_a_person_on_one_instance_ends_conversations_on_another(
-    instances: list[Instance],
+    shared: list[Instance],
 ) -> None:
-    a, b = instances
+    user = "user-cluster-erased"
+    a, b = shared
     async with a.http() as http_a:
-        await seed_person(http_a, USER, NAOMI)
+        await seed_person(http_a, user, NAOMI)
         made = await http_a.post(
-            "/api/tokens", json={"role": "device", "userId": USER}, headers=ADMIN_HEADERS
+            "/api/tokens", json={"role": "device", "userId": user}, headers=ADMIN_HEADERS
         )
         token, token_id = made.json()["token"], made.json()["id"]
         by_token = await Conversation.open(b, token)
@@ -238,15 +252,15 @@ async def test_revoking_a_token_or_erasing_a_person_on_one_instance_ends_convers
         assert await _closed_with(by_token) == 1008  # ended on B, by a revocation made on A
 
         other = await http_a.post(
-            "/api/tokens", json={"role": "device", "userId": USER}, headers=ADMIN_HEADERS
+            "/api/tokens", json={"role": "device", "userId": user}, headers=ADMIN_HEADERS
         )
         conversation = await Conversation.open(b, other.json()["token"])
 
         async def b_is_listed() -> bool:
             listed = (await http_a.get("/realtime/sessions", headers=ADMIN_HEADERS)).json()["sessions"]
-            return any(s["instance"] == "b" for s in listed)
+            return any(s["instance"] == "b" and s["userId"] == user for s in listed)
 
         await eventually(b_is_listed, "A to list B's conversation")
-        erased = await http_a.delete(f"/api/users/{USER}", headers=ADMIN_HEADERS)
+        erased = await http_a.delete(f"/api/users/{user}", headers=ADMIN_HEADERS)
         assert erased.status_code in (200, 204), erased.text
         assert await _closed_with(conversation) == 1008  # the person's data is gone: so is the conversation
