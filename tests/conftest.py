@@ -88,13 +88,15 @@ ORDER = ("browser", "cluster", "integration", "unit")  # the order tests are han
 LONGEST = (
     "elder/test_app_hearing_browser.py",
     "elder/test_app_browser.py",
-    "cluster/test_instances.py",
     "bench/test_bench_smoke_streams.py",
     "bench/test_bench_smoke.py",
-    "cluster/test_outages.py",
+    "cluster/test_instances.py",
     "live/test_reconnection.py",
-    "live/test_reminders_said_live.py",
     "dashboard/test_dashboard_browser.py",
+    "live/test_reminders_said_live.py",
+    "cluster/test_outages.py",
+    "photos/test_photos_browser.py",
+    "api/test_openapi_conformance.py",
     "elder/test_reminders_page.py",
 )
 BROWSER_WORDS = ("playwright", "page_driver")  # a module that drives Chromium names one of these
