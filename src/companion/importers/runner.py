@@ -3,6 +3,12 @@ one transaction of their own (a person whose documents cannot be read, or whose 
 valid here, fails alone and is named; the others go on). After a person's transaction, one change
 event names every section that changed, so each of their live conversations refreshes once.
 
+Photos come after the person's transaction: each one whose file is in the copy of the Blob container
+is uploaded through the photo library (checked, decoded and stored as an upload from the dashboard, in
+a transaction of its own), then remembered in the person's import marks. A photo without a file, or
+one the library refuses, is named in the report and the rest of the person stands; the next import
+tries it again.
+
 Nothing is sent to anyone: imported alerts are recorded without messages (the outbox gets no row) and
 never escalate; imported reminders are history, in final states the reminder service never picks up.
 """
@@ -17,10 +23,23 @@ from typing import Any, Final, Protocol
 from companion.clock import Clock, utcnow
 from companion.errors import CompanionError, InvalidInput
 from companion.events import ProfileChanged, RefreshCounts
-from companion.importers.plan import CONTAINERS, NOT_IMPORTED, SOURCE, PersonImport, decide, prepare
-from companion.importers.report import ImportReport, PersonReport, Status
+from companion.importers.photos import PhotoMeta
+from companion.importers.plan import (
+    CONTAINERS,
+    NOT_IMPORTED,
+    PHOTOS_SECTION,
+    SOURCE,
+    Outcome,
+    PersonImport,
+    PhotoUpload,
+    decide,
+    prepare,
+)
+from companion.importers.report import Action, ImportReport, PersonReport, PhotoProblem
 from companion.importers.sources import Source, owner
-from companion.store import ImportedState, ImportWrite
+from companion.photos.service import Described, Incoming
+from companion.profiles.models import Photo, PhotoEdit
+from companion.store import ImportedState, ImportMark, ImportWrite
 from companion.store.schema import ID_MAX
 
 log = logging.getLogger(__name__)
@@ -39,6 +58,14 @@ class ImportStore(Protocol):
     async def write_import(
         self, user_id: str, write: ImportWrite, state: ImportedState, *, source: str
     ) -> None: ...
+
+
+class PhotoLibrary(Protocol):
+    async def add_described(self, user_id: str, item: Described) -> Photo: ...
+
+
+class PhotoFiles(Protocol):
+    def find(self, blob_path: str) -> Incoming | None: ...
 
 
 async def read_people(
@@ -73,8 +100,12 @@ class ImportRunner:
         overwrite: bool = False,
         dry_run: bool = False,
         parallel: int = PARALLEL,
+        photos: PhotoLibrary | None = None,
+        photo_files: PhotoFiles | None = None,
     ) -> None:
         self._store = store
+        self._photos = photos
+        self._photo_files = photo_files
         self._publish = publish
         self._clock = clock
         self._overwrite = overwrite
@@ -125,7 +156,8 @@ class ImportRunner:
         return report
 
     async def write_one(self, person: PersonImport, state: ImportedState) -> PersonReport:
-        """Decide and write one person (one transaction); their live conversations refresh once."""
+        """Decide and write one person (one transaction), then bring their photos; their live
+        conversations refresh once, for all of it."""
         user_id = person.user_id
         try:
             _check_user_id(user_id)
@@ -134,20 +166,63 @@ class ImportRunner:
                 await self._store.write_import(user_id, write, state, source=SOURCE)
         except (CompanionError, ValueError, TypeError, KeyError) as exc:
             return _failed(user_id, exc, person.notes, person.remarks)
-        status: Status = "unchanged" if not outcome.changes else "updated" if state.registered else "created"
         result = PersonReport(
             user_id,
-            status,
+            "unchanged",
             changes=list(outcome.changes),
             conflicts=outcome.conflicts,
             not_carried=person.notes + outcome.notes,
             remarks=person.remarks,
         )
+        result.photos_failed += [_problem(photo, error) for photo, error in outcome.photo_errors]
+        brought = await self._bring_photos(user_id, outcome, result)
+        if brought and not self._dry_run:
+            marks = {**state.marks, **{m.item: m for m in write.marks}}  # as the person's write left them
+            after = ImportedState(user_id, True, {}, marks, {}, {})
+            await self._store.write_import(user_id, ImportWrite(marks=tuple(brought)), after, source=SOURCE)
+            if PHOTOS_SECTION not in outcome.sections:
+                outcome.sections.append(PHOTOS_SECTION)
+        if result.changes:
+            result.status = "updated" if state.registered else "created"
         if outcome.sections and self._publish is not None and not self._dry_run:
-            version = max((m.version for m in write.marks), default=0)
+            version = max((m.version for m in (*write.marks, *brought)), default=0)
             # one event for the person: each live conversation rebuilds its instructions once
             result.live = await self._publish(ProfileChanged(user_id, tuple(outcome.sections), version))
         return result
+
+    async def _bring_photos(self, user_id: str, outcome: Outcome, result: PersonReport) -> list[ImportMark]:
+        """Upload each photo whose file is found (a dry run only looks for it); the marks of those stored.
+        A photo whose upload fails is named in ``result`` and the next one goes on."""
+        brought: list[ImportMark] = []
+        for upload in outcome.uploads:
+            found = self._photo_files.find(upload.meta.blob_path) if self._photo_files else None
+            if found is None or self._photos is None:
+                result.photos_missing.append(_problem(upload.meta))
+                continue
+            if not self._dry_run:
+                error = await self._upload(user_id, found, upload)
+                if error is not None:
+                    result.photos_failed.append(_problem(upload.meta, error))
+                    continue
+                brought.append(upload.mark)
+            change: tuple[str, Action] = (upload.mark.item, upload.action)
+            result.changes.append(change)
+        return brought
+
+    async def _upload(self, user_id: str, found: Incoming, upload: PhotoUpload) -> str | None:
+        assert self._photos is not None
+        described = Described(found, upload.meta.id, PhotoEdit.model_validate(upload.description))
+        try:
+            await self._photos.add_described(user_id, described)
+        except CompanionError as exc:
+            return exc.message
+        except OSError as exc:  # the file went away, or cannot be read
+            return f"the file could not be read ({type(exc).__name__})"
+        return None
+
+
+def _problem(photo: PhotoMeta, error: str | None = None) -> PhotoProblem:
+    return PhotoProblem(photo.id, f"{photo.container}/{photo.source_id}", photo.blob_path, error)
 
 
 def _check_user_id(user_id: str) -> None:
