@@ -19,7 +19,10 @@ from companion.errors import InvalidInput, SourceUnavailable
 from companion.photos.service import Incoming
 
 DATABASE: Final = "never-alone"
-PAGE_SIZE: Final = 1000  # documents per page of a query: one round trip per thousand
+# Documents per page of a query: -1 lets the server fill each page (Azure: up to 4 MB a response, a few
+# thousand documents), the fewest round trips. A fixed 1,000 cost the test server 20 runs of its query
+# over a 20,000-document container, each from the start (63 s against 5 s for one page).
+PAGE_SIZE: Final = -1
 EXTENSIONS: Final = (".json", ".jsonl", ".ndjson")
 
 
