@@ -395,6 +395,12 @@ def _import(r: dict[str, Any]) -> list[Row]:
                 f"{node['second']['seconds']:,.2f} s, {node['second']['changes']} changes",
             )
         )
+        first = node["first"]
+        if "cpu_s" in first:  # here, and the server's: where the time went
+            cpu = f"{first['cpu_s']:,.2f} s"
+            if "server_cpu_s" in first:
+                cpu += f"; the Cosmos DB server's: {first['server_cpu_s']:,.2f} s"
+            rows.append(Row("import", n, f"{label}: CPU time of the whole import", cpu))
     for what, why in r.get("left_out", {}).items():
         rows.append(Row("import", n, f"{what}: not measured", why))
     return rows

@@ -7,11 +7,16 @@ Runs in the load generator's process, as ``build`` does: the import is a command
 change events go to an in-process bus with no live conversations (there are none to refresh). The
 PostgreSQL runs need the server on 127.0.0.1:5432, the Cosmos DB ones node and ``tools/cosmosdb``;
 without them those runs are left out and the results say why.
+
+Besides the time, each run's CPU time in this process (reading, mapping, planning, writing: the import's
+own work) and, from the Cosmos DB server, the server's CPU time (node's, from ``/proc``): on a shared
+machine the times move with the load, the CPU times much less, and they say where the time went.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import time
 import uuid
@@ -166,7 +171,18 @@ async def _postgres() -> tuple[str, Any] | None:
     return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}", drop
 
 
-async def _timed(url: str, make_source: Any, n: int) -> dict[str, Any]:
+def _cpu_of(pid: int | None) -> float | None:
+    """CPU seconds (user and system) a process has used so far; None when it cannot be read."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+async def _timed(url: str, make_source: Any, n: int, server_pid: int | None = None) -> dict[str, Any]:
     store = open_store(url)
     try:
         await store.migrate()
@@ -175,16 +191,23 @@ async def _timed(url: str, make_source: Any, n: int) -> dict[str, Any]:
         for run in ("first", "second"):
             source: Source = make_source()
             runner = ImportRunner(store, bus.publish, clock=lambda: NOW)
+            server_before = _cpu_of(server_pid)
+            cpu_before = time.process_time()
             started = time.perf_counter()
             try:
                 report = await runner.run(source)
             finally:
                 await source.close()
             elapsed = time.perf_counter() - started
+            cpu = time.process_time() - cpu_before
+            server_after = _cpu_of(server_pid)
             totals = report.totals()
             if totals["failed"] or totals["people"] != n:
                 raise RuntimeError(f"the bench import did not go through: {totals}")
             figures[run] = {"seconds": round(elapsed, 3), "changes": totals["changes"]}
+            figures[run]["cpu_s"] = round(cpu, 2)
+            if server_before is not None and server_after is not None:
+                figures[run]["server_cpu_s"] = round(server_after - server_before, 2)
         figures["people_per_s"] = round(n / figures["first"]["seconds"], 1)
         return figures
     finally:
@@ -209,26 +232,29 @@ async def run(config: BenchConfig) -> dict[str, Any]:
             (export / f"{name}.json").write_text(json.dumps(docs, ensure_ascii=False))
         sources: dict[str, Any] = {"files": lambda: DirSource(export)}
         server: CosmosServer | None = None
+        server_pid: int | None = None
         missing = CosmosServer.missing()
         if missing is None:
             server = CosmosServer()
             server.start()
             await seed(server.endpoint, "never-alone", containers)
             endpoint = server.endpoint
+            server_pid = server.process.pid if server.process is not None else None
             sources["cosmos"] = lambda: CosmosSource(endpoint, KEY, "never-alone")
         else:
             results["left_out"]["cosmos"] = missing
         try:
             for source_name, make_source in sources.items():
+                pid = server_pid if source_name == "cosmos" else None
                 url = f"sqlite+aiosqlite:///{folder}/{source_name}.db"
-                results["runs"][f"sqlite/{source_name}"] = await _timed(url, make_source, n)
+                results["runs"][f"sqlite/{source_name}"] = await _timed(url, make_source, n, pid)
                 postgres = await _postgres()
                 if postgres is None:
                     results["left_out"]["postgresql"] = "no PostgreSQL server on 127.0.0.1:5432"
                     continue
                 pg_url, drop = postgres
                 try:
-                    results["runs"][f"postgresql/{source_name}"] = await _timed(pg_url, make_source, n)
+                    results["runs"][f"postgresql/{source_name}"] = await _timed(pg_url, make_source, n, pid)
                 finally:
                     await drop()
         finally:

@@ -415,9 +415,10 @@ def import_never_alone(
     ] = None,
 ) -> None:
     """Bring people over from the seed system (Never-Alone): profiles, contacts, medications, routines,
-    safety rules, music, memories, reminder history, incidents and conversations. Safe to run again:
-    only what changed at the source is written, and what the family edited here is kept."""
-    from companion.importers.sources import CosmosSource, DirSource, Source
+    safety rules, music, memories, reminder history, incidents, conversations and photos (their files
+    from --photos-dir). Safe to run again: only what changed at the source is written, and what the
+    family edited here is kept."""
+    from companion.importers.sources import CosmosSource, DirSource, PhotoFolder, Source
 
     if (cosmos_endpoint is None) == (from_dir is None):
         err.print("[red]error:[/red] give either --cosmos-endpoint (with --cosmos-key) or --from-dir")
@@ -441,7 +442,14 @@ def import_never_alone(
             if cosmos_endpoint
             else DirSource(from_dir)  # type: ignore[arg-type]
         )
-        runner = ImportRunner(services.store, services.bus.publish, overwrite=overwrite, dry_run=dry_run)
+        runner = ImportRunner(
+            services.store,
+            services.bus.publish,
+            overwrite=overwrite,
+            dry_run=dry_run,
+            photos=services.photos,
+            photo_files=PhotoFolder(photos_dir) if photos_dir is not None else None,
+        )
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         try:
             with Progress(*columns, console=err, transient=True) as progress:
@@ -461,8 +469,11 @@ def import_never_alone(
     if report is not None:
         report.write_text(json.dumps(result.as_json(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         out.print(f"report written to {report}", soft_wrap=True)
-    if result.failed:
+    if result.failed or result.photos_failed:
         raise typer.Exit(1)
+
+
+MISSING_PHOTOS_SHOWN: Final = 20  # named on the terminal; the report names every one
 
 
 def _print_import(result: ImportReport, photos_dir: Path | None) -> None:
@@ -480,6 +491,8 @@ def _print_import(result: ImportReport, photos_dir: Path | None) -> None:
         ("changes", "changes"),
         ("conflicts (kept here)" if not result.overwrite else "conflicts (overwritten)", "conflicts"),
         ("fields not carried", "notCarried"),
+        ("photos without a file", "photosMissing"),
+        ("photos refused", "photosFailed"),
     ):
         table.add_row(label, str(totals[key]))
     for kind, count in result.by_kind().items():
@@ -495,11 +508,21 @@ def _print_import(result: ImportReport, photos_dir: Path | None) -> None:
         out.print(f"not imported: container {name}: {why}", soft_wrap=True, markup=False)
     for user_id in result.missing:
         out.print(f"not found at the source: {user_id}", soft_wrap=True, markup=False)
-    if photos_dir is not None:
+    for user_id, photo in result.photos_failed:
+        line = f"photo refused: {user_id} {photo.file} ({photo.source}): {photo.error}"
+        err.print(line, soft_wrap=True, markup=False)
+    missing = result.photos_missing
+    for user_id, photo in missing[:MISSING_PHOTOS_SHOWN]:
+        out.print(f"photo without a file: {user_id} {photo.file}", soft_wrap=True, markup=False)
+    if len(missing) > MISSING_PHOTOS_SHOWN:
+        out.print(f"... and {len(missing) - MISSING_PHOTOS_SHOWN} more photos without a file (see --report)")
+    if missing:
+        where = f"not found under {photos_dir}" if photos_dir is not None else "give --photos-dir"
         out.print(
-            "photos: not imported by this command yet (listed in the report); --photos-dir was not read; "
-            "upload them in the dashboard's photo library",
+            f"photos without a file: {where} (a copy of the Blob container 'photos'); "
+            "run the import again with it to bring them",
             soft_wrap=True,
+            markup=False,
         )
 
 

@@ -52,8 +52,11 @@ def test_smoke_import_of_the_seed_systems_people(tmp_path: Path) -> None:
     assert node["people"] == 3 and node["documents"] == 3 * 30
     runs = node["runs"]
     assert "sqlite/files" in runs
-    for figures in runs.values():
+    for key, figures in runs.items():
         assert figures["first"]["changes"] > 0 and figures["first"]["seconds"] > 0
         assert figures["second"]["changes"] == 0
+        assert figures["first"]["cpu_s"] > 0
+        assert ("server_cpu_s" in figures["first"]) is key.endswith("/cosmos")
     assert set(runs) | set(node["left_out"]) >= {"sqlite/files"}
     assert "| import | 3 people | **sqlite, from an export folder: the whole import** |" in page
+    assert "| import | 3 people | sqlite, from an export folder: CPU time of the whole import |" in page

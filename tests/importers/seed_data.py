@@ -480,21 +480,50 @@ def conversations() -> list[dict[str, Any]]:
     ]
 
 
+GARDEN = f"{TIFERET}/1733000000001-garden.jpg"  # a photo whose file is a real photo
+WEDDING = f"{TIFERET}/1733000000000-wedding.jpg"  # the wizard's photo: its file is damaged
+GRANDCHILDREN = f"{MOSHE}/1733000000002-grandchildren.png"  # no file in the copy of the Blob container
+
+
 def photos() -> list[dict[str, Any]]:
     return [
         {
             "id": "9d0e1f2a-0000-4000-8000-000000000001",
             "userId": TIFERET,
-            "blobUrl": f"https://dashboard.example/api/photos/{TIFERET}/1733000000001-garden.jpg",
+            "blobUrl": f"https://dashboard.example/api/photos/{GARDEN}",
             "fileName": "garden.jpg",
             "uploadedAt": iso(NOW - 10 * DAY),
             "uploadedBy": "sarah",
             "manualTags": ["Tiferet", "Sarah"],
             "caption": "In the garden",
-            "location": "",
-            "capturedDate": iso(NOW - 10 * DAY),
+            "location": "Grandma's balcony in Haifa",
+            "capturedDate": "2019-06-01T10:00:00Z",
             "shownCount": 2,
-        }
+        },
+        # what the seed system's POST /photo/bulk wrote from the wizard's photo: the same file
+        {
+            "id": "9d0e1f2a-0000-4000-8000-000000000002",
+            "userId": TIFERET,
+            "blobUrl": f"https://dashboard.example/api/photos/{WEDDING}",
+            "fileName": "wedding.jpg",
+            "uploadedAt": iso(NEW_CONFIG_AT),
+            "uploadedBy": "sarah",
+            "manualTags": ["Sarah", "David"],
+            "caption": "Sarah's wedding",
+            "location": "",
+            "capturedDate": iso(NEW_CONFIG_AT),
+            "shownCount": 0,
+        },
+        {
+            "id": "9d0e1f2a-0000-4000-8000-000000000003",
+            "userId": MOSHE,
+            "blobUrl": f"/api/photos/{GRANDCHILDREN}",
+            "fileName": "grandchildren.png",
+            "uploadedAt": iso(NOW - 20 * DAY),
+            "manualTags": ["Noam", "Maya"],
+            "caption": "The grandchildren at Hanukkah",
+            "shownCount": 1,
+        },
     ]
 
 

@@ -132,6 +132,8 @@ def test_the_command_line(cosmos_endpoint: str, tmp_path: Path) -> None:
         "changes": 0,
         "conflicts": 0,
         "notCarried": json.loads(report.read_text())["totals"]["notCarried"],
+        "photosMissing": 2,  # no --photos-dir: named in the report, brought by a later run with it
+        "photosFailed": 0,
     }
     neither = CliRunner().invoke(cli, ["import", "never-alone"], env=env)
     assert neither.exit_code == 2 and "--from-dir" in neither.output

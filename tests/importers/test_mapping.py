@@ -14,9 +14,9 @@ from companion.importers.history import map_incident, map_reminder
 from companion.importers.memories import map_memory
 from companion.importers.music import map_music
 from companion.importers.people import map_user
-from companion.importers.photos import map_photo
+from companion.importers.photos import map_photo, photo_id
 from companion.importers.safety import map_safety_config, newest, shape_of
-from companion.importers.values import moment, written_at
+from companion.importers.values import written_at
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -507,5 +507,38 @@ def test_photo_metadata() -> None:
         ("Sarah", "David"),
         "The wedding",
     )
-    assert photo.taken_at == moment("2026-01-01T00:00:00Z")
-    assert set(fields(notes)) == {"shownCount"}
+    assert (photo.when, photo.where) == ("", "")  # no day it was taken
+    assert photo.id == photo_id("u", "u/17-wedding day.jpg") and photo.id.startswith("photo-")
+    assert set(fields(notes)) == {"shownCount", "uploadedAt"}
+
+
+@pytest.mark.parametrize(
+    ("captured", "when", "noted"),
+    [
+        ("1987-06-01T00:00:00Z", "1987-06-01", False),  # set by someone: the day it was taken
+        ("2026-01-01T09:30:00Z", "", True),  # the seed system's bulk write: the day of the upload
+        (None, "", False),
+    ],
+)
+def test_a_photo_is_from_the_day_it_was_taken_never_the_upload(
+    captured: str | None, when: str, noted: bool
+) -> None:
+    body = {
+        "id": "p1",
+        "blobUrl": "/api/photos/u/17-a.jpg",
+        "uploadedAt": "2026-01-01T00:00:00Z",
+        "capturedDate": captured,
+        "location": "x" * 100,
+        "caption": "c" * 400,
+        "triggerKeywords": ["beach"],
+    }
+    photo, notes = map_photo(body, user_id="u")
+    assert photo is not None and photo.when == when
+    assert ("capturedDate" in fields(notes)) is noted
+    assert (len(photo.where), len(photo.caption)) == (80, 300)
+    assert {"location", "caption", "triggerKeywords"} <= set(fields(notes))
+
+
+def test_a_photo_without_a_file_is_not_carried() -> None:
+    photo, notes = map_photo({"id": "p1", "caption": "c"}, user_id="u")
+    assert photo is None and "blobUrl" in fields(notes)

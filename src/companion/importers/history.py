@@ -64,7 +64,7 @@ def map_reminder(
     doc.drop_all(("declineCount", "snoozeCount"), "counts of the seed system's buttons: not kept here")
     doc.drop_all(("createdAt", "updatedAt"), WRITTEN)
     doc.drop("message", "the words are made here, in the person's language")
-    times = {key: moment(doc.get(key)) for key in USED_TIMES}
+    times = {key: moment(doc.get(key)) for key in USED_TIMES if key in doc.body}
     others = [k for k in doc.body if k.endswith("At") and k not in (*USED_TIMES, "createdAt", "updatedAt")]
     doc.drop_all(others, "no place here for that time")
     if doc.text("type") == "appointment":

@@ -15,6 +15,9 @@ import json
 from collections.abc import Mapping
 from typing import Any, Final
 
+DIGESTS_KEPT: Final = 4096  # scalar values whose digest is remembered (a few hundred KB at most)
+_DIGESTS: dict[tuple[type, Any], str] = {}
+
 # Lists of objects whose items keep fields of ours (matched by name): only these keys are the import's.
 LIST_KEYS: Final[Mapping[str, tuple[str, ...]]] = {
     "emergencyContacts": ("name", "relationship", "phone"),
@@ -23,11 +26,22 @@ LIST_KEYS: Final[Mapping[str, tuple[str, ...]]] = {
 
 
 def digest(value: Any) -> str:
-    """A short digest of a JSON value (a plain text or number without the cost of JSON)."""
+    """A short digest of a JSON value (a plain text or number without the cost of JSON). The same
+    texts and numbers come back again and again (a medication's name, a state, a time of day): their
+    digests are remembered."""
     if value is None or isinstance(value, (str, int, float, bool)):
-        text = f"{type(value).__name__}:{value}"
-    else:
-        text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+        key = (value.__class__, value)
+        found = _DIGESTS.get(key)
+        if found is None:
+            found = _hash(f"{type(value).__name__}:{value}")
+            if len(_DIGESTS) >= DIGESTS_KEPT:
+                _DIGESTS.clear()
+            _DIGESTS[key] = found
+        return found
+    return _hash(json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str))
+
+
+def _hash(text: str) -> str:
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
@@ -44,12 +58,15 @@ def paths(partial: Mapping[str, Any], prefix: str = "") -> list[str]:
 
 
 def _get(body: Mapping[str, Any], path: str) -> Any:
-    node: Any = body
-    for part in path.split("."):
-        if not isinstance(node, Mapping):
-            return None
-        node = node.get(part)
-    last = path.rsplit(".", 1)[-1]
+    if "." in path:
+        node: Any = body
+        for part in path.split("."):
+            if not isinstance(node, Mapping):
+                return None
+            node = node.get(part)
+        last = path.rsplit(".", 1)[-1]
+    else:  # most owned fields are top-level ones
+        node, last = body.get(path), path
     if last in LIST_KEYS and isinstance(node, list):
         keys = LIST_KEYS[last]
         return [{k: item.get(k) for k in keys} for item in node if isinstance(item, Mapping)]

@@ -91,14 +91,16 @@ def personal_info(info: Fields) -> dict[str, Any]:
     return out
 
 
+COGNITIVE_MODES: Final = frozenset(m.value for m in CognitiveMode)
+
+
 def cognitive_mode(doc: Fields, key: str) -> str | None:
     raw = doc.text(key).lower().replace("_", "-").replace(" ", "-")
     if not raw:
         return None
-    known = {m.value for m in CognitiveMode}
-    if raw in known:
+    if raw in COGNITIVE_MODES:
         return raw
-    doc.note(key, f"not one of {', '.join(sorted(known))}")
+    doc.note(key, f"not one of {', '.join(sorted(COGNITIVE_MODES))}")
     return None
 
 

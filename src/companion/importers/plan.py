@@ -26,9 +26,11 @@ from companion.languages import DEFAULT_LANGUAGE
 from companion.profiles.models import (
     DEFAULT_RETENTION_DAYS,
     MAX_MEMORIES,
+    PHOTO_KIND,
     SECTION_MODELS,
     Memory,
     PersonalInfo,
+    Photo,
 )
 from companion.profiles.service import MEMORY_KIND, SECTION_DOC_ID, validation_error
 from companion.store import (
@@ -45,6 +47,7 @@ from companion.store.base import ReminderRecord
 
 SOURCE: Final = "never-alone"
 ALERT_KIND: Final = "alert"  # care.alerts.ALERT_KIND
+PHOTOS_SECTION: Final = "photos"  # what a change event names for the photo library (photos.service)
 DEFAULT_ZONE: Final = str(PersonalInfo.model_fields["timezone"].default)
 # The containers this import reads, in the seed system's names.
 CONTAINERS: Final = (
@@ -90,6 +93,17 @@ class PersonImport:
         ]
 
 
+@dataclass(frozen=True, slots=True)
+class PhotoUpload:
+    """A photo that is not here yet: its bytes (at ``meta.blob_path``) go through the photo library after
+    the person's transaction, with ``description``; ``mark`` is remembered once it is stored."""
+
+    meta: PhotoMeta
+    description: dict[str, Any]  # caption, people, when, where: validated, in the JSON shape
+    mark: ImportMark
+    action: Action
+
+
 @dataclass(slots=True)
 class Outcome:
     """What ``decide`` chose for one person."""
@@ -98,6 +112,8 @@ class Outcome:
     conflicts: list[tuple[str, str, bool]] = field(default_factory=list)  # item, why, overwritten
     sections: list[str] = field(default_factory=list)  # what live conversations must refresh for
     notes: list[NotCarried] = field(default_factory=list)
+    uploads: list[PhotoUpload] = field(default_factory=list)
+    photo_errors: list[tuple[PhotoMeta, str]] = field(default_factory=list)  # a photo that cannot come
 
 
 def prepare(user_id: str, docs: Mapping[str, list[dict[str, Any]]], now: datetime) -> PersonImport:
@@ -133,7 +149,7 @@ def prepare(user_id: str, docs: Mapping[str, list[dict[str, Any]]], now: datetim
             meta, notes = map_photo(photo, user_id=user_id, container="safety-config")
             person.notes += notes
             if meta:
-                person.photos.append(meta)
+                _add_photo(person, meta)
     if users:
         chosen_user, older_users = newest(users)
         mapped_profile, notes = map_user(chosen_user)
@@ -204,7 +220,7 @@ def prepare(user_id: str, docs: Mapping[str, list[dict[str, Any]]], now: datetim
         meta, notes = map_photo(body, user_id=user_id)
         person.notes += notes
         if meta:
-            person.photos.append(meta)
+            _add_photo(person, meta)
     plays = docs.get("music-playback-history", [])
     if plays:
         person.notes += [
@@ -214,6 +230,20 @@ def prepare(user_id: str, docs: Mapping[str, list[dict[str, Any]]], now: datetim
             for d in plays
         ]
     return person
+
+
+def _add_photo(person: PersonImport, meta: PhotoMeta) -> None:
+    """One photo per file: the ``photos`` document wins over the wizard's copy of the same file in the
+    safety config (the seed system writes the one from the other), and the later of two alike."""
+    for index, known in enumerate(person.photos):
+        if known.id != meta.id:
+            continue
+        kept, dropped = (known, meta) if known.container == "photos" != meta.container else (meta, known)
+        person.photos[index] = kept
+        why = f"the same file as {kept.container} {kept.source_id}: that one is carried"
+        person.notes.append(NotCarried(dropped.container, dropped.source_id, "photos", why))
+        return
+    person.photos.append(meta)
 
 
 def decide(
@@ -246,6 +276,8 @@ def decide(
             out.sections.append(kind)
         elif kind == MEMORY_KIND and "memories" not in out.sections:
             out.sections.append("memories")
+        elif kind == PHOTO_KIND and PHOTOS_SECTION not in out.sections:
+            out.sections.append(PHOTOS_SECTION)
 
     for section in ("profile", "safety", "music"):
         partial = person.sections.get(section)
@@ -326,20 +358,11 @@ def decide(
             (changed_conv if current_conv else new_conv).append((conversation, turns))
             out.changes.append((item, action))
 
-    # PHOTOS: not imported by this command yet. Their metadata is mapped (``photos.map_photo``: file,
-    # caption, people, date, place, where the bytes are) and each photo is listed in the report. What
-    # importing them takes: each ``PhotoMeta`` with its bytes (from ``--photos-dir``, at ``blob_path``;
-    # else reported as missing) handed to the photo library (``companion.photos.service.PhotoService``
-    # upload, then its caption and people), remembered in the person's import marks like the rest.
     for photo in person.photos:
-        out.notes.append(
-            NotCarried(
-                "photos",
-                photo.id[3:],
-                "*",
-                "not imported by this command yet: upload it in the photo library",
-            )
-        )
+        try:
+            _photo_item(photo, state, overwrite=overwrite, now=now, out=out, doc_item=doc_item)
+        except InvalidInput as exc:  # that photo only: the person's other data still comes
+            out.photo_errors.append((photo, exc.message))
     write = ImportWrite(
         documents=tuple(documents),
         new_reminders=tuple(new_rem),
@@ -349,6 +372,27 @@ def decide(
         marks=tuple(marks),
     )
     return write, out
+
+
+def _photo_item(
+    photo: PhotoMeta, state: ImportedState, *, overwrite: bool, now: datetime, out: Outcome, doc_item: Any
+) -> None:
+    """A photo already here: its description updated like any document (in the person's transaction).
+    A photo not here yet: an upload for the runner, unless the family deleted it here since an import."""
+    item = f"photo:{photo.id}"
+    partial = photo.description()
+    build = _photo(photo.id)
+    if (PHOTO_KIND, photo.id) in state.documents:
+        doc_item(PHOTO_KIND, photo.id, item, partial, build)
+        return
+    body = build(partial | {"createdAt": now.isoformat()})
+    owned = list(partial)
+    new = fingerprint(body, owned)
+    action = _action(item, new, None, state.marks.get(item), owned, overwrite, out)
+    if action is None or action == "mark":
+        return
+    described = {key: body[key] for key in owned}
+    out.uploads.append(PhotoUpload(photo, described, ImportMark(item, new, 1), action))
 
 
 @dataclass(frozen=True, slots=True)
@@ -411,6 +455,16 @@ def _memory(memory_id: str) -> Any:
             return Memory.model_validate(body | {"id": memory_id}).model_dump(mode="json", by_alias=True)
         except ValidationError as exc:
             raise validation_error(exc, f"memory {memory_id}") from None
+
+    return build
+
+
+def _photo(photo_id: str) -> Any:
+    def build(body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return Photo.model_validate(body | {"id": photo_id}).model_dump(mode="json", by_alias=True)
+        except ValidationError as exc:
+            raise validation_error(exc, f"photo {photo_id}") from None
 
     return build
 
@@ -480,6 +534,7 @@ __all__ = [
     "InvalidInput",
     "Outcome",
     "PersonImport",
+    "PhotoUpload",
     "decide",
     "prepare",
 ]

@@ -16,6 +16,20 @@ Action = Literal["created", "updated", "overwritten"]
 Status = Literal["created", "updated", "unchanged", "failed"]
 
 
+@dataclass(frozen=True, slots=True)
+class PhotoProblem:
+    """A photo that did not come over: its file was not found (``error`` None), or it was refused."""
+
+    photo_id: str  # its id here, had it come
+    source: str  # container/id at the source
+    file: str  # its path in the Blob container, and under --photos-dir
+    error: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        body = {"photo": self.photo_id, "source": self.source, "file": self.file}
+        return body | ({"error": self.error} if self.error is not None else {})
+
+
 @dataclass(slots=True)
 class PersonReport:
     user_id: str
@@ -26,6 +40,8 @@ class PersonReport:
     remarks: list[str] = field(default_factory=list)
     error: str | None = None
     live: RefreshCounts | None = None  # how the person's live conversations took the change
+    photos_missing: list[PhotoProblem] = field(default_factory=list)  # no file to bring
+    photos_failed: list[PhotoProblem] = field(default_factory=list)  # a file the photo library refused
 
     def count(self, kind: str) -> int:
         return sum(1 for item, _ in self.changes if item.startswith(kind + ":"))
@@ -45,6 +61,8 @@ class PersonReport:
                 for (c, f, r), n in sorted(grouped.items())
             ],
             "remarks": list(self.remarks),
+            "photosMissing": [p.as_json() for p in self.photos_missing],
+            "photosFailed": [p.as_json() for p in self.photos_failed],
         }
         if self.error:
             body["error"] = self.error
@@ -76,6 +94,14 @@ class ImportReport:
     def failed(self) -> list[PersonReport]:
         return [p for p in self.people if p.status == "failed"]
 
+    @property
+    def photos_missing(self) -> list[tuple[str, PhotoProblem]]:
+        return [(p.user_id, photo) for p in self.people for photo in p.photos_missing]
+
+    @property
+    def photos_failed(self) -> list[tuple[str, PhotoProblem]]:
+        return [(p.user_id, photo) for p in self.people for photo in p.photos_failed]
+
     def totals(self) -> dict[str, int]:
         counts = Counter(p.status for p in self.people)
         return {
@@ -87,10 +113,12 @@ class ImportReport:
             "changes": self.changes,
             "conflicts": self.conflicts,
             "notCarried": sum(len(p.not_carried) for p in self.people),
+            "photosMissing": len(self.photos_missing),
+            "photosFailed": len(self.photos_failed),
         }
 
     def by_kind(self) -> dict[str, int]:
-        """Changes by kind of item: section, memory, alert, reminder, conversation."""
+        """Changes by kind of item: section, memory, alert, reminder, conversation, photo."""
         counts: Counter[str] = Counter(item.split(":", 1)[0] for p in self.people for item, _ in p.changes)
         return dict(sorted(counts.items()))
 

@@ -69,6 +69,16 @@ class Incoming:
 
 
 @dataclass(frozen=True, slots=True)
+class Described:
+    """A file that comes with its id and what is already said about it (a photo brought over by an
+    import, which must find it again by that id)."""
+
+    file: Incoming
+    photo_id: str
+    description: PhotoEdit
+
+
+@dataclass(frozen=True, slots=True)
 class Uploaded:
     """One file's outcome: the stored photo, or the error that refused it."""
 
@@ -130,7 +140,24 @@ class PhotoService:
             await self._announce(user_id)
         return results
 
-    async def _one(self, user_id: str, incoming: Incoming, position: int) -> Photo:
+    async def add_described(self, user_id: str, item: Described) -> Photo:
+        """One file checked, decoded and stored exactly as an upload is, as ``item.photo_id`` with its
+        description, last in the family's order. Raises what refused it (AlreadyExists when the id is
+        taken). Announces nothing: the caller announces once for all it brought."""
+        position = await self._next_position(user_id)
+        return await self._one(
+            user_id, item.file, position, photo_id=item.photo_id, description=item.description
+        )
+
+    async def _one(
+        self,
+        user_id: str,
+        incoming: Incoming,
+        position: int,
+        *,
+        photo_id: str | None = None,
+        description: PhotoEdit | None = None,
+    ) -> Photo:
         limits = self.limits
         if incoming.size is not None and incoming.size > limits.max_file_bytes:
             raise _file_too_large(limits.max_file_bytes)
@@ -155,8 +182,10 @@ class PhotoService:
                     imaging.encode, data, max_pixels=limits.max_pixels, keep_original=limits.keep_originals
                 )
             )
-        photo_id = "photo-" + secrets.token_hex(8)
+        photo_id = photo_id or "photo-" + secrets.token_hex(8)
         photo = Photo(id=photo_id, position=position, created_at=self._clock())
+        if description is not None:
+            photo = photo.edited(description)
         files = PhotoFiles(
             id=photo_id,
             user_id=user_id,

@@ -6,7 +6,7 @@ Use ``open_store(settings.effective_database_url)``, then ``await store.migrate(
 from companion.store._changes import MAX_READ as MAX_CHANGES_READ
 from companion.store._changes import ChangeRecord
 from companion.store._export import tables_naming_a_person
-from companion.store._imports import DocumentWrite, ImportedState, ImportMark, ImportWrite
+from companion.store._imports import DocumentWrite, ImportedState, ImportMark, ImportWrite, PersonWrite
 from companion.store._photos import PhotoFacts, PhotoFiles, PhotoUsage, Variant
 from companion.store._reminders import AdherenceRecord
 from companion.store.base import (
@@ -56,6 +56,7 @@ __all__ = [
     "ImportedState",
     "PairingOutcome",
     "PairingRecord",
+    "PersonWrite",
     "PhotoFacts",
     "PhotoFiles",
     "PhotoUsage",

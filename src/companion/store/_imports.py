@@ -1,56 +1,60 @@
 """The import half of ``SqlStore``: everything brought over for one person, in one transaction.
 
-``import_person`` reads what the person has here (their documents, the marks of earlier imports, the
-reminder and conversation rows the import may touch), hands it to the caller's pure ``plan``, and
-writes what the plan returns, all inside one transaction: a family edit that lands between the read and
-the write cannot be overwritten (the writes are compare-and-swap, and on SQLite the writer's turn is
-held throughout), and a person whose import fails leaves nothing half-written. Writes go in batches
-(one ``INSERT`` of many rows per table); every document kind written gets a change-log row, so other
-instances refresh the person's live conversations.
+``imported_states`` reads what people have here (their documents, the marks of earlier imports, the
+reminder and conversation rows the import may touch), a hundred at a time; the caller plans each person
+(pure), and ``write_imports`` writes each person's plan in a transaction of its own: a person whose
+write fails (a document changed here since it was read: the writes are compare-and-swap; a row created
+meanwhile) leaves nothing half-written and fails alone. ``import_person`` does the reading, the planning
+and the writing of one person in one transaction (on SQLite the writer's turn is held throughout).
+
+On a SQLite file, ``write_imports`` runs the people's transactions one after the other in a worker
+thread, on a connection of the driver's own (``sqlite3``) and with this process's writer's turn held:
+through the async driver each statement is three trips to its thread and back (a cursor, the
+statement, its close), which cost more than the statements themselves. The statements are the same
+(``_import_rows``); only where they run differs.
 """
 
 from __future__ import annotations
 
+import asyncio
 import builtins
-from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import NullPool, create_engine, event, select
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from companion.errors import InvalidInput, PreconditionFailed
+from companion.errors import CompanionError, PreconditionFailed
 from companion.store._changes import SqlChanges
 from companion.store._conversations import _record as conversation_record
-from companion.store._conversations import _row as conversation_fields
-from companion.store._engine import check_aware, check_key, json_roundtrip, stored_document
-from companion.store._reminders import _record as reminder_record
-from companion.store.base import ConversationRecord, ReminderRecord, StoredDocument, TurnRecord
-from companion.store.schema import (
-    CONVERSATION_TEXT_MAX,
-    ID_MAX,
-    LABEL_MAX,
-    change_log,
-    conversation_turns,
-    conversations,
-    documents,
-    imports,
-    reminders,
-    users,
+from companion.store._engine import (
+    _UNAVAILABLE,
+    _json_dumps,
+    _sqlite_on_connect,
+    _timed_out,
+    check_key,
+    stored_document,
 )
+from companion.store._import_rows import DocumentWrite, ImportMark, ImportWrite, write_person
+from companion.store._reminders import _record as reminder_record
+from companion.store.base import ConversationRecord, ReminderRecord, StoredDocument
+from companion.store.schema import ID_MAX, conversations, documents, imports, reminders, users
 
 _imp = imports.c
 _doc = documents.c
 READ_CHUNK: Final = 500  # ids in one ``IN (...)``: far below every backend's parameter limit
-
-
-@dataclass(frozen=True, slots=True)
-class ImportMark:
-    """What an earlier import wrote for one item: a digest per field it owns, and the version."""
-
-    item: str
-    digest: dict[str, str]
-    version: int
+PARALLEL: Final = 4  # people written at once on PostgreSQL: their round trips overlap
+# These reads, planned afresh each time on PostgreSQL: asyncpg prepares each statement once per
+# connection, and after five runs PostgreSQL keeps one generic plan for it, made from the table's size
+# when it was first planned. Planned on the empty tables of a first import, ``id IN (500 ids)`` stayed
+# a scan comparing every row with every id: 240-500 ms a query at 20,000 reminders, against 5-12 ms.
+CUSTOM_PLANS: Final = "SET LOCAL plan_cache_mode = force_custom_plan"
+SQLITE_BUSY_S: Final = 30  # as the service's own connections: wait for another process's writer
+# What fails one person's write without failing the others (anything else stops the import).
+PERSON_FAILURES: Final = (CompanionError, ValueError, TypeError, KeyError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,38 +70,12 @@ class ImportedState:
 
 
 @dataclass(frozen=True, slots=True)
-class DocumentWrite:
-    """A document to create (``expected_version`` None) or to update from that version."""
+class PersonWrite:
+    """One person's planned import, and the state it was planned from."""
 
-    kind: str
-    doc_id: str
-    body: dict[str, Any]
-    expected_version: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class ImportWrite:
-    """What one person's import writes. Reminders and conversations are new rows or replace the row
-    with their id (a conversation's turns with it)."""
-
-    documents: tuple[DocumentWrite, ...] = ()
-    new_reminders: tuple[ReminderRecord, ...] = ()
-    changed_reminders: tuple[ReminderRecord, ...] = ()
-    new_conversations: tuple[tuple[ConversationRecord, tuple[TurnRecord, ...]], ...] = ()
-    changed_conversations: tuple[tuple[ConversationRecord, tuple[TurnRecord, ...]], ...] = ()
-    marks: tuple[ImportMark, ...] = ()
-    details: dict[str, Any] = field(default_factory=dict)  # the plan's own account, handed back
-
-    @property
-    def empty(self) -> bool:
-        return not (
-            self.documents
-            or self.new_reminders
-            or self.changed_reminders
-            or self.new_conversations
-            or self.changed_conversations
-            or self.marks
-        )
+    user_id: str
+    write: ImportWrite
+    state: ImportedState
 
 
 class _DryRun(Exception):
@@ -105,6 +83,8 @@ class _DryRun(Exception):
 
 
 class SqlImports(SqlChanges):
+    _bulk: Engine | None = None  # the driver's own engine on a SQLite file (``_bulk_engine``)
+
     async def import_marks(self, user_id: str) -> builtins.list[ImportMark]:
         async with self._read() as conn:
             return await _marks(conn, user_id)
@@ -153,6 +133,8 @@ class SqlImports(SqlChanges):
         reminder_ids = sorted({i for r, _ in people.values() for i in r})
         conversation_ids = sorted({i for _, c in people.values() for i in c})
         async with self._read() as conn:
+            if self.backend == "postgresql":
+                await conn.exec_driver_sql(CUSTOM_PLANS)
             for chunk in _chunks(users_wanted):
                 registered.update(
                     await conn.scalars(select(users.c.user_id).where(users.c.user_id.in_(chunk)))
@@ -167,7 +149,8 @@ class SqlImports(SqlChanges):
                     if row.user_id in rems:
                         rems[row.user_id][row.id] = reminder_record(row._mapping)
             for chunk in _chunks(conversation_ids):
-                for row in await conn.execute(select(conversations).where(conversations.c.id.in_(chunk))):
+                query = select(conversations).where(conversations.c.id.in_(chunk))
+                for row in await conn.execute(query):
                     if row.user_id in convs:
                         convs[row.user_id][row.id] = conversation_record(row)
         return {
@@ -179,13 +162,93 @@ class SqlImports(SqlChanges):
     ) -> None:
         """Write one person's planned import in one transaction (nothing when the plan is empty). A
         document changed since ``state`` was read, or a row created meanwhile, fails the whole person
-        and nothing of it is written."""
+        (``PreconditionFailed``) and nothing of it is written."""
         check_key("user_id", user_id, ID_MAX)
         check_key("source", source, 64)
         if write.empty:
             return
-        async with self._tx() as conn:
-            await self._write_import(conn, user_id, source, write, state)
+        try:
+            async with self._tx() as conn:
+                await self._write_import(conn, user_id, source, write, state)
+        except sa_exc.IntegrityError:
+            raise _created_meanwhile(user_id) from None
+
+    async def write_imports(
+        self, people: Sequence[PersonWrite], *, source: str
+    ) -> builtins.list[CompanionError | ValueError | TypeError | KeyError | None]:
+        """Each person's planned import in a transaction of its own; for each person, None when it was
+        written, or the error that failed it (nothing of that person written, the others go on)."""
+        check_key("source", source, 64)
+        bulk = self._bulk_engine()
+        if bulk is not None:
+            async with self._writer_turn():
+                return await asyncio.to_thread(self._write_people, bulk, people, source)
+        gate = asyncio.Semaphore(PARALLEL)
+
+        async def one(person: PersonWrite) -> CompanionError | ValueError | TypeError | KeyError | None:
+            async with gate:
+                try:
+                    await self.write_import(person.user_id, person.write, person.state, source=source)
+                except PERSON_FAILURES as exc:
+                    return exc
+                return None
+
+        return list(await asyncio.gather(*(one(person) for person in people)))
+
+    def _write_people(
+        self, engine: Engine, people: Sequence[PersonWrite], source: str
+    ) -> builtins.list[CompanionError | ValueError | TypeError | KeyError | None]:
+        """``write_imports`` on a SQLite file, in a worker thread: one transaction per person."""
+        results: list[CompanionError | ValueError | TypeError | KeyError | None] = []
+        try:
+            with engine.connect() as conn:
+                for person in people:
+                    results.append(self._write_one(conn, person, source))
+        except _UNAVAILABLE as exc:  # the file could not be opened at all
+            raise self._unavailable(exc) from exc
+        return results
+
+    def _write_one(
+        self, conn: Connection, person: PersonWrite, source: str
+    ) -> CompanionError | ValueError | TypeError | KeyError | None:
+        if person.write.empty:
+            return None
+        try:
+            check_key("user_id", person.user_id, ID_MAX)
+            with conn.begin():
+                self._write_rows(conn, person.user_id, source, person.write, person.state)
+        except sa_exc.IntegrityError:
+            return _created_meanwhile(person.user_id)
+        except _UNAVAILABLE as exc:
+            return self._unavailable(exc)
+        except sa_exc.DBAPIError as exc:
+            if _timed_out(exc):
+                return self._unavailable(exc)
+            raise
+        except PERSON_FAILURES as exc:
+            return exc
+        return None
+
+    def _bulk_engine(self) -> Engine | None:
+        """The driver's own engine on this store's SQLite file (made when first needed), or None: the
+        store is on PostgreSQL, or in memory (where only its own connections see the data)."""
+        if self.backend != "sqlite":
+            return None
+        database = self._url.database
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return None
+        engine = self._bulk
+        if engine is None:
+            engine = create_engine(
+                self._url.set(drivername="sqlite"),
+                hide_parameters=True,  # bound parameters include document bodies (health data)
+                json_serializer=_json_dumps,
+                poolclass=NullPool,  # a connection per batch of people, closed after it
+                connect_args={"timeout": SQLITE_BUSY_S, "check_same_thread": False},
+            )
+            event.listen(engine, "connect", _sqlite_on_connect)
+            self._bulk = engine
+        return engine
 
     async def _imported_state(
         self,
@@ -215,71 +278,13 @@ class SqlImports(SqlChanges):
     async def _write_import(
         self, conn: AsyncConnection, user_id: str, source: str, write: ImportWrite, state: ImportedState
     ) -> None:
-        if write.empty:
-            return
-        now = self._now()
-        known_marks = state.marks
-        if not state.registered:
-            await conn.execute(insert(users).values(user_id=user_id, created_at=now))
-        await self._write_documents(conn, user_id, write.documents, now)
-        await _write_reminders(conn, user_id, write, now)
-        await _write_conversations(conn, user_id, write, now)
-        if write.marks:
-            merged = {**known_marks, **{m.item: m for m in write.marks}}
-            items = {item: [m.version, m.digest] for item, m in sorted(merged.items())}
-            for item in items:
-                _checked_item(item)
-            if known_marks:
-                await conn.execute(
-                    update(imports)
-                    .where(_imp.user_id == user_id, _imp.source == source)
-                    .values(items=items, imported_at=now)
-                )
-            else:
-                await conn.execute(
-                    insert(imports).values(user_id=user_id, source=source, items=items, imported_at=now)
-                )
+        await conn.run_sync(self._write_rows, user_id, source, write, state)
 
-    async def _write_documents(
-        self, conn: AsyncConnection, user_id: str, writes: tuple[DocumentWrite, ...], now: Any
+    def _write_rows(
+        self, conn: Connection, user_id: str, source: str, write: ImportWrite, state: ImportedState
     ) -> None:
-        versions: dict[str, int] = {}
-        creates = []
-        for w in writes:
-            check_key("kind", w.kind, 64)
-            check_key("doc_id", w.doc_id, ID_MAX)
-            body = json_roundtrip(w.body)
-            if w.expected_version is None:
-                creates.append(
-                    {"user_id": user_id, "kind": w.kind, "doc_id": w.doc_id, "body": body, "version": 1}
-                )
-                versions[w.kind] = max(versions.get(w.kind, 0), 1)
-                continue
-            done = await conn.execute(
-                update(documents)
-                .where(
-                    _doc.user_id == user_id,
-                    _doc.kind == w.kind,
-                    _doc.doc_id == w.doc_id,
-                    _doc.version == w.expected_version,
-                )
-                .values(body=body, version=w.expected_version + 1, updated_at=now)
-            )
-            if done.rowcount != 1:
-                raise PreconditionFailed(
-                    f"{w.kind}/{w.doc_id} changed here during the import", current_version=None
-                )
-            versions[w.kind] = max(versions.get(w.kind, 0), w.expected_version + 1)
-        if creates:
-            await conn.execute(insert(documents), [c | {"updated_at": now} for c in creates])
-        if versions:  # one change-log row per kind written, in one statement
-            await conn.execute(
-                insert(change_log),
-                [
-                    {"user_id": user_id, "kind": kind, "version": version, "created_at": now}
-                    for kind, version in sorted(versions.items())
-                ],
-            )
+        now, known = self._now(), state.marks
+        write_person(conn, user_id, source, write, registered=state.registered, known_marks=known, now=now)
 
 
 async def _marks(conn: AsyncConnection, user_id: str) -> builtins.list[ImportMark]:
@@ -302,95 +307,11 @@ def _chunks(ids: builtins.list[str] | Collection[str]) -> builtins.list[builtins
     return [values[i : i + READ_CHUNK] for i in range(0, len(values), READ_CHUNK)]
 
 
-def _checked_item(item: str) -> str:
-    check_key("item", item, ID_MAX)
-    return item
+def _created_meanwhile(user_id: str) -> PreconditionFailed:
+    return PreconditionFailed(
+        f"a row of {user_id!r} that the import creates was created here during the import",
+        current_version=None,
+    )
 
 
-def _reminder_row(record: ReminderRecord, user_id: str, now: Any) -> dict[str, Any]:
-    check_key("id", record.id, ID_MAX)
-    if record.user_id != user_id:
-        raise InvalidInput("every reminder must belong to the person imported", field="user_id")
-    if len(record.label) > LABEL_MAX:
-        raise InvalidInput(f"label is longer than {LABEL_MAX} characters", field="label")
-    check_aware(record.due_at)
-    return {
-        "id": record.id,
-        "user_id": user_id,
-        "kind": record.kind,
-        "label": record.label,
-        "local_time": record.local_time,
-        "due_at": record.due_at,
-        "state": record.state,
-        "delivered_at": record.delivered_at,
-        "delivered_via": record.delivered_via,
-        "acked_at": record.acked_at,
-        "acked_via": record.acked_via,
-        "snoozed_until": record.snoozed_until,
-        "missed_at": record.missed_at,
-        "updated_at": now,
-    }
-
-
-async def _write_reminders(conn: AsyncConnection, user_id: str, write: ImportWrite, now: Any) -> None:
-    if write.new_reminders:
-        await conn.execute(insert(reminders), [_reminder_row(r, user_id, now) for r in write.new_reminders])
-    for record in write.changed_reminders:
-        row = _reminder_row(record, user_id, now)
-        await conn.execute(
-            update(reminders)
-            .where(and_(reminders.c.id == record.id, reminders.c.user_id == user_id))
-            .values({k: v for k, v in row.items() if k not in ("id", "user_id")})
-        )
-
-
-def _conversation_row(record: ConversationRecord, user_id: str, now: Any) -> dict[str, Any]:
-    check_key("id", record.id, ID_MAX)
-    check_aware(record.started_at)
-    if record.user_id != user_id:
-        raise InvalidInput("every conversation must belong to the person imported", field="user_id")
-    return {
-        "id": record.id,
-        "user_id": user_id,
-        "started_at": record.started_at,
-        **conversation_fields(record, now),
-    }
-
-
-def _turn_rows(record: ConversationRecord, turns: tuple[TurnRecord, ...]) -> builtins.list[dict[str, Any]]:
-    return [
-        {
-            "conversation_id": record.id,
-            "seq": turn.seq,
-            "user_id": record.user_id,
-            "role": turn.role,
-            "at": turn.at,
-            "text": turn.text[:CONVERSATION_TEXT_MAX],
-            "cut": int(turn.cut),
-        }
-        for turn in turns
-    ]
-
-
-async def _write_conversations(conn: AsyncConnection, user_id: str, write: ImportWrite, now: Any) -> None:
-    if write.new_conversations:
-        await conn.execute(
-            insert(conversations), [_conversation_row(r, user_id, now) for r, _ in write.new_conversations]
-        )
-    for record, _ in write.changed_conversations:
-        row = _conversation_row(record, user_id, now)
-        await conn.execute(
-            update(conversations)
-            .where(conversations.c.id == record.id, conversations.c.user_id == user_id)
-            .values({k: v for k, v in row.items() if k not in ("id", "user_id")})
-        )
-        await conn.execute(
-            delete(conversation_turns).where(conversation_turns.c.conversation_id == record.id)
-        )
-    turns = [
-        row
-        for record, kept in (*write.new_conversations, *write.changed_conversations)
-        for row in _turn_rows(record, kept)
-    ]
-    if turns:
-        await conn.execute(insert(conversation_turns), turns)
+__all__ = ["DocumentWrite", "ImportMark", "ImportWrite", "ImportedState", "PersonWrite", "SqlImports"]

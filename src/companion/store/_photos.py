@@ -18,7 +18,7 @@ from typing import Any, Final, Literal
 
 from sqlalchemy import delete, func, insert, select, update
 
-from companion.errors import NotFound, QuotaExceeded
+from companion.errors import AlreadyExists, NotFound, QuotaExceeded
 from companion.store._changes import SqlChanges
 from companion.store._engine import check_aware, check_key, json_roundtrip
 from companion.store.base import StoredDocument
@@ -93,6 +93,8 @@ class SqlPhotos(SqlChanges):
                 person = person.with_for_update()  # uploads of one person take turns for the quota
             if await conn.scalar(person) is None:
                 raise NotFound(f"user {files.user_id!r} does not exist", field="user_id")
+            if await conn.scalar(select(_ph.id).where(_ph.id == files.id)) is not None:
+                raise AlreadyExists(f"there is already a photo {files.id!r}", field="photo_id")
             usage = await _usage(conn, files.user_id)
             if usage.count + 1 > max_count:
                 raise QuotaExceeded(

@@ -134,6 +134,8 @@ class SqlStore(
 
     async def close(self) -> None:
         await self._engine.dispose()
+        if self._bulk is not None:
+            self._bulk.dispose()
 
     # -- documents ----------------------------------------------------------------------------------
 
