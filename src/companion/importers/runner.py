@@ -164,18 +164,25 @@ class ImportRunner:
             if on_person:
                 on_person(result)
 
-        planned: asyncio.Queue[list[_Planned] | None] = asyncio.Queue(PLANNED_AHEAD)
+        # a batch decided, the end (None), or what stopped the planning (raised here, by the writer)
+        planned: asyncio.Queue[list[_Planned] | Exception | None] = asyncio.Queue(PLANNED_AHEAD)
 
         async def plan() -> None:
-            for start in range(0, len(order), BATCH):
-                batch = order[start : start + BATCH]
-                await planned.put(await self._plan({u: people[u] for u in batch}, done))
+            try:
+                for start in range(0, len(order), BATCH):
+                    batch = order[start : start + BATCH]
+                    await planned.put(await self._plan({u: people[u] for u in batch}, done))
+            except Exception as exc:  # the store unavailable, say: the writer stops with it
+                await planned.put(exc)
+                return
             await planned.put(None)
 
         planner = asyncio.create_task(plan())
         try:
-            while (batch := await planned.get()) is not None:
-                await self._write(batch, done)
+            while (item := await planned.get()) is not None:
+                if isinstance(item, Exception):
+                    raise item
+                await self._write(item, done)
             await planner
         finally:
             if not planner.done():
@@ -213,7 +220,7 @@ class ImportRunner:
     async def _write(self, batch: list[_Planned], done: Callable[[PersonReport], None]) -> None:
         """Each person in a transaction of their own; then their photos; then one change event."""
         errors: list[Any] = [None] * len(batch)
-        if not self._dry_run:
+        if batch and not self._dry_run:
             people = [PersonWrite(p.person.user_id, p.write, p.state) for p in batch]
             errors = list(await self._store.write_imports(people, source=SOURCE))
         for planned, error in zip(batch, errors, strict=True):
