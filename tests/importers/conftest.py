@@ -29,6 +29,7 @@ import pytest
 
 pytest.register_assert_rewrite("importers.checks")
 
+from api.conftest import Api, any_api  # noqa: E402,F401 (the app on SQLite and on PostgreSQL)
 from bench.cosmos_server import CosmosServer, seed  # noqa: E402
 from importers import seed_data  # noqa: E402
 from services import require_service  # noqa: E402
@@ -85,3 +86,9 @@ async def cosmos_db(cosmos_endpoint: str) -> str:
     name = f"never-alone-{secrets.token_hex(4)}"
     await seed_cosmos(cosmos_endpoint, name, seed_data.containers())
     return name
+
+
+@pytest.fixture
+def service(any_api: Api) -> Api:  # noqa: F811 (the fixture imported above, by name)
+    """The service the import writes into: the API's app on SQLite and on PostgreSQL."""
+    return any_api

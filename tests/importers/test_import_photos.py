@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -51,18 +50,6 @@ GARDEN = {
     "width": 800,  # 2400 x 1200 turned upright by its EXIF orientation, then fitted into 1600
     "height": 1600,
 }
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def service(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Api]:
-    url = None
-    if request.param == "postgresql":
-        url = request.getfixturevalue("postgres_databases").create()
-    app = create_app(make_settings(tmp_path, url))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            yield Api(app, client)
 
 
 @pytest.fixture

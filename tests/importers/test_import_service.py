@@ -5,15 +5,10 @@ run again; changed at the source; edited here; forced with --overwrite; previewe
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
-import pytest
-
-from api.conftest import Api, make_settings
-from companion.app import create_app
+from api.conftest import Api
 from companion.events import RefreshCounts
 from companion.importers.report import ImportReport
 from companion.importers.runner import ImportRunner
@@ -23,18 +18,6 @@ from importers.checks import check_everything, export_of
 from importers.conftest import write_export
 
 SEED = seed_data
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def service(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Api]:
-    url = None
-    if request.param == "postgresql":
-        url = request.getfixturevalue("postgres_databases").create()
-    app = create_app(make_settings(tmp_path, url))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            yield Api(app, client)
 
 
 class Published:

@@ -138,21 +138,7 @@ class SqlConversations(SqlBase):
                 if updated.rowcount == 0:
                     return False
             if write.turns:
-                await conn.execute(
-                    insert(conversation_turns),
-                    [
-                        {
-                            "conversation_id": record.id,
-                            "seq": turn.seq,
-                            "user_id": record.user_id,
-                            "role": turn.role,
-                            "at": turn.at,
-                            "text": turn.text[:CONVERSATION_TEXT_MAX],
-                            "cut": int(turn.cut),
-                        }
-                        for turn in write.turns
-                    ],
-                )
+                await conn.execute(insert(conversation_turns), turn_rows(record, write.turns))
             for seq, text in write.cuts:
                 await conn.execute(
                     update(conversation_turns)
@@ -381,3 +367,19 @@ async def _narrow(conn: AsyncConnection, user_id: str, level: RecordsLevel, now:
         )
         changed += int(result.rowcount)
     return changed
+
+
+def turn_rows(record: ConversationRecord, turns: tuple[TurnRecord, ...]) -> builtins.list[dict[str, Any]]:
+    """The rows of ``turns`` of ``record`` (each text within the column's bound)."""
+    return [
+        {
+            "conversation_id": record.id,
+            "seq": turn.seq,
+            "user_id": record.user_id,
+            "role": turn.role,
+            "at": turn.at,
+            "text": turn.text[:CONVERSATION_TEXT_MAX],
+            "cut": int(turn.cut),
+        }
+        for turn in turns
+    ]

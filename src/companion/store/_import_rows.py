@@ -8,7 +8,6 @@ instances refresh the person's live conversations.
 
 from __future__ import annotations
 
-import builtins
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -18,10 +17,10 @@ from sqlalchemy.engine import Connection
 
 from companion.errors import InvalidInput, PreconditionFailed
 from companion.store._conversations import _row as conversation_fields
+from companion.store._conversations import turn_rows
 from companion.store._engine import check_aware, check_key, json_roundtrip
 from companion.store.base import ConversationRecord, ReminderRecord, TurnRecord
 from companion.store.schema import (
-    CONVERSATION_TEXT_MAX,
     ID_MAX,
     LABEL_MAX,
     change_log,
@@ -237,21 +236,6 @@ def _conversation_row(record: ConversationRecord, user_id: str, now: datetime) -
     }
 
 
-def _turn_rows(record: ConversationRecord, turns: tuple[TurnRecord, ...]) -> builtins.list[dict[str, Any]]:
-    return [
-        {
-            "conversation_id": record.id,
-            "seq": turn.seq,
-            "user_id": record.user_id,
-            "role": turn.role,
-            "at": turn.at,
-            "text": turn.text[:CONVERSATION_TEXT_MAX],
-            "cut": int(turn.cut),
-        }
-        for turn in turns
-    ]
-
-
 def _write_conversations(conn: Connection, user_id: str, write: ImportWrite, now: datetime) -> None:
     if write.new_conversations:
         conn.execute(
@@ -268,7 +252,7 @@ def _write_conversations(conn: Connection, user_id: str, write: ImportWrite, now
     turns = [
         row
         for record, kept in (*write.new_conversations, *write.changed_conversations)
-        for row in _turn_rows(record, kept)
+        for row in turn_rows(record, kept)
     ]
     if turns:
         conn.execute(_ADD_TURNS, turns)
