@@ -524,8 +524,12 @@ async def test_screenshots_idle_unpaired_and_hebrew_right_to_left(
         await hebrew.shot("idle-he-360")
         await hebrew.shot("idle-he-1024", width=1024)
         await hebrew.start_talking()
-        await hebrew.wait_state("listening", timeout_s=20)
-        assert await hebrew.page.locator("#status").text_content() == "מקשיב"  # written by app.js
+        # The companion may greet first, so the state and its words are read together, in the page.
+        await hebrew.page.wait_for_function(
+            """() => { const s = document.getElementById("status");
+                       return s.getAttribute("data-state") === "listening" && s.textContent === "מקשיב"; }""",
+            timeout=20_000,
+        )  # the words are written by app.js, in the companion's gender
         await hebrew.shot("listening-he-360")
 
         stranger = await ElderPage.open(browser, elder_env.base)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from companion.errors import InvalidInput
 from companion.importers.conversations import conversation_id, map_conversation
@@ -437,36 +437,29 @@ def _conflict(out: Outcome, item: str, why: str, overwrite: bool, action: Action
     return action if overwrite else None
 
 
-def _validator(section: str) -> Any:
-    model = SECTION_MODELS[section]
+def _checked(model: type[BaseModel], where: str, fields: dict[str, Any] | None = None) -> Any:
+    """A builder: the body, with ``fields`` fixed, checked by ``model`` (a problem names ``where``)."""
+    fixed = fields or {}
 
     def build(body: dict[str, Any]) -> dict[str, Any]:
         try:
-            return model.model_validate(body).model_dump(mode="json", by_alias=True)
+            return model.model_validate(body | fixed).model_dump(mode="json", by_alias=True)
         except ValidationError as exc:
-            raise validation_error(exc, section) from None
+            raise validation_error(exc, where) from None
 
     return build
+
+
+def _validator(section: str) -> Any:
+    return _checked(SECTION_MODELS[section], section)
 
 
 def _memory(memory_id: str) -> Any:
-    def build(body: dict[str, Any]) -> dict[str, Any]:
-        try:
-            return Memory.model_validate(body | {"id": memory_id}).model_dump(mode="json", by_alias=True)
-        except ValidationError as exc:
-            raise validation_error(exc, f"memory {memory_id}") from None
-
-    return build
+    return _checked(Memory, f"memory {memory_id}", {"id": memory_id})
 
 
 def _photo(photo_id: str) -> Any:
-    def build(body: dict[str, Any]) -> dict[str, Any]:
-        try:
-            return Photo.model_validate(body | {"id": photo_id}).model_dump(mode="json", by_alias=True)
-        except ValidationError as exc:
-            raise validation_error(exc, f"photo {photo_id}") from None
-
-    return build
+    return _checked(Photo, f"photo {photo_id}", {"id": photo_id})
 
 
 def _alert(alert: dict[str, Any]) -> Any:

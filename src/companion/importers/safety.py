@@ -8,7 +8,7 @@ the time in its id, else ``_ts``) wins; the others are named in the report."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -95,21 +95,10 @@ def map_safety_config(body: dict[str, Any]) -> SafetyMapping:
     )
     doc.drop("approvedActivities", "no place here for approved activities: add them as hobbies")
 
-    contacts = emergency_contacts(doc)
-    if contacts is not None:
-        out.safety["emergencyContacts"] = contacts
-    meds = medications(doc)
-    if meds is not None:
-        out.safety["medications"] = meds
-    rules = never_allow(doc)
-    if rules is not None:
-        out.safety["neverAllow"] = rules
-    topics = forbidden_topics(doc)
-    if topics is not None:
-        out.safety["forbiddenTopics"] = topics
-    triggers = crisis_triggers(doc)
-    if triggers is not None:
-        out.safety["crisisTriggers"] = triggers
+    for key, read in SAFETY_PARTS:
+        value = read(doc)
+        if value is not None:
+            out.safety[key] = value
 
     background, name, age = patient_background(doc)
     if background:
@@ -304,3 +293,13 @@ def routines(doc: Fields) -> dict[str, str]:
     out = {ours: t for theirs, ours in ROUTINE_KEYS.items() if (t := hhmm(part, theirs))}
     part.finish()
     return out
+
+
+SAFETY_PARTS: Final[tuple[tuple[str, Callable[[Fields], Any]], ...]] = (
+    ("emergencyContacts", emergency_contacts),
+    ("medications", medications),
+    ("neverAllow", never_allow),
+    ("forbiddenTopics", forbidden_topics),
+    ("crisisTriggers", crisis_triggers),
+)
+"""The ``safety`` section's parts, each read from the document in this order (None: not there)."""
