@@ -19,6 +19,7 @@ from companion.api.headers import install_headers
 from companion.api.limits import install_limits
 from companion.api.openapi import describe
 from companion.api.paths import PHOTOS
+from companion.api.routing import add_routes
 from companion.auth import AuthService
 from companion.auth.devices import DeviceService
 from companion.care.alerting import AlertConfig
@@ -58,6 +59,7 @@ from companion.realtime.upstream import connector_from_settings
 from companion.services import Services
 from companion.settings import Settings
 from companion.store import SqlStore, open_store
+from companion.tls import client_tls
 
 log = logging.getLogger(__name__)
 ReadyHook = Callable[[Services], Awaitable[None]]
@@ -88,7 +90,7 @@ async def build_services(
         redis = redis_client(settings.redis_url) if settings.redis_url else None
         if redis is not None:
             stack.push_async_callback(redis.aclose)
-        http = httpx.AsyncClient()  # the alert webhook's client
+        http = httpx.AsyncClient(verify=client_tls())  # the alert webhook's client
         stack.push_async_callback(http.aclose)
         channels = channels_from_settings(settings, http)  # half-configured channels refuse to start here
         local_engine = None
@@ -309,17 +311,20 @@ def create_app(settings: Settings | None = None, *, on_ready: ReadyHook | None =
     errors.install(app)
     # before any parsing or authentication; photo uploads may be larger than any other body
     install_limits(app, body_timeout_s=settings.body_timeout_s, upload_limit=settings.photo_upload_max_bytes)
-    app.include_router(health.router)
-    app.include_router(alerts.router)
-    app.include_router(ack_routes.router)
-    app.include_router(digest_routes.router)
-    app.include_router(devices.router)  # before users: its catch-all /{user_id}/{section} would match
-    app.include_router(conversations.router)
-    app.include_router(photos.router)
-    app.include_router(users.router)
-    app.include_router(admin.router)
-    app.include_router(sessions.router)
-    app.include_router(live.router)
+    add_routes(
+        app,
+        health.router,
+        alerts.router,
+        ack_routes.router,
+        digest_routes.router,
+        devices.router,  # before users: its catch-all /{user_id}/{section} would match
+        conversations.router,
+        photos.router,
+        users.router,
+        admin.router,
+        sessions.router,
+        live.router,
+    )
     dashboard.install(app)
     elder.install(app)
 

@@ -172,11 +172,8 @@ def install_reminders(
     app: FastAPI, now: datetime, *, poll_s: float = 20.0, clock: Callable[[], datetime] | None = None
 ) -> Rig:
     """Put a reminder service with a fake clock, conversation and family into a started app: its own
-    store half on the app's database, the page's and the dashboard's routes (unless the app has them),
-    the dependency that hands the service to them, and the live sessions' greeting hook."""
-    from companion.dashboard import reminders_routes
-    from companion.elder import reminder_routes
-
+    store half on the app's database, in the services' place (where the page's and the dashboard's
+    reminder routes take it from), and the live sessions' greeting hook."""
     services = app.state.services
     settings = services.settings
     store = ReminderStoreForTests(settings.effective_database_url)
@@ -193,10 +190,5 @@ def install_reminders(
     )
     services.bus.subscribe(service.on_profile_changed)
     services.sessions.greeting_notes = service  # a conversation opened from its card greets with it
-    app.dependency_overrides[reminder_routes.reminder_service] = lambda: service
-    paths = {getattr(route, "path", None) for route in app.router.routes}
-    if reminder_routes.REMINDERS not in paths:
-        app.include_router(reminder_routes.router)
-    if reminders_routes.PAGE not in paths:
-        app.include_router(reminders_routes.router)
+    services.reminders = service
     return Rig(store, services.profiles, service, fake, conversation, family)

@@ -1,6 +1,6 @@
 """The music routes over ASGI: what the page asks (is there music, which track) and the file it plays,
-with byte ranges so that seeking works. The device is stood in for by overriding ``require_device``; one
-test leaves the real dependency in place to see a request without a paired device refused."""
+with byte ranges so that seeking works. The client is a paired device (a code made and redeemed through the
+device service, its secret in the cookie); one test leaves it unpaired to see its requests refused."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from companion.api.device_auth import DeviceIdentity, require_device
+from companion.api.device_auth import DEVICE_COOKIE
 from companion.app import create_app
 from companion.music import track_id
 from companion.services import Services
@@ -20,7 +20,6 @@ from companion.settings import Settings
 from tests.elder.test_music_library import make_folder
 
 USER = "user-music-1"
-DEVICE = DeviceIdentity(device_id="dev-1", user_id=USER, label="kitchen tablet")
 PREFS = {
     "preferredArtists": ["Ofra Haza", "Arik Einstein"],
     "preferredGenres": ["jazz"],
@@ -34,14 +33,19 @@ async def _client(
     tmp_path: Path, music_dir: Path | None, *, paired: bool = True
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Services]]:
     app: FastAPI = create_app(Settings(data_dir=tmp_path / "data", music_dir=music_dir))
-    if paired:
-        app.dependency_overrides[require_device] = lambda: DEVICE
     async with app.router.lifespan_context(app):
         services: Services = app.state.services
         await services.store.create_user(USER)
         await services.profiles.save_section(USER, "music", PREFS, if_match=None)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            if paired:
+                pairing = await services.devices.create_pairing(USER, created_by=None)
+                attempt = await services.devices.redeem(
+                    pairing.code, client="test", user_agent="kitchen tablet"
+                )
+                assert attempt.cookie is not None, attempt
+                client.cookies.set(DEVICE_COOKIE, attempt.cookie)
             yield client, services
 
 

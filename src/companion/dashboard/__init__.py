@@ -12,6 +12,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from companion.api.routing import add_routes
 from companion.dashboard import (
     account,
     admin_routes,
@@ -45,8 +46,7 @@ def install(app: FastAPI) -> None:
         photos_routes,
         live,
     )
-    for module in modules:
-        app.include_router(module.router)
+    add_routes(app, *(module.router for module in modules))
 
 
 __all__ = ["install"]

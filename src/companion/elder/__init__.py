@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from companion.api.routing import add_routes
 from companion.elder import music_routes, page, pair_routes, photo_routes, reminder_routes
 
 
 def install(app: FastAPI) -> None:
     page.install_static(app)
-    for module in (pair_routes, music_routes, photo_routes, reminder_routes, page):
-        app.include_router(module.router)
+    add_routes(app, *(m.router for m in (pair_routes, music_routes, photo_routes, reminder_routes, page)))
 
 
 __all__ = ["install"]

@@ -46,6 +46,7 @@ from companion.localmodel.routes import Route, resolve
 from companion.localmodel.voice import Speaker
 from companion.realtime.endings import clip_close_reason
 from companion.realtime.protocol import ProtocolError, dump_event, error_event, parse_event
+from companion.tls import client_tls
 
 log = logging.getLogger(__name__)
 
@@ -299,7 +300,7 @@ class LocalModelServer:
             raise RuntimeError('Cannot call "start()" twice.')
         self.host = host
         if self.chat_url:
-            self.chat_client = httpx.AsyncClient()
+            self.chat_client = httpx.AsyncClient(verify=client_tls())
         self._server = await serve(
             self._handle, host, port, process_request=self._process_request, max_size=MAX_FRAME_BYTES
         )
