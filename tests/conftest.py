@@ -99,6 +99,7 @@ LONGEST = (
     "api/test_openapi_conformance.py",
     "elder/test_reminders_page.py",
 )
+REAL_PASSWORDS = "every password hashed and checked anew (see ``remembered_passwords``)"
 BROWSER_WORDS = ("playwright", "page_driver")  # a module that drives Chromium names one of these
 SERVICE_FIXTURES = frozenset({"postgres_url", "postgres_databases", "redis_url", "own_redis"})
 TESTS = Path(__file__).resolve().parent
@@ -120,6 +121,7 @@ def kind_of(path: Path, fixtures: Sequence[str], source: str) -> str:
 def pytest_configure(config: pytest.Config) -> None:
     for name, what in KINDS.items():
         config.addinivalue_line("markers", f"{name}: {what}")
+    config.addinivalue_line("markers", f"real_passwords: {REAL_PASSWORDS}")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -282,3 +284,37 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+# ---- passwords --------------------------------------------------------------------------------------
+
+_HASHES: dict[str, str] = {}
+_CHECKS: dict[tuple[str, str], bool] = {}
+
+
+@pytest.fixture(autouse=True)
+def remembered_passwords(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An in-process service's argon2 work (OWASP's parameters: about 70 ms of CPU a call) is done once
+    per worker for each password and each (hash, password) pair, and its real result reused: hundreds
+    of tests create the demo's caregiver and sign in with the same few passwords. A password's hash is
+    then the same each time it is made (one salt per password per worker). Tests about the passwords
+    themselves say ``real_passwords``; services run as processes always hash anew."""
+    if request.node.get_closest_marker("real_passwords"):
+        return
+    from companion.auth.service import AuthService
+
+    original_hash, original_check = AuthService._hash, AuthService._check
+
+    async def remembered_hash(self: AuthService, password: str) -> str:
+        if password not in _HASHES:
+            _HASHES[password] = await original_hash(self, password)
+        return _HASHES[password]
+
+    def remembered_check(self: AuthService, password_hash: str, password: str) -> bool:
+        key = (password_hash, password)
+        if key not in _CHECKS:
+            _CHECKS[key] = original_check(self, password_hash, password)
+        return _CHECKS[key]
+
+    monkeypatch.setattr(AuthService, "_hash", remembered_hash)
+    monkeypatch.setattr(AuthService, "_check", remembered_check)

@@ -6,11 +6,14 @@ import asyncio
 import time
 from dataclasses import replace
 
+import pytest
 from argon2 import Parameters, PasswordHasher, extract_parameters
 
 from companion.auth import AuthService
 from companion.auth.passwords import check, password_hasher
 from companion.store import CaregiverRecord
+
+pytestmark = pytest.mark.real_passwords  # the hashing itself is what is watched
 
 TICK = 0.005  # a coroutine that wants to run every 5 ms, like an audio relay
 MAX_GAP = 0.05  # the longest pause it may see (one argon2 run on the loop is ~130 ms on an idle machine)
