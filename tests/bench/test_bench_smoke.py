@@ -1,18 +1,34 @@
 """The benchmark code works end to end (its smallest configuration): the scenarios that time requests
 and imports; no timing is asserted here. The streaming scenarios are in ``test_bench_smoke_streams.py``,
-a module of their own so that another worker can run them meanwhile."""
+a module of their own so that another worker can run them meanwhile. One run of the bench serves the
+module's tests (each process start imports the whole service: about 2.5 CPU-seconds)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Any
+
+import pytest
 
 from tests.bench.smoke import run_bench
 
+Run = tuple[dict[str, Any], str]
 
-def test_smoke_run_writes_results_and_the_table(tmp_path: Path) -> None:
-    results, page = run_bench(
-        tmp_path, "build", "refresh", "resume", docs_text="# Performance\n\nhand-written text stays\n"
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    return run_bench(
+        tmp_path_factory.mktemp("smoke"),
+        "build",
+        "refresh",
+        "resume",
+        "signins",
+        "import",
+        docs_text="# Performance\n\nhand-written text stays\n",
     )
+
+
+def test_smoke_run_writes_results_and_the_table(smoke: Run) -> None:
+    results, page = smoke
     assert results["machine"]["cores"] >= 1 and results["machine"]["python"]
     assert len(results["commit"]) >= 7
     assert results["build"]["p50_ms"] > 0 and results["build"]["chars"] > 0
@@ -34,8 +50,8 @@ def test_smoke_run_writes_results_and_the_table(tmp_path: Path) -> None:
     assert "| resume | 2 runs | dropped: resume / fresh start" in page
 
 
-def test_smoke_signins_measures_health_during_both_bursts(tmp_path: Path) -> None:
-    results, page = run_bench(tmp_path, "signins", docs_text="# Performance\n")
+def test_smoke_signins_measures_health_during_both_bursts(smoke: Run) -> None:
+    results, page = smoke
     signins = results["signins"]
     assert signins["idle_health"]["samples"] > 0
     for key, lanes in (("legacy_hash", "p=4"), ("current_hash", "p=1")):
@@ -45,9 +61,9 @@ def test_smoke_signins_measures_health_during_both_bursts(tmp_path: Path) -> Non
     assert "| signins | 2 | **/health max during 2 wrong sign-ins, hashes made today" in page
 
 
-def test_smoke_import_of_the_seed_systems_people(tmp_path: Path) -> None:
+def test_smoke_import_of_the_seed_systems_people(smoke: Run) -> None:
     """Both stores where PostgreSQL is reachable, both sources where the Cosmos DB server is installed."""
-    results, page = run_bench(tmp_path, "import")
+    results, page = smoke
     node = results["import"]
     assert node["people"] == 3 and node["documents"] == 3 * 30
     runs = node["runs"]
