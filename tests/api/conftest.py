@@ -66,10 +66,10 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def any_api(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Api]:
-    """The same app on SQLite and on the real PostgreSQL server (its own fresh database)."""
+    """The same app on SQLite and on the real PostgreSQL server (an empty database of its own)."""
     url = None
     if request.param == "postgresql":
-        url = request.getfixturevalue("postgres_databases").create()
+        url = request.getfixturevalue("postgres_empty_url")
     app = create_app(make_settings(tmp_path, url))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

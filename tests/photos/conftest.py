@@ -64,7 +64,7 @@ async def photo_api(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
     """``await photo_api(**settings)``: the app with those settings, on the parameter's database."""
     url = None
     if request.param == "postgresql":
-        url = request.getfixturevalue("postgres_databases").create()
+        url = request.getfixturevalue("postgres_empty_url")
     opened: list[tuple[FastAPI, Any, httpx.AsyncClient]] = []
 
     async def make(**settings: Any) -> PhotoApi:
