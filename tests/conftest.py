@@ -89,15 +89,16 @@ LONGEST = (
     "elder/test_app_hearing_browser.py",
     "elder/test_app_browser.py",
     "bench/test_bench_smoke_streams.py",
-    "bench/test_bench_smoke.py",
     "cluster/test_instances.py",
     "live/test_reconnection.py",
-    "dashboard/test_dashboard_browser.py",
-    "live/test_reminders_said_live.py",
     "cluster/test_outages.py",
-    "photos/test_photos_browser.py",
+    "live/test_reminders_said_live.py",
     "api/test_openapi_conformance.py",
     "elder/test_reminders_page.py",
+    "dashboard/test_dashboard_browser.py",
+    "photos/test_photos_browser.py",
+    "dashboard/test_conversations_browser.py",
+    "bench/test_bench_smoke.py",
 )
 REAL_PASSWORDS = "every password hashed and checked anew (see ``remembered_passwords``)"
 BROWSER_WORDS = ("playwright", "page_driver")  # a module that drives Chromium names one of these
