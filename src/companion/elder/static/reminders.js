@@ -25,6 +25,9 @@ export class Reminders {
     this.active = false;
     this.timer = null;
     this.shown = null; // the reminder on the card
+    // Counts the person's actions as they begin and as the service has them: an answer to a poll asked
+    // before the latest of these may predate it (a card just snoozed would come back and ring again).
+    this.actions = 0;
     this.words = {};
     this.audio = null;
     this.debug = { polls: 0, rings: 0, shown: [], actions: [] };
@@ -91,6 +94,7 @@ export class Reminders {
   async poll() {
     if (!this.active) return;
     let next = RETRY_MS;
+    const asked = this.actions;
     try {
       const response = await fetchWithTimeout(this.url, { credentials: "same-origin", headers: { Accept: "application/json" } });
       this.debug.polls++;
@@ -102,7 +106,7 @@ export class Reminders {
         const body = await response.json();
         this.words = body.words || {};
         next = Math.max(1000, Number(body.pollSeconds || 20) * 1000);
-        if (this.active) this.show(body.reminders && body.reminders[0]);
+        if (this.active && asked === this.actions) this.show(body.reminders && body.reminders[0]);
       }
     } catch {
       /* offline for a moment: try again later */
@@ -143,6 +147,8 @@ export class Reminders {
     const reminder = this.shown;
     if (!reminder) return;
     this.debug.actions.push([reminder.id, action]);
+    this.actions++;
+    clearTimeout(this.timer); // asked again once the service has the action
     this.hide();
     if (action === "talk") this.onTalk(reminder); // the conversation's greeting says it
     fetchWithTimeout(this.url + "/" + encodeURIComponent(reminder.id), {
@@ -155,6 +161,7 @@ export class Reminders {
         /* the next poll shows it again if it did not count */
       })
       .finally(() => {
+        this.actions++;
         if (this.active) this.schedule(1000);
       });
   }
