@@ -19,10 +19,11 @@ from companion.errors import InvalidInput, PreconditionFailed
 from companion.store._conversations import _row as conversation_fields
 from companion.store._conversations import turn_rows
 from companion.store._engine import check_aware, check_key, json_roundtrip
+from companion.store._reminders import _check_record as check_reminder
+from companion.store._reminders import _row as reminder_fields
 from companion.store.base import ConversationRecord, ReminderRecord, TurnRecord
 from companion.store.schema import (
     ID_MAX,
-    LABEL_MAX,
     change_log,
     conversation_turns,
     conversations,
@@ -187,27 +188,16 @@ def _write_documents(
 
 
 def _reminder_row(record: ReminderRecord, user_id: str, now: datetime) -> dict[str, Any]:
-    check_key("id", record.id, ID_MAX)
-    if record.user_id != user_id:
-        raise InvalidInput("every reminder must belong to the person imported", field="user_id")
-    if len(record.label) > LABEL_MAX:
-        raise InvalidInput(f"label is longer than {LABEL_MAX} characters", field="label")
-    check_aware(record.due_at)
+    """The store's reminder row, with what has happened to the reminder so far."""
+    check_reminder(record, user_id, wrong_owner="every reminder must belong to the person imported")
     return {
-        "id": record.id,
-        "user_id": user_id,
-        "kind": record.kind,
-        "label": record.label,
-        "local_time": record.local_time,
-        "due_at": record.due_at,
-        "state": record.state,
+        **reminder_fields(record, now),
         "delivered_at": record.delivered_at,
         "delivered_via": record.delivered_via,
         "acked_at": record.acked_at,
         "acked_via": record.acked_via,
         "snoozed_until": record.snoozed_until,
         "missed_at": record.missed_at,
-        "updated_at": now,
     }
 
 

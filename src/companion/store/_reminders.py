@@ -259,10 +259,15 @@ def _states(states: Iterable[str]) -> builtins.list[str]:
     return wanted
 
 
-def _check_record(record: ReminderRecord, user_id: str) -> None:
+def _check_record(
+    record: ReminderRecord,
+    user_id: str,
+    *,
+    wrong_owner: str = "every occurrence must belong to the user being synced",
+) -> None:
     check_key("id", record.id, ID_MAX)
     if record.user_id != user_id:
-        raise InvalidInput("every occurrence must belong to the user being synced", field="user_id")
+        raise InvalidInput(wrong_owner, field="user_id")
     if len(record.label) > LABEL_MAX:
         raise InvalidInput(f"label is longer than {LABEL_MAX} characters", field="label")
     check_aware(record.due_at)
