@@ -31,8 +31,21 @@ pytest.register_assert_rewrite("importers.checks")
 
 from api.conftest import Api, any_api  # noqa: E402,F401 (the app on SQLite and on PostgreSQL)
 from bench.cosmos_server import CosmosServer, seed  # noqa: E402
+from companion.events import RefreshCounts  # noqa: E402
 from importers import seed_data  # noqa: E402
 from services import require_service  # noqa: E402
+
+
+class Published:
+    """The change events the import publishes, passed on to the service's bus."""
+
+    def __init__(self, api: Api) -> None:
+        self.events: list[Any] = []
+        self._api = api
+
+    async def __call__(self, event: Any) -> RefreshCounts:
+        self.events.append(event)
+        return await self._api.services.bus.publish(event)
 
 
 def write_export(

@@ -22,7 +22,6 @@ from bench.cosmos_server import KEY
 from companion.app import create_app
 from companion.cli import app as cli
 from companion.errors import AlreadyExists
-from companion.events import RefreshCounts
 from companion.importers.photos import photo_id
 from companion.importers.report import ImportReport, PhotoProblem
 from companion.importers.runner import ImportRunner
@@ -31,7 +30,7 @@ from companion.photos.service import Described
 from companion.profiles.models import PhotoEdit
 from importers import seed_data as SEED
 from importers.checks import check_everything
-from importers.conftest import write_export
+from importers.conftest import Published, write_export
 from photos.images import ROTATE_CW, has_metadata, photo
 
 GARDEN_ID = photo_id(SEED.TIFERET, SEED.GARDEN)
@@ -61,16 +60,6 @@ def blobs(tmp_path: Path) -> Path:
     (folder / SEED.GARDEN).write_bytes(photo("jpeg", orientation=ROTATE_CW, size=(2400, 1200)))
     (folder / SEED.WEDDING).write_bytes(b"\xff\xd8 not a photo after all")
     return folder
-
-
-class Published:
-    def __init__(self, api: Api) -> None:
-        self.events: list[Any] = []
-        self._api = api
-
-    async def __call__(self, event: Any) -> RefreshCounts:
-        self.events.append(event)
-        return await self._api.services.bus.publish(event)
 
 
 async def run(api: Api, source: Source, blobs: Path | None, **options: Any) -> tuple[ImportReport, Published]:

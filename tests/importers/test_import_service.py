@@ -9,27 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from api.conftest import Api
-from companion.events import RefreshCounts
 from companion.importers.report import ImportReport
 from companion.importers.runner import ImportRunner
 from companion.importers.sources import DirSource
 from importers import seed_data
 from importers.checks import check_everything, export_of
-from importers.conftest import write_export
+from importers.conftest import Published, write_export
 
 SEED = seed_data
-
-
-class Published:
-    """The change events the import publishes, passed on to the service's bus."""
-
-    def __init__(self, api: Api) -> None:
-        self.events: list[Any] = []
-        self._api = api
-
-    async def __call__(self, event: Any) -> RefreshCounts:
-        self.events.append(event)
-        return await self._api.services.bus.publish(event)
 
 
 async def run(api: Api, folder: Path, **options: Any) -> tuple[ImportReport, Published]:
