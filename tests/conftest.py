@@ -101,6 +101,7 @@ LONGEST = (
     "bench/test_bench_smoke.py",
 )
 REAL_PASSWORDS = "every password hashed and checked anew (see ``remembered_passwords``)"
+BROWSER_MODULES: set[Path] = set()  # the modules whose tests are of the browser kind (set at collection)
 BROWSER_WORDS = ("playwright", "page_driver")  # a module that drives Chromium names one of these
 SERVICE_FIXTURES = frozenset(
     {"postgres_url", "postgres_databases", "postgres_empty_url", "redis_url", "own_redis"}
@@ -137,6 +138,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             sources[path] = path.read_text(errors="replace")
         kind = kind_of(path, getattr(item, "fixturenames", ()), sources[path])
         item.add_marker(getattr(pytest.mark, kind))
+    BROWSER_MODULES.update(item.path for item in items if item.get_closest_marker("browser"))
     # The longest modules first, then the slowest kinds, so that the workers start them at once and the
     # many short tests fill in around them; a long module handed out last would leave one worker running
     # it alone at the end. (A stable sort: otherwise the order of the files and their tests stays.)
@@ -374,8 +376,7 @@ def real_time_priority(request: pytest.FixtureRequest) -> Iterator[None]:
     its Chromium). The suite runs a worker more than the cores (``scripts/test``), and a phrase the fake
     microphone says while every core is taken could reach the service clipped. Elsewhere nothing
     changes."""
-    path = Path(str(request.node.path))
-    if not any(word in path.read_text(errors="replace") for word in BROWSER_WORDS):
+    if request.node.path not in BROWSER_MODULES:
         yield
         return
     before = os.getpriority(os.PRIO_PROCESS, 0)
