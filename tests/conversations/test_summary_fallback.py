@@ -72,6 +72,7 @@ class Conversation:
         ]
 
     async def end_without_an_answer(self) -> ConversationRecord:
+        await self.log.ready()
         self.run.feed(self.run.m.client_left(self.run.now, summary_language=self.log.summary_language()))
         left = self.run.now
         self.run.until_deadline()
@@ -106,3 +107,24 @@ async def test_after_a_long_conversation_its_last_running_summary_stays() -> Non
     row = await c.end_without_an_answer()
     assert "«He planted tomatoes.»" in c.out_of_band()[-1]["response"]["instructions"]
     assert (row.summary, row.summary_kind) == ("He planted tomatoes.", "running")
+
+
+async def test_a_conversation_shorter_than_a_write_round_still_gets_the_models_summary() -> None:
+    c = Conversation()
+    heard(c.number, c.run, "u", "I planted tomatoes")
+    c.run.model(c.number, *response("r"))
+    c.run.after(QUIET_SETTLE_S + 1)
+    c.deliver()  # no care loop round yet: the person's choice is not read
+    assert c.log.choice is None and c.log.summary_language() is None
+    await c.log.ready()
+    assert c.log.summary_language() == "en", "read at the end, as the session does before it asks"
+    c.run.feed(c.run.m.client_left(c.run.now, summary_language=c.log.summary_language()))
+    [request] = c.out_of_band()
+    c.run.model(
+        c.number,
+        *summary_events(request["response"]["metadata"][summaries.SUMMARY_TAG], "He planted tomatoes."),
+    )
+    c.deliver()
+    await c.service.drain()
+    row = c.store.rows["conv-1"]
+    assert (row.summary, row.summary_kind) == ("He planted tomatoes.", "model")

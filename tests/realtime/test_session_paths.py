@@ -765,11 +765,16 @@ class Log:
     def __init__(self) -> None:
         self.notes: list[Note] = []
         self.asked = 0
+        self.readied = 0
 
     def note(self, note: Note) -> None:
         self.notes.append(note)
 
+    async def ready(self) -> None:
+        self.readied += 1
+
     def summary_language(self) -> str | None:
+        assert self.readied == 1, "the choice is read before the summary's language is asked"
         self.asked += 1
         return None
 

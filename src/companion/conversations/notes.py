@@ -107,10 +107,13 @@ Note = TurnStarted | TurnEnded | TurnCut | Connected | Did | Ended | Summarised 
 
 class ConversationLog(Protocol):
     """Where one live conversation's notes go (the conversation service's ``LiveLog``). ``note`` is
-    called in order and must not block; ``summary_language`` is asked once, when the person has left:
-    the language the model's summary is written in, or None when none is wanted (records ``none``,
-    or the person said nothing)."""
+    called in order and must not block; ``summary_language`` is asked once, when the person has left
+    and ``ready`` has been awaited: the language the model's summary is written in, or None when none
+    is wanted (records ``none``, or the person said nothing). ``ready`` reads the family's choice where
+    it is not known yet (a conversation can end before its first write)."""
 
     def note(self, note: Note) -> None: ...
+
+    async def ready(self) -> None: ...
 
     def summary_language(self) -> str | None: ...

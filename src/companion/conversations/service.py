@@ -131,6 +131,10 @@ class LiveLog:
     def discard(self) -> None:
         self._service.forget(self)
 
+    async def ready(self) -> None:
+        """The family's choice, read now if no write has read it yet (a short conversation)."""
+        await self._service.choose(self)
+
     def summary_language(self) -> str | None:
         if self.choice is None or not summaries.wants_model_summary(self.recorder.record):
             return None
@@ -204,7 +208,7 @@ class ConversationService:
 
     async def _finish(self, live: LiveLog) -> None:
         try:
-            await self._choose(live)
+            await self.choose(live)
             live.finishing()
             await self._write(live, self._clock())
         finally:
@@ -215,7 +219,8 @@ class ConversationService:
         if self._finishing:
             await asyncio.wait(list(self._finishing), timeout=FINISH_TIMEOUT_S)
 
-    async def _choose(self, live: LiveLog) -> bool:
+    async def choose(self, live: LiveLog) -> bool:
+        """Read the person's choice into ``live`` once; False when it cannot be read now."""
         if live.choice is not None:
             return True
         try:
@@ -231,7 +236,7 @@ class ConversationService:
             return await self._write_one(live, now)
 
     async def _write_one(self, live: LiveLog, now: datetime) -> bool:
-        if not await self._choose(live):
+        if not await self.choose(live):
             return False
         write = live.recorder.take_write(now)
         if write is None:

@@ -317,7 +317,10 @@ class LiveSession:
             if self.status not in ENDED:
                 await self._ended
             # a read-out, the summary, or the end
-            language = self._recording.summary_language() if self._recording is not None else None
+            language = None
+            if self._recording is not None:
+                await self._recording.ready()  # a conversation shorter than a write's round
+                language = self._recording.summary_language()
             self._feed(self._machine.client_left(self._clock(), summary_language=language))
             await self._closed.wait()
         finally:
