@@ -13,7 +13,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import Any
 import httpx
 from websockets.asyncio.client import connect
 
+from tests.launch import Launched, launch
 from tests.live.conftest import RealtimeClient
 
 ADMIN = "cluster-admin-token"
@@ -42,7 +42,7 @@ class Instance:
     env: dict[str, str]
     log_path: Path
     port: int = field(default_factory=free_port)
-    proc: subprocess.Popen[bytes] | None = None
+    proc: Launched | None = None
 
     @property
     def url(self) -> str:
@@ -53,15 +53,14 @@ class Instance:
         self.wait_ready()
 
     def spawn(self) -> None:
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
+        self.proc = launch(
+            "uvicorn",
             [
-                sys.executable, "-m", "uvicorn", "companion.app:create_app", "--factory",
+                "companion.app:create_app", "--factory",
                 "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
             ],
             env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            log=self.log_path,
         )  # fmt: skip
 
     def wait_ready(self) -> None:

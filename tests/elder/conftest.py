@@ -16,7 +16,6 @@ import signal
 import socket
 import ssl
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from tests.api.payloads import music as music_body
 from tests.api.payloads import profile as hebrew_profile
 from tests.dashboard.test_dashboard_browser import CHROMIUM
 from tests.elder.audio_fixtures import Track, missing_tools, music_track
+from tests.launch import Launched, launch
 
 try:
     import playwright.async_api as _playwright
@@ -64,7 +64,7 @@ class ServiceProcess:
     music_dir: Path
     log_path: Path
     port: int = field(default_factory=free_port)
-    proc: subprocess.Popen[bytes] | None = None
+    proc: Launched | None = None
     # An https service (COMPANION_TLS_* in ``extra_env``): its scheme, and how /health's answer is verified.
     scheme: str = "http"
     verify: ssl.SSLContext | bool = True
@@ -88,14 +88,12 @@ class ServiceProcess:
 
     def start(self) -> None:
         assert self.proc is None or self.proc.poll() is not None, "already running"
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "companion.cli", "serve", "--port", str(self.port), *self.extra_args],
+        self.proc = launch(
+            "companion.cli",
+            ["serve", "--port", str(self.port), *self.extra_args],
             env=self.env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            log=self.log_path,
         )
-        log.close()
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
