@@ -9,7 +9,7 @@ import pytest
 import websockets
 
 from companion.realtime.endings import Ending
-from tests.live.conftest import ADMIN, USER, Live, RealtimeClient
+from tests.live.conftest import ADMIN, USER, Live, RealtimeClient, eventually
 
 CLOSE_WAIT_S = 5  # a conversation that is still open after this was not ended
 
@@ -38,6 +38,8 @@ async def test_revoking_a_device_token_ends_its_conversations_only(live: Live) -
         Ending.TOKEN_REVOKED.code,
         Ending.TOKEN_REVOKED.reason,
     )
+    # the revoked conversation leaves the service's list as it finishes closing, just after its socket
+    await eventually(lambda: len(live.services.sessions.of_user(USER)) == 1, "the revoked one to leave")
     assert len(live.services.sessions.of_user(USER)) == 1, "the other token's conversation goes on"
     assert kept.ws.close_code is None
     with pytest.raises(websockets.InvalidStatus) as refused:
