@@ -30,7 +30,8 @@ export class Reminders {
     this.actions = 0;
     this.words = {};
     this.audio = null;
-    this.debug = { polls: 0, rings: 0, shown: [], actions: [] };
+    // active: whether the page asks at all (no conversation is live); polls: answers read so far
+    this.debug = { active: false, polls: 0, rings: 0, shown: [], actions: [] };
     window.companionReminders = this.debug;
     this.card = this.build();
     this.unlockAudioOnTouch();
@@ -67,13 +68,13 @@ export class Reminders {
   }
 
   start() {
-    this.active = true;
+    this.active = this.debug.active = true;
     this.schedule(FIRST_POLL_MS);
   }
 
   /** A conversation is starting: it says reminders itself, so the card goes and the page stops asking. */
   pause() {
-    this.active = false;
+    this.active = this.debug.active = false;
     clearTimeout(this.timer);
     this.hide();
   }
