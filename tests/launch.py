@@ -5,7 +5,8 @@ on one database) started a fresh interpreter each time: about 1.5 CPU-seconds on
 one, importing the service before it began to start. Each test worker now starts one fork server
 (``multiprocessing``'s ``forkserver``) that imports the service once; every service process is forked
 from it and runs the same command as ``python -m MODULE ARGS...`` (the module's ``__main__``, through
-``runpy``), with the environment, working folder and log file given. Only the imports were done before.
+``runpy``), with the environment, working folder and log file given, at the priority of the thread that
+launched it (as a process started by that thread would have). Only the imports were done before.
 
 :func:`launch` answers a :class:`Launched`, whose methods are the ones of ``subprocess.Popen`` the tests
 use. The command line itself (a fresh ``python -m companion.cli serve``) stays covered by
@@ -17,6 +18,7 @@ This module imports nothing of the service or of pytest: the fork server imports
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import runpy
@@ -45,8 +47,11 @@ def _server() -> ForkServerContext:
     return _context
 
 
-def _run(module: str, args: list[str], env: dict[str, str], log: str, cwd: str | None) -> None:
-    """In the child: the environment, folder and output of a new process, then ``python -m module``."""
+def _run(module: str, args: list[str], env: dict[str, str], log: str, cwd: str | None, nice: int) -> None:
+    """In the child: the environment, folder, output and priority of a new process started by the
+    launching thread, then ``python -m module``."""
+    with contextlib.suppress(PermissionError):
+        os.setpriority(os.PRIO_PROCESS, 0, nice)  # as a process the test started would inherit it
     out = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     os.dup2(out, 1)
     os.dup2(out, 2)
@@ -102,7 +107,14 @@ def launch(
     ``log``."""
     process = _server().Process(
         target=_run,
-        args=(module, list(args), dict(env), str(log), str(cwd) if cwd is not None else None),
+        args=(
+            module,
+            list(args),
+            dict(env),
+            str(log),
+            str(cwd) if cwd is not None else None,
+            os.getpriority(os.PRIO_PROCESS, 0),  # the launching thread's (``real_time_priority``)
+        ),
         name=module,
         daemon=True,  # one still running when the worker ends is stopped with it
     )
