@@ -391,7 +391,7 @@ def remembered_passwords(request: pytest.FixtureRequest, monkeypatch: pytest.Mon
 
 # ---- real time --------------------------------------------------------------------------------------
 
-REAL_TIME_BOOST = 5  # nice steps: about three times a default process's share of a busy core
+REAL_TIME_BOOST = 10  # nice steps: about nine times a default process's share of a busy core
 
 
 @pytest.fixture(scope="module", autouse=True)
