@@ -260,7 +260,7 @@ def _cluster(
     me = instance_id(settings)
     if redis is None:
         return None, SessionDirectory(manager, instance=me, refresh_timeout_s=settings.refresh_timeout_s)
-    registry = Registry(redis, me)
+    registry = Registry(redis, me, ttl_s=settings.instance_ttl_s)
 
     async def handle(op: str, args: dict[str, Any]) -> Any:  # the directory answers the other instances
         return await directory.handle(op, args)

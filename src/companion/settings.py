@@ -172,6 +172,13 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z0-9_.\-]{1,64}$",
         description="This instance's name in the cluster; default the host name and process id",
     )
+    instance_ttl_s: int = Field(
+        default=15,
+        ge=3,
+        le=300,
+        description="Seconds after which a silent instance counts as gone and its conversations leave "
+        "every list; each instance renews its entry every third of this",
+    )
 
     @field_validator("public_url")
     @classmethod

@@ -29,6 +29,7 @@ from tests.cluster.instances import (
 NAOMI = "נעמי שמר"
 ARIK = "אריק איינשטיין"
 SHLOMO = "שלמה ארצי"
+KILLED_TTL_S = 3
 
 
 def _running(tmp_path: Path, databases: object, redis_url: str, **settings: str) -> Iterator[list[Instance]]:
@@ -55,8 +56,9 @@ def shared(
 
 @pytest.fixture
 def instances(tmp_path: Path, postgres_databases: object, redis_url: str) -> Iterator[list[Instance]]:
-    """A pair of the test's own, for a test that kills one."""
-    yield from _running(tmp_path, postgres_databases, redis_url)
+    """A pair of the test's own, for a test that kills one: a silent instance is gone after
+    ``KILLED_TTL_S`` (``COMPANION_INSTANCE_TTL_S``) rather than the default 15 s."""
+    yield from _running(tmp_path, postgres_databases, redis_url, COMPANION_INSTANCE_TTL_S=str(KILLED_TTL_S))
 
 
 async def test_a_save_on_one_instance_is_confirmed_by_the_conversation_on_another(
@@ -146,7 +148,7 @@ async def test_a_killed_instances_conversations_leave_the_list(instances: list[I
 
         await eventually(on_b, "A to list B's conversation")
         b.stop(kill=True)  # no goodbye: its registry entry must expire by itself
-        await eventually(lambda: _none(on_b), "B's conversation to leave A's list", timeout=30)
+        await eventually(lambda: _none(on_b), "B's conversation to leave A's list", timeout=KILLED_TTL_S + 10)
         # and a save still answers at once: nobody is left to wait for
         saved = await put_music(http_a, user, ARIK)
         assert saved.status_code == 200 and saved.json()["liveSessions"]["refreshed"] == 0

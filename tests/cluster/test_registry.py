@@ -64,6 +64,20 @@ async def test_a_silent_instance_leaves_the_lists(redis: Redis) -> None:
     assert await redis.ttl("companion:instance:b") <= ENTRY_TTL_S  # and Redis drops the entry itself
 
 
+async def test_a_shorter_time_to_live_is_kept_by_every_instance_and_by_redis(redis: Redis) -> None:
+    """``COMPANION_INSTANCE_TTL_S``: a silent instance leaves sooner, and renews its entry more often."""
+    now = [1_000_000.0]
+    a = Registry(redis, "a", ttl_s=4, clock=lambda: now[0])
+    b = Registry(redis, "b", ttl_s=4, clock=lambda: now[0])
+    assert b.heartbeat_s == pytest.approx(4 / 3)
+    await b.publish(Snapshot(live=[summary("s-1", "user-1")], closed=[]))
+    assert 0 < await redis.ttl("companion:instance:b") <= 4
+    now[0] += 3
+    assert await a.live_instances() == ["b"], "within its time to live"
+    now[0] += 2
+    assert await a.live_instances() == [] and await a.holders_of("user-1") == {}
+
+
 async def test_a_clean_stop_withdraws_at_once(redis: Redis) -> None:
     a, b = Registry(redis, "a"), Registry(redis, "b")
     await b.publish(Snapshot(live=[summary("s-1", "user-1")], closed=[]))

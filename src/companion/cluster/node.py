@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 
 from companion.cluster.commands import CommandBus
 from companion.cluster.follower import CATCH_UP_S, ChangeFollower
-from companion.cluster.registry import HEARTBEAT_S, Registry, Snapshot, total_load
+from companion.cluster.registry import Registry, Snapshot, total_load
 from companion.errors import CompanionError
 from companion.realtime.manager import SessionManager
 
@@ -81,7 +81,7 @@ class ClusterNode:
             except (RedisError, OSError) as exc:
                 self._set_redis(False, exc)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._manager.changed.wait(), HEARTBEAT_S)
+                await asyncio.wait_for(self._manager.changed.wait(), self.registry.heartbeat_s)
             await asyncio.sleep(MIN_PUBLISH_GAP_S)
 
     async def _follow(self) -> None:

@@ -3,7 +3,8 @@
 Each instance writes, every few seconds and whenever a conversation opens or ends, one entry of its
 own: the summaries of its live conversations (and of those that ended recently), plus two small
 indexes (session -> person, person -> sessions) for routing. Every entry expires unless renewed, so the
-conversations of an instance that died leave every list within ``ENTRY_TTL_S``. Nothing here holds
+conversations of an instance that died leave every list within its time to live (``ENTRY_TTL_S`` unless
+``COMPANION_INSTANCE_TTL_S`` says otherwise). Nothing here holds
 conversation content: the summaries carry ids, states, counts and timings.
 """
 
@@ -20,8 +21,8 @@ from redis.asyncio import Redis
 from companion.keyspace import KEY_PREFIX
 from companion.realtime.manager import Load
 
-HEARTBEAT_S: Final = 5.0  # how often an instance renews its entry
 ENTRY_TTL_S: Final = 15  # three missed heartbeats: the instance is gone and its conversations leave
+HEARTBEATS_PER_TTL: Final = 3  # an instance renews its entry this many times within its time to live
 INSTANCES_KEY: Final = KEY_PREFIX + "instances"  # sorted set: instance id -> last heartbeat (unix time)
 FORGET_INSTANCE_S: Final = 3600.0  # a long-dead instance's heartbeat is removed from the set
 
@@ -65,9 +66,18 @@ def total_load(entries: Sequence[InstanceEntry]) -> Load:
 
 
 class Registry:
-    def __init__(self, redis: Redis, instance: str, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        instance: str,
+        *,
+        ttl_s: int = ENTRY_TTL_S,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._redis = redis
         self.instance = instance
+        self.ttl_s = ttl_s
+        self.heartbeat_s = ttl_s / HEARTBEATS_PER_TTL  # how often the instance renews its entry
         self._clock = clock
 
     async def publish(self, snapshot: Snapshot) -> None:
@@ -84,11 +94,11 @@ class Registry:
         )
         where = {s["id"]: s["userId"] for s in snapshot.live}
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(_entry(self.instance), body, ex=ENTRY_TTL_S)
+            pipe.set(_entry(self.instance), body, ex=self.ttl_s)
             pipe.delete(_where(self.instance))
             if where:
                 pipe.hset(_where(self.instance), mapping=where)
-                pipe.expire(_where(self.instance), ENTRY_TTL_S)
+                pipe.expire(_where(self.instance), self.ttl_s)
             pipe.zadd(INSTANCES_KEY, {self.instance: now})
             pipe.zremrangebyscore(INSTANCES_KEY, "-inf", now - FORGET_INSTANCE_S)
             await pipe.execute()
@@ -102,7 +112,7 @@ class Registry:
 
     async def live_instances(self) -> list[str]:
         """Instances whose heartbeat is recent enough that their entry has not expired."""
-        members = await self._redis.zrangebyscore(INSTANCES_KEY, self._clock() - ENTRY_TTL_S, "+inf")
+        members = await self._redis.zrangebyscore(INSTANCES_KEY, self._clock() - self.ttl_s, "+inf")
         return [str(m) for m in members]
 
     async def entries(self, *, others_only: bool = False) -> list[InstanceEntry]:
