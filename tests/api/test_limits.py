@@ -34,6 +34,7 @@ USER: Final = "user-limits-001"
 PROMPT_S: Final = 3.0  # an answer that does not wait for the rest of a body comes back well within this
 START_TIMEOUT_S: Final = 30.0
 BODY_TIMEOUT_S: Final = 60.0  # the default: none of these tests waits for it
+H11_REFUSAL: Final = b"Invalid HTTP request received."  # uvicorn's 400 for what h11 refuses
 HEALTH: Final = b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"  # the head, less its blank line
 
 
@@ -298,11 +299,14 @@ def test_the_live_socket_does_not_deflate_audio(server: int) -> None:
 @pytest.mark.parametrize("kib", [20, 60, 120])
 def test_a_large_head_sent_in_one_piece_is_refused(tmp_path: Path, implementation: str, kib: int) -> None:
     """h11's limit holds only while a head is incomplete, and httptools has none: a head that arrives
-    whole in one read is refused by the app's own check, whichever implementation runs."""
+    whole in one read is refused by the app's own check, whichever implementation runs. One send of a
+    large head can still reach the server in two reads on a busy machine: h11 then refuses it while it
+    is incomplete, with its own 400."""
     cookie = b"Cookie: s=" + b"c" * (kib * 1024) + b"\r\n"
     with running(make_settings(tmp_path), http=implementation) as port:
         status, body = exchange(port, HEALTH + cookie + b"\r\n")  # one send
-        assert status in (None, 431), (status, body[:200])
+        by_h11 = implementation == "h11" and (status, body) == (400, H11_REFUSAL)
+        assert status in (None, 431) or by_h11, (status, body[:200])
         if status == 431:
             error_shape(json.loads(body), 431, "headers_too_large")
         # and an ordinary request on the same server still passes
