@@ -89,7 +89,8 @@ class Instance:
             self.proc.wait()
 
     def http(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.url, timeout=15)
+        # idle connections go before the server's keep-alive timeout (5 s) closes them under a request
+        return httpx.AsyncClient(base_url=self.url, timeout=15, limits=httpx.Limits(keepalive_expiry=2.5))
 
 
 def start_all(instances: list[Instance]) -> None:

@@ -25,6 +25,7 @@ ADMIN = "live-admin-token"
 USER = "user-tiferet-001"
 EVENT_TIMEOUT_S = 5.0  # generous for a loaded CI machine; every wait in these tests is bounded by it
 SHUTDOWN_GRACE_S = 5  # a connection still open when a test ends is cut, not waited on for ever
+KEEP_ALIVE_S = 5  # uvicorn's default: an idle keep-alive connection is closed after this
 
 
 @dataclass
@@ -135,6 +136,7 @@ async def run_live(tmp_path: Path, **settings: Any) -> AsyncIterator[Live]:
             lifespan="on",
             ws="websockets-sansio",
             timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+            timeout_keep_alive=KEEP_ALIVE_S,
         )
     )
     task = asyncio.create_task(server.serve())
@@ -148,7 +150,10 @@ async def run_live(tmp_path: Path, **settings: Any) -> AsyncIterator[Live]:
     port = server.servers[0].sockets[0].getsockname()[1]
     services: Services = app.state.services
     creds = await seed_demo(services)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+    # The client lets an idle connection go before the server does (uvicorn closes it after
+    # KEEP_ALIVE_S): a request sent on a connection the server is closing at that moment fails.
+    limits = httpx.Limits(keepalive_expiry=KEEP_ALIVE_S / 2)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10, limits=limits) as http:
         live = Live(engine, services, http, port, creds)
         try:
             yield live
