@@ -3,9 +3,9 @@
 Each instance writes, every few seconds and whenever a conversation opens or ends, one entry of its
 own: the summaries of its live conversations (and of those that ended recently), plus two small
 indexes (session -> person, person -> sessions) for routing. Every entry expires unless renewed, so the
-conversations of an instance that died leave every list within its time to live (``ENTRY_TTL_S`` unless
-``COMPANION_INSTANCE_TTL_S`` says otherwise). Nothing here holds
-conversation content: the summaries carry ids, states, counts and timings.
+conversations of an instance that died leave every list within its time to live
+(``COMPANION_INSTANCE_TTL_S``, default ``ENTRY_TTL_S``). Nothing here holds conversation content: the
+summaries carry ids, states, counts and timings.
 """
 
 from __future__ import annotations
@@ -20,8 +20,10 @@ from redis.asyncio import Redis
 
 from companion.keyspace import KEY_PREFIX
 from companion.realtime.manager import Load
+from companion.settings import Settings
 
-ENTRY_TTL_S: Final = 15  # three missed heartbeats: the instance is gone and its conversations leave
+# the setting's default: three missed heartbeats, and the instance is gone and its conversations leave
+ENTRY_TTL_S: Final[int] = Settings.model_fields["instance_ttl_s"].default
 HEARTBEATS_PER_TTL: Final = 3  # an instance renews its entry this many times within its time to live
 INSTANCES_KEY: Final = KEY_PREFIX + "instances"  # sorted set: instance id -> last heartbeat (unix time)
 FORGET_INSTANCE_S: Final = 3600.0  # a long-dead instance's heartbeat is removed from the set

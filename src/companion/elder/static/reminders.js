@@ -30,8 +30,9 @@ export class Reminders {
     this.actions = 0;
     this.words = {};
     this.audio = null;
-    // active: whether the page asks at all (no conversation is live); polls: answers read so far
-    this.debug = { active: false, polls: 0, rings: 0, shown: [], actions: [] };
+    // polls: answers read so far; active (read from the poller): whether the page asks at all
+    this.debug = { polls: 0, rings: 0, shown: [], actions: [] };
+    Object.defineProperty(this.debug, "active", { enumerable: true, get: () => this.active });
     window.companionReminders = this.debug;
     this.card = this.build();
     this.unlockAudioOnTouch();
@@ -68,13 +69,13 @@ export class Reminders {
   }
 
   start() {
-    this.active = this.debug.active = true;
+    this.active = true;
     this.schedule(FIRST_POLL_MS);
   }
 
   /** A conversation is starting: it says reminders itself, so the card goes and the page stops asking. */
   pause() {
-    this.active = this.debug.active = false;
+    this.active = false;
     clearTimeout(this.timer);
     this.hide();
   }
