@@ -399,9 +399,9 @@ def real_time_priority(request: pytest.FixtureRequest) -> Iterator[None]:
     """A module that drives Chromium (its fake microphone and speakers run in real time, and so does the
     service it talks to) runs at a higher priority where the machine allows it (as root, like CI): the
     worker's main thread, and so the processes it starts meanwhile (the service, Playwright's driver and
-    its Chromium). The suite runs a worker more than the cores (``scripts/test``), and a phrase the fake
-    microphone says while every core is taken could reach the service clipped. Elsewhere nothing
-    changes."""
+    its Chromium; a service forked by ``tests/launch.py`` is given the launching thread's priority). The
+    suite runs two workers more than the cores (``scripts/test``), and a phrase the fake microphone
+    says while every core is taken could reach the service clipped. Elsewhere nothing changes."""
     if request.node.path not in BROWSER_MODULES:
         yield
         return

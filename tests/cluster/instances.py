@@ -23,7 +23,7 @@ import httpx
 from websockets.asyncio.client import connect
 
 from tests.launch import Launched, launch
-from tests.live.conftest import RealtimeClient
+from tests.live.conftest import KEEP_ALIVE_S, RealtimeClient
 
 ADMIN = "cluster-admin-token"
 START_TIMEOUT_S = 30.0  # a cold start imports everything and migrates; generous for a loaded CI machine
@@ -89,8 +89,9 @@ class Instance:
             self.proc.wait()
 
     def http(self) -> httpx.AsyncClient:
-        # idle connections go before the server's keep-alive timeout (5 s) closes them under a request
-        return httpx.AsyncClient(base_url=self.url, timeout=15, limits=httpx.Limits(keepalive_expiry=2.5))
+        # idle connections go before the server's keep-alive timeout closes them under a request
+        limits = httpx.Limits(keepalive_expiry=KEEP_ALIVE_S / 2)
+        return httpx.AsyncClient(base_url=self.url, timeout=15, limits=limits)
 
 
 def start_all(instances: list[Instance]) -> None:
