@@ -10,8 +10,10 @@ whole square. The whole square (every phrase at every level) is the engine's own
 crisis phrases with their severities; the service delivers alerts to a real HTTP receiver that checks
 the Standard Webhooks signature.
 
-What is checked: the transcript of every turn (the engine heard each phrase, whole, at each level), and
-that each spoken crisis phrase became an alert of its rule's severity that the receiver got, signed.
+What is checked: that the page sent all of the microphone's audio (each phrase sits in what it sent where
+it sits in the file, so a word lost on the way reads as a loss and not as a mis-hearing), the transcript
+of every turn (the engine heard each phrase, whole, at each level), and that each spoken crisis phrase
+became an alert of its rule's severity that the receiver got, signed.
 The audio the page sent is kept in ``artifacts/app-hearing-sent.wav`` (git-ignored), to listen to after
 a failure. A missing Chromium, Playwright, espeak-ng or sox skips these tests locally and fails them under
 CI=true.
@@ -62,6 +64,9 @@ TAIL_S: Final = 4.0  # the last phrase is transcribed before the file ends
 SETTLE_S: Final = 6.0  # after the file: the last turn's transcript and alert
 SENT: Final = Path(__file__).resolve().parents[2] / "artifacts" / "app-hearing-sent.wav"
 DELIVERY_TIMEOUT_S: Final = 20.0  # the care loop runs every second; generous for a loaded machine
+# Where the engine finds a phrase's start moves with its level by a few frames: more than this between
+# the first phrase and a later one is audio the page did not send.
+LOSS_TOLERANCE_S: Final = 0.1
 
 
 def said() -> list[tuple[str, float]]:
@@ -95,6 +100,11 @@ class Heard:
     wire: Wire
     webhook: WebhookReceiver
     api: Api
+
+    def starts_s(self) -> list[float]:
+        """Where the engine found each turn's start, in seconds of the audio the page sent."""
+        started = self.wire.events("input_audio_buffer.speech_started", sent=False)
+        return [float(f.event["audio_start_ms"]) / 1000 for f in started]
 
     def transcripts(self) -> list[str]:
         done = self.wire.events("conversation.item.input_audio_transcription.completed", sent=False)
@@ -150,6 +160,16 @@ async def heard(work: Path) -> AsyncIterator[Heard]:
 
 def expected() -> list[str]:
     return [phrase for phrase, _ in said()]
+
+
+async def test_the_page_sends_all_the_audio_the_microphone_captured(heard: Heard) -> None:
+    in_file = [p.start_s for p in heard.mic.phrases]
+    sent = heard.starts_s()
+    assert len(sent) == len(in_file), f"{len(in_file)} phrases said, {len(sent)} turns started: {sent}"
+    offsets = [s - f for s, f in zip(sent, in_file, strict=True)]
+    lost = [round(offsets[0] - o, 2) for o in offsets]
+    print(f"\nseconds of audio missing before each phrase, against the first: {lost}")
+    assert max(map(abs, lost)) <= LOSS_TOLERANCE_S, f"the page lost audio on the way: {lost}"
 
 
 async def test_every_phrase_is_heard_whole_at_every_level(heard: Heard) -> None:

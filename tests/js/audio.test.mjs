@@ -1,6 +1,7 @@
 // Stop pressed while the microphone permission or the worklet module is pending: the stream that
 // arrives afterwards is closed and no node is built; contexts are resumed when opened (in the click);
-// the voice plays at 24 kHz when the browser allows it and at the device's rate otherwise.
+// the voice plays at 24 kHz when the browser allows it and at the device's rate otherwise. Where the
+// browser hands over the captured frames, they are read and chunked without an AudioContext.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
@@ -46,12 +47,13 @@ globalThis.navigator = {
             },
           };
           tracks.push(track);
-          resolve({ getTracks: () => [track] });
+          resolve({ getTracks: () => [track], getAudioTracks: () => [track] });
         }, 5),
       ),
   },
 };
 const { Microphone, Speaker } = await import("../../src/companion/elder/static/audio.js");
+const { debug } = await import("../../src/companion/elder/static/debug.js");
 
 test("stop while the browser asks for the microphone: the stream granted afterwards is closed", async () => {
   made.length = 0;
@@ -96,5 +98,96 @@ test("the speaker plays at 24 kHz when it can, at the device's rate when not; no
     speaker.stop();
   } finally {
     no24k = false;
+  }
+});
+
+/** A MediaStreamTrackProcessor whose reader yields `frames` (AudioData-like), then waits until cancelled. */
+function processorOf(frames, seen) {
+  return class {
+    constructor(init) {
+      seen.init = init;
+      let next = 0;
+      let wake = null;
+      this.readable = {
+        getReader: () => ({
+          read: () => {
+            if (next < frames.length) return Promise.resolve({ value: frames[next++], done: false });
+            return new Promise((resolve) => (wake = resolve));
+          },
+          cancel: () => {
+            seen.cancelled = true;
+            if (wake) wake({ value: undefined, done: true });
+            return Promise.resolve();
+          },
+        }),
+      };
+    }
+  };
+}
+
+function audioData(rate, channels, count, level) {
+  return {
+    sampleRate: rate,
+    numberOfChannels: channels,
+    numberOfFrames: count,
+    closed: false,
+    copyTo(dest, options) {
+      assert.equal(options.format, "f32-planar");
+      assert.ok(options.planeIndex < channels);
+      dest.fill(options.planeIndex === 0 ? level : -level / 2);
+    },
+    close() {
+      this.closed = true;
+    },
+  };
+}
+
+test("captured frames are read as they come: no AudioContext, 24 kHz PCM16 out, each frame closed", async () => {
+  made.length = 0;
+  tracks.length = 0;
+  const seen = {};
+  // 200 ms: 10 ms frames at 48 kHz, mono, then stereo (its channels are averaged: 0.5 and -0.25)
+  const frames = [
+    ...Array.from({ length: 10 }, () => audioData(48000, 1, 480, 0.25)),
+    ...Array.from({ length: 10 }, () => audioData(48000, 2, 480, 0.5)),
+  ];
+  globalThis.MediaStreamTrackProcessor = processorOf(frames, seen);
+  try {
+    const chunks = [];
+    const mic = new Microphone("/app/static/");
+    mic.open();
+    assert.equal(made.length, 0, "no context: nothing runs on an output clock");
+    await mic.start((chunk) => chunks.push(new Int16Array(chunk)));
+    assert.equal(seen.init.track, tracks[0]);
+    assert.equal(debug.microphone, "frames");
+    assert.ok(seen.init.maxBufferSize >= 100, "a busy main thread loses no frames for a second at least");
+    await new Promise((r) => setTimeout(r, 5));
+    assert.ok(frames.every((f) => f.closed), "every frame is closed after it is read");
+    assert.equal(chunks.length, 5); // 4,800 samples at 24 kHz, 960 to a chunk
+    assert.ok(chunks.every((c) => c.length === 960));
+    assert.equal(chunks[3][900], Math.round(0.125 * 0x7fff)); // (0.5 - 0.25) / 2, the filter settled
+    mic.stop();
+    assert.equal(seen.cancelled, true);
+    assert.equal(tracks[0].stopped, true);
+    assert.equal(mic.frames, null);
+  } finally {
+    delete globalThis.MediaStreamTrackProcessor;
+  }
+});
+
+test("stop while the browser asks for the microphone: no frames are read from what it grants", async () => {
+  tracks.length = 0;
+  const seen = {};
+  globalThis.MediaStreamTrackProcessor = processorOf([], seen);
+  try {
+    const mic = new Microphone("/app/static/");
+    mic.open();
+    const started = mic.start(() => {});
+    mic.stop();
+    await started;
+    assert.equal(seen.init, undefined, "no reader was made");
+    assert.equal(tracks[0].stopped, true);
+  } finally {
+    delete globalThis.MediaStreamTrackProcessor;
   }
 });

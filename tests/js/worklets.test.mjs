@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { Resampler } from "../../src/companion/elder/static/capture-worklet.js";
+import { Chunker, Resampler } from "../../src/companion/elder/static/capture-worklet.js";
 import { PcmQueue } from "../../src/companion/elder/static/playback-worklet.js";
 
 const BLOCK = 128; // frames per AudioWorklet render quantum
@@ -55,6 +55,23 @@ test("a 16 kHz tone, which 24 kHz cannot carry, is filtered out instead of folde
   );
   const rms = Math.sqrt(energy / count);
   assert.ok(rms < 0.005, `alias rms ${rms}: 0.35 in, under -36 dB out`);
+});
+
+test("the chunker hands over whole 40 ms chunks of 24 kHz PCM16, whatever the blocks' sizes", () => {
+  const chunks = [];
+  const chunker = new Chunker(48000, (chunk) => chunks.push(new Int16Array(chunk)));
+  // 1 s at 48 kHz in uneven blocks (a render quantum, a captured 10 ms frame, odd sizes)
+  const sizes = [128, 480, 77, 1000];
+  let fed = 0;
+  for (let k = 0; fed < 48000; k++) {
+    const size = Math.min(sizes[k % sizes.length], 48000 - fed);
+    chunker.push(new Float32Array(size).fill(0.25));
+    fed += size;
+  }
+  assert.equal(chunks.length, 25); // 24,000 samples a second, 960 to a chunk
+  assert.ok(chunks.every((c) => c.length === 960));
+  assert.equal(new Set(chunks.map((c) => c.buffer)).size, chunks.length, "each chunk its own buffer");
+  assert.equal(chunks[12][480], Math.round(0.25 * 0x7fff)); // past the filter's settling: the level
 });
 
 test("the playback queue counts 24 kHz samples per item while playing at 48 kHz", () => {

@@ -1,5 +1,8 @@
-// The page's two audio paths: the microphone (capture worklet, 24 kHz PCM16 chunks out) and the
-// companion's voice (playback worklet, PCM16 deltas in, exact played counts back).
+// The page's two audio paths: the microphone (24 kHz PCM16 chunks out) and the companion's voice
+// (playback worklet, PCM16 deltas in, exact played counts back).
+
+import { Chunker } from "./capture-worklet.js";
+import { debug } from "./debug.js";
 
 const RATE = 24000; // the realtime model's PCM rate, both ways
 const CHUNK_MS = 40; // one input_audio_buffer.append per chunk: inside the 20-50 ms the model likes
@@ -8,9 +11,76 @@ const MIC_CONSTRAINTS = {
   audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true, channelCount: 1 },
   video: false,
 };
+// Captured frames the browser keeps for the page while its main thread is busy, before it drops the
+// oldest: Chromium hands over 10 ms frames, so 3 s of speech.
+const FRAME_QUEUE = 300;
 
 function workletUrl(base, name) {
   return new URL(name, new URL(base, location.href)).href;
+}
+
+/**
+ * Whether the microphone's frames can be read as they are captured (MediaStreamTrackProcessor, in
+ * Chromium's browsers). An AudioWorklet reads the microphone on an AudioContext's clock, the output
+ * device's: when the tablet stalls, that clock skips what it missed while the microphone still delivers
+ * all of it, and the browser drops the difference (seconds of a busy minute, a word from a phrase).
+ * Read as captured, every frame arrives, late at worst. Safari and Firefox use the worklet.
+ */
+export function readsFrames() {
+  return typeof globalThis.MediaStreamTrackProcessor === "function";
+}
+
+/** The microphone's captured frames, read on the main thread and chunked as they come. */
+class FrameReader {
+  constructor(track, onChunk) {
+    const processor = new globalThis.MediaStreamTrackProcessor({ track, maxBufferSize: FRAME_QUEUE });
+    this.reader = processor.readable.getReader();
+    this.onChunk = onChunk;
+    this.chunker = null;
+    this.mono = null;
+    this.plane = null;
+    this.done = this.pump().catch(() => {}); // the track ended or the reader was cancelled: nothing to do
+  }
+
+  async pump() {
+    for (;;) {
+      const { value: frame, done } = await this.reader.read();
+      if (done) return;
+      try {
+        this.take(frame);
+      } finally {
+        frame.close();
+      }
+    }
+  }
+
+  /** One AudioData: its channels averaged to mono, resampled and chunked. */
+  take(frame) {
+    const frames = frame.numberOfFrames;
+    if (!this.chunker || this.chunker.inputRate !== frame.sampleRate) {
+      this.chunker = new Chunker(frame.sampleRate, this.onChunk, CHUNK_MS);
+    }
+    if (!this.mono || this.mono.length !== frames) {
+      this.mono = new Float32Array(frames);
+      this.plane = new Float32Array(frames);
+    }
+    const mono = this.mono;
+    const channels = frame.numberOfChannels;
+    if (channels === 1) {
+      frame.copyTo(mono, { planeIndex: 0, format: "f32-planar" });
+    } else {
+      mono.fill(0);
+      for (let c = 0; c < channels; c++) {
+        frame.copyTo(this.plane, { planeIndex: c, format: "f32-planar" });
+        for (let i = 0; i < frames; i++) mono[i] += this.plane[i] / channels;
+      }
+    }
+    this.chunker.push(mono);
+  }
+
+  stop() {
+    this.reader.cancel().catch(() => {});
+  }
 }
 
 /**
@@ -25,12 +95,13 @@ export class Microphone {
     this.context = null;
     this.stream = null;
     this.node = null;
+    this.frames = null;
     this.stopped = false;
   }
 
-  /** Synchronous, inside the click: the context at the device's own rate (the worklet resamples). */
+  /** Synchronous, inside the click: the worklet's context at the device's own rate (it resamples). */
   open() {
-    if (this.context || this.stopped) return;
+    if (this.context || this.stopped || readsFrames()) return;
     this.context = new AudioContext({ latencyHint: "interactive" });
     this.context.resume().catch(() => {});
   }
@@ -43,6 +114,11 @@ export class Microphone {
     this.stream = stream;
     if (this.stopped) {
       this.release(); // stop came while the browser asked: close what it just granted
+      return;
+    }
+    if (readsFrames()) {
+      this.frames = new FrameReader(stream.getAudioTracks()[0], onChunk);
+      debug.microphone = "frames";
       return;
     }
     const context = this.context;
@@ -66,6 +142,7 @@ export class Microphone {
     const mute = context.createGain();
     mute.gain.value = 0;
     source.connect(this.node).connect(mute).connect(context.destination);
+    debug.microphone = "worklet";
     if (context.state !== "running") context.resume().catch(() => {}); // not awaited: it may wait for a gesture
   }
 
@@ -75,6 +152,7 @@ export class Microphone {
   }
 
   release() {
+    if (this.frames) this.frames.stop();
     if (this.node) {
       this.node.port.postMessage({ type: "stop" });
       this.node.port.onmessage = null;
@@ -82,6 +160,7 @@ export class Microphone {
     }
     if (this.stream) for (const track of this.stream.getTracks()) track.stop();
     if (this.context) this.context.close().catch(() => {});
+    this.frames = null;
     this.node = null;
     this.stream = null;
     this.context = null;

@@ -1,5 +1,7 @@
-// The microphone's AudioWorklet: whatever the context's rate (44.1, 48 kHz...), it hands the main
-// thread 24 kHz mono PCM16 in ~40 ms chunks, as the realtime model expects.
+// The microphone's 24 kHz PCM16: whatever the input's rate (44.1, 48 kHz...), a Chunker turns mono
+// float blocks into 24 kHz mono PCM16 in ~40 ms chunks, as the realtime model expects. The page feeds it
+// the captured frames where the browser hands them over (audio.js); elsewhere this file's AudioWorklet
+// feeds it the context's 128-frame blocks and posts each chunk to the main thread.
 //
 // Resampling is done properly, not by dropping samples: when the input is faster than 24 kHz, a
 // windowed-sinc low-pass first removes what 24 kHz cannot carry (above ~11 kHz, which would alias
@@ -86,28 +88,41 @@ function toInt16(sample) {
   return s < 0 ? Math.round(s * 0x8000) : Math.round(s * 0x7fff);
 }
 
+/** Mono float blocks at `inputRate` in, 24 kHz PCM16 chunks of `chunkMs` out: onChunk(ArrayBuffer). */
+export class Chunker {
+  constructor(inputRate, onChunk, chunkMs = DEFAULT_CHUNK_MS) {
+    this.inputRate = inputRate;
+    this.size = Math.round((TARGET_RATE * chunkMs) / 1000);
+    this.resampler = new Resampler(inputRate, TARGET_RATE);
+    this.buffer = new Int16Array(this.size);
+    this.filled = 0;
+    this.emit = (sample) => {
+      this.buffer[this.filled++] = toInt16(sample);
+      if (this.filled === this.size) {
+        const chunk = this.buffer.buffer;
+        this.buffer = new Int16Array(this.size); // the chunk's buffer is handed over, not reused
+        this.filled = 0;
+        onChunk(chunk);
+      }
+    };
+  }
+
+  /** One block of mono samples (-1..1); the block is not kept. */
+  push(block) {
+    this.resampler.push(block, this.emit);
+  }
+}
+
 // Only inside an AudioWorkletGlobalScope (this file is also imported by a plain unit check).
 if (typeof AudioWorkletProcessor !== "undefined") {
   class CaptureProcessor extends AudioWorkletProcessor {
     constructor(options) {
       super();
       const opts = (options && options.processorOptions) || {};
-      const chunkMs = opts.chunkMs || DEFAULT_CHUNK_MS;
-      this.chunkSize = Math.round((TARGET_RATE * chunkMs) / 1000);
-      this.resampler = new Resampler(sampleRate, TARGET_RATE);
-      this.buffer = new Int16Array(this.chunkSize);
-      this.filled = 0;
+      const post = (chunk) => this.port.postMessage({ type: "chunk", pcm: chunk }, [chunk]);
+      this.chunker = new Chunker(sampleRate, post, opts.chunkMs || DEFAULT_CHUNK_MS);
       this.mono = new Float32Array(128);
       this.running = true;
-      this.emit = (sample) => {
-        this.buffer[this.filled++] = toInt16(sample);
-        if (this.filled === this.chunkSize) {
-          const chunk = this.buffer.buffer;
-          this.port.postMessage({ type: "chunk", pcm: chunk }, [chunk]);
-          this.buffer = new Int16Array(this.chunkSize);
-          this.filled = 0;
-        }
-      };
       this.port.onmessage = (event) => {
         if (event.data && event.data.type === "stop") this.running = false;
       };
@@ -126,7 +141,7 @@ if (typeof AudioWorkletProcessor !== "undefined") {
         mono.fill(0);
         for (const channel of input) for (let i = 0; i < frames; i++) mono[i] += channel[i] / input.length;
       }
-      this.resampler.push(mono, this.emit);
+      this.chunker.push(mono);
       return true;
     }
   }

@@ -3,6 +3,7 @@
 //   playedSamplesByItem  {itemId: 24 kHz samples of that item actually played}
 //   truncates            [{itemId, audioEndMs, playedMs}] one per barge-in truncate sent (the last 50)
 //   lastTruncate         the last of those, or null
+//   microphone           how the page reads the microphone: "frames" (as captured), "worklet", or null
 // Only a mirror: the page never reads its own decisions back from here (a test or an extension may
 // write to it).
 
@@ -13,6 +14,7 @@ export const debug = {
   playedSamplesByItem: {},
   truncates: [],
   lastTruncate: null,
+  microphone: null,
 };
 
 export function publishDebug() {
