@@ -373,7 +373,7 @@ async def test_sessions_api_and_metrics_after_a_drop(live: Live) -> None:
 
 async def test_rotation_comes_before_the_cap_the_model_announces(tmp_path: Path) -> None:
     # the model's sessions last 4 s; the relay reads expires_at from session.created and must move
-    # to a new model session before then (the relay's own limit is the default 55 minutes)
+    # to a new model session before then, 2 s early (the relay's own limit is the default 55 minutes)
     async for live in run_live(tmp_path, engine_kwargs={"max_session_s": 4.0}):
         client = await live.connect()
         await client.say(f"שלום, אני רוצה לספר לך על {GRANDDAUGHTER}")

@@ -8,6 +8,7 @@ import pytest
 from companion.errors import CompanionError, UpstreamError, UpstreamLost, UpstreamRejected, UpstreamTimeout
 from companion.realtime.reconnect import (
     EXPIRY_MARGIN_S,
+    MIN_EXPIRY_MARGIN_S,
     FIRST_RETRY_S,
     HOLD_AUDIO_S,
     MAX_HELD_EVENTS,
@@ -42,6 +43,9 @@ def test_an_expiry_sooner_than_the_maximum_wins_less_its_margin() -> None:
     assert EXPIRY_MARGIN_S == 300.0
     # a short one: a tenth of it
     assert rotate_after_s(55 * 60.0, expires_in_s=100.0) == pytest.approx(90.0)
+    # a very short one: the switch's own time at least
+    assert rotate_after_s(55 * 60.0, expires_in_s=4.0) == 4.0 - MIN_EXPIRY_MARGIN_S
+    assert rotate_after_s(55 * 60.0, expires_in_s=30.0) == pytest.approx(27.0)
 
 
 def test_the_rotation_is_never_planned_sooner_than_the_minimum_lifetime() -> None:

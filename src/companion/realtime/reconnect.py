@@ -20,6 +20,9 @@ from companion.errors import CompanionError, UpstreamRejected
 # The caps, less a margin for the quiet moment to come: rotation starts looking for one this early.
 DEFAULT_MAX_SESSION_S: Final = {"openai": 55 * 60.0, "azure": 25 * 60.0, "local": 55 * 60.0}
 EXPIRY_MARGIN_S: Final = 300.0  # from a session.created expires_at: rotate no later than 5 min before it
+# and no later than 2 s before it, whatever a tenth of a short session is: the switch (a handshake, the
+# conversation replayed) takes that long on a slow link or a busy machine, and a smaller margin is none
+MIN_EXPIRY_MARGIN_S: Final = 2.0
 MIN_LIFETIME_S: Final = 1.0  # never plan a rotation sooner than this after opening (a clock gone wrong)
 FIRST_RETRY_S: Final = 0.25  # the first retry after a failed attempt; doubling from there
 MAX_RETRY_S: Final = 5.0  # a long outage is retried every few seconds, not hammered
@@ -48,7 +51,7 @@ def rotate_after_s(max_session_s: float, *, expires_in_s: float | None) -> float
     """
     after = max_session_s
     if expires_in_s is not None:
-        margin = min(EXPIRY_MARGIN_S, expires_in_s / 10)
+        margin = min(EXPIRY_MARGIN_S, max(expires_in_s / 10, MIN_EXPIRY_MARGIN_S))
         after = min(after, expires_in_s - margin)
     return max(after, MIN_LIFETIME_S)
 
