@@ -399,9 +399,11 @@ def real_time_priority(request: pytest.FixtureRequest) -> Iterator[None]:
     """A module that drives Chromium (its fake microphone and speakers run in real time, and so does the
     service it talks to) runs at a higher priority where the machine allows it (as root, like CI): the
     worker's main thread, and so the processes it starts meanwhile (the service, Playwright's driver and
-    its Chromium; a service forked by ``tests/launch.py`` is given the launching thread's priority). The
-    suite runs two workers more than the cores (``scripts/test``), and a phrase the fake microphone
-    says while every core is taken could reach the service clipped. Elsewhere nothing changes."""
+    Chromium's browser process; a service forked by ``tests/launch.py`` is given the launching thread's
+    priority). The suite runs two workers more than the cores (``scripts/test``), and the answers,
+    transcripts and alerts these tests wait for in real time come on time beside them. Chromium sets its
+    renderers' priority itself and, as root, runs its audio threads at real-time priority of its own.
+    Elsewhere nothing changes."""
     if request.node.path not in BROWSER_MODULES:
         yield
         return

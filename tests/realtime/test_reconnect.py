@@ -8,11 +8,11 @@ import pytest
 from companion.errors import CompanionError, UpstreamError, UpstreamLost, UpstreamRejected, UpstreamTimeout
 from companion.realtime.reconnect import (
     EXPIRY_MARGIN_S,
-    MIN_EXPIRY_MARGIN_S,
     FIRST_RETRY_S,
     HOLD_AUDIO_S,
     MAX_HELD_EVENTS,
     MAX_RETRY_S,
+    MIN_EXPIRY_MARGIN_S,
     MIN_LIFETIME_S,
     HeldEvents,
     default_max_session_s,
