@@ -102,7 +102,6 @@ LONGEST = (
     "bench/test_bench_smoke.py",
 )
 REAL_PASSWORDS = "every password hashed and checked anew (see ``remembered_passwords``)"
-BROWSER_MODULES: set[Path] = set()  # the modules whose tests are of the browser kind (set at collection)
 BROWSER_WORDS = ("playwright", "page_driver")  # a module that drives Chromium names one of these
 SERVICE_FIXTURES = frozenset(
     {"postgres_url", "postgres_databases", "postgres_empty_url", "redis_url", "own_redis"}
@@ -139,7 +138,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             sources[path] = path.read_text(errors="replace")
         kind = kind_of(path, getattr(item, "fixturenames", ()), sources[path])
         item.add_marker(getattr(pytest.mark, kind))
-    BROWSER_MODULES.update(item.path for item in items if item.get_closest_marker("browser"))
     # The longest modules first, then the slowest kinds, so that the workers start them at once and the
     # many short tests fill in around them; a long module handed out last would leave one worker running
     # it alone at the end. (A stable sort: otherwise the order of the files and their tests stays.)
@@ -387,33 +385,3 @@ def remembered_passwords(request: pytest.FixtureRequest, monkeypatch: pytest.Mon
 
     monkeypatch.setattr(AuthService, "_hash", remembered_hash)
     monkeypatch.setattr(AuthService, "_check", remembered_check)
-
-
-# ---- real time --------------------------------------------------------------------------------------
-
-REAL_TIME_BOOST = 10  # nice steps: about nine times a default process's share of a busy core
-
-
-@pytest.fixture(scope="module", autouse=True)
-def real_time_priority(request: pytest.FixtureRequest) -> Iterator[None]:
-    """A module that drives Chromium (its fake microphone and speakers run in real time, and so does the
-    service it talks to) runs at a higher priority where the machine allows it (as root, like CI): the
-    worker's main thread, and so the processes it starts meanwhile (the service, Playwright's driver and
-    Chromium's browser process; a service forked by ``tests/launch.py`` is given the launching thread's
-    priority). The suite runs two workers more than the cores (``scripts/test``), and the answers,
-    transcripts and alerts these tests wait for in real time come on time beside them. Chromium sets its
-    renderers' priority itself and, as root, runs its audio threads at real-time priority of its own.
-    Elsewhere nothing changes."""
-    if request.node.path not in BROWSER_MODULES:
-        yield
-        return
-    before = os.getpriority(os.PRIO_PROCESS, 0)
-    try:
-        os.setpriority(os.PRIO_PROCESS, 0, before - REAL_TIME_BOOST)
-    except PermissionError:
-        yield
-        return
-    try:
-        yield
-    finally:
-        os.setpriority(os.PRIO_PROCESS, 0, before)

@@ -113,7 +113,7 @@ def launch(
             dict(env),
             str(log),
             str(cwd) if cwd is not None else None,
-            os.getpriority(os.PRIO_PROCESS, 0),  # the launching thread's (``real_time_priority``)
+            os.getpriority(os.PRIO_PROCESS, 0),  # the launching thread's, as a Popen child inherits it
         ),
         name=module,
         daemon=True,  # one still running when the worker ends is stopped with it

@@ -379,9 +379,13 @@ async def test_rotation_comes_before_the_cap_the_model_announces(tmp_path: Path)
         await client.say(f"שלום, אני רוצה לספר לך על {GRANDDAUGHTER}")
         first = live.engine_session()
         second = await _replacement(live, first)
-        assert first.closed is None, "the model expired its session before the relay moved on"
-        assert second.started_at < first.deadline
         session = _session(live)
+        opened = session.connections[0].at
+        switches = [
+            (c.reason.value, (c.at - opened).total_seconds(), c.resume_ms) for c in session.connections
+        ]
+        assert first.closed is None, f"the model expired its session before the relay moved on: {switches}"
+        assert second.started_at < first.deadline
         assert [c.reason.value for c in session.connections][:2] == ["start", "rotation"]
         assert any(GRANDDAUGHTER in text for text in (await _replay_of(second)))
         done = await client.say("ועכשיו?")
