@@ -109,6 +109,24 @@ async def test_a_slow_owner_is_not_waited_for_past_the_timeout(
     assert caught.value.status == 504
 
 
+async def test_a_call_waits_until_its_own_channel_is_subscribed_to_hear_the_answer(
+    pair: tuple[CommandBus, CommandBus, Redis],
+) -> None:
+    """As after Redis comes back: the channel the answer comes on is not subscribed yet."""
+    _, _, redis = pair
+    c = CommandBus(redis, "c", handler)
+    call = asyncio.create_task(c.call("b", "echo", {"n": 1}, timeout_s=5))
+    await asyncio.sleep(0)  # the call is waiting, nothing published yet
+    assert not call.done()
+    runner = asyncio.create_task(c.run())
+    try:
+        assert await call == {"got": {"n": 1}}
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+        await c.close()
+
+
 async def test_without_redis_a_call_is_a_clear_503() -> None:
     redis = redis_client("redis://127.0.0.1:1/0")
     bus = CommandBus(redis, "a", handler)

@@ -89,6 +89,11 @@ class CommandBus:
 
     async def call(self, instance: str, op: str, args: dict[str, Any], *, timeout_s: float) -> Any:
         """Run ``op`` on ``instance`` and return its result, or raise its error."""
+        if not self.listening.is_set():  # Redis came back and the channel is not subscribed again yet:
+            try:  # an answer sent now would reach nobody
+                await asyncio.wait_for(self.listening.wait(), timeout_s)
+            except TimeoutError:
+                raise ClusterUnavailable("cannot hear the other instances: Redis is not reachable") from None
         request_id = uuid.uuid4().hex
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._waiting[request_id] = future

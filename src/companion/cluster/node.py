@@ -73,6 +73,13 @@ class ClusterNode:
     async def _heartbeats(self) -> None:
         while True:
             self._manager.changed.clear()
+            if not self.commands.listening.is_set():
+                # listed only while it can be asked: after Redis comes back, once its channel is
+                # subscribed again (the others would get no answer from it before)
+                self._set_redis(False)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.commands.listening.wait(), self.registry.heartbeat_s)
+                continue
             try:
                 await self.registry.publish(self.snapshot())
                 # what the others hold, for the person and device limits (as of their last heartbeat)
