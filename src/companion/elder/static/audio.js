@@ -26,7 +26,7 @@ function workletUrl(base, name) {
  * all of it, and the browser drops the difference (seconds of a busy minute, a word from a phrase).
  * Read as captured, every frame arrives, late at worst. Safari and Firefox use the worklet.
  */
-export function readsFrames() {
+function readsFrames() {
   return typeof globalThis.MediaStreamTrackProcessor === "function";
 }
 
@@ -39,7 +39,7 @@ class FrameReader {
     this.chunker = null;
     this.mono = null;
     this.plane = null;
-    this.done = this.pump().catch(() => {}); // the track ended or the reader was cancelled: nothing to do
+    this.pump().catch(() => {}); // the track ended or the reader was cancelled: nothing to do
   }
 
   async pump() {
