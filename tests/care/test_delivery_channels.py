@@ -36,6 +36,7 @@ from companion.settings import Settings
 
 T0 = datetime(2026, 1, 15, 8, 30, tzinfo=UTC)
 SENDER = "alerts@care.example.org"
+SLOW_RECEIVER_TIMEOUT_S = 1.0  # connect and read: a busy machine connects within it, the answer never comes
 
 
 def webhook(receiver: WebhookReceiver, http: httpx.AsyncClient, **kwargs: float) -> WebhookChannel:
@@ -123,7 +124,7 @@ async def test_an_unreachable_or_slow_receiver_is_tried_again(http: httpx.AsyncC
     slow = WebhookReceiver(hold=asyncio.Event())
     await slow.start()
     try:
-        delivery = await webhook(slow, http, timeout_s=0.3).send(make_job("job-2", at=T0))
+        delivery = await webhook(slow, http, timeout_s=SLOW_RECEIVER_TIMEOUT_S).send(make_job("job-2", at=T0))
     finally:
         await slow.stop()
     assert (delivery.result, delivery.detail) == ("retry", "ReadTimeout")
